@@ -1,0 +1,68 @@
+// File formats users have (NumPy .npy, safetensors) and crash-safe output files. Part of
+// gpsa::runtime (allocates, throws gpsa::io::io_error); not for firmware builds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gpsa::io {
+
+// Every reader/writer failure. what() is one line naming the file and the problem,
+// e.g. "x.npy: Fortran-order arrays are not supported (save with np.ascontiguousarray)".
+struct io_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Element types gpsa writes to .npy ('<f4', '<f8', '|i1', '<i2', '<i4').
+enum class npy_dtype { f32, f64, i8, i16, i32 };
+
+// A dense float32 tensor, C order.
+struct tensor {
+  std::vector<std::size_t> shape;
+  std::vector<float> data;
+
+  std::size_t numel() const noexcept {
+    std::size_t n = 1;
+    for (auto s : shape) n *= s;
+    return n;
+  }
+};
+
+// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+// failure never leaves a partial or stale-looking output. Throws io_error naming the path.
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+
+// The complete contents of a .npy file (format 1.0, little-endian, C order).
+// `data` holds product(shape) elements of `dtype`, in native (little-endian) byte order.
+std::string npy_bytes(npy_dtype dtype, std::span<const std::size_t> shape, const void* data);
+inline std::string npy_bytes(std::span<const std::size_t> shape, std::span<const float> data) {
+  return npy_bytes(npy_dtype::f32, shape, data.data());
+}
+
+// Reads a .npy holding float32 ('<f4') or float64 ('<f8', numpy's default; converted).
+// Rejects everything else (bad magic, version, Fortran order, big-endian, other dtypes,
+// truncated or oversized data) with a message that says how to convert the array.
+tensor read_npy(const std::filesystem::path& path);
+tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& name);
+
+// A safetensors file, every tensor converted to float32 (F32, F16, BF16, F64 accepted).
+struct safetensors_file {
+  std::filesystem::path path;
+  std::map<std::string, tensor> tensors;
+
+  bool contains(const std::string& key) const { return tensors.count(key) != 0; }
+  // Throws io_error "FILE: missing key 'K'" when absent.
+  const tensor& at(const std::string& key) const;
+};
+
+safetensors_file read_safetensors(const std::filesystem::path& path);
+safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name);
+
+}  // namespace gpsa::io
