@@ -24,4 +24,7 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/gpsaConfig.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/gpsaConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/gpsaConfig.cmake ${PROJECT_BINARY_DIR}/gpsaConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/gpsa_bake.cmake
   DESTINATION ${_gpsa_cmake_dir})
+# The build-tree config includes it from beside itself too.
+configure_file(${PROJECT_SOURCE_DIR}/cmake/gpsa_bake.cmake ${PROJECT_BINARY_DIR}/gpsa_bake.cmake COPYONLY)

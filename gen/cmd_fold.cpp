@@ -1,10 +1,87 @@
-// gpsa fold — placeholder until its issue lands.
+// gpsa fold: the positional branch of every GPSA layer of a checkpoint, folded into its separable
+// factors (a C99 header for firmware) or expanded to the dense softmax(P) (a .npy for checking).
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
 
 #include "commands.hpp"
+#include "fold_export.hpp"
+#include "gpsa/io.hpp"
+#include "sha256.hpp"
 
 namespace gpsa::cli {
-void add_fold(CLI::App& app) {
-  app.add_subcommand("fold", "(not built yet)")->callback([] { throw cli_error("fold: not implemented yet"); });
+namespace {
+
+struct fold_options {
+  std::string weights;
+  std::string grid;
+  std::string format = "c";
+  std::string output;
+  std::string name = "gpsa_fold";
+};
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io::io_error(path + ": cannot open for reading");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw io::io_error(path + ": read failed");
+  return bytes;
 }
+
+void run_fold(const fold_options& o) {
+  if (o.format != "c" && o.format != "npy")
+    throw cli_error("--format '" + o.format + "': expected c or npy");
+  if (!is_c_identifier(o.name)) throw cli_error("--name '" + o.name + "': not a C identifier");
+  const gpsa::grid g = parse_grid_text(o.grid);
+  // Everything is read, checked and computed before the output is written (atomically).
+  const std::string bytes = read_all(o.weights);
+  io::safetensors_file file =
+      io::parse_safetensors(std::span<const std::uint8_t>(
+                                reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+                            o.weights);
+  file.path = o.weights;
+  const std::vector<folded_layer_data> layers = fold_checkpoint(file, g);
+  std::string out;
+  if (o.format == "c") {
+    header_provenance info;
+    info.checkpoint_name = std::filesystem::path(o.weights).filename().string();
+    info.checkpoint_sha256 = sha256_hex(bytes);
+    info.symbol = o.name;
+    out = fold_c_header(layers, g, info);
+  } else {
+    out = fold_dense_npy(layers, g);
+  }
+  io::write_file_atomic(o.output, out);
+  const std::size_t H = layers.front().heads;
+  const std::size_t per_layer = H * (g.rows * g.rows + g.cols * g.cols) + H;
+  std::cout << o.output << ": " << layers.size() << " GPSA layer(s) (" << layers.front().prefix
+            << (layers.size() > 1 ? " .. " + layers.back().prefix : "") << "), H = " << H
+            << ", grid " << g.rows << "x" << g.cols << ", "
+            << (o.format == "c" ? "folded: " + std::to_string(per_layer) + " floats per layer"
+                                : "dense (L,H,N,N) softmax(P)")
+            << '\n';
+}
+
+}  // namespace
+
+void add_fold(CLI::App& app) {
+  auto o = std::make_shared<fold_options>();
+  CLI::App* cmd = app.add_subcommand(
+      "fold", "Fold the positional attention of every GPSA layer of a checkpoint for firmware");
+  cmd->add_option("--weights", o->weights, "safetensors checkpoint (keys *.pos_proj.weight)")
+      ->required();
+  cmd->add_option("--grid", o->grid, "patch grid S or RxC")->required();
+  cmd->add_option("--format", o->format,
+                  "c: C99 header with the factors Fx, Gy, lambda; npy: dense (L,H,N,N) softmax(P)")
+      ->capture_default_str();
+  cmd->add_option("-o,--output", o->output, "output file")->required();
+  cmd->add_option("--name", o->name, "C symbol prefix of the header (macros upper-cased)")
+      ->capture_default_str();
+  cmd->callback([o] { run_fold(*o); });
+}
+
 }  // namespace gpsa::cli

@@ -1,10 +1,168 @@
-// gpsa forward — placeholder until its issue lands.
+// gpsa forward: runs one GPSA layer of a timm checkpoint on a .npy input; writes y, and optionally
+// attn and dist.
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstddef>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
+#include "gpsa/io.hpp"
+#include "gpsa/layer.hpp"
 
 namespace gpsa::cli {
-void add_forward(CLI::App& app) {
-  app.add_subcommand("forward", "(not built yet)")->callback([] { throw cli_error("forward: not implemented yet"); });
+namespace {
+
+struct forward_options {
+  std::string weights;
+  std::string prefix{layer::default_prefix};
+  std::string input;
+  std::string output;
+  std::string attention;
+  std::string distances;
+  std::string grid;
+};
+
+std::string shape_str(const std::vector<std::size_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i != 0) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  return s + ")";
 }
+
+bool parse_count(std::string_view s, std::size_t& out) {
+  if (s.empty()) return false;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size() && out > 0;
+}
+
+// "S" (square) or "RxC".
+gpsa::grid parse_grid(const std::string& text) {
+  const auto bad = [&] {
+    return cli_error("--grid '" + text +
+                     "': expected S or RxC with positive integers (e.g. 14 or 8x32)");
+  };
+  const std::size_t x = text.find_first_of("xX");
+  std::size_t r = 0, c = 0;
+  if (x == std::string::npos) {
+    if (!parse_count(text, r)) throw bad();
+    c = r;
+  } else if (!parse_count(std::string_view(text).substr(0, x), r) ||
+             !parse_count(std::string_view(text).substr(x + 1), c)) {
+    throw bad();
+  }
+  std::size_t n = 0;
+  if (detail::mul_overflows(r, c, n)) throw bad();
+  return {r, c};
+}
+
+std::string grid_str(gpsa::grid g) { return std::to_string(g.rows) + "x" + std::to_string(g.cols); }
+
+// Output files must be distinct, or the last write would silently replace an earlier one.
+void check_distinct(const std::vector<std::pair<std::string, std::string>>& outs) {
+  namespace fs = std::filesystem;
+  for (std::size_t i = 0; i < outs.size(); ++i)
+    for (std::size_t j = i + 1; j < outs.size(); ++j) {
+      std::error_code e1, e2;
+      const fs::path a = fs::weakly_canonical(outs[i].second, e1);
+      const fs::path b = fs::weakly_canonical(outs[j].second, e2);
+      if ((!e1 && !e2 && a == b) || outs[i].second == outs[j].second)
+        throw cli_error(outs[i].first + " and " + outs[j].first + " name the same file '" +
+                        outs[i].second + "'");
+    }
+}
+
+void run_forward(const forward_options& o) {
+  std::vector<std::pair<std::string, std::string>> outs{{"-o", o.output}};
+  if (!o.attention.empty()) outs.emplace_back("--attention", o.attention);
+  if (!o.distances.empty()) outs.emplace_back("--distances", o.distances);
+  check_distinct(outs);
+  std::optional<gpsa::grid> want_grid;
+  if (!o.grid.empty()) want_grid = parse_grid(o.grid);
+
+  // Everything is read, checked and computed before the first byte is written.
+  layer l = layer::load(o.weights, o.prefix);
+  const io::tensor x = io::read_npy(o.input);
+  const std::size_t D = l.dim();
+  const bool batched = x.shape.size() == 3;
+  if ((x.shape.size() != 2 && x.shape.size() != 3) || x.shape.back() != D)
+    throw cli_error(o.input + ": input has shape " + shape_str(x.shape) + ", expected (B,N," +
+                    std::to_string(D) + ") or (N," + std::to_string(D) +
+                    ") (D = " + std::to_string(D) + " from " + o.weights + ")");
+  const std::size_t B = batched ? x.shape[0] : 1;
+  const std::size_t N = x.shape[x.shape.size() - 2];
+  if (B == 0 || N == 0)
+    throw cli_error(o.input + ": input has shape " + shape_str(x.shape) +
+                    ", which holds no patches");
+
+  gpsa::grid g{};
+  if (want_grid) {
+    if (want_grid->patches() != N)
+      throw cli_error(o.input + ": input has N = " + std::to_string(N) + " patches but --grid " +
+                      o.grid + " has " + std::to_string(want_grid->patches()));
+    g = *want_grid;
+  } else if (square_grid_from_patches(N, g) != status::ok) {
+    throw cli_error(o.input + ": N = " + std::to_string(N) +
+                    " patches is not a perfect square; pass the grid with --grid RxC (R*C = " +
+                    std::to_string(N) + ")");
+  }
+  l.set_grid(g);
+
+  const std::size_t H = l.heads();
+  std::vector<float> attn, dist;
+  const std::vector<float> y = l.forward(x.data, B, o.attention.empty() ? nullptr : &attn,
+                                         o.distances.empty() ? nullptr : &dist);
+
+  std::vector<std::string> bytes;
+  bytes.push_back(io::npy_bytes(x.shape, y));
+  if (!o.attention.empty()) {
+    std::vector<std::size_t> s =
+        batched ? std::vector<std::size_t>{B, H, N, N} : std::vector<std::size_t>{H, N, N};
+    bytes.push_back(io::npy_bytes(s, attn));
+  }
+  if (!o.distances.empty()) bytes.push_back(io::npy_bytes(std::vector<std::size_t>{H}, dist));
+
+  // All or nothing: if a later write fails, remove the files already written.
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    try {
+      io::write_file_atomic(outs[i].second, bytes[i]);
+    } catch (...) {
+      for (std::size_t j = 0; j < i; ++j) {
+        std::error_code ec;
+        std::filesystem::remove(outs[j].second, ec);
+      }
+      throw;
+    }
+  }
+  std::cout << o.output << ": y " << shape_str(x.shape) << ", grid " << grid_str(g) << ", H = " << H
+            << ", D = " << D << (l.has_qkv_bias() ? ", qkv bias" : "")
+            << ", positional table: " << to_string(l.table_path()) << '\n';
+}
+
+}  // namespace
+
+void add_forward(CLI::App& app) {
+  auto o = std::make_shared<forward_options>();
+  CLI::App* cmd = app.add_subcommand(
+      "forward",
+      "Run a GPSA layer of a timm checkpoint on x (B,N,D) or (N,D); write y (and attn, dist)");
+  cmd->add_option("--weights", o->weights, "safetensors checkpoint (timm key names)")->required();
+  cmd->add_option("--prefix", o->prefix, "key prefix of the GPSA layer")->capture_default_str();
+  cmd->add_option("--input", o->input, "input x.npy, float32/float64, (B,N,D) or (N,D)")
+      ->required();
+  cmd->add_option("-o,--output", o->output, "output y.npy, same shape as x")->required();
+  cmd->add_option("--attention", o->attention, "also write attn.npy, (B,H,N,N) or (H,N,N)");
+  cmd->add_option("--distances", o->distances, "also write the nonlocality dist.npy, (H)");
+  cmd->add_option("--grid", o->grid, "patch grid S or RxC (default: square, S = sqrt(N))");
+  cmd->callback([o] { run_forward(*o); });
+}
+
 }  // namespace gpsa::cli

@@ -56,12 +56,20 @@ tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& name);
 struct safetensors_file {
   std::filesystem::path path;
   std::map<std::string, tensor> tensors;
+  // Tensors of a valid dtype gpsa cannot convert (I64, U8, F8_E4M3, ...): key -> dtype name.
+  // They do not make the whole file unreadable; at() on one of them throws naming the dtype.
+  std::map<std::string, std::string> unsupported;
 
   bool contains(const std::string& key) const { return tensors.count(key) != 0; }
-  // Throws io_error "FILE: missing key 'K'" when absent.
+  // Throws io_error "FILE: missing key 'K'" when absent, or "FILE: tensor 'K' has dtype I64,
+  // which gpsa does not read ..." when it has an unsupported dtype.
   const tensor& at(const std::string& key) const;
 };
 
+// Reads and validates the whole file: header length (<= 100 MB and within the file), JSON
+// (no duplicate keys), each tensor's dtype, shape and data_offsets (inside the data section,
+// matching shape x dtype size, no overlaps). Throws io_error "FILE: problem" otherwise.
+// parse_safetensors does the same on bytes in memory; `name` stands for the file in messages.
 safetensors_file read_safetensors(const std::filesystem::path& path);
 safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name);
 

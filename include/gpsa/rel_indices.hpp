@@ -149,7 +149,7 @@ struct rel_table {
   static_assert(rel_values_fit<T>(grid{R, C}),
                 "gpsa::rel_table: the element type cannot hold this grid's values exactly "
                 "(dx^2+dy^2 reaches (R-1)^2+(C-1)^2; int8 holds square grids up to 8x8, "
-                "int16 up to 181x181): choose a wider element type");
+                "int16 up to 128x128): choose a wider element type");
 
   using value_type = T;
   static constexpr std::size_t rows = R;

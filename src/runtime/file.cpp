@@ -1,11 +1,11 @@
 // Crash-safe output: write to a temporary file beside the target, then rename over it.
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <system_error>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gpsa/io.hpp"
 
@@ -19,7 +19,8 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
   if (dir.empty()) dir = ".";
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw io_error(shown + ": output folder '" + dir.string() + "' does not exist");
+    throw io_error(shown + ": output folder '" + dir.string() +
+                   (fs::exists(dir, ec) ? "' is not a folder" : "' does not exist"));
   if (fs::is_directory(path, ec)) throw io_error(shown + ": is a folder, expected a file name");
 
   // mkstemp gives a unique name in the target folder, so the final rename is atomic.

@@ -1,0 +1,173 @@
+// Google Benchmark of the GPSA layer kernels (gpsa/attention.hpp) at ConViT's shapes, with the
+// stable names of issue 5 (compared with PyTorch by bench/compare_pytorch.py):
+//   BM_PositionalBranch/S/H          3->H projection + softmax, folded to the separable factors
+//   BM_PositionalBranchDense/S/H     the same expanded to the dense (H, N, N) attention
+//   BM_Attention/<tiny|small|base>   B = 1, attn (B, H, N, N) materialised (get_attention)
+//   BM_Forward/<tiny|small|base>/B   B = 1 and 8, no attention copy
+// Shapes: tiny H=4 D=192, small H=9 D=432, base H=16 D=768; N = 196 (14 x 14).
+// The positional branch of attention/forward is precomputed once (weights are constant), as an
+// inference app would; BM_PositionalBranch is its one-off cost.
+// Single-threaded BLAS: OPENBLAS_NUM_THREADS=1 build/<dir>/bench/bench_gpsa
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gpsa/attention.hpp"
+#include "gpsa/linalg.hpp"
+
+namespace {
+
+struct config {
+  const char* name;
+  std::size_t heads, dim;
+};
+constexpr config kConfigs[] = {{"tiny", 4, 192}, {"small", 9, 432}, {"base", 16, 768}};
+constexpr gpsa::grid kGrid{14, 14};
+
+std::vector<float> random_vec(std::size_t n, unsigned seed, float scale) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+// A layer with timm-like random weights, local_init positional weights and its folded factors.
+struct layer {
+  std::vector<float> qk, v, proj, proj_bias, pos_w, pos_b, gating, fx, gy;
+  gpsa::gpsa_weights w{};
+  gpsa::pos_branch pos{};
+
+  layer(std::size_t heads, std::size_t dim) {
+    const float s = 1.0f / static_cast<float>(dim);
+    qk = random_vec(2 * dim * dim, 1, s);
+    v = random_vec(dim * dim, 2, s);
+    proj = random_vec(dim * dim, 3, s);
+    proj_bias = random_vec(dim, 4, s);
+    pos_w.assign(heads * 3, 0.0f);
+    pos_b.assign(heads, 0.0f);
+    gating.assign(heads, 1.0f);
+    if (gpsa::local_init(heads, 1.0f, pos_w) != gpsa::status::ok) std::abort();
+    w = gpsa::gpsa_weights{heads,        dim,          qk.data(),    nullptr,
+                           v.data(),     nullptr,      proj.data(),  proj_bias.data(),
+                           pos_w.data(), pos_b.data(), gating.data()};
+    std::size_t nfx = 0, ngy = 0;
+    if (gpsa::pos_factors_count(kGrid, heads, nfx, ngy) != gpsa::status::ok) std::abort();
+    fx.resize(nfx);
+    gy.resize(ngy);
+    if (gpsa::pos_factors(kGrid, heads, pos_w.data(), fx, gy) != gpsa::status::ok) std::abort();
+    pos = gpsa::pos_branch{kGrid, heads, nullptr, fx.data(), gy.data()};
+  }
+};
+
+void check(benchmark::State& state, gpsa::status s) {
+  if (s != gpsa::status::ok) state.SkipWithError(gpsa::status_message(s));
+}
+
+// The positional branch folded: H * (R^2 + C^2) floats from pos_proj.weight.
+void BM_PositionalBranch(benchmark::State& state) {
+  const auto S = static_cast<std::size_t>(state.range(0));
+  const auto H = static_cast<std::size_t>(state.range(1));
+  const gpsa::grid g{S, S};
+  std::vector<float> w(H * 3);
+  check(state, gpsa::local_init(H, 1.0f, w));
+  std::size_t nfx = 0, ngy = 0;
+  check(state, gpsa::pos_factors_count(g, H, nfx, ngy));
+  std::vector<float> fx(nfx), gy(ngy);
+  for (auto _ : state) {
+    check(state, gpsa::pos_factors(g, H, w.data(), fx, gy));
+    benchmark::DoNotOptimize(fx.data());
+    benchmark::DoNotOptimize(gy.data());
+    benchmark::ClobberMemory();
+  }
+  // items = factor entries produced, H * (R^2 + C^2)
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * (nfx + ngy)));
+}
+BENCHMARK(BM_PositionalBranch)->Args({14, 9})->Args({14, 4})->Args({14, 16});
+
+// The dense (H, N, N) positional attention, what PyTorch computes on every forward.
+void BM_PositionalBranchDense(benchmark::State& state) {
+  const auto S = static_cast<std::size_t>(state.range(0));
+  const auto H = static_cast<std::size_t>(state.range(1));
+  const gpsa::grid g{S, S};
+  std::vector<float> w(H * 3), b(H, 0.0f);
+  check(state, gpsa::local_init(H, 1.0f, w));
+  std::vector<float> out(H * S * S * S * S);
+  for (auto _ : state) {
+    check(state, gpsa::pos_attention(g, H, w.data(), b.data(), out));
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
+}
+BENCHMARK(BM_PositionalBranchDense)->Args({14, 9});
+
+double layer_flops(const config& c, std::size_t batch) {
+  const double n = static_cast<double>(kGrid.patches()), d = static_cast<double>(c.dim);
+  // qk, v, proj linear layers + per head q k^T and attn v (2 N^2 d each, summed over heads)
+  return static_cast<double>(batch) * (2.0 * n * d * (2.0 * d + d + d) + 4.0 * n * n * d);
+}
+
+void BM_Attention(benchmark::State& state, config c) {
+  layer l(c.heads, c.dim);
+  const std::size_t N = kGrid.patches(), B = 1;
+  const auto x = random_vec(B * N * c.dim, 5, 1.0f);
+  std::vector<float> attn(B * c.heads * N * N);
+  std::size_t floats = 0;
+  check(state, gpsa::attention_scratch_size(l.w, kGrid, B, true, floats));
+  std::vector<float> scratch(floats);
+  for (auto _ : state) {
+    check(state, gpsa::gpsa_attention(l.w, kGrid, B, x.data(), attn.data(), &l.pos, scratch));
+    benchmark::DoNotOptimize(attn.data());
+    benchmark::ClobberMemory();
+  }
+  const double n = static_cast<double>(N), d = static_cast<double>(c.dim);
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * d * 2.0 * d + 2.0 * n * n * d,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Forward(benchmark::State& state, config c, std::size_t B) {
+  layer l(c.heads, c.dim);
+  const std::size_t N = kGrid.patches();
+  const auto x = random_vec(B * N * c.dim, 6, 1.0f);
+  std::vector<float> y(x.size());
+  std::size_t floats = 0;
+  check(state, gpsa::forward_scratch_size(l.w, kGrid, B, true, floats));
+  std::vector<float> scratch(floats);
+  for (auto _ : state) {
+    check(state, gpsa::gpsa_forward(l.w, kGrid, B, x.data(), y.data(), nullptr, &l.pos, scratch));
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(layer_flops(c, B), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (const auto& c : kConfigs) {
+    benchmark::RegisterBenchmark((std::string("BM_Attention/") + c.name).c_str(), BM_Attention, c)
+        ->Unit(benchmark::kMicrosecond);
+  }
+  for (const auto& c : kConfigs) {
+    for (std::size_t b : {1u, 8u}) {
+      const std::string name = std::string("BM_Forward/") + c.name + "/" + std::to_string(b);
+      benchmark::RegisterBenchmark(name.c_str(), BM_Forward, c, b)->Unit(benchmark::kMicrosecond);
+    }
+  }
+  benchmark::AddCustomContext("gpsa_gemm_backend", gpsa::gemm_backend());
+  benchmark::AddCustomContext("gpsa_simd_backend", gpsa::simd_backend());
+  const char* threads = std::getenv("OPENBLAS_NUM_THREADS");
+  benchmark::AddCustomContext("OPENBLAS_NUM_THREADS", threads != nullptr ? threads : "unset");
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,47 @@
+// libFuzzer target for gpsa::io::parse_safetensors: any byte string must either give tensors
+// whose data match their shapes or throw io_error with a one-line "fuzz.safetensors: ..."
+// message. Crashes, sanitizer reports, other exceptions (e.g. from the JSON library) and
+// oversized allocations are bugs.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "gpsa/io.hpp"
+
+namespace {
+
+void check_message(const gpsa::io::io_error& e) {
+  const std::string_view msg = e.what();
+  if (!msg.starts_with("fuzz.safetensors: ") || msg.find('\n') != std::string_view::npos)
+    __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  gpsa::io::safetensors_file f;
+  try {
+    f = gpsa::io::parse_safetensors({data, size}, "fuzz.safetensors");
+  } catch (const gpsa::io::io_error& e) {
+    check_message(e);
+    return 0;
+  }
+  std::size_t floats = 0;
+  for (const auto& [key, t] : f.tensors) {
+    std::size_t n = 1;
+    for (auto s : t.shape) n *= s;
+    if (t.data.size() != n || &f.at(key) != &t) __builtin_trap();
+    floats += n;
+  }
+  // F16/BF16 double in size when converted; nothing else may grow.
+  if (floats * 2 > size) __builtin_trap();
+  for (const auto& [key, dtype] : f.unsupported) {
+    try {
+      (void)f.at(key);
+      __builtin_trap();  // an unsupported tensor must not be returned
+    } catch (const gpsa::io::io_error& e) {
+      check_message(e);
+    }
+  }
+  return 0;
+}

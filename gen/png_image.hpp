@@ -1,0 +1,57 @@
+// A small RGB canvas for `gpsa demo`: filled rectangles, a heat colour map, a built-in 5x7 bitmap
+// font (digits, 'h', a few symbols), and PNG encoding to memory through libpng.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gpsa::cli {
+
+struct rgb {
+  std::uint8_t r = 0, g = 0, b = 0;
+  friend bool operator==(const rgb&, const rgb&) = default;
+};
+
+class rgb_image {
+ public:
+  rgb_image(std::size_t width, std::size_t height, rgb background);
+
+  std::size_t width() const noexcept { return w_; }
+  std::size_t height() const noexcept { return h_; }
+  rgb at(std::size_t x, std::size_t y) const noexcept { return px_[y * w_ + x]; }
+  void set(std::size_t x, std::size_t y, rgb c) noexcept {
+    if (x < w_ && y < h_) px_[y * w_ + x] = c;
+  }
+  // Clipped to the image.
+  void fill_rect(std::size_t x, std::size_t y, std::size_t w, std::size_t h, rgb c) noexcept;
+  // A one-pixel rectangle outline.
+  void outline_rect(std::size_t x, std::size_t y, std::size_t w, std::size_t h, rgb c) noexcept;
+  // Text in the built-in 5x7 font, each font pixel drawn as scale x scale, one column of space
+  // between glyphs. Characters without a glyph are drawn as a box (so a gap is visible).
+  void draw_text(std::size_t x, std::size_t y, std::string_view text, std::size_t scale,
+                 rgb c) noexcept;
+  const std::vector<rgb>& pixels() const noexcept { return px_; }
+
+ private:
+  std::size_t w_, h_;
+  std::vector<rgb> px_;
+};
+
+// Width in pixels of `text` drawn at `scale` (6 columns per glyph including the gap, minus one).
+std::size_t text_width(std::string_view text, std::size_t scale) noexcept;
+constexpr std::size_t glyph_height = 7;
+
+// True when the font has a glyph for c (digits, 'h', 'x', 'y', '=', '.', ',', '-', '(', ')', ' ').
+bool has_glyph(char c) noexcept;
+
+// Heat colour map (black - purple - red - orange - pale yellow, like matplotlib's "inferno"):
+// t in [0, 1], clamped.
+rgb heat_color(double t) noexcept;
+
+// An 8-bit RGB PNG of the image, in memory. Throws cli_error when libpng fails.
+std::string encode_png(const rgb_image& img);
+
+}  // namespace gpsa::cli

@@ -1,0 +1,171 @@
+// GPSA core kernels (positional branch, gated attention, layer forward, local_init, nonlocality):
+// no heap, no exceptions.
+//
+// Reference: timm/models/convit.py, class GPSA (get_attention, forward, get_attention_map,
+// local_init); the math is DESIGN.md section 1. Layouts are PyTorch's, row-major float32:
+//   x, y       (B, N, D)        N = R*C patches, patch p = y*C + x
+//   attn       (B, H, N, N)     attn[b, h, p, q], query p, key q
+//   position   (H, N, N)        softmax_rows(P[h]) of the positional logits
+//   fx / gy    (H, C, C) / (H, R, R)   separable factors: position[h, p, q] = gy[h, yp, yq] * fx[h,
+//   xp, xq] nn.Linear  weight (out, in), y = x W^T + b
+//
+// Conventions (CMSIS-NN style): every entry point is noexcept and returns gpsa::status; the caller
+// owns every buffer; a kernel that needs temporary memory takes a `scratch` span whose size (in
+// floats) comes from the matching *_scratch_size query. Buffer sizes are checked
+// (buffer_too_small), element counts are computed with overflow checks (size_overflow), null
+// required pointers and inconsistent dimensions are invalid_argument / shape_mismatch. Outputs must
+// not overlap inputs.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "gpsa/grid.hpp"
+#include "gpsa/rel_indices.hpp"
+#include "gpsa/status.hpp"
+
+namespace gpsa {
+
+// ---------------------------------------------------------------------------------------------
+// Weights
+// ---------------------------------------------------------------------------------------------
+
+// Non-owning view of one GPSA layer's parameters, timm key names in the comments.
+// D = dim (model width), H = heads, d = D / H (head width); D must be divisible by H.
+struct gpsa_weights {
+  std::size_t heads = 0;                   // H
+  std::size_t dim = 0;                     // D
+  const float* qk_weight = nullptr;        // qk.weight        (2D, D), rows [0,D) = q, [D,2D) = k
+  const float* qk_bias = nullptr;          // qk.bias          (2D), null when qkv_bias=False
+  const float* v_weight = nullptr;         // v.weight         (D, D)
+  const float* v_bias = nullptr;           // v.bias           (D), null when qkv_bias=False
+  const float* proj_weight = nullptr;      // proj.weight      (D, D)
+  const float* proj_bias = nullptr;        // proj.bias        (D), null = zero
+  const float* pos_proj_weight = nullptr;  // pos_proj.weight  (H, 3)
+  const float* pos_proj_bias = nullptr;    // pos_proj.bias    (H), null = zero (cancels in softmax)
+  const float* gating_param = nullptr;     // gating_param     (H)
+
+  constexpr std::size_t head_dim() const noexcept { return heads != 0 ? dim / heads : 0; }
+  constexpr bool has_qkv_bias() const noexcept { return qk_bias != nullptr || v_bias != nullptr; }
+};
+
+// ok, or invalid_argument when H == 0, D == 0, D % H != 0 or a required pointer is null.
+status validate(const gpsa_weights& w) noexcept;
+
+// d^-1/2, the content-score scale, rounded to float as PyTorch does (head_dim ** -0.5).
+float head_scale(std::size_t head_dim) noexcept;
+
+// lambda = sigmoid(g) and 1 - lambda = sigmoid(-g), each computed without overflow or
+// cancellation (exact to float rounding for every finite g, e.g. +-100; +-inf give 1/0).
+float gate_lambda(float gating) noexcept;
+float gate_one_minus_lambda(float gating) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Positional branch (input-independent: compute once per grid and weights)
+// ---------------------------------------------------------------------------------------------
+
+// Positional logits P[h, p, q] = W[h,0]*dx + W[h,1]*dy + W[h,2]*(dx^2+dy^2) + b[h], evaluated in
+// double and rounded once to float. `weight` is pos_proj.weight (H, 3), `bias` (H) or null.
+// out: (H, N, N), at least H*N*N floats. Built from the offset structure (P depends only on
+// (dx, dy)), so no relative-index table is needed.
+status pos_logits_count(grid g, std::size_t heads, std::size_t& count) noexcept;  // H*N*N
+status pos_logits(grid g, std::size_t heads, const float* weight, const float* bias,
+                  std::span<float> out) noexcept;
+// Same values (bit-identical), computed like PyTorch's pos_proj: the 3->H projection of each
+// (p, q) row of a relative-index table (baked, e.g. rel_indices_v<S>.view(), or runtime-filled).
+status pos_logits_from_table(rel_view<float> table, std::size_t heads, const float* weight,
+                             const float* bias, std::span<float> out) noexcept;
+
+// Dense positional attention softmax_rows(P[h]), (H, N, N): logits then a stable row softmax.
+status pos_attention(grid g, std::size_t heads, const float* weight, const float* bias,
+                     std::span<float> out) noexcept;
+status pos_attention_from_table(rel_view<float> table, std::size_t heads, const float* weight,
+                                const float* bias, std::span<float> out) noexcept;
+
+// The separable form (DESIGN.md section 1): fx[h] (C x C) = softmax_rows(W0*(j-i) + W2*(j-i)^2),
+// gy[h] (R x R) = softmax_rows(W1*(j-i) + W2*(j-i)^2); position[h] = gy[h] (x) fx[h] exactly.
+// H*(C*C + R*R) floats in all: the whole firmware state of a layer's positional branch.
+// The bias cancels in the softmax, so it is not an input.
+status pos_factors_count(grid g, std::size_t heads, std::size_t& fx_count,
+                         std::size_t& gy_count) noexcept;
+status pos_factors(grid g, std::size_t heads, const float* weight, std::span<float> fx,
+                   std::span<float> gy) noexcept;
+// Expands the factors into the dense (H, N, N) positional attention.
+status pos_attention_from_factors(grid g, std::size_t heads, std::span<const float> fx,
+                                  std::span<const float> gy, std::span<float> out) noexcept;
+
+// A precomputed positional branch for one grid, in either form: `dense` (H, N, N) or the
+// factors `fx` (H, C, C) + `gy` (H, R, R). When `dense` is set it is used; otherwise both
+// factors must be set.
+struct pos_branch {
+  gpsa::grid shape{};
+  std::size_t heads = 0;
+  const float* dense = nullptr;
+  const float* fx = nullptr;
+  const float* gy = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Attention building blocks (one head)
+// ---------------------------------------------------------------------------------------------
+
+// out (nq x nk, row stride ldo) = softmax_rows(q k^T * scale), q: nq x d (stride ldq),
+// k: nk x d (stride ldk). Stable: subtracts each row's max (logits of +-1e4 are fine).
+status content_attention(std::size_t nq, std::size_t nk, std::size_t d, const float* q,
+                         std::size_t ldq, const float* k, std::size_t ldk, float scale, float* out,
+                         std::size_t ldo) noexcept;
+
+// In place: attn = (1 - lambda) * attn + lambda * position, then each row divided by its sum
+// (PyTorch's get_attention). attn and position: rows x cols with strides ld_attn / ld_pos.
+status gate_blend(std::size_t rows, std::size_t cols, float gating, float* attn,
+                  std::size_t ld_attn, const float* position, std::size_t ld_pos) noexcept;
+// Same for a full N x N head whose position is the product of factors gy_h (R x R), fx_h (C x C).
+status gate_blend_factored(grid g, float gating, float* attn, const float* fx_h,
+                           const float* gy_h) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Full layer
+// ---------------------------------------------------------------------------------------------
+
+// Scratch (in floats) needed by gpsa_attention (N*2D, one item at a time) / gpsa_forward
+// (B*N*3D + N*N: the linear layers run over the whole batch) on grid g. `with_pos` says the
+// caller passes a precomputed pos_branch; without it the kernels compute the separable factors
+// into scratch (H*(R*R + C*C) more floats). size_overflow when a count does not fit size_t.
+status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
+                              std::size_t& floats) noexcept;
+status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
+                            std::size_t& floats) noexcept;
+
+// attn (B, H, N, N) of x (B, N, D), exactly PyTorch's GPSA.get_attention.
+// pos: precomputed positional branch for g and w.heads, or null (computed into scratch).
+status gpsa_attention(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* attn,
+                      const pos_branch* pos, std::span<float> scratch) noexcept;
+
+// y (B, N, D) = GPSA.forward(x): qk and v linear, gated attention, attn @ v per head, concat,
+// proj. attn_out: optional (B, H, N, N) copy of the attention (null to skip). pos as above.
+// batch == 0 is a no-op. y may be x itself (in place) but must not partially overlap it.
+status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* y,
+                    float* attn_out, const pos_branch* pos, std::span<float> scratch) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Initialisation and metrics
+// ---------------------------------------------------------------------------------------------
+
+// ConViT's convolutional initialisation of pos_proj.weight (H, 3), strength alpha:
+// K = floor(sqrt(H)), c = (K-1)/2; head h = h1 + K*h2 (h1, h2 < K) gets
+// alpha * (2(h2-c), 2(h1-c), -1), i.e. it attends around offset (dx, dy) = (h2-c, h1-c).
+// Heads h >= K*K are left unchanged (DESIGN.md section 1). The bias is not touched.
+status local_init(std::size_t heads, float alpha, std::span<float> pos_proj_weight) noexcept;
+// v.weight (D, D) = identity, the other half of local_init.
+status identity_init(std::size_t dim, std::span<float> v_weight) noexcept;
+// Both at once: local_init(H, alpha) of pos_proj.weight and the identity v.weight.
+status local_init(std::size_t heads, float alpha, std::span<float> pos_proj_weight, std::size_t dim,
+                  std::span<float> v_weight) noexcept;
+
+// Nonlocality (GPSA.get_attention_map): with attn (B, H, N, N) averaged over the batch,
+// dist[h] = (1/N) sum_p sum_q sqrt(dx^2+dy^2) attn[h, p, q]; accumulated in double.
+// dist: at least H floats. N = 1 gives 0 (PyTorch crashes there).
+status nonlocality(grid g, std::size_t heads, std::size_t batch, const float* attn,
+                   std::span<float> dist) noexcept;
+
+}  // namespace gpsa

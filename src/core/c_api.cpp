@@ -1,0 +1,103 @@
+// The C API (include/gpsa/gpsa.h): thin extern "C" wrappers over the core's C++ entry points.
+#include "gpsa/gpsa.h"
+
+#include <cstddef>
+#include <span>
+
+#include "gpsa/fold.hpp"
+#include "gpsa/rel_indices.hpp"
+#include "gpsa/status.hpp"
+#include "gpsa/version.hpp"
+
+namespace {
+
+// The C enum mirrors gpsa::status value for value; a new status must be added to both.
+constexpr bool same_codes() {
+  using gpsa::status;
+  return GPSA_OK == static_cast<int>(status::ok) &&
+         GPSA_EMPTY_GRID == static_cast<int>(status::empty_grid) &&
+         GPSA_NOT_SQUARE == static_cast<int>(status::not_square) &&
+         GPSA_BUFFER_TOO_SMALL == static_cast<int>(status::buffer_too_small) &&
+         GPSA_SIZE_OVERFLOW == static_cast<int>(status::size_overflow) &&
+         GPSA_VALUE_OUT_OF_RANGE == static_cast<int>(status::value_out_of_range) &&
+         GPSA_SHAPE_MISMATCH == static_cast<int>(status::shape_mismatch) &&
+         GPSA_INVALID_ARGUMENT == static_cast<int>(status::invalid_argument);
+}
+static_assert(same_codes(), "gpsa_status (gpsa.h) and gpsa::status (status.hpp) disagree");
+
+gpsa_status to_c(gpsa::status s) noexcept { return static_cast<gpsa_status>(static_cast<int>(s)); }
+
+bool to_view(const gpsa_folded* f, gpsa::folded_view& v) noexcept {
+  if (f == nullptr) return false;
+  v = gpsa::folded_view{gpsa::grid{f->rows, f->cols}, f->heads, f->fx, f->gy, f->lambda};
+  return true;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* gpsa_status_message(gpsa_status s) {
+  return gpsa::status_message(static_cast<gpsa::status>(s));
+}
+
+const char* gpsa_version(void) { return gpsa::version(); }
+
+gpsa_status gpsa_rel_indices_f32(size_t rows, size_t cols, float* out, size_t out_len) {
+  if (out == nullptr && out_len != 0) return GPSA_INVALID_ARGUMENT;
+  return to_c(
+      gpsa::fill_rel_indices<float>(gpsa::grid{rows, cols}, std::span<float>(out, out_len)));
+}
+
+gpsa_status gpsa_fold_size(size_t heads, size_t rows, size_t cols, size_t* fx_len, size_t* gy_len,
+                           size_t* lambda_len) {
+  gpsa::fold_counts n{};
+  const gpsa::status s = gpsa::fold_size(gpsa::grid{rows, cols}, heads, n);
+  if (s != gpsa::status::ok) return to_c(s);
+  if (fx_len != nullptr) *fx_len = n.fx;
+  if (gy_len != nullptr) *gy_len = n.gy;
+  if (lambda_len != nullptr) *lambda_len = n.lambda;
+  return GPSA_OK;
+}
+
+gpsa_status gpsa_fold(size_t heads, size_t rows, size_t cols, const float* pos_weight,
+                      const float* pos_bias, const float* gating, float* fx, size_t fx_len,
+                      float* gy, size_t gy_len, float* lambda, size_t lambda_len) {
+  if (pos_weight == nullptr || gating == nullptr || fx == nullptr || gy == nullptr ||
+      lambda == nullptr)
+    return GPSA_INVALID_ARGUMENT;
+  if (heads > static_cast<size_t>(-1) / 3) return GPSA_SIZE_OVERFLOW;
+  const std::span<const float> bias =
+      pos_bias == nullptr ? std::span<const float>{} : std::span<const float>(pos_bias, heads);
+  return to_c(gpsa::fold_positional(
+      gpsa::grid{rows, cols}, heads, std::span<const float>(pos_weight, heads * 3), bias,
+      std::span<const float>(gating, heads), std::span<float>(fx, fx_len),
+      std::span<float>(gy, gy_len), std::span<float>(lambda, lambda_len)));
+}
+
+size_t gpsa_positional_apply_scratch(size_t rows, size_t cols, size_t head_dim) {
+  return gpsa::positional_apply_scratch(gpsa::grid{rows, cols}, head_dim);
+}
+
+gpsa_status gpsa_positional_apply(const gpsa_folded* f, size_t head_dim, const float* v, size_t ldv,
+                                  float* out, size_t ldo, float* scratch, size_t scratch_len) {
+  gpsa::folded_view view{};
+  if (!to_view(f, view) || (scratch == nullptr && scratch_len != 0)) return GPSA_INVALID_ARGUMENT;
+  return to_c(gpsa::positional_apply(view, head_dim, v, ldv, out, ldo,
+                                     std::span<float>(scratch, scratch_len)));
+}
+
+gpsa_status gpsa_positional_expand(const gpsa_folded* f, size_t h, float* out, size_t out_len) {
+  gpsa::folded_view view{};
+  if (!to_view(f, view) || out == nullptr) return GPSA_INVALID_ARGUMENT;
+  return to_c(gpsa::positional_expand(view, h, std::span<float>(out, out_len)));
+}
+
+gpsa_status gpsa_gated_blend(const gpsa_folded* f, size_t h, size_t p0, size_t rows,
+                             const float* content, size_t ldc, float* out, size_t ldo) {
+  gpsa::folded_view view{};
+  if (!to_view(f, view)) return GPSA_INVALID_ARGUMENT;
+  return to_c(gpsa::gated_blend_rows(view, h, p0, rows, content, ldc, out, ldo));
+}
+
+}  // extern "C"

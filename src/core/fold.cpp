@@ -1,0 +1,139 @@
+// Run-time kernels on folded positional factors: the separable product (Gy (x) Fx) V, the dense
+// expansion, and the gated blend. No heap, no exceptions.
+#include <cstddef>
+#include <span>
+
+#include "gpsa/fold.hpp"
+
+namespace gpsa {
+namespace {
+
+status check_view(const folded_view& f) noexcept {
+  if (f.shape.empty()) return status::empty_grid;
+  if (f.heads == 0 || f.fx == nullptr || f.gy == nullptr || f.lambda == nullptr)
+    return status::invalid_argument;
+  std::size_t n = 0, nn = 0;
+  if (detail::mul_overflows(f.shape.rows, f.shape.cols, n) || detail::mul_overflows(n, n, nn))
+    return status::size_overflow;
+  return status::ok;
+}
+
+// The two passes for one head; scratch holds t = (I_R (x) Fx) V_h as (N, d), contiguous.
+void apply_head(const float* fx, const float* gy, std::size_t R, std::size_t C, std::size_t d,
+                const float* v, std::size_t ldv, float* out, std::size_t ldo, float* t) noexcept {
+  // Pass 1, along columns: t[(y, xp)] = sum_xq Fx[xp][xq] v[(y, xq)].
+  for (std::size_t y = 0; y < R; ++y) {
+    for (std::size_t xp = 0; xp < C; ++xp) {
+      float* tr = t + (y * C + xp) * d;
+      for (std::size_t k = 0; k < d; ++k) tr[k] = 0.0f;
+      const float* fr = fx + xp * C;
+      for (std::size_t xq = 0; xq < C; ++xq) {
+        const float a = fr[xq];
+        if (a == 0.0f) continue;  // sharp heads: most factors underflow to exactly 0
+        const float* vr = v + (y * C + xq) * ldv;
+        for (std::size_t k = 0; k < d; ++k) tr[k] += a * vr[k];
+      }
+    }
+  }
+  // Pass 2, across rows: out[(yp, x)] = sum_yq Gy[yp][yq] t[(yq, x)]. t viewed as R x (C*d).
+  const std::size_t w = C * d;
+  for (std::size_t yp = 0; yp < R; ++yp) {
+    for (std::size_t x = 0; x < C; ++x) {
+      float* o = out + (yp * C + x) * ldo;
+      for (std::size_t k = 0; k < d; ++k) o[k] = 0.0f;
+    }
+    const float* gr = gy + yp * R;
+    for (std::size_t yq = 0; yq < R; ++yq) {
+      const float a = gr[yq];
+      if (a == 0.0f) continue;
+      const float* tr = t + yq * w;
+      for (std::size_t x = 0; x < C; ++x) {
+        float* o = out + (yp * C + x) * ldo;
+        const float* ts = tr + x * d;
+        for (std::size_t k = 0; k < d; ++k) o[k] += a * ts[k];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+status positional_apply_head(const folded_view& f, std::size_t h, std::size_t head_dim,
+                             const float* v_h, std::size_t ldv, float* out_h, std::size_t ldo,
+                             std::span<float> scratch) noexcept {
+  if (const status s = check_view(f); s != status::ok) return s;
+  if (h >= f.heads || head_dim == 0 || v_h == nullptr || out_h == nullptr || ldv < head_dim ||
+      ldo < head_dim)
+    return status::invalid_argument;
+  std::size_t need = 0;
+  if (detail::mul_overflows(f.patches(), head_dim, need)) return status::size_overflow;
+  if (scratch.size() < need) return status::buffer_too_small;
+  const std::size_t R = f.shape.rows, C = f.shape.cols;
+  apply_head(f.fx + h * C * C, f.gy + h * R * R, R, C, head_dim, v_h, ldv, out_h, ldo,
+             scratch.data());
+  return status::ok;
+}
+
+status positional_apply(const folded_view& f, std::size_t head_dim, const float* v, std::size_t ldv,
+                        float* out, std::size_t ldo, std::span<float> scratch) noexcept {
+  if (const status s = check_view(f); s != status::ok) return s;
+  std::size_t width = 0;
+  if (detail::mul_overflows(f.heads, head_dim, width)) return status::size_overflow;
+  if (head_dim == 0 || v == nullptr || out == nullptr || ldv < width || ldo < width)
+    return status::invalid_argument;
+  for (std::size_t h = 0; h < f.heads; ++h) {
+    const status s = positional_apply_head(f, h, head_dim, v + h * head_dim, ldv,
+                                           out + h * head_dim, ldo, scratch);
+    if (s != status::ok) return s;
+  }
+  return status::ok;
+}
+
+status positional_expand(const folded_view& f, std::size_t h, std::span<float> out) noexcept {
+  if (const status s = check_view(f); s != status::ok) return s;
+  if (h >= f.heads) return status::invalid_argument;
+  const std::size_t n = f.patches(), R = f.shape.rows, C = f.shape.cols;
+  if (out.size() < n * n) return status::buffer_too_small;
+  const float* fx = f.fx + h * C * C;
+  const float* gy = f.gy + h * R * R;
+  float* o = out.data();
+  for (std::size_t yp = 0; yp < R; ++yp)
+    for (std::size_t xp = 0; xp < C; ++xp)
+      for (std::size_t yq = 0; yq < R; ++yq) {
+        const float g = gy[yp * R + yq];
+        const float* fr = fx + xp * C;
+        for (std::size_t xq = 0; xq < C; ++xq) *o++ = g * fr[xq];
+      }
+  return status::ok;
+}
+
+status gated_blend_rows(const folded_view& f, std::size_t h, std::size_t p0, std::size_t rows,
+                        const float* content, std::size_t ldc, float* out,
+                        std::size_t ldo) noexcept {
+  if (const status s = check_view(f); s != status::ok) return s;
+  const std::size_t n = f.patches(), C = f.shape.cols;
+  if (h >= f.heads || content == nullptr || out == nullptr || ldc < n || ldo < n)
+    return status::invalid_argument;
+  if (p0 > n || rows > n - p0) return status::shape_mismatch;
+  // As PyTorch, in float: (1 - sigmoid(g)) * patch_score + sigmoid(g) * pos_score, then / sum.
+  const float lam = f.lambda[h];
+  const float one_minus = 1.0f - lam;
+  const float* fx = f.fx + h * C * C;
+  const float* gy = f.gy + h * f.shape.rows * f.shape.rows;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t p = p0 + r, yp = p / C, xp = p % C;
+    const float* c = content + r * ldc;
+    float* o = out + r * ldo;
+    float sum = 0.0f;
+    for (std::size_t q = 0; q < n; ++q) {
+      const float pos = gy[yp * f.shape.rows + q / C] * fx[xp * C + q % C];
+      const float a = one_minus * c[q] + lam * pos;
+      o[q] = a;
+      sum += a;
+    }
+    for (std::size_t q = 0; q < n; ++q) o[q] /= sum;
+  }
+  return status::ok;
+}
+
+}  // namespace gpsa

@@ -1,0 +1,245 @@
+// GPSA positional branch (logits, softmax, separable factors), local_init and the nonlocality
+// metric.
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+
+#include "gpsa/attention.hpp"
+#include "gpsa/linalg.hpp"
+
+namespace gpsa {
+namespace {
+
+using detail::mul_overflows;
+
+// One logit, evaluated in double and rounded once, so the offset path and the table path
+// give bit-identical floats whatever order a compiler picks.
+inline float logit(const float* w, float b, double dx, double dy) noexcept {
+  const double v = static_cast<double>(w[0]) * dx + static_cast<double>(w[1]) * dy +
+                   static_cast<double>(w[2]) * (dx * dx + dy * dy) + static_cast<double>(b);
+  return static_cast<float>(v);
+}
+
+inline float bias_of(const float* bias, std::size_t h) noexcept {
+  return bias != nullptr ? bias[h] : 0.0f;
+}
+
+// H*N*N with overflow checks.
+status dense_count(grid g, std::size_t heads, std::size_t& count) noexcept {
+  if (g.empty()) return status::empty_grid;
+  if (heads == 0) return status::invalid_argument;
+  std::size_t n = 0, nn = 0, c = 0;
+  if (mul_overflows(g.rows, g.cols, n) || mul_overflows(n, n, nn) || mul_overflows(nn, heads, c))
+    return status::size_overflow;
+  count = c;
+  return status::ok;
+}
+
+// Softmax factor of one axis: out (L x L), row i = softmax_j(w_lin*(j-i) + w_sq*(j-i)^2).
+void axis_factor(std::size_t len, float w_lin, float w_sq, float* out) noexcept {
+  const float w3[3] = {w_lin, 0.0f, w_sq};
+  for (std::size_t i = 0; i < len; ++i)
+    for (std::size_t j = 0; j < len; ++j)
+      out[i * len + j] = logit(w3, 0.0f, static_cast<double>(j) - static_cast<double>(i), 0.0);
+  softmax_rows(out, len, len, len);
+}
+
+}  // namespace
+
+status pos_logits_count(grid g, std::size_t heads, std::size_t& count) noexcept {
+  return dense_count(g, heads, count);
+}
+
+status pos_logits(grid g, std::size_t heads, const float* weight, const float* bias,
+                  std::span<float> out) noexcept {
+  std::size_t count = 0;
+  if (const status s = dense_count(g, heads, count); s != status::ok) return s;
+  if (weight == nullptr || out.data() == nullptr) return status::invalid_argument;
+  if (out.size() < count) return status::buffer_too_small;
+  const std::size_t R = g.rows, C = g.cols, N = R * C;
+  for (std::size_t h = 0; h < heads; ++h) {
+    const float* w = weight + 3 * h;
+    const float b = bias_of(bias, h);
+    float* ph = out.data() + h * N * N;
+    for (std::size_t yp = 0; yp < R; ++yp) {
+      for (std::size_t xp = 0; xp < C; ++xp) {
+        float* row = ph + (yp * C + xp) * N;
+        // Query (yp, xp) sees key block yq exactly as query (yp-1, xp) sees block yq-1
+        // (same dx, same dy): compute key block 0 (all blocks for yp == 0), copy the rest.
+        const std::size_t blocks = yp == 0 ? R : 1;
+        for (std::size_t yq = 0; yq < blocks; ++yq)
+          for (std::size_t xq = 0; xq < C; ++xq)
+            row[yq * C + xq] = logit(w, b, static_cast<double>(xq) - static_cast<double>(xp),
+                                     static_cast<double>(yq) - static_cast<double>(yp));
+        if (yp > 0) std::memcpy(row + C, row - C * N, sizeof(float) * C * (R - 1));
+      }
+    }
+  }
+  return status::ok;
+}
+
+status pos_logits_from_table(rel_view<float> table, std::size_t heads, const float* weight,
+                             const float* bias, std::span<float> out) noexcept {
+  std::size_t count = 0;
+  if (const status s = dense_count(table.shape, heads, count); s != status::ok) return s;
+  if (weight == nullptr || table.values == nullptr || out.data() == nullptr)
+    return status::invalid_argument;
+  if (out.size() < count) return status::buffer_too_small;
+  const std::size_t NN = table.patches() * table.patches();
+  for (std::size_t h = 0; h < heads; ++h) {
+    const float* w = weight + 3 * h;
+    const float b = bias_of(bias, h);
+    float* ph = out.data() + h * NN;
+    const float* t = table.values;
+    for (std::size_t i = 0; i < NN; ++i) {
+      // channel 2 of the table is dx^2+dy^2; use it as stored, like pos_proj does.
+      const double v = static_cast<double>(w[0]) * t[3 * i] +
+                       static_cast<double>(w[1]) * t[3 * i + 1] +
+                       static_cast<double>(w[2]) * t[3 * i + 2] + static_cast<double>(b);
+      ph[i] = static_cast<float>(v);
+    }
+  }
+  return status::ok;
+}
+
+status pos_attention(grid g, std::size_t heads, const float* weight, const float* bias,
+                     std::span<float> out) noexcept {
+  if (const status s = pos_logits(g, heads, weight, bias, out); s != status::ok) return s;
+  const std::size_t N = g.patches();
+  softmax_rows(out.data(), heads * N, N, N);
+  return status::ok;
+}
+
+status pos_attention_from_table(rel_view<float> table, std::size_t heads, const float* weight,
+                                const float* bias, std::span<float> out) noexcept {
+  if (const status s = pos_logits_from_table(table, heads, weight, bias, out); s != status::ok)
+    return s;
+  const std::size_t N = table.patches();
+  softmax_rows(out.data(), heads * N, N, N);
+  return status::ok;
+}
+
+status pos_factors_count(grid g, std::size_t heads, std::size_t& fx_count,
+                         std::size_t& gy_count) noexcept {
+  if (g.empty()) return status::empty_grid;
+  if (heads == 0) return status::invalid_argument;
+  std::size_t cc = 0, rr = 0, fx = 0, gy = 0;
+  if (mul_overflows(g.cols, g.cols, cc) || mul_overflows(g.rows, g.rows, rr) ||
+      mul_overflows(cc, heads, fx) || mul_overflows(rr, heads, gy))
+    return status::size_overflow;
+  fx_count = fx;
+  gy_count = gy;
+  return status::ok;
+}
+
+status pos_factors(grid g, std::size_t heads, const float* weight, std::span<float> fx,
+                   std::span<float> gy) noexcept {
+  std::size_t nfx = 0, ngy = 0;
+  if (const status s = pos_factors_count(g, heads, nfx, ngy); s != status::ok) return s;
+  if (weight == nullptr || fx.data() == nullptr || gy.data() == nullptr)
+    return status::invalid_argument;
+  if (fx.size() < nfx || gy.size() < ngy) return status::buffer_too_small;
+  const std::size_t R = g.rows, C = g.cols;
+  for (std::size_t h = 0; h < heads; ++h) {
+    const float* w = weight + 3 * h;
+    axis_factor(C, w[0], w[2], fx.data() + h * C * C);
+    axis_factor(R, w[1], w[2], gy.data() + h * R * R);
+  }
+  return status::ok;
+}
+
+status pos_attention_from_factors(grid g, std::size_t heads, std::span<const float> fx,
+                                  std::span<const float> gy, std::span<float> out) noexcept {
+  std::size_t nfx = 0, ngy = 0, count = 0;
+  if (const status s = pos_factors_count(g, heads, nfx, ngy); s != status::ok) return s;
+  if (const status s = dense_count(g, heads, count); s != status::ok) return s;
+  if (fx.data() == nullptr || gy.data() == nullptr || out.data() == nullptr)
+    return status::invalid_argument;
+  if (fx.size() < nfx || gy.size() < ngy) return status::shape_mismatch;
+  if (out.size() < count) return status::buffer_too_small;
+  const std::size_t R = g.rows, C = g.cols, N = R * C;
+  for (std::size_t h = 0; h < heads; ++h) {
+    const float* fh = fx.data() + h * C * C;
+    const float* gh = gy.data() + h * R * R;
+    for (std::size_t p = 0; p < N; ++p) {
+      const float* frow = fh + (p % C) * C;
+      const float* grow = gh + (p / C) * R;
+      float* row = out.data() + (h * N + p) * N;
+      for (std::size_t yq = 0; yq < R; ++yq)
+        for (std::size_t xq = 0; xq < C; ++xq) row[yq * C + xq] = grow[yq] * frow[xq];
+    }
+  }
+  return status::ok;
+}
+
+status local_init(std::size_t heads, float alpha, std::span<float> pos_proj_weight) noexcept {
+  if (heads == 0 || pos_proj_weight.data() == nullptr) return status::invalid_argument;
+  if (heads > pos_proj_weight.size() / 3) return status::buffer_too_small;
+  const std::size_t K = detail::isqrt(heads);
+  // 2(h - c) with c = (K-1)/2 is the integer 2h - (K-1), exact in float at any K.
+  const auto twice_offset = [K](std::size_t h) {
+    return static_cast<float>(2 * static_cast<long long>(h) - static_cast<long long>(K - 1));
+  };
+  for (std::size_t h1 = 0; h1 < K; ++h1) {
+    for (std::size_t h2 = 0; h2 < K; ++h2) {
+      float* w = pos_proj_weight.data() + 3 * (h1 + K * h2);
+      w[0] = alpha * twice_offset(h2);
+      w[1] = alpha * twice_offset(h1);
+      w[2] = alpha * -1.0f;
+    }
+  }
+  return status::ok;
+}
+
+status identity_init(std::size_t dim, std::span<float> v_weight) noexcept {
+  if (dim == 0 || v_weight.data() == nullptr) return status::invalid_argument;
+  std::size_t dd = 0;
+  if (mul_overflows(dim, dim, dd)) return status::size_overflow;
+  if (v_weight.size() < dd) return status::buffer_too_small;
+  for (std::size_t i = 0; i < dd; ++i) v_weight[i] = 0.0f;
+  for (std::size_t i = 0; i < dim; ++i) v_weight[i * dim + i] = 1.0f;
+  return status::ok;
+}
+
+status local_init(std::size_t heads, float alpha, std::span<float> pos_proj_weight, std::size_t dim,
+                  std::span<float> v_weight) noexcept {
+  // Check both outputs before writing either, so a failure changes nothing.
+  if (heads == 0 || dim == 0 || pos_proj_weight.data() == nullptr || v_weight.data() == nullptr)
+    return status::invalid_argument;
+  std::size_t dd = 0;
+  if (mul_overflows(dim, dim, dd)) return status::size_overflow;
+  if (heads > pos_proj_weight.size() / 3 || v_weight.size() < dd) return status::buffer_too_small;
+  if (const status s = local_init(heads, alpha, pos_proj_weight); s != status::ok) return s;
+  return identity_init(dim, v_weight);
+}
+
+status nonlocality(grid g, std::size_t heads, std::size_t batch, const float* attn,
+                   std::span<float> dist) noexcept {
+  std::size_t count = 0, total = 0;
+  if (const status s = dense_count(g, heads, count); s != status::ok) return s;
+  if (batch == 0 || attn == nullptr || dist.data() == nullptr) return status::invalid_argument;
+  if (mul_overflows(count, batch, total)) return status::size_overflow;
+  if (dist.size() < heads) return status::buffer_too_small;
+  const std::size_t R = g.rows, C = g.cols, N = R * C;
+  if (N == 1) {  // PyTorch's squeeze() breaks here; the only distance is 0
+    for (std::size_t h = 0; h < heads; ++h) dist[h] = 0.0f;
+    return status::ok;
+  }
+  for (std::size_t h = 0; h < heads; ++h) {
+    double acc = 0.0;
+    for (std::size_t p = 0; p < N; ++p) {
+      const double xp = static_cast<double>(p % C), yp = static_cast<double>(p / C);
+      for (std::size_t q = 0; q < N; ++q) {
+        const double dx = static_cast<double>(q % C) - xp, dy = static_cast<double>(q / C) - yp;
+        const double r = std::sqrt(dx * dx + dy * dy);
+        double a = 0.0;
+        for (std::size_t b = 0; b < batch; ++b) a += attn[((b * heads + h) * N + p) * N + q];
+        acc += r * a;
+      }
+    }
+    dist[h] = static_cast<float>(acc / (static_cast<double>(batch) * static_cast<double>(N)));
+  }
+  return status::ok;
+}
+
+}  // namespace gpsa

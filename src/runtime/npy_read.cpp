@@ -1,0 +1,302 @@
+// NumPy .npy reader: format 1.0/2.0/3.0, little-endian float32/float64, C order, checked sizes.
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "gpsa/io.hpp"
+#include "io_detail.hpp"
+
+namespace gpsa::io {
+namespace {
+
+constexpr std::string_view k_convert = "; convert with a.astype('<f4')";
+
+// The Python dict literal numpy writes, e.g. "{'descr': '<f4', 'fortran_order': False,
+// 'shape': (2, 3), }". A small recursive-descent parser for exactly that subset.
+class header_parser {
+ public:
+  header_parser(std::string_view text, const std::string& name) : s_(text), name_(name) {}
+
+  struct result {
+    std::string descr;
+    bool fortran = false;
+    std::vector<std::size_t> shape;
+  };
+
+  result parse() {
+    result r;
+    bool have_descr = false, have_fortran = false, have_shape = false;
+    skip_ws();
+    expect('{', "the header to start with '{'");
+    for (;;) {
+      skip_ws();
+      if (peek() == '}') break;
+      const std::string key = parse_string("a quoted key");
+      skip_ws();
+      expect(':', "':' after key '" + detail::printable(key) + "'");
+      skip_ws();
+      if (key == "descr") {
+        if (have_descr) fail("key 'descr' appears twice");
+        have_descr = true;
+        if (peek() == '[')
+          fail("structured dtypes (record arrays) are not supported; save a plain float array");
+        r.descr = parse_string("a quoted dtype string for 'descr'");
+      } else if (key == "fortran_order") {
+        if (have_fortran) fail("key 'fortran_order' appears twice");
+        have_fortran = true;
+        r.fortran = parse_bool();
+      } else if (key == "shape") {
+        if (have_shape) fail("key 'shape' appears twice");
+        have_shape = true;
+        r.shape = parse_shape();
+      } else {
+        fail("unexpected key '" + detail::printable(key) +
+             "' (a .npy header has exactly 'descr', 'fortran_order', 'shape')");
+      }
+      skip_ws();
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      if (peek() == '}') break;
+      fail_expected("',' or '}'");
+    }
+    ++pos_;  // '}'
+    // numpy pads with spaces and ends the header with '\n'; nothing else may follow.
+    skip_ws();
+    if (pos_ != s_.size()) fail_expected("only padding after the closing '}'");
+    if (!have_descr) fail("header has no 'descr' (dtype)");
+    if (!have_fortran) fail("header has no 'fortran_order'");
+    if (!have_shape) fail("header has no 'shape'");
+    return r;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw io_error(name_ + ": malformed .npy header: " + what);
+  }
+  [[noreturn]] void fail_expected(const std::string& what) const {
+    std::string got = pos_ < s_.size() ? "'" + detail::printable(s_.substr(pos_, 1)) + "'"
+                                       : std::string("end of header");
+    fail("expected " + what + " at byte " + std::to_string(pos_) + ", found " + got);
+  }
+  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
+  void skip_ws() {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r'))
+      ++pos_;
+  }
+  void expect(char c, const std::string& what) {
+    if (peek() != c || pos_ >= s_.size()) fail_expected(what);
+    ++pos_;
+  }
+  std::string parse_string(const std::string& what) {
+    const char q = peek();
+    if (pos_ >= s_.size() || (q != '\'' && q != '"')) fail_expected(what);
+    const std::size_t start = ++pos_;
+    while (pos_ < s_.size() && s_[pos_] != q) {
+      if (s_[pos_] == '\\' || s_[pos_] == '\n')
+        fail("escapes and line breaks in strings are not supported");
+      ++pos_;
+    }
+    if (pos_ >= s_.size()) fail("unterminated string");
+    return std::string(s_.substr(start, pos_++ - start));
+  }
+  bool parse_bool() {
+    if (s_.substr(pos_, 4) == "True") {
+      pos_ += 4;
+      return true;
+    }
+    if (s_.substr(pos_, 5) == "False") {
+      pos_ += 5;
+      return false;
+    }
+    fail_expected("True or False for 'fortran_order'");
+  }
+  std::size_t parse_int() {
+    if (peek() < '0' || peek() > '9') fail_expected("a non-negative integer in 'shape'");
+    std::size_t v = 0;
+    while (peek() >= '0' && peek() <= '9') {
+      const auto d = static_cast<std::size_t>(peek() - '0');
+      if (v > (std::numeric_limits<std::size_t>::max() - d) / 10) fail("shape entry is too large");
+      v = v * 10 + d;
+      ++pos_;
+    }
+    if (peek() == 'L') ++pos_;  // Python 2 long, as old numpy wrote "(3L, 4L)"
+    return v;
+  }
+  std::vector<std::size_t> parse_shape() {
+    expect('(', "a tuple '(...)' for 'shape'");
+    std::vector<std::size_t> shape;
+    bool trailing_comma = false;
+    for (;;) {
+      skip_ws();
+      if (peek() == ')') break;
+      if (shape.size() >= 64) fail("shape has more than 64 dimensions");
+      shape.push_back(parse_int());
+      trailing_comma = false;
+      skip_ws();
+      if (peek() == ',') {
+        ++pos_;
+        trailing_comma = true;
+        continue;
+      }
+      if (peek() != ')') fail_expected("',' or ')' in 'shape'");
+    }
+    ++pos_;
+    // "(3)" is the integer 3 in Python, not a tuple: numpy would refuse it too.
+    if (shape.size() == 1 && !trailing_comma) fail("'shape' must be a tuple, e.g. (3,) not (3)");
+    return shape;
+  }
+
+  std::string_view s_;
+  const std::string& name_;
+  std::size_t pos_ = 0;
+};
+
+// Name of a numpy type character + size, for messages ("int64", "float16", ...).
+std::string dtype_name(char kind, std::string_view size) {
+  const std::string bits = [&] {
+    std::size_t n = 0;
+    for (char c : size) {
+      if (c < '0' || c > '9' || n > 1000) return std::string(size);
+      n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return std::to_string(n * 8);
+  }();
+  switch (kind) {
+    case 'f':
+      return "float" + bits;
+    case 'i':
+      return "int" + bits;
+    case 'u':
+      return "uint" + bits;
+    case 'c':
+      return "complex" + bits;
+    case 'b':
+      return "bool";
+    case 'O':
+      return "Python objects";
+    case 'U':
+      return "unicode string";
+    case 'S':
+      return "byte string";
+    case 'V':
+      return "raw void";
+    case 'M':
+      return "datetime64";
+    case 'm':
+      return "timedelta64";
+    default:
+      return "unknown kind";
+  }
+}
+
+}  // namespace
+
+tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& name) {
+  static constexpr std::uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  const std::size_t size = bytes.size();
+  if (size < 6 || std::memcmp(bytes.data(), magic, 6) != 0)
+    throw io_error(name + ": not a .npy file (no \\x93NUMPY magic at the start)" +
+                   (size < 6 ? " - file has only " + std::to_string(size) + " bytes" : ""));
+  if (size < 8) throw io_error(name + ": truncated .npy file: no format version");
+  const unsigned major = bytes[6], minor = bytes[7];
+  if ((major < 1 || major > 3) || minor != 0)
+    throw io_error(name + ": unsupported .npy format version " + std::to_string(major) + "." +
+                   std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
+  // 1.0: 2-byte header length; 2.0/3.0: 4-byte (3.0 only allows UTF-8 in the header).
+  const std::size_t len_bytes = major == 1 ? 2 : 4;
+  const std::size_t preamble = 8 + len_bytes;
+  if (size < preamble) throw io_error(name + ": truncated .npy file: incomplete header length");
+  std::size_t header_len = 0;
+  for (std::size_t i = 0; i < len_bytes; ++i)
+    header_len |= static_cast<std::size_t>(bytes[8 + i]) << (8 * i);
+  if (header_len > size - preamble)
+    throw io_error(name + ": truncated .npy file: header says " + std::to_string(header_len) +
+                   " bytes, only " + std::to_string(size - preamble) + " follow");
+  const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + preamble, header_len);
+  const auto h = header_parser(header, name).parse();
+
+  // dtype: byte order, kind, item size.
+  const std::string& d = h.descr;
+  const std::string shown = detail::printable(d);
+  if (d.size() < 2)
+    throw io_error(name + ": dtype '" + shown + "' is not understood" + std::string(k_convert));
+  const char order = d[0], kind = d[1];
+  const std::string_view item = std::string_view(d).substr(2);
+  if (order != '<' && order != '>' && order != '|' && order != '=')
+    throw io_error(name + ": dtype '" + shown + "' is not understood" + std::string(k_convert));
+  if (kind != 'f' || (item != "4" && item != "8")) {
+    throw io_error(name + ": dtype '" + shown + "' (" + dtype_name(kind, item) +
+                   ") is not supported, only float32 '<f4' and float64 '<f8'" +
+                   std::string(k_convert));
+  }
+  if (order == '>')
+    throw io_error(name + ": dtype '" + shown + "' (big-endian) is not supported" +
+                   std::string(k_convert));
+  if (order != '<')  // '|' is meaningless for floats; '=' (native) is ambiguous in a file.
+    throw io_error(name + ": dtype '" + shown +
+                   "' has no explicit byte order; expected '<f4' or '<f8'" +
+                   std::string(k_convert));
+  const std::size_t itemsize = item == "4" ? 4 : 8;
+
+  if (h.fortran) {
+    // Fortran and C order coincide when at most one dimension is longer than 1.
+    std::size_t long_dims = 0;
+    for (auto s : h.shape) long_dims += s > 1;
+    if (long_dims > 1)
+      throw io_error(name +
+                     ": Fortran-order arrays are not supported; save "
+                     "np.ascontiguousarray(a) instead");
+  }
+
+  std::size_t numel = 0, want = 0;
+  if (!detail::checked_numel(h.shape, numel) || numel > std::numeric_limits<std::size_t>::max() / 8)
+    throw io_error(name + ": shape " + detail::shape_text(h.shape) + " is too large");
+  want = numel * itemsize;
+  const std::size_t offset = preamble + header_len;
+  const std::size_t have = size - offset;
+  if (have != want) {
+    throw io_error(name + ": data is " + std::to_string(have) + " bytes, shape " +
+                   detail::shape_text(h.shape) + " of '" + shown + "' needs " +
+                   std::to_string(want) +
+                   (have < want ? " (file is truncated)" : " (trailing bytes)"));
+  }
+
+  tensor t;
+  t.shape = h.shape;
+  detail::resize_or_throw(t.data, numel, name, "the array");
+  const std::uint8_t* p = bytes.data() + offset;
+  if (itemsize == 4) {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (numel) std::memcpy(t.data.data(), p, numel * 4);
+    } else {
+      for (std::size_t i = 0; i < numel; ++i, p += 4) {
+        std::uint32_t u = 0;
+        for (int b = 0; b < 4; ++b) u |= std::uint32_t{p[b]} << (8 * b);
+        t.data[i] = std::bit_cast<float>(u);
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < numel; ++i, p += 8) {
+      std::uint64_t u = 0;
+      if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(&u, p, 8);
+      } else {
+        for (int b = 0; b < 8; ++b) u |= std::uint64_t{p[b]} << (8 * b);
+      }
+      t.data[i] = detail::narrow(std::bit_cast<double>(u));
+    }
+  }
+  return t;
+}
+
+tensor read_npy(const std::filesystem::path& path) {
+  const auto bytes = detail::read_file_bytes(path);
+  return parse_npy(bytes, path.string());
+}
+
+}  // namespace gpsa::io

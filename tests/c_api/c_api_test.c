@@ -1,0 +1,191 @@
+/* The C API (gpsa/gpsa.h), exercised from C99: every result is compared with an independent
+ * computation in double written here, from the formulas of DESIGN.md section 1. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpsa/gpsa.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+/* Deterministic pseudo-random floats in [lo, hi) (a 32-bit LCG; quality is not the point). */
+static unsigned long lcg_state = 12345u;
+static float uniform(float lo, float hi) {
+  lcg_state = (lcg_state * 1103515245u + 12345u) & 0xffffffffu;
+  return lo + (hi - lo) * (float)((lcg_state >> 8) & 0xffffff) / 16777216.0f;
+}
+
+/* softmax_q of the positional logits of head weights w3, grid R x C, dense, in double. */
+static void dense_position(size_t R, size_t C, const float* w3, double bias, double* out) {
+  size_t N = R * C, p, q;
+  for (p = 0; p < N; ++p) {
+    double m = -HUGE_VAL, s = 0.0;
+    for (q = 0; q < N; ++q) {
+      double dx = (double)(q % C) - (double)(p % C), dy = (double)(q / C) - (double)(p / C);
+      double l = w3[0] * dx + w3[1] * dy + w3[2] * (dx * dx + dy * dy) + bias;
+      out[p * N + q] = l;
+      if (l > m) m = l;
+    }
+    for (q = 0; q < N; ++q) s += (out[p * N + q] = exp(out[p * N + q] - m));
+    for (q = 0; q < N; ++q) out[p * N + q] /= s;
+  }
+}
+
+static void test_rel_indices(void) {
+  size_t R = 3, C = 4, N = 12, p, q;
+  float* t = malloc(N * N * 3 * sizeof(float));
+  CHECK(gpsa_rel_indices_f32(R, C, t, N * N * 3) == GPSA_OK);
+  for (p = 0; p < N; ++p)
+    for (q = 0; q < N; ++q) {
+      long dx = (long)(q % C) - (long)(p % C), dy = (long)(q / C) - (long)(p / C);
+      const float* e = t + (p * N + q) * 3;
+      CHECK(e[0] == (float)dx && e[1] == (float)dy && e[2] == (float)(dx * dx + dy * dy));
+    }
+  CHECK(gpsa_rel_indices_f32(R, C, t, N * N * 3 - 1) == GPSA_BUFFER_TOO_SMALL);
+  CHECK(gpsa_rel_indices_f32(0, C, t, N * N * 3) == GPSA_EMPTY_GRID);
+  CHECK(gpsa_rel_indices_f32(R, C, NULL, 10) == GPSA_INVALID_ARGUMENT);
+  free(t);
+}
+
+static void test_fold_and_expand(void) {
+  enum { H = 5, R = 4, C = 6, N = R * C };
+  float w[H * 3], b[H], g[H], fx[H * C * C], gy[H * R * R], lam[H], dense[N * N];
+  double ref[N * N];
+  size_t fx_len = 0, gy_len = 0, lam_len = 0, h, i;
+  gpsa_folded f;
+  for (h = 0; h < H; ++h) {
+    w[3 * h] = uniform(-3, 3);
+    w[3 * h + 1] = uniform(-3, 3);
+    w[3 * h + 2] = h == 4 ? -30.0f : uniform(-3, 0.5f);
+    b[h] = uniform(-1, 1);
+    g[h] = uniform(-8, 8);
+  }
+  g[0] = 100.0f; /* lambda must stay exact at the extremes */
+  g[1] = -100.0f;
+  CHECK(gpsa_fold_size(H, R, C, &fx_len, &gy_len, &lam_len) == GPSA_OK);
+  CHECK(fx_len == H * C * C && gy_len == H * R * R && lam_len == H);
+  CHECK(gpsa_fold_size(0, R, C, NULL, NULL, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_fold(H, R, C, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_OK);
+
+  f.heads = H;
+  f.rows = R;
+  f.cols = C;
+  f.fx = fx;
+  f.gy = gy;
+  f.lambda = lam;
+  for (h = 0; h < H; ++h) {
+    double sig = g[h] >= 0 ? 1.0 / (1.0 + exp(-g[h])) : exp(g[h]) / (1.0 + exp(g[h]));
+    CHECK(gpsa_positional_expand(&f, h, dense, N * N) == GPSA_OK);
+    dense_position(R, C, &w[3 * h], b[h], ref);
+    for (i = 0; i < N * N; ++i) CHECK(fabs(dense[i] - ref[i]) <= 2.5e-7 * ref[i] + 1e-44);
+    CHECK(fabs(lam[h] - sig) <= 6e-8 * sig + 1e-45); /* subnormal for g = -100 */
+  }
+  CHECK(lam[0] == 1.0f);
+  CHECK(lam[1] > 0.0f && lam[1] < 1e-43f);
+
+  /* the bias cancels: folding without it gives the same bits */
+  {
+    float fx2[H * C * C], gy2[H * R * R], lam2[H];
+    CHECK(gpsa_fold(H, R, C, w, NULL, g, fx2, fx_len, gy2, gy_len, lam2, lam_len) == GPSA_OK);
+    CHECK(memcmp(fx, fx2, sizeof fx) == 0 && memcmp(gy, gy2, sizeof gy) == 0);
+  }
+  /* errors */
+  CHECK(gpsa_fold(H, R, C, w, b, g, fx, fx_len - 1, gy, gy_len, lam, lam_len) ==
+        GPSA_BUFFER_TOO_SMALL);
+  CHECK(gpsa_fold(H, 0, C, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_EMPTY_GRID);
+  CHECK(gpsa_fold(H, R, C, NULL, b, g, fx, fx_len, gy, gy_len, lam, lam_len) ==
+        GPSA_INVALID_ARGUMENT);
+  w[2] = (float)NAN;
+  CHECK(gpsa_fold(H, R, C, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_positional_expand(&f, H, dense, N * N) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_positional_expand(&f, 0, dense, N * N - 1) == GPSA_BUFFER_TOO_SMALL);
+  CHECK(gpsa_positional_expand(NULL, 0, dense, N * N) == GPSA_INVALID_ARGUMENT);
+}
+
+static void test_apply_and_blend(void) {
+  enum { H = 3, R = 5, C = 7, N = R * C, D = 8, LD = H * D + 2 };
+  float w[H * 3], g[H], fx[H * C * C], gy[H * R * R], lam[H];
+  static float v[N * LD], out[N * LD], content[N * N], blended[N * N];
+  static double ref[N * N];
+  float* scratch;
+  size_t scratch_len = gpsa_positional_apply_scratch(R, C, D), h, i, j, k;
+  gpsa_folded f;
+  for (h = 0; h < H; ++h) {
+    w[3 * h] = uniform(-2, 2);
+    w[3 * h + 1] = uniform(-2, 2);
+    w[3 * h + 2] = uniform(-2, 0);
+    g[h] = uniform(-3, 3);
+  }
+  CHECK(gpsa_fold(H, R, C, w, NULL, g, fx, sizeof fx / 4, gy, sizeof gy / 4, lam, H) == GPSA_OK);
+  f.heads = H;
+  f.rows = R;
+  f.cols = C;
+  f.fx = fx;
+  f.gy = gy;
+  f.lambda = lam;
+  for (i = 0; i < N * LD; ++i) v[i] = uniform(-1, 1);
+  CHECK(scratch_len == N * D);
+  scratch = malloc(scratch_len * sizeof(float));
+  CHECK(gpsa_positional_apply(&f, D, v, LD, out, LD, scratch, scratch_len) == GPSA_OK);
+  CHECK(gpsa_positional_apply(&f, D, v, LD, out, LD, scratch, scratch_len - 1) ==
+        GPSA_BUFFER_TOO_SMALL);
+  for (h = 0; h < H; ++h) {
+    dense_position(R, C, &w[3 * h], 0.0, ref);
+    for (i = 0; i < N; ++i)
+      for (k = 0; k < D; ++k) {
+        double s = 0;
+        for (j = 0; j < N; ++j) s += ref[i * N + j] * v[j * LD + h * D + k];
+        CHECK(fabs(out[i * LD + h * D + k] - s) <= 2e-6);
+      }
+    /* gated blend of rows [10, 30) against (1-l)*c + l*pos, renormalised, in double */
+    for (i = 0; i < N; ++i) {
+      double s = 0;
+      for (j = 0; j < N; ++j) s += content[i * N + j] = uniform(0.0f, 1.0f);
+      for (j = 0; j < N; ++j) content[i * N + j] = (float)(content[i * N + j] / s);
+    }
+    CHECK(gpsa_gated_blend(&f, h, 10, 20, content + 10 * N, N, blended, N) == GPSA_OK);
+    {
+      double l = 1.0 / (1.0 + exp(-(double)g[h]));
+      for (i = 0; i < 20; ++i) {
+        double row[N], s = 0;
+        for (j = 0; j < N; ++j)
+          s += row[j] = (1 - l) * content[(10 + i) * N + j] + l * ref[(10 + i) * N + j];
+        for (j = 0; j < N; ++j) CHECK(fabs(blended[i * N + j] - row[j] / s) <= 1e-7);
+      }
+    }
+  }
+  CHECK(gpsa_gated_blend(&f, 0, N - 1, 2, content, N, blended, N) == GPSA_SHAPE_MISMATCH);
+  CHECK(gpsa_gated_blend(&f, H, 0, 1, content, N, blended, N) == GPSA_INVALID_ARGUMENT);
+  free(scratch);
+}
+
+static void test_status(void) {
+  int s;
+  for (s = GPSA_OK; s <= GPSA_INVALID_ARGUMENT; ++s)
+    CHECK(gpsa_status_message((gpsa_status)s) != NULL);
+  CHECK(strcmp(gpsa_status_message(GPSA_OK), "ok") == 0);
+  CHECK(strcmp(gpsa_status_message(GPSA_BUFFER_TOO_SMALL), "buffer too small") == 0);
+  CHECK(strcmp(gpsa_version(), GPSA_EXPECTED_VERSION) == 0);
+}
+
+int main(void) {
+  test_rel_indices();
+  test_fold_and_expand();
+  test_apply_and_blend();
+  test_status();
+  if (failures != 0) {
+    fprintf(stderr, "c_api_test: %d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("c_api_test: all checks passed\n");
+  return 0;
+}

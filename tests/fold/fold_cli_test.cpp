@@ -1,0 +1,335 @@
+// `gpsa fold` end to end: layer discovery and order, the dense .npy against float64, the C99
+// header compiled by the C compiler with -Werror and checked by a C program, provenance, and
+// every error path (one line, non-zero exit, no output left). Also the export helpers.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fold_export.hpp"
+#include "fold_test_support.hpp"
+#include "gpsa/io.hpp"
+#include "sha256.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using fold_test::named_tensor;
+
+struct run_result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+class FoldCli : public ::testing::Test {
+ public:
+  fs::path dir;
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir = fs::temp_directory_path() /
+          ("gpsa_fold_cli_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir);
+  }
+
+  run_result run(const std::string& args) const {  // a shell command, output captured
+    const fs::path o = dir / "stdout.txt", e = dir / "stderr.txt";
+    const std::string cmd = args + " >" + quote(o.string()) + " 2>" + quote(e.string());
+    const int rc = std::system(cmd.c_str());
+    run_result r;
+    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    r.out = slurp(o);
+    r.err = slurp(e);
+    return r;
+  }
+  run_result gpsa(const std::string& args) const { return run(quote(GPSA_CLI) + " " + args); }
+};
+
+// A checkpoint shaped like timm's ConViT: GPSA layers blocks.0..N with distinct weights, stored
+// in an order where lexical sorting would be wrong, plus unrelated keys.
+struct layer_spec {
+  std::string prefix;
+  fold_test::pos_weights w;
+};
+
+std::vector<layer_spec> make_layers(std::size_t heads, const std::vector<int>& indices) {
+  std::vector<layer_spec> out;
+  for (const int i : indices)
+    out.push_back({"blocks." + std::to_string(i) + ".attn",
+                   fold_test::random_weights(heads, 1000 + static_cast<std::uint64_t>(i))});
+  return out;
+}
+
+std::string checkpoint(const std::vector<layer_spec>& layers) {
+  std::vector<named_tensor> ts;
+  ts.push_back({"patch_embed.proj.bias", {2}, {0.5f, -0.5f}});
+  for (const auto& l : layers) {
+    const std::size_t H = l.w.heads;
+    ts.push_back({l.prefix + ".pos_proj.weight", {H, 3}, l.w.w});
+    ts.push_back({l.prefix + ".gating_param", {H}, l.w.gating});
+    ts.push_back({l.prefix + ".pos_proj.bias", {H}, l.w.b});
+  }
+  ts.push_back({"blocks.11.attn.qkv.weight", {3, 1}, {1, 2, 3}});  // an MHSA block: not GPSA
+  return fold_test::safetensors_bytes(ts);
+}
+
+TEST_F(FoldCli, NpyHasEveryLayerInIndexOrderAndMatchesFloat64) {
+  const std::vector<layer_spec> layers = make_layers(3, {10, 2, 0, 1});  // written out of order
+  const fs::path ck = dir / "model.safetensors", out = dir / "pos.npy";
+  fold_test::write_bytes(ck.string(), checkpoint(layers));
+  const run_result r = gpsa("fold --weights " + quote(ck.string()) +
+                            " --grid 3x5 --format npy -o " + quote(out.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const gpsa::io::tensor t = gpsa::io::read_npy(out);
+  const std::size_t N = 15;
+  ASSERT_EQ(t.shape, (std::vector<std::size_t>{4, 3, N, N}));
+  const int order[] = {0, 1, 2, 10};
+  for (std::size_t l = 0; l < 4; ++l) {
+    const layer_spec* spec = nullptr;
+    for (const auto& s : layers)
+      if (s.prefix == "blocks." + std::to_string(order[l]) + ".attn") spec = &s;
+    ASSERT_NE(spec, nullptr);
+    for (std::size_t h = 0; h < 3; ++h) {
+      const std::vector<double> ref =
+          fold_test::dense_position_f64(3, 5, &spec->w.w[3 * h], spec->w.b[h]);
+      for (std::size_t i = 0; i < N * N; ++i)
+        ASSERT_LE(std::fabs(t.data[(l * 3 + h) * N * N + i] - ref[i]), 2.5e-7 * ref[i] + 1e-44)
+            << "layer " << l << " head " << h;
+    }
+  }
+  EXPECT_NE(r.out.find("4 GPSA layer(s) (blocks.0.attn .. blocks.10.attn)"), std::string::npos)
+      << r.out;
+}
+
+TEST_F(FoldCli, HeaderCompilesAsC99AndAgreesWithNpyAndFloat64) {
+  const std::vector<layer_spec> layers = make_layers(4, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  const std::string bytes = checkpoint(layers);
+  const fs::path ck = dir / "convit_like.safetensors", hdr = dir / "gpsa_fold.h",
+                 npy = dir / "pos.npy";
+  fold_test::write_bytes(ck.string(), bytes);
+  run_result r =
+      gpsa("fold --weights " + quote(ck.string()) + " --grid 7x6 -o " + quote(hdr.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = gpsa("fold --weights " + quote(ck.string()) + " --grid 7x6 --format npy -o " +
+           quote(npy.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+
+  // provenance: file name (no folders), its SHA-256, grid and the layer prefixes in order
+  const std::string text = slurp(hdr);
+  EXPECT_NE(text.find("Checkpoint: convit_like.safetensors\n"), std::string::npos);
+  EXPECT_EQ(text.find(dir.string()), std::string::npos) << "machine path in the header";
+  EXPECT_NE(text.find("SHA-256:    " + gpsa::cli::sha256_hex(bytes)), std::string::npos);
+  EXPECT_NE(text.find("Grid:       7 x 6 (N = 42"), std::string::npos);
+  EXPECT_LT(text.find("*   2: blocks.2.attn"), text.find("*   10: blocks.10.attn"));
+  EXPECT_NE(text.find("#define GPSA_FOLD_LAYERS 13"), std::string::npos);
+
+  // the weights, for the C program's own float64 recomputation
+  std::string w = "static const float test_w[13][4][3] = {",
+              b = "static const float test_b[13][4] = {",
+              g = "static const float test_g[13][4] = {";
+  for (const auto& l : layers) {
+    w += "{";
+    b += "{";
+    g += "{";
+    for (std::size_t h = 0; h < 4; ++h) {
+      w += "{" + gpsa::cli::c_float_literal(l.w.w[3 * h]) + "," +
+           gpsa::cli::c_float_literal(l.w.w[3 * h + 1]) + "," +
+           gpsa::cli::c_float_literal(l.w.w[3 * h + 2]) + "},";
+      b += gpsa::cli::c_float_literal(l.w.b[h]) + ",";
+      g += gpsa::cli::c_float_literal(l.w.gating[h]) + ",";
+    }
+    w += "},";
+    b += "},";
+    g += "},";
+  }
+  fold_test::write_bytes((dir / "fold_weights.h").string(), w + "};\n" + b + "};\n" + g + "};\n");
+  // a second translation unit that includes the header but uses nothing: no unused warnings,
+  // and two TUs with the static arrays link together
+  fold_test::write_bytes(
+      (dir / "other.c").string(),
+      "#include \"gpsa_fold.h\"\nint other(void);\nint other(void) { return GPSA_FOLD_HEADS; }\n");
+  const std::string cc = quote(GPSA_C_COMPILER) + " -std=c99 -Wall -Wextra -Werror -pedantic -I" +
+                         quote(dir.string()) + " -I" + quote(GPSA_INCLUDE_DIR);
+  const fs::path exe = dir / "c_consumer";
+  r = run(cc + " -O1 " + quote(GPSA_C_CONSUMER) + " " + quote((dir / "other.c").string()) + " -o " +
+          quote(exe.string()) + " -lm");
+  ASSERT_EQ(r.status, 0) << "the generated header does not build as C99:\n" << r.err;
+  r = run(quote(exe.string()) + " " + quote(npy.string()));
+  EXPECT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("header == npy == float64 reference"), std::string::npos);
+
+  // and it compiles on its own (as a C file)
+  r = run(cc + " -x c -fsyntax-only " + quote(hdr.string()));
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST_F(FoldCli, GoldenCheckpointHeaderSizeIsTheFoldedState) {
+  const fs::path ck = fs::path(GPSA_GOLDEN_DIR) / "s14_h4_c192_convit_tiny" / "weights.safetensors";
+  const fs::path hdr = dir / "tiny.h";
+  const run_result r = gpsa("fold --weights " + quote(ck.string()) +
+                            " --grid 14 --name convit_tiny -o " + quote(hdr.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string text = slurp(hdr);
+  EXPECT_NE(text.find("static const float convit_tiny_l0_fx[4][14][14]"), std::string::npos);
+  EXPECT_NE(text.find("static const float convit_tiny_l0_gy[4][14][14]"), std::string::npos);
+  EXPECT_NE(text.find("static const float convit_tiny_l0_lambda[4]"), std::string::npos);
+  EXPECT_NE(text.find("#define CONVIT_TINY_FLOATS_PER_LAYER 1572"),
+            std::string::npos);  // 4*(196+196)+4
+  EXPECT_NE(text.find("0: blocks.0.attn"), std::string::npos);
+}
+
+// One bad invocation: non-zero exit, a single "gpsa: ..." line containing `needle`, and the
+// output path untouched (absent, or its old contents kept).
+void expect_clean_failure(const FoldCli& t, const run_result& r, const fs::path& out,
+                          const std::string& needle, const std::string& old = "") {
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.err.rfind("gpsa: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
+  if (old.empty())
+    EXPECT_FALSE(fs::exists(out)) << out;
+  else
+    EXPECT_EQ(slurp(out), old);
+  for (const auto& e : fs::directory_iterator(t.dir))  // no temporary files left behind
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
+  const fs::path out = dir / "out.h";
+  const auto fold = [&](const std::string& ck, const std::string& extra) {
+    return gpsa("fold --weights " + quote(ck) + " " + extra + " -o " + quote(out.string()));
+  };
+  const auto write_ck = [&](const std::string& name, const std::vector<named_tensor>& ts) {
+    const fs::path p = dir / name;
+    fold_test::write_bytes(p.string(), fold_test::safetensors_bytes(ts));
+    return p.string();
+  };
+  const std::vector<float> w6 = {1, 0, -1, 0, 1, -1};
+  const std::string good =
+      write_ck("good.safetensors", {{"blocks.0.attn.pos_proj.weight", {2, 3}, w6},
+                                    {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
+                                    {"blocks.0.attn.gating_param", {2}, {1, 1}}});
+
+  expect_clean_failure(*this, fold((dir / "missing.safetensors").string(), "--grid 4"), out,
+                       "missing.safetensors");
+  expect_clean_failure(*this, fold(good, "--grid 0"), out, "--grid '0'");
+  expect_clean_failure(*this, fold(good, "--grid abc"), out, "--grid 'abc'");
+  expect_clean_failure(*this, fold(good, "--grid 3x"), out, "--grid '3x'");
+  expect_clean_failure(*this, fold(good, "--grid 4 --format h5"), out, "--format 'h5'");
+  expect_clean_failure(*this, fold(good, "--grid 4 --name 9lives"), out, "--name '9lives'");
+  expect_clean_failure(*this,
+                       fold(write_ck("none.safetensors", {{"head.weight", {1}, {1}}}), "--grid 4"),
+                       out, "no GPSA layer found");
+  expect_clean_failure(
+      *this,
+      fold(write_ck("nogate.safetensors", {{"blocks.3.attn.pos_proj.weight", {2, 3}, w6},
+                                           {"blocks.3.attn.pos_proj.bias", {2}, {0, 0}}}),
+           "--grid 4"),
+      out, "blocks.3.attn.gating_param");
+  expect_clean_failure(
+      *this,
+      fold(write_ck("shape.safetensors", {{"blocks.0.attn.pos_proj.weight", {3, 2}, w6},
+                                          {"blocks.0.attn.pos_proj.bias", {3}, {0, 0, 0}},
+                                          {"blocks.0.attn.gating_param", {3}, {1, 1, 1}}}),
+           "--grid 4"),
+      out, "blocks.0.attn.pos_proj.weight has shape (3,2), expected (H,3)");
+  expect_clean_failure(
+      *this,
+      fold(write_ck("gshape.safetensors", {{"blocks.0.attn.pos_proj.weight", {2, 3}, w6},
+                                           {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
+                                           {"blocks.0.attn.gating_param", {3}, {1, 1, 1}}}),
+           "--grid 4"),
+      out, "blocks.0.attn.gating_param has shape (3), expected (2)");
+  std::vector<float> wnan = w6;
+  wnan[4] = NAN;
+  expect_clean_failure(
+      *this,
+      fold(write_ck("nan.safetensors", {{"blocks.0.attn.pos_proj.weight", {2, 3}, wnan},
+                                        {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
+                                        {"blocks.0.attn.gating_param", {2}, {1, 1}}}),
+           "--grid 4"),
+      out, "blocks.0.attn.pos_proj.weight element 4 is NaN");
+  expect_clean_failure(
+      *this,
+      fold(write_ck("mixed.safetensors", {{"blocks.0.attn.pos_proj.weight", {2, 3}, w6},
+                                          {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
+                                          {"blocks.0.attn.gating_param", {2}, {1, 1}},
+                                          {"blocks.1.attn.pos_proj.weight", {1, 3}, {0, 0, -1}},
+                                          {"blocks.1.attn.pos_proj.bias", {1}, {0}},
+                                          {"blocks.1.attn.gating_param", {1}, {1}}}),
+           "--grid 4"),
+      out, "same head count");
+  fold_test::write_bytes((dir / "trunc.safetensors").string(),
+                         checkpoint(make_layers(2, {0})).substr(0, 40));
+  expect_clean_failure(*this, fold((dir / "trunc.safetensors").string(), "--grid 4"), out,
+                       "trunc.safetensors");
+  // a folder that does not exist
+  const run_result r = gpsa("fold --weights " + quote(good) + " --grid 4 -o " +
+                            quote((dir / "no/such/x.h").string()));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  // an existing output survives a failed run unchanged
+  fold_test::write_bytes(out.string(), "keep me");
+  expect_clean_failure(*this, fold(good, "--grid 0"), out, "--grid", "keep me");
+  // and a good run replaces it
+  EXPECT_EQ(fold(good, "--grid 4").status, 0);
+  EXPECT_NE(slurp(out).find("GPSA_FOLD_H_INCLUDED"), std::string::npos);
+}
+
+// ---- helpers of gen/fold_export ------------------------------------------------------------
+
+TEST(FoldExport, NaturalOrderComparesLayerIndicesByValue) {
+  using gpsa::cli::natural_less;
+  EXPECT_TRUE(natural_less("blocks.2.attn", "blocks.10.attn"));
+  EXPECT_FALSE(natural_less("blocks.10.attn", "blocks.2.attn"));
+  EXPECT_TRUE(natural_less("blocks.9.attn", "blocks.9.attn2"));
+  EXPECT_TRUE(natural_less("a.attn", "blocks.0.attn"));
+  EXPECT_TRUE(natural_less("blocks.02.x", "blocks.3.x"));
+  EXPECT_FALSE(natural_less("blocks.3.attn", "blocks.3.attn"));
+  EXPECT_TRUE(natural_less("stage1.blocks.20", "stage2.blocks.1"));
+}
+
+TEST(FoldExport, FloatLiteralsRoundTripAndAreValidC) {
+  for (const float v : {0.0f, 1.0f, 0.5f, 0.1f, 1.0f / 3, 3.0517578e-05f, 1e-40f, 1.4e-45f,
+                        3.4028235e38f, 0.731058598f, 196.0f}) {
+    const std::string s = gpsa::cli::c_float_literal(v);
+    EXPECT_EQ(s.back(), 'f');
+    EXPECT_NE(s.find_first_of(".e"), std::string::npos) << s;  // never "1f"
+    EXPECT_EQ(std::strtof(s.c_str(), nullptr), v) << s;
+  }
+  EXPECT_EQ(gpsa::cli::c_float_literal(1.0f), "1.0f");
+  EXPECT_EQ(gpsa::cli::c_float_literal(0.25f), "0.25f");
+}
+
+TEST(FoldExport, GridText) {
+  EXPECT_EQ(gpsa::cli::parse_grid_text("14"), (gpsa::grid{14, 14}));
+  EXPECT_EQ(gpsa::cli::parse_grid_text("8x32"), (gpsa::grid{8, 32}));
+  for (const char* bad :
+       {"", "0", "x", "3x", "x3", "-1", "3x0", "1.5", "3x4x5", "99999999999x99999999999"})
+    EXPECT_THROW(gpsa::cli::parse_grid_text(bad), std::runtime_error) << bad;
+}
+
+}  // namespace

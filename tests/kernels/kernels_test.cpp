@@ -1,0 +1,508 @@
+// Core GPSA kernels (gpsa/attention.hpp) against an independent float64 computation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "gpsa/attention.hpp"
+#include "gpsa/rel_indices.hpp"
+#include "reference.hpp"
+
+namespace {
+
+using gpsa::grid;
+using gpsa::status;
+using namespace gpsa_test;
+
+const grid kGrids[] = {{1, 1}, {1, 5}, {4, 1}, {2, 2}, {3, 5}, {7, 7}, {14, 14}};
+
+std::size_t count_nonfinite(const fvec& v) {
+  std::size_t n = 0;
+  for (float f : v) n += std::isfinite(f) ? 0 : 1;
+  return n;
+}
+
+// ---- positional branch --------------------------------------------------------------------
+
+TEST(Positional, LogitsMatchFormula) {
+  std::mt19937 rng(1);
+  for (grid g : kGrids) {
+    const std::size_t H = 3, N = g.patches();
+    const fvec w = uniform(rng, 3 * H, -3, 3), b = uniform(rng, H, -1, 1);
+    fvec out(H * N * N);
+    ASSERT_EQ(gpsa::pos_logits(g, H, w.data(), b.data(), out), status::ok);
+    const dvec ref = gpsa_test::pos_logits(g.rows, g.cols, H, w, b);
+    for (std::size_t i = 0; i < out.size(); ++i)
+      ASSERT_NEAR(out[i], ref[i], 1e-6 * std::max(1.0, std::abs(ref[i])))
+          << g.rows << "x" << g.cols << " i=" << i;
+  }
+}
+
+TEST(Positional, LogitsFromTableAreBitIdenticalToOffsetPath) {
+  std::mt19937 rng(2);
+  const std::size_t H = 5;
+  const fvec w = uniform(rng, 3 * H, -3, 3), b = uniform(rng, H, -1, 1);
+  // baked table
+  {
+    const grid g{7, 7};
+    fvec a(H * 49 * 49), t(H * 49 * 49);
+    ASSERT_EQ(gpsa::pos_logits(g, H, w.data(), b.data(), a), status::ok);
+    ASSERT_EQ(gpsa::pos_logits_from_table(gpsa::rel_indices_v<7>.view(), H, w.data(), b.data(), t),
+              status::ok);
+    EXPECT_EQ(std::memcmp(a.data(), t.data(), a.size() * sizeof(float)), 0);
+  }
+  // runtime-filled rectangular table
+  {
+    const grid g{3, 5};
+    const std::size_t N = 15;
+    fvec table(N * N * 3), a(H * N * N), t(H * N * N);
+    ASSERT_EQ(gpsa::fill_rel_indices(g, std::span<float>(table)), status::ok);
+    ASSERT_EQ(gpsa::pos_logits(g, H, w.data(), nullptr, a), status::ok);
+    ASSERT_EQ(gpsa::pos_logits_from_table({table.data(), g}, H, w.data(), nullptr, t), status::ok);
+    EXPECT_EQ(std::memcmp(a.data(), t.data(), a.size() * sizeof(float)), 0);
+  }
+}
+
+TEST(Positional, AttentionDenseAndFactoredMatchFloat64) {
+  std::mt19937 rng(3);
+  for (grid g : kGrids) {
+    const std::size_t H = 4, N = g.patches();
+    const fvec w = uniform(rng, 3 * H, -3, 3), b = uniform(rng, H, -1, 1);
+    const dvec ref = gpsa_test::pos_attention(g.rows, g.cols, H, w, b);
+    fvec dense(H * N * N), table(N * N * 3), from_table(H * N * N);
+    ASSERT_EQ(gpsa::pos_attention(g, H, w.data(), b.data(), dense), status::ok);
+    ASSERT_EQ(gpsa::fill_rel_indices(g, std::span<float>(table)), status::ok);
+    ASSERT_EQ(gpsa::pos_attention_from_table({table.data(), g}, H, w.data(), b.data(), from_table),
+              status::ok);
+    std::size_t nfx = 0, ngy = 0;
+    ASSERT_EQ(gpsa::pos_factors_count(g, H, nfx, ngy), status::ok);
+    EXPECT_EQ(nfx, H * g.cols * g.cols);
+    EXPECT_EQ(ngy, H * g.rows * g.rows);
+    fvec fx(nfx), gy(ngy), expanded(H * N * N);
+    ASSERT_EQ(gpsa::pos_factors(g, H, w.data(), fx, gy), status::ok);
+    ASSERT_EQ(gpsa::pos_attention_from_factors(g, H, fx, gy, expanded), status::ok);
+    // The dense path rounds logits of magnitude up to ~1e3 to float (error ~3e-5 absolute), so
+    // against the exact softmax it is held to the golden attention tolerance, and to 1e-6
+    // against the exact softmax of those float-rounded logits (LogitsMatchFormula checks them).
+    dvec rounded = gpsa_test::pos_logits(g.rows, g.cols, H, w, b);
+    for (auto& v : rounded) v = static_cast<float>(v);
+    gpsa_test::softmax_rows(rounded, H * N, N);
+    EXPECT_LE(max_abs_diff(dense, rounded), 1e-6) << g.rows << "x" << g.cols;
+    EXPECT_LE(max_abs_diff(from_table, rounded), 1e-6) << g.rows << "x" << g.cols;
+    EXPECT_LE(max_abs_diff(dense, ref), 1e-5) << g.rows << "x" << g.cols;
+    // The factors' logits are small (one axis each), so they match the exact softmax tightly.
+    EXPECT_LE(max_abs_diff(expanded, ref), 1e-6) << g.rows << "x" << g.cols;
+  }
+}
+
+// alpha = 40: every head is essentially one-hot on its offset; logits reach -40*(13^2+13^2).
+TEST(Stability, SharpLocalityAlpha40) {
+  const grid g{14, 14};
+  const std::size_t H = 9, N = 196;
+  fvec w(3 * H, 0.0f), b(H, 0.0f);
+  ASSERT_EQ(gpsa::local_init(H, 40.0f, w), status::ok);
+  const dvec ref = gpsa_test::pos_attention(14, 14, H, w, b);
+  fvec dense(H * N * N), fx(H * 14 * 14), gy(H * 14 * 14), expanded(H * N * N);
+  ASSERT_EQ(gpsa::pos_attention(g, H, w.data(), b.data(), dense), status::ok);
+  ASSERT_EQ(gpsa::pos_factors(g, H, w.data(), fx, gy), status::ok);
+  ASSERT_EQ(gpsa::pos_attention_from_factors(g, H, fx, gy, expanded), status::ok);
+  EXPECT_EQ(count_nonfinite(dense), 0u);
+  EXPECT_EQ(count_nonfinite(expanded), 0u);
+  EXPECT_LE(max_abs_diff(dense, ref), 1e-6);
+  EXPECT_LE(max_abs_diff(expanded, ref), 1e-6);
+  // head h = h1 + 3*h2 attends to offset (dx, dy) = (h2-1, h1-1): check at interior query (7,7)
+  const std::size_t p = 7 * 14 + 7;
+  for (std::size_t h1 = 0; h1 < 3; ++h1)
+    for (std::size_t h2 = 0; h2 < 3; ++h2) {
+      const std::size_t h = h1 + 3 * h2;
+      const std::size_t q = (7 + h1 - 1) * 14 + (7 + h2 - 1);
+      EXPECT_GT(dense[(h * N + p) * N + q], 0.999f) << "head " << h;
+    }
+}
+
+TEST(Stability, HugePositionalLogits) {
+  const grid g{7, 7};
+  const std::size_t H = 2, N = 49;
+  const fvec w{1e3f, -1e3f, -1e3f, -250.0f, 500.0f, -300.0f}, b{1e4f, -1e4f};
+  const dvec ref = gpsa_test::pos_attention(7, 7, H, w, b);
+  fvec dense(H * N * N);
+  ASSERT_EQ(gpsa::pos_attention(g, H, w.data(), b.data(), dense), status::ok);
+  EXPECT_EQ(count_nonfinite(dense), 0u);
+  EXPECT_LE(max_abs_diff(dense, ref), 1e-6);
+}
+
+// ---- content scores -----------------------------------------------------------------------
+
+TEST(Stability, ContentLogitsPlusMinus1e4) {
+  // d = 2, scale 1: logits q.k of +-1e4 and neighbours (10000, 9999.5, 9999, -10000, ...),
+  // every product and sum exact in float, so only the softmax itself is under test.
+  const fvec q{100.0f, 1.0f, -100.0f, 0.0f, 0.0f, 100.0f};                 // 3 x 2
+  const fvec k{100.0f, 0.0f, 100.0f, -0.5f, 99.0f, 99.0f, -100.0f, 0.0f};  // 4 x 2
+  fvec out(3 * 4);
+  ASSERT_EQ(gpsa::content_attention(3, 4, 2, q.data(), 2, k.data(), 2, 1.0f, out.data(), 4),
+            status::ok);
+  EXPECT_EQ(count_nonfinite(out), 0u);
+  dvec ref(12);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 4; ++j)
+      ref[i * 4 + j] = double(q[2 * i]) * k[2 * j] + double(q[2 * i + 1]) * k[2 * j + 1];
+  gpsa_test::softmax_rows(ref, 3, 4);
+  EXPECT_LE(max_abs_diff(out, ref), 1e-6);
+}
+
+TEST(Content, ScaledScoresMatchFloat64) {
+  std::mt19937 rng(4);
+  const std::size_t nq = 9, nk = 7, d = 5, ld = 8;
+  const fvec q = uniform(rng, nq * ld, -2, 2), k = uniform(rng, nk * ld, -2, 2);
+  const float scale = gpsa::head_scale(d);
+  EXPECT_FLOAT_EQ(scale, static_cast<float>(1.0 / std::sqrt(5.0)));
+  fvec out(nq * 10, -7.0f);
+  ASSERT_EQ(gpsa::content_attention(nq, nk, d, q.data(), ld, k.data(), ld, scale, out.data(), 10),
+            status::ok);
+  dvec ref(nq * nk);
+  for (std::size_t i = 0; i < nq; ++i)
+    for (std::size_t j = 0; j < nk; ++j) {
+      double s = 0;
+      for (std::size_t t = 0; t < d; ++t) s += double(q[i * ld + t]) * k[j * ld + t];
+      ref[i * nk + j] = s / std::sqrt(5.0);
+    }
+  gpsa_test::softmax_rows(ref, nq, nk);
+  for (std::size_t i = 0; i < nq; ++i) {
+    for (std::size_t j = 0; j < nk; ++j) EXPECT_NEAR(out[i * 10 + j], ref[i * nk + j], 1e-6);
+    for (std::size_t j = nk; j < 10; ++j) EXPECT_EQ(out[i * 10 + j], -7.0f) << "wrote past a row";
+  }
+}
+
+// ---- gate ---------------------------------------------------------------------------------
+
+TEST(Stability, GateLambdaIsStable) {
+  for (float g : {-100.0f, -30.0f, -3.0f, -1e-3f, 0.0f, 1e-3f, 1.0f, 2.0f, 9.0f, 30.0f, 100.0f}) {
+    const double lam = 1.0 / (1.0 + std::exp(-double(g)));
+    const double oml = 1.0 / (1.0 + std::exp(double(g)));
+    const float fl = gpsa::gate_lambda(g), fo = gpsa::gate_one_minus_lambda(g);
+    EXPECT_TRUE(std::isfinite(fl) && std::isfinite(fo)) << g;
+    // relative accuracy, down to float's subnormal spacing
+    EXPECT_NEAR(fl, lam, std::max(lam * 1e-7, 1.5e-45)) << g;
+    EXPECT_NEAR(fo, oml, std::max(oml * 1e-7, 1.5e-45)) << g;
+  }
+  EXPECT_EQ(gpsa::gate_lambda(100.0f), 1.0f);
+  EXPECT_EQ(gpsa::gate_lambda(std::numeric_limits<float>::infinity()), 1.0f);
+  EXPECT_EQ(gpsa::gate_lambda(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_TRUE(std::isnan(gpsa::gate_lambda(std::numeric_limits<float>::quiet_NaN())));
+}
+
+// attn = (1-l) c + l p, each row divided by its sum, for gating +-100 and in between.
+TEST(Stability, GateBlendPlusMinus100) {
+  std::mt19937 rng(5);
+  const std::size_t rows = 6, cols = 11;
+  fvec c = uniform(rng, rows * cols, 0.0f, 1.0f), p = uniform(rng, rows * cols, 0.0f, 1.0f);
+  for (float g : {-100.0f, -3.0f, 0.0f, 2.0f, 100.0f}) {
+    fvec a = c;
+    ASSERT_EQ(gpsa::gate_blend(rows, cols, g, a.data(), cols, p.data(), cols), status::ok);
+    const double lam = 1.0 / (1.0 + std::exp(-double(g)));
+    for (std::size_t i = 0; i < rows; ++i) {
+      double s = 0;
+      dvec r(cols);
+      for (std::size_t j = 0; j < cols; ++j)
+        s += (r[j] = (1 - lam) * c[i * cols + j] + lam * p[i * cols + j]);
+      for (std::size_t j = 0; j < cols; ++j)
+        ASSERT_NEAR(a[i * cols + j], r[j] / s, 1e-6) << "g=" << g;
+    }
+  }
+}
+
+TEST(Gate, FactoredBlendEqualsDenseBlendOnExpandedFactors) {
+  std::mt19937 rng(6);
+  const grid g{3, 4};
+  const std::size_t H = 2, N = 12;
+  const fvec w = uniform(rng, 3 * H, -2, 2);
+  fvec fx(H * 16), gy(H * 9), pos(H * N * N);
+  ASSERT_EQ(gpsa::pos_factors(g, H, w.data(), fx, gy), status::ok);
+  ASSERT_EQ(gpsa::pos_attention_from_factors(g, H, fx, gy, pos), status::ok);
+  const fvec c = uniform(rng, N * N, 0.0f, 1.0f);
+  for (std::size_t h = 0; h < H; ++h) {
+    fvec a = c, b = c;
+    ASSERT_EQ(gpsa::gate_blend(N, N, 0.7f, a.data(), N, pos.data() + h * N * N, N), status::ok);
+    ASSERT_EQ(gpsa::gate_blend_factored(g, 0.7f, b.data(), fx.data() + h * 16, gy.data() + h * 9),
+              status::ok);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  }
+}
+
+// ---- local_init ---------------------------------------------------------------------------
+
+TEST(LocalInit, MatchesFormulaAndLeavesExtraHeads) {
+  for (std::size_t H : {1u, 2u, 4u, 5u, 9u, 10u, 16u, 17u}) {
+    for (float alpha : {1.0f, 0.5f, 40.0f}) {
+      fvec w(3 * H, 123.0f);
+      ASSERT_EQ(gpsa::local_init(H, alpha, w), status::ok);
+      std::size_t K = 0;
+      while ((K + 1) * (K + 1) <= H) ++K;
+      const double c = (double(K) - 1.0) / 2.0;
+      for (std::size_t h = 0; h < H; ++h) {
+        if (h >= K * K) {
+          for (int j = 0; j < 3; ++j) EXPECT_EQ(w[3 * h + j], 123.0f) << "H=" << H << " h=" << h;
+          continue;
+        }
+        const std::size_t h1 = h % K, h2 = h / K;  // h = h1 + K*h2
+        EXPECT_EQ(w[3 * h + 0], static_cast<float>(alpha * 2.0 * (double(h2) - c)))
+            << H << " " << h;
+        EXPECT_EQ(w[3 * h + 1], static_cast<float>(alpha * 2.0 * (double(h1) - c)))
+            << H << " " << h;
+        EXPECT_EQ(w[3 * h + 2], -alpha) << H << " " << h;
+      }
+    }
+  }
+}
+
+TEST(LocalInit, IdentityValueAndErrors) {
+  fvec v(16, 5.0f), w(12, 0.0f);
+  ASSERT_EQ(gpsa::local_init(4, 1.0f, w, 4, v), status::ok);
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(v[i * 4 + j], i == j ? 1.0f : 0.0f);
+  fvec small_v(15, 5.0f), w2(12, 9.0f);
+  EXPECT_EQ(gpsa::local_init(4, 1.0f, w2, 4, small_v), status::buffer_too_small);
+  for (float f : w2) EXPECT_EQ(f, 9.0f) << "failed call must not write";
+  EXPECT_EQ(gpsa::local_init(5, 1.0f, w), status::buffer_too_small);
+  EXPECT_EQ(gpsa::local_init(0, 1.0f, w), status::invalid_argument);
+  EXPECT_EQ(gpsa::identity_init(0, v), status::invalid_argument);
+}
+
+// ---- nonlocality --------------------------------------------------------------------------
+
+TEST(Nonlocality, SinglePatchIsZero) {
+  fvec attn{1.0f, 1.0f, 1.0f}, dist(3, -1.0f);
+  ASSERT_EQ(gpsa::nonlocality({1, 1}, 3, 1, attn.data(), dist), status::ok);
+  for (float d : dist) EXPECT_EQ(d, 0.0f);
+}
+
+TEST(Nonlocality, MatchesFloat64) {
+  std::mt19937 rng(7);
+  const std::size_t R = 3, C = 5, N = 15, H = 4, B = 2;
+  const fvec attn = uniform(rng, B * H * N * N, 0.0f, 1.0f);
+  fvec dist(H);
+  ASSERT_EQ(gpsa::nonlocality({R, C}, H, B, attn.data(), dist), status::ok);
+  const dvec ref = gpsa_test::dist(R, C, H, B, attn);
+  EXPECT_LE(max_abs_diff(dist, ref), 1e-6);
+  EXPECT_EQ(gpsa::nonlocality({R, C}, H, 0, attn.data(), dist), status::invalid_argument);
+  fvec short_dist(H - 1);
+  EXPECT_EQ(gpsa::nonlocality({R, C}, H, B, attn.data(), short_dist), status::buffer_too_small);
+}
+
+// ---- full layer ---------------------------------------------------------------------------
+
+struct fwd_case {
+  grid g;
+  std::size_t H, D, B;
+  bool bias;
+};
+
+enum class pos_mode { computed, dense, factored };
+
+// Runs gpsa_forward with a scratch of exactly the queried size followed by guard values.
+fvec run_forward(const rand_layer& l, grid g, std::size_t B, const fvec& x, fvec* attn,
+                 pos_mode mode) {
+  const gpsa::gpsa_weights w = l.view();
+  const std::size_t N = g.patches(), H = l.H;
+  fvec dense, fx, gy;
+  gpsa::pos_branch pb{g, H, nullptr, nullptr, nullptr};
+  if (mode == pos_mode::dense) {
+    dense.resize(H * N * N);
+    EXPECT_EQ(gpsa::pos_attention(g, H, w.pos_proj_weight, w.pos_proj_bias, dense), status::ok);
+    pb.dense = dense.data();
+  } else if (mode == pos_mode::factored) {
+    fx.resize(H * g.cols * g.cols);
+    gy.resize(H * g.rows * g.rows);
+    EXPECT_EQ(gpsa::pos_factors(g, H, w.pos_proj_weight, fx, gy), status::ok);
+    pb.fx = fx.data();
+    pb.gy = gy.data();
+  }
+  const gpsa::pos_branch* pos = mode == pos_mode::computed ? nullptr : &pb;
+  std::size_t need = 0;
+  EXPECT_EQ(gpsa::forward_scratch_size(w, g, B, pos != nullptr, need), status::ok);
+  const float guard = 1234.5f;
+  fvec scratch(need + 64, guard);
+  fvec y(B * N * l.D, std::numeric_limits<float>::quiet_NaN());
+  if (attn != nullptr) attn->assign(B * H * N * N, std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(gpsa::gpsa_forward(w, g, B, x.data(), y.data(), attn ? attn->data() : nullptr, pos,
+                               std::span<float>(scratch.data(), need)),
+            status::ok);
+  for (std::size_t i = need; i < scratch.size(); ++i)
+    EXPECT_EQ(scratch[i], guard) << "scratch overrun at " << i;
+  return y;
+}
+
+class Forward : public ::testing::TestWithParam<fwd_case> {};
+
+TEST_P(Forward, MatchesFloat64ReferenceInEveryPositionalMode) {
+  const fwd_case c = GetParam();
+  const rand_layer l = make_layer(c.H, c.D, c.bias, 100 + static_cast<unsigned>(c.D));
+  std::mt19937 rng(8);
+  const fvec x = uniform(rng, c.B * c.g.patches() * c.D, -2.0f, 2.0f);
+  dvec ref_attn;
+  const dvec ref_y = gpsa_test::forward(l, c.g.rows, c.g.cols, x, c.B, &ref_attn);
+  const double ymax = max_abs(ref_y);
+  for (pos_mode m : {pos_mode::computed, pos_mode::dense, pos_mode::factored}) {
+    fvec attn;
+    const fvec y = run_forward(l, c.g, c.B, x, &attn, m);
+    EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-6) << "mode " << int(m);
+    EXPECT_LE(max_abs_diff(y, ref_y), 1e-5 * ymax) << "mode " << int(m);
+    const fvec y_no_attn = run_forward(l, c.g, c.B, x, nullptr, m);
+    EXPECT_EQ(std::memcmp(y.data(), y_no_attn.data(), y.size() * sizeof(float)), 0)
+        << "asking for attn must not change y";
+  }
+  // gpsa_attention agrees with the forward's attention
+  const gpsa::gpsa_weights w = l.view();
+  std::size_t need = 0;
+  ASSERT_EQ(gpsa::attention_scratch_size(w, c.g, c.B, false, need), status::ok);
+  fvec scratch(need), attn(c.B * c.H * c.g.patches() * c.g.patches());
+  ASSERT_EQ(gpsa::gpsa_attention(w, c.g, c.B, x.data(), attn.data(), nullptr, scratch), status::ok);
+  EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Forward,
+    ::testing::Values(fwd_case{{1, 1}, 1, 8, 1, false}, fwd_case{{2, 2}, 4, 16, 2, false},
+                      fwd_case{{3, 5}, 3, 12, 3, true}, fwd_case{{4, 4}, 9, 36, 2, true},
+                      fwd_case{{5, 2}, 2, 10, 1, false}, fwd_case{{7, 7}, 4, 64, 2, false}));
+
+TEST(ForwardBatch, BatchEqualsSingleRuns) {
+  const grid g{3, 4};
+  const std::size_t B = 4, N = 12, D = 24, H = 4;
+  const rand_layer l = make_layer(H, D, true, 9);
+  std::mt19937 rng(10);
+  const fvec x = uniform(rng, B * N * D, -2, 2);
+  fvec attn;
+  const fvec y = run_forward(l, g, B, x, &attn, pos_mode::computed);
+  for (std::size_t b = 0; b < B; ++b) {
+    const fvec xb(x.begin() + b * N * D, x.begin() + (b + 1) * N * D);
+    fvec ab;
+    const fvec yb = run_forward(l, g, 1, xb, &ab, pos_mode::computed);
+    const fvec ys(y.begin() + b * N * D, y.begin() + (b + 1) * N * D);
+    const fvec as(attn.begin() + b * H * N * N, attn.begin() + (b + 1) * H * N * N);
+    EXPECT_LE(max_abs_diff(ys, yb), 1e-6 * max_abs(yb)) << "item " << b;
+    EXPECT_LE(max_abs_diff(as, ab), 1e-7) << "item " << b;
+  }
+}
+
+TEST(ForwardBatch, InPlaceOutput) {
+  const grid g{4, 4};
+  const rand_layer l = make_layer(4, 16, false, 11);
+  std::mt19937 rng(12);
+  const fvec x = uniform(rng, 2 * 16 * 16, -1, 1);
+  const fvec y = run_forward(l, g, 2, x, nullptr, pos_mode::computed);
+  fvec xy = x;
+  const gpsa::gpsa_weights w = l.view();
+  std::size_t need = 0;
+  ASSERT_EQ(gpsa::forward_scratch_size(w, g, 2, false, need), status::ok);
+  fvec scratch(need);
+  ASSERT_EQ(gpsa::gpsa_forward(w, g, 2, xy.data(), xy.data(), nullptr, nullptr, scratch),
+            status::ok);
+  EXPECT_EQ(std::memcmp(xy.data(), y.data(), y.size() * sizeof(float)), 0);
+}
+
+// Stability through the whole layer: sharp local_init (alpha 40) with gating +-100.
+TEST(Stability, ForwardSharpLocalityAndSaturatedGates) {
+  const grid g{6, 6};
+  const std::size_t H = 4, D = 16, N = 36, B = 2;
+  rand_layer l = make_layer(H, D, false, 13);
+  ASSERT_EQ(gpsa::local_init(H, 40.0f, l.pos_w, D, l.v_w), status::ok);
+  l.gating = {100.0f, -100.0f, 9.0f, -3.0f};
+  std::mt19937 rng(14);
+  const fvec x = uniform(rng, B * N * D, -2, 2);
+  dvec ref_attn;
+  const dvec ref_y = gpsa_test::forward(l, 6, 6, x, B, &ref_attn);
+  for (pos_mode m : {pos_mode::computed, pos_mode::dense}) {
+    fvec attn;
+    const fvec y = run_forward(l, g, B, x, &attn, m);
+    EXPECT_EQ(count_nonfinite(attn) + count_nonfinite(y), 0u);
+    EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-6);
+    EXPECT_LE(max_abs_diff(y, ref_y), 1e-5 * max_abs(ref_y));
+  }
+}
+
+// Inputs so large that content logits reach ~1e4: no overflow, no NaN, rows still sum to 1.
+// (Float32 rounding of logits of 1e4 is ~1e-3, so the comparison with float64 is loose here;
+// the tight check of the softmax itself is ContentLogitsPlusMinus1e4.)
+TEST(Stability, ForwardHugeContentLogits) {
+  const grid g{3, 3};
+  const std::size_t H = 1, D = 4, N = 9;
+  rand_layer l = make_layer(H, D, false, 15);
+  l.gating = {-100.0f};  // content only
+  std::mt19937 rng(16);
+  fvec x = uniform(rng, N * D, -1, 1);
+  for (auto& v : x) v *= 1000.0f;
+  fvec attn;
+  const fvec y = run_forward(l, g, 1, x, &attn, pos_mode::computed);
+  EXPECT_EQ(count_nonfinite(attn) + count_nonfinite(y), 0u);
+  for (std::size_t p = 0; p < N; ++p) {
+    double s = 0;
+    for (std::size_t q = 0; q < N; ++q) s += attn[p * N + q];
+    EXPECT_NEAR(s, 1.0, 1e-6);
+  }
+  dvec ref_attn;
+  gpsa_test::forward(l, 3, 3, x, 1, &ref_attn);
+  EXPECT_GT(max_abs(ref_attn), 0.9);  // the inputs really are extreme: near one-hot rows
+  EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-2);
+}
+
+// ---- errors -------------------------------------------------------------------------------
+
+TEST(Errors, StatusCodes) {
+  const rand_layer l = make_layer(4, 16, false, 17);
+  gpsa::gpsa_weights w = l.view();
+  const grid g{2, 2};
+  fvec x(16 * 4), y(16 * 4), scratch(100000);
+  EXPECT_EQ(gpsa::validate(w), status::ok);
+
+  gpsa::gpsa_weights bad = w;
+  bad.heads = 0;
+  EXPECT_EQ(gpsa::validate(bad), status::invalid_argument);
+  bad = w;
+  bad.heads = 3;  // 16 % 3 != 0
+  EXPECT_EQ(gpsa::gpsa_forward(bad, g, 1, x.data(), y.data(), nullptr, nullptr, scratch),
+            status::invalid_argument);
+  bad = w;
+  bad.qk_weight = nullptr;
+  EXPECT_EQ(gpsa::gpsa_forward(bad, g, 1, x.data(), y.data(), nullptr, nullptr, scratch),
+            status::invalid_argument);
+
+  EXPECT_EQ(gpsa::gpsa_forward(w, {0, 3}, 1, x.data(), y.data(), nullptr, nullptr, scratch),
+            status::empty_grid);
+  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, nullptr, y.data(), nullptr, nullptr, scratch),
+            status::invalid_argument);
+  EXPECT_EQ(gpsa::gpsa_forward(w, g, 0, x.data(), y.data(), nullptr, nullptr, scratch), status::ok);
+
+  std::size_t need = 0;
+  ASSERT_EQ(gpsa::forward_scratch_size(w, g, 1, false, need), status::ok);
+  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, nullptr,
+                               std::span<float>(scratch.data(), need - 1)),
+            status::buffer_too_small);
+
+  const gpsa::pos_branch wrong_grid{{4, 1}, 4, scratch.data(), nullptr, nullptr};
+  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, &wrong_grid, scratch),
+            status::shape_mismatch);
+  const gpsa::pos_branch wrong_heads{g, 3, scratch.data(), nullptr, nullptr};
+  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, &wrong_heads, scratch),
+            status::shape_mismatch);
+  const gpsa::pos_branch half_factors{g, 4, nullptr, scratch.data(), nullptr};
+  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, &half_factors, scratch),
+            status::invalid_argument);
+
+  const std::size_t huge = std::size_t{1} << 40;
+  EXPECT_EQ(gpsa::forward_scratch_size(w, {huge, huge}, 1, false, need), status::size_overflow);
+  std::size_t count = 0;
+  EXPECT_EQ(gpsa::pos_logits_count({huge, huge}, 4, count), status::size_overflow);
+
+  fvec small(4 * 4 * 4 - 1);
+  EXPECT_EQ(gpsa::pos_logits(g, 4, l.pos_w.data(), nullptr, small), status::buffer_too_small);
+  EXPECT_EQ(gpsa::pos_attention(g, 4, l.pos_w.data(), nullptr, small), status::buffer_too_small);
+  EXPECT_EQ(gpsa::pos_logits(g, 0, l.pos_w.data(), nullptr, scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::pos_logits(g, 4, nullptr, nullptr, scratch), status::invalid_argument);
+  fvec fx(15), gy(16);
+  EXPECT_EQ(gpsa::pos_factors(g, 4, l.pos_w.data(), fx, gy), status::buffer_too_small);
+}
+
+}  // namespace

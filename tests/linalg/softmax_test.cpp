@@ -1,0 +1,132 @@
+// softmax_rows vs a float64 reference: random rows, +-1e4 logits, -inf entries, equal values,
+// padded row stride; public (SIMD when built) and scalar backends.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gpsa/detail/linalg_impl.hpp"
+#include "gpsa/linalg.hpp"
+
+namespace {
+
+using softmax_fn = void (*)(float*, std::size_t, std::size_t, std::size_t);
+struct backend {
+  const char* name;
+  softmax_fn fn;
+};
+const backend kBackends[] = {{"public", &gpsa::softmax_rows},
+                             {"scalar", &gpsa::detail::softmax_rows_scalar}};
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr double kEps = std::numeric_limits<float>::epsilon();
+
+// Reference from the float inputs in double. Tolerance per element: the float subtraction x - max
+// (0.5 ulp of |x - max|, amplified by exp), a few ulp for exp, the normalisation (cols * eps for
+// the sum), and an absolute floor for results in the subnormal range.
+void expect_softmax_close(const backend& be, const std::vector<float>& in, std::size_t rows,
+                          std::size_t cols, std::size_t ld) {
+  std::vector<float> x = in;
+  be.fn(x.data(), rows, cols, ld);
+  for (std::size_t i = 0; i < rows; ++i) {
+    const float* r = in.data() + i * ld;
+    double mx = -std::numeric_limits<double>::infinity();
+    for (std::size_t j = 0; j < cols; ++j) mx = std::max(mx, static_cast<double>(r[j]));
+    double sum = 0.0;
+    for (std::size_t j = 0; j < cols; ++j) sum += std::exp(static_cast<double>(r[j]) - mx);
+    double total = 0.0;
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double d = static_cast<double>(r[j]) - mx;
+      const double ref = std::exp(d) / sum;
+      const double got = x[i * ld + j];
+      const double tol =
+          ref == 0.0
+              ? 1e-44
+              : ref * kEps * (0.5 * std::fabs(d) + 8.0 + 2.0 * static_cast<double>(cols)) + 1e-44;
+      ASSERT_TRUE(std::isfinite(got)) << be.name << " row " << i << " col " << j;
+      ASSERT_NEAR(got, ref, tol) << be.name << " row " << i << " col " << j << " x=" << r[j];
+      if (std::isinf(r[j])) {
+        ASSERT_EQ(got, 0.0) << be.name << ": -inf logit must give 0";
+      }
+      total += got;
+    }
+    EXPECT_NEAR(total, 1.0, (8.0 + 2.0 * static_cast<double>(cols)) * kEps)
+        << be.name << " row " << i;
+    for (std::size_t j = cols; j < ld; ++j)
+      ASSERT_EQ(x[i * ld + j], in[i * ld + j]) << be.name << ": touched padding in row " << i;
+  }
+}
+
+class SoftmaxTest : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(SoftmaxTest, RandomRows) {
+  const std::size_t cols = GetParam(), rows = 5, ld = cols + 5;
+  std::mt19937 gen(static_cast<unsigned>(cols));
+  std::normal_distribution<float> dist(0.0f, 6.0f);
+  std::vector<float> x(rows * ld);
+  for (auto& v : x) v = dist(gen);
+  for (const auto& be : kBackends) expect_softmax_close(be, x, rows, cols, ld);
+}
+
+TEST_P(SoftmaxTest, HugeLogitsDoNotOverflow) {
+  const std::size_t cols = GetParam(), rows = 3, ld = cols;
+  std::vector<float> x(rows * ld);
+  for (std::size_t j = 0; j < cols; ++j) {
+    x[j] = (j % 2 == 0) ? 1e4f : -1e4f;                        // row 0: +-1e4
+    x[ld + j] = -1e4f + static_cast<float>(j % 7);             // row 1: all near -1e4
+    x[2 * ld + j] = 1e4f - static_cast<float>(j % 5) * 0.25f;  // row 2: all near +1e4
+  }
+  for (const auto& be : kBackends) expect_softmax_close(be, x, rows, cols, ld);
+}
+
+TEST_P(SoftmaxTest, MinusInfinityEntriesGetZero) {
+  const std::size_t cols = GetParam(), rows = 2, ld = cols + 1;
+  std::vector<float> x(rows * ld, 0.0f);
+  for (std::size_t j = 0; j < cols; ++j) {
+    x[j] = (j % 3 == 1) ? -kInf : 0.1f * static_cast<float>(j);
+    x[ld + j] = (j + 1 == cols) ? 2.0f : -kInf;  // only the last entry finite: one-hot
+  }
+  for (const auto& be : kBackends) {
+    expect_softmax_close(be, x, rows, cols, ld);
+    std::vector<float> y = x;
+    be.fn(y.data(), rows, cols, ld);
+    EXPECT_EQ(y[ld + cols - 1], 1.0f) << be.name;
+  }
+}
+
+TEST_P(SoftmaxTest, EqualValuesGiveUniformRow) {
+  const std::size_t cols = GetParam(), rows = 2, ld = cols;
+  std::vector<float> x(rows * ld, 3.5f);
+  for (std::size_t j = 0; j < cols; ++j) x[ld + j] = -1e4f;
+  for (const auto& be : kBackends) {
+    std::vector<float> y = x;
+    be.fn(y.data(), rows, cols, ld);
+    const double u = 1.0 / static_cast<double>(cols);
+    for (float v : y) ASSERT_NEAR(v, u, 2.0 * kEps * u) << be.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cols, SoftmaxTest,
+                         ::testing::Values(1, 3, 4, 8, 15, 16, 17, 64, 196, 197, 433));
+
+TEST(Softmax, AllMinusInfinityRowIsNaNLikePyTorch) {
+  for (const auto& be : kBackends) {
+    std::vector<float> x = {-kInf, -kInf, -kInf};
+    be.fn(x.data(), 1, 3, 3);
+    for (float v : x) EXPECT_TRUE(std::isnan(v)) << be.name;
+  }
+}
+
+TEST(Softmax, ZeroRowsOrColsIsANoOp) {
+  for (const auto& be : kBackends) {
+    float x[2] = {1.0f, 2.0f};
+    be.fn(x, 0, 2, 2);
+    be.fn(x, 1, 0, 2);
+    EXPECT_EQ(x[0], 1.0f);
+    EXPECT_EQ(x[1], 2.0f);
+  }
+}
+
+}  // namespace

@@ -1,0 +1,8 @@
+// BakedTable typed tests (baked_cases.hpp) for element type std::int16_t, one case per baked grid.
+#include <cstdint>
+
+#include "baked_cases.hpp"
+
+namespace table_test {
+INSTANTIATE_TYPED_TEST_SUITE_P(I16, BakedTable, baked_cases<std::int16_t>);
+}  // namespace table_test
