@@ -58,10 +58,10 @@ BENCHMARK(BM_Memset)
 float sum_table(const float* p, std::size_t n) {
   benchmark::DoNotOptimize(p);
   float acc[8] = {};
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (std::size_t k = 0; k < 8; ++k) acc[k] += p[i + k];
-  for (; i < n; ++i) acc[0] += p[i];
+  const std::size_t blocks = n / 8;
+  for (std::size_t b = 0; b < blocks; ++b)
+    for (std::size_t k = 0; k < 8; ++k) acc[k] += p[8 * b + k];
+  for (std::size_t k = 0; k < n % 8; ++k) acc[k] += p[8 * blocks + k];
   float total = 0.0f;
   for (const float a : acc) total += a;
   return total;

@@ -142,9 +142,20 @@ def time_torch(fn, repetitions, min_time):
 UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
+def name_regex(name):
+    """Regex for a benchmark name whose arguments may carry ArgName labels ("BM_RelFill/S:14")."""
+    first, *args = name.split("/")
+    return "/".join([re.escape(first)] + ["([A-Za-z_]+:)?" + re.escape(a) for a in args])
+
+
+def normalise(name):
+    """Drops ArgName labels: "BM_RelFill/S:14" -> "BM_RelFill/14"."""
+    return "/".join(part.split(":", 1)[-1] for part in name.split("/"))
+
+
 def run_gpsa(binaries, names, repetitions, min_time):
     """{benchmark name: (cpu median s, wall median s)} and the merged context of all binaries."""
-    pattern = "^(" + "|".join(re.escape(n) + "(/.*)?" for n in names) + "|BM_Memset/.*)$"
+    pattern = "^(" + "|".join(name_regex(n) + "(/.*)?" for n in names) + "|BM_Memset/.*)$"
     samples, context = {}, {}
     for binary in binaries:
         cmd = [binary, "--benchmark_format=json", f"--benchmark_repetitions={repetitions}",
@@ -157,7 +168,7 @@ def run_gpsa(binaries, names, repetitions, min_time):
             if b.get("run_type", "iteration") != "iteration" or "error_occurred" in b:
                 continue
             scale = UNIT[b.get("time_unit", "ns")]
-            key = b.get("run_name", b["name"])
+            key = normalise(b.get("run_name", b["name"]))
             samples.setdefault(key, []).append((b["cpu_time"] * scale, b["real_time"] * scale))
     result = {}
     for key, vals in samples.items():

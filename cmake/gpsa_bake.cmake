@@ -1,7 +1,7 @@
 # Baking large relative-index tables (gpsa::rel_indices_v<S> for S >= 22).
 #
 # GCC 12 and Clang 14 cap constant evaluation: Clang's default -fconstexpr-steps (1048576) is
-# enough up to 21x21, GCC's default -fconstexpr-ops-limit (2^33) up to 25x25. Larger tables
+# enough up to 21x21, GCC's default -fconstexpr-ops-limit (2^33) up to 24x24. Larger tables
 # need higher limits, given only to the targets that bake them:
 #
 #   gpsa_bake_large(my_firmware_tables)            # PRIVATE by default

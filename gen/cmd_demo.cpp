@@ -36,6 +36,7 @@ struct demo_options {
 
 // ConViT-S: 9 heads, width 432 (48 per head); 224 px images in 16 px patches give 14 x 14.
 constexpr std::size_t demo_heads = 9, demo_dim = 432;
+constexpr std::size_t max_demo_patches = 1024;
 
 // Deterministic values in [-1, 1): SplitMix64, so the demo prints the same numbers everywhere.
 struct splitmix {
@@ -204,6 +205,11 @@ rgb_image draw_panel(const folded_view& f, std::size_t p) {
 void run_demo(const demo_options& o) {
   const gpsa::grid g = parse_grid_text(o.grid);
   const std::size_t N = g.patches();
+  // The demo runs the dense layer (attention and softmax(P) are H x N x N): keep it small.
+  if (N > max_demo_patches)
+    throw cli_error("--grid " + o.grid + ": " + std::to_string(N) +
+                    " patches; the demo runs the dense layer, use at most " +
+                    std::to_string(max_demo_patches) + " (e.g. 32x32); gpsa fold handles any grid");
   const std::size_t query = parse_query(o.query, g);
 
   // 1. the layer

@@ -2,11 +2,13 @@
 // attn and dist.
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -27,6 +29,7 @@ struct forward_options {
   std::string attention;
   std::string distances;
   std::string grid;
+  bool strict = false;
 };
 
 std::string shape_str(const std::vector<std::size_t>& shape) {
@@ -60,7 +63,8 @@ gpsa::grid parse_grid(const std::string& text) {
     throw bad();
   }
   std::size_t n = 0;
-  if (detail::mul_overflows(r, c, n)) throw bad();
+  if (detail::mul_overflows(r, c, n))
+    throw cli_error("--grid '" + text + "': R*C overflows size_t (grid too large)");
   return {r, c};
 }
 
@@ -80,17 +84,70 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& outs
     }
 }
 
+// An output must not name an input: the rename would replace the user's file with the result.
+void check_not_input(const std::vector<std::pair<std::string, std::string>>& outs,
+                     const std::vector<std::pair<std::string, std::string>>& ins) {
+  namespace fs = std::filesystem;
+  for (const auto& [oopt, opath] : outs)
+    for (const auto& [iopt, ipath] : ins) {
+      std::error_code e1, e2, e3;
+      const bool same_file = fs::equivalent(opath, ipath, e1);
+      const fs::path a = fs::weakly_canonical(opath, e2), b = fs::weakly_canonical(ipath, e3);
+      if (same_file || (!e2 && !e3 && a == b) || opath == ipath)
+        throw cli_error(oopt + " '" + opath + "' is the input " + iopt + " '" + ipath +
+                        "'; refusing to overwrite an input file");
+    }
+}
+
+// "(i,j,k)" of flat index i in a C-order array of `shape`.
+std::string index_str(std::size_t flat, const std::vector<std::size_t>& shape) {
+  std::vector<std::size_t> idx(shape.size());
+  for (std::size_t k = shape.size(); k-- > 0;) {
+    idx[k] = shape[k] == 0 ? 0 : flat % shape[k];
+    flat = shape[k] == 0 ? 0 : flat / shape[k];
+  }
+  return shape_str(idx);
+}
+
+// --strict: the first NaN/Inf of an array is an error naming the array and the index.
+void require_finite(const std::string& what, const std::vector<std::size_t>& shape,
+                    std::span<const float> v, const char* why) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw cli_error(what + " has " +
+                      (std::isnan(v[i]) ? "NaN"
+                       : v[i] > 0       ? "+Inf"
+                                        : "-Inf") +
+                      " at index " + index_str(i, shape) + why);
+}
+
 void run_forward(const forward_options& o) {
   std::vector<std::pair<std::string, std::string>> outs{{"-o", o.output}};
   if (!o.attention.empty()) outs.emplace_back("--attention", o.attention);
   if (!o.distances.empty()) outs.emplace_back("--distances", o.distances);
   check_distinct(outs);
+  check_not_input(outs, {{"--weights", o.weights}, {"--input", o.input}});
   std::optional<gpsa::grid> want_grid;
   if (!o.grid.empty()) want_grid = parse_grid(o.grid);
 
   // Everything is read, checked and computed before the first byte is written.
-  layer l = layer::load(o.weights, o.prefix);
+  const io::safetensors_file wf = io::read_safetensors(o.weights);
+  layer l(wf, o.prefix);
   const io::tensor x = io::read_npy(o.input);
+  // Default: NaN/Inf flow through like in PyTorch. --strict refuses them up front.
+  constexpr const char* refused = " (--strict refuses NaN and Inf)";
+  if (o.strict) {
+    const auto check_key = [&](std::string_view suffix) {
+      const std::string key =
+          o.prefix.empty() ? std::string(suffix) : o.prefix + "." + std::string(suffix);
+      if (!wf.contains(key)) return;
+      const io::tensor& t = wf.at(key);
+      require_finite(o.weights + ": tensor '" + key + "'", t.shape, t.data, refused);
+    };
+    for (const std::string_view suffix : layer::required_keys) check_key(suffix);
+    for (const std::string_view suffix : layer::optional_keys) check_key(suffix);
+    require_finite(o.input, x.shape, x.data, refused);
+  }
   const std::size_t D = l.dim();
   const bool batched = x.shape.size() == 3;
   if ((x.shape.size() != 2 && x.shape.size() != 3) || x.shape.back() != D)
@@ -121,14 +178,23 @@ void run_forward(const forward_options& o) {
   const std::vector<float> y = l.forward(x.data, B, o.attention.empty() ? nullptr : &attn,
                                          o.distances.empty() ? nullptr : &dist);
 
+  const std::vector<std::size_t> attn_shape =
+      batched ? std::vector<std::size_t>{B, H, N, N} : std::vector<std::size_t>{H, N, N};
+  const std::vector<std::size_t> dist_shape{H};
+  // Finite inputs can still overflow float32 (e.g. weights near FLT_MAX).
+  if (o.strict) {
+    constexpr const char* overflow = " although the inputs are finite (float32 overflow; --strict)";
+    require_finite("-o " + o.output + ": y", x.shape, y, overflow);
+    if (!o.attention.empty())
+      require_finite("--attention " + o.attention + ": attn", attn_shape, attn, overflow);
+    if (!o.distances.empty())
+      require_finite("--distances " + o.distances + ": dist", dist_shape, dist, overflow);
+  }
+
   std::vector<std::string> bytes;
   bytes.push_back(io::npy_bytes(x.shape, y));
-  if (!o.attention.empty()) {
-    std::vector<std::size_t> s =
-        batched ? std::vector<std::size_t>{B, H, N, N} : std::vector<std::size_t>{H, N, N};
-    bytes.push_back(io::npy_bytes(s, attn));
-  }
-  if (!o.distances.empty()) bytes.push_back(io::npy_bytes(std::vector<std::size_t>{H}, dist));
+  if (!o.attention.empty()) bytes.push_back(io::npy_bytes(attn_shape, attn));
+  if (!o.distances.empty()) bytes.push_back(io::npy_bytes(dist_shape, dist));
 
   // All or nothing: if a later write fails, remove the files already written.
   for (std::size_t i = 0; i < outs.size(); ++i) {
@@ -162,6 +228,9 @@ void add_forward(CLI::App& app) {
   cmd->add_option("--attention", o->attention, "also write attn.npy, (B,H,N,N) or (H,N,N)");
   cmd->add_option("--distances", o->distances, "also write the nonlocality dist.npy, (H)");
   cmd->add_option("--grid", o->grid, "patch grid S or RxC (default: square, S = sqrt(N))");
+  cmd->add_flag("--strict", o->strict,
+                "refuse NaN/Inf in the weights or the input (and an overflowed result); by "
+                "default they propagate like in PyTorch");
   cmd->callback([o] { run_forward(*o); });
 }
 

@@ -1,12 +1,18 @@
 // Entry point of the gpsa command-line tool: parses arguments, runs one subcommand and turns
 // every failure into one line on stderr and a non-zero exit status.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <exception>
 #include <iostream>
 
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
+#ifdef SIGXFSZ
+  // Past a file-size limit write() then fails with EFBIG (a one-line error, temp file removed)
+  // instead of the kernel killing gpsa and leaving the temp file behind.
+  std::signal(SIGXFSZ, SIG_IGN);
+#endif
   CLI::App app{"gpsa: gated positional self-attention (ConViT) tables, forward, firmware export"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "gpsa 0.1.0");

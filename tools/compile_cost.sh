@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures what a baked relative-index table adds to compiling one translation unit:
-# wall time and peak memory (/usr/bin/time -f '%e %M') of a TU that uses rel_indices_v<S>
-# minus a baseline TU that includes the same header but uses no table; and the same for the
-# generated-header route (`gpsa table --format c`, included by a TU). Best of REPS runs.
+# wall time, CPU time and peak memory (/usr/bin/time -f '%e %U %S %M') of a TU that uses
+# rel_indices_v<S> minus a baseline TU that includes the same header but uses no table; and the
+# same for the generated-header route (`gpsa table --format c`, included by a C++ TU).
+# Each figure is the best of REPS runs (CPU time is the robust one on a busy machine).
 #
 # usage: tools/compile_cost.sh [-r REPS] [-s "7 14 16 24 32"] [-c "g++ clang++"] [-g PATH/TO/gpsa]
 # Without -g the generated-header rows are left out. Prints a Markdown table.
@@ -30,24 +31,35 @@ common=(-std=c++20 -O2 -I "$root/include" -c -o "$work/out.o")
 # The flags gpsa_bake_large() (cmake/gpsa_bake.cmake) adds, per compiler.
 limit_flags() {
   case $("$1" --version | head -n 1) in
-    *clang*) echo "-fconstexpr-steps=2147483647" ;;
-    *) echo "-fconstexpr-ops-limit=68719476736" ;;
+    *clang*) echo "-fconstexpr-steps=4294967295" ;;
+    *) echo "-fconstexpr-ops-limit=1099511627776" ;;
   esac
 }
 
-# best_of FILE FLAGS...: prints "seconds peak_kb" (best of $reps), or "fail" when it does not compile.
+# best_of FILE FLAGS...: prints "wall_s cpu_s peak_kb" (each the best of $reps), or "fail" when
+# the file does not compile.
 best_of() {
   local src=$1; shift
-  local best_t="" best_m=""
+  local best_t="" best_c="" best_m=""
   for ((i = 0; i < reps; i++)); do
-    if ! /usr/bin/time -f '%e %M' -o "$work/time" "$@" "$src" 2>"$work/err" >/dev/null; then
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" "$src" 2>"$work/err" >/dev/null; then
       echo fail; return
     fi
-    read -r t m <"$work/time"
+    read -r t u s m <"$work/time"
+    c=$(awk "BEGIN{printf \"%.2f\", $u + $s}")
     if [[ -z $best_t ]] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; fi
+    if [[ -z $best_c ]] || awk "BEGIN{exit !($c < $best_c)}"; then best_c=$c; fi
     if [[ -z $best_m ]] || ((m < best_m)); then best_m=$m; fi
   done
-  echo "$best_t $best_m"
+  echo "$best_t $best_c $best_m"
+}
+
+# row ROUTE COMPILER S "wall cpu kb" BASE_WALL BASE_CPU BASE_KB FLAGS
+row() {
+  local t c m
+  read -r t c m <<<"$4"
+  echo "| $1 | $2 | $3 | $t | $c | $((m / 1024)) | $(awk "BEGIN{printf \"%+.2f\", $t - $5}") |" \
+       "$(awk "BEGIN{printf \"%+.2f\", $c - $6}") | $(((m - $7) / 1024)) | $8 |"
 }
 
 cat >"$work/base_constexpr.cpp" <<'CPP'
@@ -59,13 +71,15 @@ cat >"$work/base_header.cpp" <<'CPP'
 const float* gpsa_table() { return nullptr; }
 CPP
 
-echo "| route | compiler | S | time (s) | peak (MB) | added time (s) | added peak (MB) | flags |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| route | compiler | S | wall (s) | cpu (s) | peak (MB) | added wall (s) | added cpu (s) | added peak (MB) | flags |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for cxx in $compilers; do
-  name=$("$cxx" --version | head -n 1 | sed -E 's/.* version ([0-9]+)\..*/\1/; s/^g\+\+ .* ([0-9]+)\.[0-9]+\.[0-9]+$/\1/')
-  case $("$cxx" --version | head -n 1) in *clang*) name="Clang $name" ;; *) name="GCC $name" ;; esac
-  read -r bt bm <<<"$(best_of "$work/base_constexpr.cpp" "$cxx" "${common[@]}")"
-  echo "| baseline (header only) | $name | - | $bt | $((bm / 1024)) | - | - | |"
+  case $("$cxx" --version | head -n 1) in
+    *clang*) name="Clang $("$cxx" -dumpversion | cut -d. -f1)" ;;
+    *) name="GCC $("$cxx" -dumpversion | cut -d. -f1)" ;;
+  esac
+  read -r bt bc bm <<<"$(best_of "$work/base_constexpr.cpp" "$cxx" "${common[@]}")"
+  echo "| baseline: includes rel_indices.hpp | $name | - | $bt | $bc | $((bm / 1024)) | | | | |"
   for s in $sizes; do
     printf '#include <gpsa/rel_indices.hpp>\nconst float* gpsa_table() { return gpsa::rel_indices_v<%s>.data(); }\n' "$s" \
       >"$work/use_$s.cpp"
@@ -77,20 +91,19 @@ for cxx in $compilers; do
       r=$(best_of "$work/use_$s.cpp" "$cxx" "${common[@]}" $flags)
     fi
     if [[ $r == fail ]]; then
-      echo "| constexpr | $name | $s | fails | | | | ${flags:-default} |"
+      echo "| constexpr rel_indices_v | $name | $s | fails | | | | | | ${flags:-default limits} |"
       continue
     fi
-    read -r t m <<<"$r"
-    echo "| constexpr | $name | $s | $t | $((m / 1024)) | $(awk "BEGIN{printf \"%.2f\", $t - $bt}") | $(((m - bm) / 1024)) | ${flags:-default limits} |"
+    row "constexpr rel_indices_v" "$name" "$s" "$r" "$bt" "$bc" "$bm" "${flags:-default limits}"
   done
   if [[ -n $gpsa ]]; then
-    read -r ht hm <<<"$(best_of "$work/base_header.cpp" "$cxx" "${common[@]}")"
+    read -r ht hc hm <<<"$(best_of "$work/base_header.cpp" "$cxx" "${common[@]}")"
+    echo "| baseline: includes stdint.h | $name | - | $ht | $hc | $((hm / 1024)) | | | | |"
     for s in $sizes; do
       "$gpsa" table --grid "$s" --format c -o "$work/table_$s.h" >/dev/null
       printf '#include "table_%s.h"\nconst float* gpsa_table() { return &gpsa_rel_indices_%sx%s[0][0][0]; }\n' "$s" "$s" "$s" \
         >"$work/hdr_$s.cpp"
-      read -r t m <<<"$(best_of "$work/hdr_$s.cpp" "$cxx" "${common[@]}")"
-      echo "| generated header | $name | $s | $t | $((m / 1024)) | $(awk "BEGIN{printf \"%.2f\", $t - $ht}") | $(((m - hm) / 1024)) | default limits |"
+      row "generated C header" "$name" "$s" "$(best_of "$work/hdr_$s.cpp" "$cxx" "${common[@]}")" "$ht" "$hc" "$hm" "default limits"
     done
   fi
 done

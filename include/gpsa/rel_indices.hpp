@@ -25,8 +25,7 @@ namespace gpsa {
 // Element types a table can be stored in.
 template <class T>
 concept rel_element = std::same_as<T, float> || std::same_as<T, double> ||
-                      std::same_as<T, std::int8_t> || std::same_as<T, std::int16_t> ||
-                      std::same_as<T, std::int32_t>;
+    std::same_as<T, std::int8_t> || std::same_as<T, std::int16_t> || std::same_as<T, std::int32_t>;
 
 // Largest magnitude T represents exactly: digits of the significand for floats
 // (2^24 for float), max() for integers.
@@ -76,22 +75,41 @@ constexpr void put_triple(T* out, std::ptrdiff_t dx, std::ptrdiff_t dy) noexcept
   out[2] = static_cast<T>(dx * dx + dy * dy);
 }
 
-// Fills an already validated buffer. Query row (yp, xp) for yp > 0 equals the row of
-// (yp-1, xp) shifted by one key row (same dx, same dy one block later), so each row is one
-// block of C computed triples plus one contiguous copy: the fill runs at copy bandwidth.
+// Fills an already validated buffer. In constant evaluation every element is computed. At run
+// time rows are mostly copies, so the fill runs near copy bandwidth (bench/bench_table.cpp):
+//  - query (yp, xp), xp > 0, is query (yp, xp-1)'s row shifted by one key (dx one less,
+//    same dy), except the first key of each key row, recomputed;
+//  - query (yp, 0), yp > 0, is query (yp-1, 0)'s row shifted by one key row (same dx, dy one
+//    less), except the first key row, recomputed; also used for every row when the one-key shift
+//    would copy between addresses a multiple of 4 KiB apart plus a few bytes (e.g. S = 32
+//    float: rows of exactly 3 pages), where x86 cores stall on false store-to-load aliasing.
 template <class T>
 constexpr void fill_rel_indices_unchecked(std::size_t R, std::size_t C, T* d) noexcept {
-  const std::size_t row = 3 * R * C;
-  for (std::size_t yp = 0; yp < R; ++yp) {
-    for (std::size_t xp = 0; xp < C; ++xp) {
-      T* r = d + (yp * C + xp) * row;
-      const auto ixp = static_cast<std::ptrdiff_t>(xp), iyp = static_cast<std::ptrdiff_t>(yp);
-      const std::size_t blocks = (yp == 0 || std::is_constant_evaluated()) ? R : 1;  // key rows computed directly
-      for (std::size_t yq = 0; yq < blocks; ++yq)
-        for (std::size_t xq = 0; xq < C; ++xq)
-          put_triple(r + 3 * (yq * C + xq), static_cast<std::ptrdiff_t>(xq) - ixp,
-                     static_cast<std::ptrdiff_t>(yq) - iyp);
-      if (yp > 0 && blocks == 1) std::copy_n(r - C * row, 3 * C * (R - 1), r + 3 * C);
+  using sp = std::ptrdiff_t;
+  const std::size_t n = R * C, row = 3 * n, blk = 3 * C;
+  const auto compute_row = [&](T* r, std::size_t yp, std::size_t xp) {
+    for (std::size_t yq = 0; yq < R; ++yq)
+      for (std::size_t xq = 0; xq < C; ++xq)
+        put_triple(r + 3 * (yq * C + xq), sp(xq) - sp(xp), sp(yq) - sp(yp));
+  };
+  if (std::is_constant_evaluated()) {
+    for (std::size_t p = 0; p < n; ++p) compute_row(d + p * row, p / C, p % C);
+    return;
+  }
+  const std::size_t alias = (row + 3) * sizeof(T) % 4096;
+  const bool shift_by_key = alias >= 256 && alias <= 4096 - 256;
+  compute_row(d, 0, 0);
+  for (std::size_t p = 1; p < n; ++p) {
+    const std::size_t yp = p / C, xp = p % C;
+    T* r = d + p * row;
+    if (xp > 0 && shift_by_key) {
+      std::copy_n(r - row, row - 3, r + 3);
+      for (std::size_t yq = 0; yq < R; ++yq) put_triple(r + yq * blk, -sp(xp), sp(yq) - sp(yp));
+    } else if (yp > 0) {
+      std::copy_n(r - C * row, row - blk, r + blk);
+      for (std::size_t xq = 0; xq < C; ++xq) put_triple(r + 3 * xq, sp(xq) - sp(xp), -sp(yp));
+    } else {
+      compute_row(r, yp, xp);
     }
   }
 }
@@ -188,7 +206,8 @@ inline constexpr rel_table<R, C, T> rel_indices_v = rel_table<R, C, T>::make();
 // The compact (2R-1, 2C-1, 3) offset table as a constexpr value.
 template <std::size_t R, std::size_t C = R, rel_element T = float>
 struct rel_offset_table {
-  static_assert(R > 0 && C > 0, "gpsa::rel_offset_table: a grid needs at least one row and one column");
+  static_assert(R > 0 && C > 0,
+                "gpsa::rel_offset_table: a grid needs at least one row and one column");
   static_assert(rel_values_fit<T>(grid{R, C}),
                 "gpsa::rel_offset_table: the element type cannot hold this grid's values exactly");
   static constexpr std::size_t height = 2 * R - 1, width = 2 * C - 1, count = height * width * 3;

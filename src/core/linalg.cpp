@@ -2,6 +2,7 @@
 #include "gpsa/linalg.hpp"
 
 #include <bit>
+#include <cfloat>
 #include <climits>
 #include <cstdint>
 #include <cstring>
@@ -44,8 +45,14 @@ inline float exp1(float x) noexcept {
   xc = xc < -104.0f ? -104.0f : xc;
   xc = x == x ? xc : 0.0f;  // NaN: keep the int conversion below defined
   const float t = xc * 1.44269504088896341f;
+#if FLT_EVAL_METHOD == 0
+  // Round to nearest by adding and removing 1.5 * 2^23 (pure arithmetic: vectorises everywhere).
+  const float n = (t + 12582912.0f) - 12582912.0f;
+  const auto ni = static_cast<std::int32_t>(n);
+#else  // excess precision (x87) would defeat the trick above
   const auto ni = static_cast<std::int32_t>(t + (t < 0.0f ? -0.5f : 0.5f));
   const auto n = static_cast<float>(ni);
+#endif
   const float r = (xc - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;

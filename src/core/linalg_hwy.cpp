@@ -116,13 +116,21 @@ struct hwy_kernel {
     using V = hn::Vec<tag_f>;
     V c0[MR], c1[MR];
     for (std::size_t r = 0; r < MR; ++r) c0[r] = c1[r] = hn::Zero(d);
-    for (std::size_t p = 0; p < kc; ++p) {
-      const V b0 = hn::LoadU(d, bp + p * b_ks);
-      const V b1 = hn::LoadU(d, bp + p * b_ks + L);
-      for (std::size_t r = 0; r < MR; ++r) {
-        const V av = hn::Set(d, a_rows[r][p * a_ks]);
-        c0[r] = hn::MulAdd(av, b0, c0[r]);
-        c1[r] = hn::MulAdd(av, b1, c1[r]);
+    if (nr > L) {
+      for (std::size_t p = 0; p < kc; ++p) {
+        const V b0 = hn::LoadU(d, bp + p * b_ks);
+        const V b1 = hn::LoadU(d, bp + p * b_ks + L);
+        for (std::size_t r = 0; r < MR; ++r) {
+          const V av = hn::Set(d, a_rows[r][p * a_ks]);
+          c0[r] = hn::MulAdd(av, b0, c0[r]);
+          c1[r] = hn::MulAdd(av, b1, c1[r]);
+        }
+      }
+    } else {  // a narrow edge panel (e.g. head width 48 = 32 + 16): skip the padding half
+      for (std::size_t p = 0; p < kc; ++p) {
+        const V b0 = hn::LoadU(d, bp + p * b_ks);
+        for (std::size_t r = 0; r < MR; ++r)
+          c0[r] = hn::MulAdd(hn::Set(d, a_rows[r][p * a_ks]), b0, c0[r]);
       }
     }
     if (mr == MR && nr == NR) {  // full tile: update C with vectors

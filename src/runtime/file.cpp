@@ -22,6 +22,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
     throw io_error(shown + ": output folder '" + dir.string() +
                    (fs::exists(dir, ec) ? "' is not a folder" : "' does not exist"));
   if (fs::is_directory(path, ec)) throw io_error(shown + ": is a folder, expected a file name");
+  // The rename replaces whatever is there: as root that could be /dev/null or a FIFO.
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw io_error(shown + ": exists and is not a regular file (device, FIFO or socket); gpsa " +
+                   "replaces only regular files");
 
   // mkstemp gives a unique name in the target folder, so the final rename is atomic.
   std::string leaf(1, '.');  // built with append: GCC 12 -O3 mis-warns (-Wrestrict) on "." + str

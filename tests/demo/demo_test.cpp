@@ -194,9 +194,10 @@ TEST_F(Demo, OptionsPickGridQueryOutputAndCheckpoint) {
 }
 
 TEST_F(Demo, BadArgumentsFailWithOneLineAndNoPicture) {
-  for (const char* args : {"demo --query 196", "demo --query 3,14", "demo --query a",
-                           "demo --grid 0", "demo --weights nowhere.safetensors",
-                           "demo --prefix blocks.0.attn", "demo -o no/such/folder/x.png"}) {
+  for (const char* args :
+       {"demo --query 196", "demo --query 3,14", "demo --query a", "demo --grid 0",
+        "demo --grid 33x32", "demo --weights nowhere.safetensors", "demo --prefix blocks.0.attn",
+        "demo -o no/such/folder/x.png"}) {
     SCOPED_TRACE(args);
     const run_result r = gpsa(args);
     EXPECT_NE(r.status, 0);

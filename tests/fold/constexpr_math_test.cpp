@@ -53,7 +53,7 @@ static_assert(sigmoid(-1000.0) == 0.0 && sigmoid(1000.0) == 1.0);
 
 // double -> float at compile time: the values Clang 14's constant evaluator got wrong
 static_assert(gpsa::detail::to_float(0x0.000001e19b60ap-1022) == 0.0f);
-static_assert(gpsa::detail::to_float(0x1p-150) == 0.0f);                 // tie: to even (0)
+static_assert(gpsa::detail::to_float(0x1p-150) == 0.0f);  // tie: to even (0)
 static_assert(gpsa::detail::to_float(0x1.0000000000001p-150) == 0x1p-149f);
 static_assert(gpsa::detail::to_float(-0x1p-160) == 0.0f);
 static_assert(gpsa::detail::to_float(0.1) == 0.1f);
@@ -81,12 +81,12 @@ TEST(ConstexprToFloat, CompileTimeConversionEqualsHardware) {
     volatile double x = conv_args[i];
     const float hw = static_cast<float>(x);
     bad += std::bit_cast<std::uint32_t>(hw) != std::bit_cast<std::uint32_t>(conv_baked[i]);
-    bad += std::bit_cast<std::uint32_t>(gpsa::detail::to_float(x)) != std::bit_cast<std::uint32_t>(hw);
+    bad +=
+        std::bit_cast<std::uint32_t>(gpsa::detail::to_float(x)) != std::bit_cast<std::uint32_t>(hw);
   }
   EXPECT_EQ(bad, 0);
   EXPECT_TRUE(std::signbit(gpsa::detail::to_float(-0.0)));
 }
-
 
 TEST(ConstexprExp, DoubleWithinOneUlpOfStdExpOverTheWholeRange) {
   std::mt19937_64 rng(42);

@@ -121,7 +121,8 @@ TEST(GoldenRead, EveryCaseHasTheShapesOfCasesJson) {
 }
 
 TEST(GoldenRead, SafetensorsValuesMatchAnIndependentDecode) {
-  for (const auto& c : cases().at("cases")) {
+  const auto all = cases();  // named: a range-for over cases().at(...) would dangle
+  for (const auto& c : all.at("cases")) {
     const fs::path p = k_golden / c.at("name").get<std::string>() / "weights.safetensors";
     SCOPED_TRACE(p.string());
     const bytes b = slurp(p);

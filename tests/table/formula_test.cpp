@@ -3,11 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "formula.hpp"
 #include "gpsa/rel_indices.hpp"
+
+namespace gpsa {
+// Readable test names and messages for grid parameters ("8x32", not the object's bytes).
+inline void PrintTo(const grid& g, std::ostream* os) { *os << g.rows << "x" << g.cols; }
+}  // namespace gpsa
 
 namespace {
 
