@@ -1,9 +1,11 @@
 // Google Benchmark of the GPSA layer kernels (gpsa/attention.hpp) at ConViT's shapes, with the
 // stable names of issue 5 (compared with PyTorch by bench/compare_pytorch.py):
 //   BM_PositionalBranch/S/H          3->H projection + softmax, folded to the separable factors
-//   BM_PositionalBranchDense/S/H     the same expanded to the dense (H, N, N) attention
+//                                    (gpsa::fold_positional: what gpsa::layer::set_grid caches)
+//   BM_PositionalBranchDense/S/H     the dense (H, N, N) softmax(P), as PyTorch computes it
 //   BM_Attention/<tiny|small|base>   B = 1, attn (B, H, N, N) materialised (get_attention)
-//   BM_Forward/<tiny|small|base>/B   B = 1 and 8, no attention copy
+//   BM_Forward/<tiny|small|base>/B   B = 1 and 8, no attention copy (the fused path)
+//   BM_ForwardWithAttn/<cfg>/B       the same with attn materialised (PyTorch-order path)
 // Shapes: tiny H=4 D=192, small H=9 D=432, base H=16 D=768; N = 196 (14 x 14).
 // The positional branch of attention/forward is precomputed once (weights are constant), as an
 // inference app would; BM_PositionalBranch is its one-off cost.
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
 
 namespace {
@@ -39,7 +42,7 @@ std::vector<float> random_vec(std::size_t n, unsigned seed, float scale) {
 
 // A layer with timm-like random weights, local_init positional weights and its folded factors.
 struct layer {
-  std::vector<float> qk, v, proj, proj_bias, pos_w, pos_b, gating, fx, gy;
+  std::vector<float> qk, v, proj, proj_bias, pos_w, pos_b, gating, fx, gy, lambda;
   gpsa::gpsa_weights w{};
   gpsa::pos_branch pos{};
 
@@ -56,11 +59,14 @@ struct layer {
     w = gpsa::gpsa_weights{heads,        dim,          qk.data(),    nullptr,
                            v.data(),     nullptr,      proj.data(),  proj_bias.data(),
                            pos_w.data(), pos_b.data(), gating.data()};
-    std::size_t nfx = 0, ngy = 0;
-    if (gpsa::pos_factors_count(kGrid, heads, nfx, ngy) != gpsa::status::ok) std::abort();
-    fx.resize(nfx);
-    gy.resize(ngy);
-    if (gpsa::pos_factors(kGrid, heads, pos_w.data(), fx, gy) != gpsa::status::ok) std::abort();
+    gpsa::fold_counts n{};
+    if (gpsa::fold_size(kGrid, heads, n) != gpsa::status::ok) std::abort();
+    fx.resize(n.fx);
+    gy.resize(n.gy);
+    lambda.resize(n.lambda);
+    if (gpsa::fold_positional(kGrid, heads, pos_w, pos_b, gating, fx, gy, lambda) !=
+        gpsa::status::ok)
+      std::abort();
     pos = gpsa::pos_branch{kGrid, heads, nullptr, fx.data(), gy.data()};
   }
 };
@@ -74,19 +80,20 @@ void BM_PositionalBranch(benchmark::State& state) {
   const auto S = static_cast<std::size_t>(state.range(0));
   const auto H = static_cast<std::size_t>(state.range(1));
   const gpsa::grid g{S, S};
-  std::vector<float> w(H * 3);
+  std::vector<float> w(H * 3), b(H, 0.0f), gating(H, 1.0f);
   check(state, gpsa::local_init(H, 1.0f, w));
-  std::size_t nfx = 0, ngy = 0;
-  check(state, gpsa::pos_factors_count(g, H, nfx, ngy));
-  std::vector<float> fx(nfx), gy(ngy);
+  gpsa::fold_counts n{};
+  check(state, gpsa::fold_size(g, H, n));
+  std::vector<float> fx(n.fx), gy(n.gy), lambda(n.lambda);
   for (auto _ : state) {
-    check(state, gpsa::pos_factors(g, H, w.data(), fx, gy));
+    check(state, gpsa::fold_positional(g, H, w, b, gating, fx, gy, lambda));
     benchmark::DoNotOptimize(fx.data());
     benchmark::DoNotOptimize(gy.data());
     benchmark::ClobberMemory();
   }
-  // items = factor entries produced, H * (R^2 + C^2)
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * (nfx + ngy)));
+  // items = positional attention entries represented, H * N^2 (comparable with the dense one)
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(state.iterations() * H * g.patches() * g.patches()));
 }
 BENCHMARK(BM_PositionalBranch)->Args({14, 9})->Args({14, 4})->Args({14, 16});
 
@@ -131,16 +138,18 @@ void BM_Attention(benchmark::State& state, config c) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_Forward(benchmark::State& state, config c, std::size_t B) {
+void BM_Forward(benchmark::State& state, config c, std::size_t B, bool with_attn) {
   layer l(c.heads, c.dim);
   const std::size_t N = kGrid.patches();
   const auto x = random_vec(B * N * c.dim, 6, 1.0f);
   std::vector<float> y(x.size());
+  std::vector<float> attn(with_attn ? B * c.heads * N * N : 0);
   std::size_t floats = 0;
   check(state, gpsa::forward_scratch_size(l.w, kGrid, B, true, floats));
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    check(state, gpsa::gpsa_forward(l.w, kGrid, B, x.data(), y.data(), nullptr, &l.pos, scratch));
+    check(state, gpsa::gpsa_forward(l.w, kGrid, B, x.data(), y.data(),
+                                    with_attn ? attn.data() : nullptr, &l.pos, scratch));
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -157,8 +166,11 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : kConfigs) {
     for (std::size_t b : {1u, 8u}) {
-      const std::string name = std::string("BM_Forward/") + c.name + "/" + std::to_string(b);
-      benchmark::RegisterBenchmark(name.c_str(), BM_Forward, c, b)->Unit(benchmark::kMicrosecond);
+      const std::string tail = std::string(c.name) + "/" + std::to_string(b);
+      benchmark::RegisterBenchmark(("BM_Forward/" + tail).c_str(), BM_Forward, c, b, false)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("BM_ForwardWithAttn/" + tail).c_str(), BM_Forward, c, b, true)
+          ->Unit(benchmark::kMicrosecond);
     }
   }
   benchmark::AddCustomContext("gpsa_gemm_backend", gpsa::gemm_backend());

@@ -258,9 +258,8 @@ void run_demo(const demo_options& o) {
             << (found.baked() ? "   <- used" : "") << '\n'
             << "  runtime fill (fallback):                 " << fmt("%10.3f us", t_fill)
             << (found.baked() ? "" : "   <- used") << '\n'
-            << "  the layer took the " << to_string(l.table_path())
-            << " path; its dense positional branch softmax(P) took " << fmt("%.1f us", t_set)
-            << "\n\n";
+            << "  the layer needs neither: set_grid cached its positional branch as "
+            << to_string(l.table_path()) << " in " << fmt("%.1f us", t_set) << "\n\n";
 
   // 3. the fold: the firmware form of the positional branch
   fold_counts counts{};

@@ -1,7 +1,6 @@
 // gpsa forward: runs one GPSA layer of a timm checkpoint on a .npy input; writes y, and optionally
 // attn and dist.
 #include <CLI/CLI.hpp>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "grid_arg.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/layer.hpp"
 
@@ -39,33 +39,6 @@ std::string shape_str(const std::vector<std::size_t>& shape) {
     s += std::to_string(shape[i]);
   }
   return s + ")";
-}
-
-bool parse_count(std::string_view s, std::size_t& out) {
-  if (s.empty()) return false;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && out > 0;
-}
-
-// "S" (square) or "RxC".
-gpsa::grid parse_grid(const std::string& text) {
-  const auto bad = [&] {
-    return cli_error("--grid '" + text +
-                     "': expected S or RxC with positive integers (e.g. 14 or 8x32)");
-  };
-  const std::size_t x = text.find_first_of("xX");
-  std::size_t r = 0, c = 0;
-  if (x == std::string::npos) {
-    if (!parse_count(text, r)) throw bad();
-    c = r;
-  } else if (!parse_count(std::string_view(text).substr(0, x), r) ||
-             !parse_count(std::string_view(text).substr(x + 1), c)) {
-    throw bad();
-  }
-  std::size_t n = 0;
-  if (detail::mul_overflows(r, c, n))
-    throw cli_error("--grid '" + text + "': R*C overflows size_t (grid too large)");
-  return {r, c};
 }
 
 std::string grid_str(gpsa::grid g) { return std::to_string(g.rows) + "x" + std::to_string(g.cols); }
@@ -128,7 +101,7 @@ void run_forward(const forward_options& o) {
   check_distinct(outs);
   check_not_input(outs, {{"--weights", o.weights}, {"--input", o.input}});
   std::optional<gpsa::grid> want_grid;
-  if (!o.grid.empty()) want_grid = parse_grid(o.grid);
+  if (!o.grid.empty()) want_grid = parse_grid_text(o.grid);
 
   // Everything is read, checked and computed before the first byte is written.
   const io::safetensors_file wf = io::read_safetensors(o.weights);

@@ -2,13 +2,11 @@
 #include "fold_export.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <span>
 #include <string>
-#include <system_error>
 
 #include "commands.hpp"
 #include "gpsa/io.hpp"
@@ -26,12 +24,6 @@ std::string shape_text(const std::vector<std::size_t>& shape) {
     s += std::to_string(shape[i]);
   }
   return s + ")";
-}
-
-bool parse_positive(std::string_view s, std::size_t& out) {
-  if (s.empty()) return false;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && out > 0;
 }
 
 std::string upper(std::string s) {
@@ -70,25 +62,6 @@ void emit_rows(std::string& out, const float* values, std::size_t rows, std::siz
 }
 
 }  // namespace
-
-gpsa::grid parse_grid_text(const std::string& text, std::string_view option) {
-  const auto bad = [&] {
-    return cli_error(std::string(option) + " '" + text +
-                     "': expected S or RxC with positive integers (e.g. 14 or 8x32)");
-  };
-  const std::size_t x = text.find_first_of("xX");
-  std::size_t r = 0, c = 0;
-  if (x == std::string::npos) {
-    if (!parse_positive(text, r)) throw bad();
-    c = r;
-  } else if (!parse_positive(std::string_view(text).substr(0, x), r) ||
-             !parse_positive(std::string_view(text).substr(x + 1), c)) {
-    throw bad();
-  }
-  std::size_t n = 0, nn = 0;
-  if (detail::mul_overflows(r, c, n) || detail::mul_overflows(n, n, nn)) throw bad();
-  return {r, c};
-}
 
 bool natural_less(std::string_view a, std::string_view b) {
   const auto digit = [](char c) { return c >= '0' && c <= '9'; };

@@ -9,15 +9,13 @@
 
 #include "gpsa/fold.hpp"
 #include "gpsa/grid.hpp"
+#include "grid_arg.hpp"  // parse_grid_text, used with these helpers by fold and demo
 
 namespace gpsa::io {
 struct safetensors_file;
 }
 
 namespace gpsa::cli {
-
-// "S" (square) or "RxC", positive integers; throws cli_error naming `option` and the text.
-gpsa::grid parse_grid_text(const std::string& text, std::string_view option = "--grid");
 
 // Natural order: runs of digits compare by value, so "blocks.2.attn" < "blocks.10.attn".
 bool natural_less(std::string_view a, std::string_view b);

@@ -82,21 +82,13 @@ status pos_attention(grid g, std::size_t heads, const float* weight, const float
 status pos_attention_from_table(rel_view<float> table, std::size_t heads, const float* weight,
                                 const float* bias, std::span<float> out) noexcept;
 
-// The separable form (DESIGN.md section 1): fx[h] (C x C) = softmax_rows(W0*(j-i) + W2*(j-i)^2),
-// gy[h] (R x R) = softmax_rows(W1*(j-i) + W2*(j-i)^2); position[h] = gy[h] (x) fx[h] exactly.
-// H*(C*C + R*R) floats in all: the whole firmware state of a layer's positional branch.
-// The bias cancels in the softmax, so it is not an input.
-status pos_factors_count(grid g, std::size_t heads, std::size_t& fx_count,
-                         std::size_t& gy_count) noexcept;
-status pos_factors(grid g, std::size_t heads, const float* weight, std::span<float> fx,
-                   std::span<float> gy) noexcept;
-// Expands the factors into the dense (H, N, N) positional attention.
-status pos_attention_from_factors(grid g, std::size_t heads, std::span<const float> fx,
-                                  std::span<const float> gy, std::span<float> out) noexcept;
+// The separable form (DESIGN.md section 1), position[h] = gy[h] (x) fx[h], is computed by
+// gpsa::fold_positional (gpsa/fold.hpp), bit-identical at compile time and run time; expand it
+// with gpsa::positional_expand. The kernels below use it directly.
 
 // A precomputed positional branch for one grid, in either form: `dense` (H, N, N) or the
-// factors `fx` (H, C, C) + `gy` (H, R, R). When `dense` is set it is used; otherwise both
-// factors must be set.
+// factors `fx` (H, C, C) + `gy` (H, R, R) as fold_positional writes them. When `dense` is set it
+// is used; otherwise both factors must be set. lambda always comes from gating_param.
 struct pos_branch {
   gpsa::grid shape{};
   std::size_t heads = 0;
@@ -119,30 +111,34 @@ status content_attention(std::size_t nq, std::size_t nk, std::size_t d, const fl
 // (PyTorch's get_attention). attn and position: rows x cols with strides ld_attn / ld_pos.
 status gate_blend(std::size_t rows, std::size_t cols, float gating, float* attn,
                   std::size_t ld_attn, const float* position, std::size_t ld_pos) noexcept;
-// Same for a full N x N head whose position is the product of factors gy_h (R x R), fx_h (C x C).
-status gate_blend_factored(grid g, float gating, float* attn, const float* fx_h,
-                           const float* gy_h) noexcept;
+// The same blend on the factors: gpsa::gated_blend_rows (gpsa/fold.hpp).
 
 // ---------------------------------------------------------------------------------------------
 // Full layer
 // ---------------------------------------------------------------------------------------------
 
 // Scratch (in floats) needed by gpsa_attention (N*2D, one item at a time) / gpsa_forward
-// (B*N*3D + N*N: the linear layers run over the whole batch) on grid g. `with_pos` says the
-// caller passes a precomputed pos_branch; without it the kernels compute the separable factors
-// into scratch (H*(R*R + C*C) more floats). size_overflow when a count does not fit size_t.
+// (B*N*3D + min(32, N)*N + 2*N*d: the linear layers run over the whole batch, the attention one
+// block of query rows at a time) on grid g. `with_pos` says the caller passes a precomputed
+// pos_branch; without it the kernels fold the separable factors into scratch
+// (H*(R*R + C*C) + H more floats). size_overflow when a count does not fit size_t.
 status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
                               std::size_t& floats) noexcept;
 status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
                             std::size_t& floats) noexcept;
 
 // attn (B, H, N, N) of x (B, N, D), exactly PyTorch's GPSA.get_attention.
-// pos: precomputed positional branch for g and w.heads, or null (computed into scratch).
+// pos: precomputed positional branch for g and w.heads, or null (folded into scratch; then a
+// NaN/Inf in pos_proj.weight or gating_param is invalid_argument, as for fold_positional).
 status gpsa_attention(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* attn,
                       const pos_branch* pos, std::span<float> scratch) noexcept;
 
 // y (B, N, D) = GPSA.forward(x): qk and v linear, gated attention, attn @ v per head, concat,
 // proj. attn_out: optional (B, H, N, N) copy of the attention (null to skip). pos as above.
+// With attn_out, attn is formed in PyTorch's order (blend, row renormalisation) and used for
+// attn @ v. Without it nothing N x N per head is stored: each block of query rows goes scores ->
+// softmax -> (1 - lambda) * softmax @ v_h, plus lambda * (position @ v_h) from the separable
+// form (O(N (R+C) d) per head); the renormalisation (a no-op up to rounding) is skipped.
 // batch == 0 is a no-op. y may be x itself (in place) but must not partially overlap it.
 status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* y,
                     float* attn_out, const pos_branch* pos, std::span<float> scratch) noexcept;

@@ -39,6 +39,11 @@ struct tensor {
 // failure never leaves a partial or stale-looking output. Throws io_error naming the path.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
+// The whole content of a regular file (e.g. to hash a checkpoint before parse_safetensors).
+// Throws io_error "PATH: cannot open: REASON", "PATH: is a folder, expected a file" or
+// "PATH: not a regular file" (pipes and devices are refused: /dev/zero would never end).
+std::vector<std::uint8_t> read_file(const std::filesystem::path& path);
+
 // The complete contents of a .npy file (format 1.0, little-endian, C order).
 // `data` holds product(shape) elements of `dtype`, in native (little-endian) byte order.
 std::string npy_bytes(npy_dtype dtype, std::span<const std::size_t> shape, const void* data);

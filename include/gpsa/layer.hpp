@@ -5,9 +5,9 @@
 // this class adds ownership, shape checks with readable errors and a cached positional branch.
 //
 //   auto l = gpsa::layer::load("weights.safetensors");          // prefix "blocks.0.attn"
-//   l.set_grid({14, 14});                                        // optional: fixes N, caches
-//   softmax(P) std::vector<float> attn, dist; std::vector<float> y = l.forward(x, batch, &attn,
-//   &dist);    // x: (B, N, D) row-major
+//   l.set_grid({14, 14});   // optional: fixes N, folds the positional branch once
+//   std::vector<float> attn, dist;
+//   std::vector<float> y = l.forward(x, batch, &attn, &dist);    // x: (B, N, D) row-major
 #pragma once
 
 #include <cstddef>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/fold.hpp"
 #include "gpsa/grid.hpp"
 
 namespace gpsa {
@@ -35,11 +36,12 @@ struct layer_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Where the relative-index table behind the positional branch came from.
+// How the layer's cached positional branch was made.
 enum class table_source {
-  none,          // no grid fixed yet (forward computes the branch per call)
-  baked,         // a compile-time table from the registry (gpsa/registry.hpp)
-  runtime_fill,  // filled at run time (gpsa::fill_rel_indices) for a grid that is not baked
+  none,          // no grid fixed yet (forward folds the branch per call)
+  baked,         // dense softmax(P) from a compile-time table of the registry (gpsa/registry.hpp)
+  runtime_fill,  // dense softmax(P) from a table filled at run time (gpsa::fill_rel_indices)
+  folded,        // separable factors (gpsa/fold.hpp): no table at all; the normal case
 };
 const char* to_string(table_source s) noexcept;
 
@@ -92,13 +94,18 @@ class layer {
   // Non-owning view for the core kernels; valid while this layer lives and is not modified.
   gpsa_weights weights() const noexcept;
 
-  // Fixes the patch grid and precomputes the positional attention softmax(P) for it (from the
-  // baked table when the registry has this grid, else from a runtime-filled table).
+  // Fixes the patch grid and caches its positional branch: folded into the separable factors
+  // (H*(R^2+C^2) + H floats; table_path() == folded), so a forward pays nothing for it. When
+  // pos_proj / gating hold NaN/Inf (which the fold refuses), the dense softmax(P) is cached
+  // instead (baked or runtime-filled table), so the NaN propagates as in PyTorch.
   void set_grid(gpsa::grid g);
   std::optional<gpsa::grid> patch_grid() const noexcept { return grid_; }
   table_source table_path() const noexcept { return source_; }
-  // The cached (H, N, N) positional attention of the fixed grid (empty without a grid).
-  std::span<const float> position() const noexcept { return position_; }
+  // The cached folded factors (null pointers unless table_path() == folded).
+  folded_view folded() const noexcept;
+  // The (H, N, N) positional attention softmax(P) of the fixed grid, expanded from the cache
+  // (empty without a grid).
+  std::vector<float> position() const;
 
   // The grid forward uses for N patches: the fixed grid (N must match) or, without one, the
   // square grid of N (N must be a perfect square). Throws layer_error otherwise.
@@ -106,6 +113,7 @@ class layer {
 
   // y (B, N, D) = GPSA.forward(x) for x (B, N, D) row-major; N = x.size() / (B * D).
   // attn, when non-null, receives (B, H, N, N); dist, when non-null, the nonlocality (H).
+  // With neither, the fused path runs (no N x N attention stored; see gpsa_forward).
   // Throws layer_error when x's size does not fit B, D or the grid.
   std::vector<float> forward(std::span<const float> x, std::size_t batch,
                              std::vector<float>* attn = nullptr,
@@ -117,7 +125,14 @@ class layer {
   layer_params p_;
   std::optional<gpsa::grid> grid_;
   table_source source_ = table_source::none;
-  std::vector<float> position_;
+  std::vector<float> fx_, gy_, lambda_;  // folded factors (source_ == folded)
+  std::vector<float> position_;          // dense softmax(P) (source_ == baked / runtime_fill)
+
+  // The positional branch of g: folds into fx/gy/lam, or (non-finite weights) fills `dense`.
+  table_source make_branch(gpsa::grid g, std::vector<float>& fx, std::vector<float>& gy,
+                           std::vector<float>& lam, std::vector<float>& dense) const;
+  // The cached branch for g, or one made for this call into `local`.
+  pos_branch branch_for(gpsa::grid g, std::vector<float> (&local)[4]) const;
 
   std::size_t patches_of(std::span<const float> x, std::size_t batch) const;
 };

@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/detail/fold_kernels.hpp"
+#include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
 
 namespace gpsa {
@@ -35,22 +37,13 @@ void linear(std::size_t m, std::size_t n, std::size_t k, const float* in, std::s
   gemm(false, true, m, n, k, 1.0f, in, ldi, weight, k, beta, out, ldo);
 }
 
-// Sum of a row: eight independent float lanes (vectorisable, no long dependency chain),
-// combined in double. Rows are probability rows, so the lanes never lose precision that matters.
-inline float row_sum(const float* row, std::size_t n) noexcept {
-  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::size_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (std::size_t l = 0; l < 8; ++l) lane[l] += row[j + l];
-  double s = 0.0;
-  for (; j < n; ++j) s += row[j];
-  for (float v : lane) s += v;
-  return static_cast<float>(s);
-}
+// Query rows per block of the fused forward: 32 x 196 scores = 25 KB, resident in L1/L2 while
+// the block goes through softmax and the attn @ v GEMM.
+constexpr std::size_t kRowBlock = 32;
 
 // Divides a row by its sum (PyTorch: attn /= attn.sum(-1)), a true division as PyTorch does.
 inline void renormalise(float* row, std::size_t n) noexcept {
-  const float sum = row_sum(row, n);
+  const float sum = detail::row_sum(row, n);
   for (std::size_t j = 0; j < n; ++j) row[j] /= sum;
 }
 
@@ -64,30 +57,23 @@ void blend_dense(std::size_t rows, std::size_t cols, float lam, float oml, float
   }
 }
 
-void blend_factored(std::size_t R, std::size_t C, float lam, float oml, float* attn,
-                    const float* fx, const float* gy) noexcept {
-  const std::size_t N = R * C;
-  for (std::size_t p = 0; p < N; ++p) {
-    float* a = attn + p * N;
-    const float* frow = fx + (p % C) * C;
-    const float* grow = gy + (p / C) * R;
-    for (std::size_t yq = 0; yq < R; ++yq) {
-      float* ab = a + yq * C;
-      const float gv = grow[yq];
-      // position = gy * fx first, so this equals blend_dense on the expanded factors bit for bit
-      for (std::size_t xq = 0; xq < C; ++xq) ab[xq] = oml * ab[xq] + lam * (gv * frow[xq]);
-    }
-    renormalise(a, N);
-  }
+// PyTorch's gate: lambda = sigmoid(g) and (1. - sigmoid(g)), both in float.
+struct gate {
+  float lam, oml;
+};
+inline gate gate_of(float gating) noexcept {
+  const float lam = gate_lambda(gating);
+  return {lam, 1.0f - lam};
 }
 
 void blend_head(const pos_branch& pos, std::size_t h, float gating, float* attn) noexcept {
   const std::size_t R = pos.shape.rows, C = pos.shape.cols, N = R * C;
-  const float lam = gate_lambda(gating), oml = gate_one_minus_lambda(gating);
+  const gate gt = gate_of(gating);
   if (pos.dense != nullptr)
-    blend_dense(N, N, lam, oml, attn, N, pos.dense + h * N * N, N);
+    blend_dense(N, N, gt.lam, gt.oml, attn, N, pos.dense + h * N * N, N);
   else
-    blend_factored(R, C, lam, oml, attn, pos.fx + h * C * C, pos.gy + h * R * R);
+    detail::blend_rows_factored(pos.fx + h * C * C, pos.gy + h * R * R, R, C, gt.lam, gt.oml, 0, N,
+                                attn, N, attn, N);
 }
 
 status check_pos(const pos_branch& pos, grid g, std::size_t heads) noexcept {
@@ -97,11 +83,11 @@ status check_pos(const pos_branch& pos, grid g, std::size_t heads) noexcept {
   return status::ok;
 }
 
-// Floats of the factors kernels compute themselves when no pos_branch is given.
+// Floats of the fold (fx, gy, lambda) the kernels compute themselves when no pos_branch is given.
 status factor_floats(grid g, std::size_t heads, std::size_t& floats) noexcept {
-  std::size_t fx = 0, gy = 0;
-  if (const status s = pos_factors_count(g, heads, fx, gy); s != status::ok) return s;
-  if (!add(fx, gy, floats)) return status::size_overflow;
+  fold_counts n{};
+  if (const status s = fold_size(g, heads, n); s != status::ok) return s;
+  floats = n.total();
   return status::ok;
 }
 
@@ -113,20 +99,80 @@ status check_layer(const gpsa_weights& w, grid g, const pos_branch* pos) noexcep
   return status::ok;
 }
 
-// Uses the caller's pos or computes the factors into `tail` of scratch.
+// Uses the caller's pos or folds the factors (gpsa/fold.hpp) into `tail` of scratch.
 status resolve_pos(const gpsa_weights& w, grid g, const pos_branch* pos, float* tail,
                    pos_branch& out) noexcept {
   if (pos != nullptr) {
     out = *pos;
     return status::ok;
   }
-  std::size_t fx = 0, gy = 0;
-  if (const status s = pos_factors_count(g, w.heads, fx, gy); s != status::ok) return s;
-  if (const status s = pos_factors(g, w.heads, w.pos_proj_weight, {tail, fx}, {tail + fx, gy});
+  fold_counts n{};
+  if (const status s = fold_size(g, w.heads, n); s != status::ok) return s;
+  const std::size_t H = w.heads;
+  float* fx = tail;
+  float* gy = fx + n.fx;
+  float* lam = gy + n.gy;
+  if (const status s = fold_positional(g, H, {w.pos_proj_weight, 3 * H}, {}, {w.gating_param, H},
+                                       {fx, n.fx}, {gy, n.gy}, {lam, n.lambda});
       s != status::ok)
     return s;
-  out = pos_branch{g, w.heads, nullptr, tail, tail + fx};
+  out = pos_branch{g, H, nullptr, fx, gy};
   return status::ok;
+}
+
+// Floats of the fused forward's per-head work area: a block of scores and, for the factored
+// positional branch, position @ v_h and its intermediate (N x d each).
+status fused_floats(grid g, std::size_t head_dim, std::size_t& floats) noexcept {
+  const std::size_t N = g.patches();
+  const std::size_t rb = N < kRowBlock ? N : kRowBlock;
+  std::size_t blk = 0, nd = 0;
+  if (mul_overflows(rb, N, blk) || !mul3(N, head_dim, 2, nd) || !add(blk, nd, floats))
+    return status::size_overflow;
+  return status::ok;
+}
+
+// One head of one item without forming its N x N attention. q/k/v: N rows of d values with row
+// stride ld; o (stride ld, may be q itself: each block reads only its own query rows before
+// writing them) receives attn_h @ v_h. work: fused_floats.
+void fused_head(const pos_branch& pos, std::size_t h, gate gt, std::size_t d, float scale,
+                const float* q, const float* k, const float* v, std::size_t ld, float* o,
+                float* work) noexcept {
+  const std::size_t R = pos.shape.rows, C = pos.shape.cols, N = R * C;
+  const std::size_t rb_max = N < kRowBlock ? N : kRowBlock;
+  float* s = work;                // rb_max x N scores
+  float* pv = s + rb_max * N;     // N x d: position[h] @ v_h
+  float* t = pv + N * d;          // N x d: intermediate of the separable product
+  const float* pd = pos.dense != nullptr ? pos.dense + h * N * N : nullptr;
+  if (pd == nullptr)
+    detail::positional_apply_factors(pos.fx + h * C * C, pos.gy + h * R * R, R, C, d, v, ld, pv, d,
+                                     t);
+  for (std::size_t p0 = 0; p0 < N; p0 += rb_max) {
+    const std::size_t rb = N - p0 < rb_max ? N - p0 : rb_max;
+    gemm(false, true, rb, N, d, scale, q + p0 * ld, ld, k, ld, 0.0f, s, N);
+    softmax_rows(s, rb, N, N);
+    // No row renormalisation here. Each blended row sums to 1 up to rounding: the softmax row is
+    // normalised in float (|sum - 1| <~ N * 2^-24 ~ 1e-5 at worst, ~1e-7 typically) and the
+    // factors in double then rounded (Fx, Gy rows within ~1e-7 of 1). Dividing by that sum would
+    // move y by the same relative amount, 10-1000x below the golden tolerance 1e-4 * max|y|;
+    // tests/forward (FusedForward) checks y against the golden files and against the exact path.
+    float* ob = o + p0 * ld;
+    if (pd != nullptr) {
+      for (std::size_t i = 0; i < rb; ++i) {
+        float* si = s + i * N;
+        const float* pi = pd + (p0 + i) * N;
+        for (std::size_t j = 0; j < N; ++j) si[j] = gt.oml * si[j] + gt.lam * pi[j];
+      }
+      gemm(false, false, rb, d, N, 1.0f, s, N, v, ld, 0.0f, ob, ld);
+    } else {
+      // o = lambda * (position @ v) + (1 - lambda) * softmax @ v
+      for (std::size_t i = 0; i < rb; ++i) {
+        float* oi = ob + i * ld;
+        const float* pi = pv + (p0 + i) * d;
+        for (std::size_t j = 0; j < d; ++j) oi[j] = gt.lam * pi[j];
+      }
+      gemm(false, false, rb, d, N, gt.oml, s, N, v, ld, 1.0f, ob, ld);
+    }
+  }
 }
 
 }  // namespace
@@ -171,17 +217,8 @@ status gate_blend(std::size_t rows, std::size_t cols, float gating, float* attn,
   if (rows == 0 || cols == 0) return status::ok;
   if (attn == nullptr || position == nullptr || ld_attn < cols || ld_pos < cols)
     return status::invalid_argument;
-  blend_dense(rows, cols, gate_lambda(gating), gate_one_minus_lambda(gating), attn, ld_attn,
-              position, ld_pos);
-  return status::ok;
-}
-
-status gate_blend_factored(grid g, float gating, float* attn, const float* fx_h,
-                           const float* gy_h) noexcept {
-  if (g.empty()) return status::empty_grid;
-  if (attn == nullptr || fx_h == nullptr || gy_h == nullptr) return status::invalid_argument;
-  blend_factored(g.rows, g.cols, gate_lambda(gating), gate_one_minus_lambda(gating), attn, fx_h,
-                 gy_h);
+  const gate gt = gate_of(gating);
+  blend_dense(rows, cols, gt.lam, gt.oml, attn, ld_attn, position, ld_pos);
   return status::ok;
 }
 
@@ -201,10 +238,11 @@ status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, 
 status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
                             std::size_t& floats) noexcept {
   if (const status s = check_layer(w, g, nullptr); s != status::ok) return s;
-  std::size_t N = 0, bn = 0, qkv = 0, nn = 0, extra = 0, total = 0;
-  if (mul_overflows(g.rows, g.cols, N) || mul_overflows(batch, N, bn) || !mul3(bn, w.dim, 3, qkv) ||
-      mul_overflows(N, N, nn) || !add(qkv, nn, total))
+  std::size_t N = 0, bn = 0, qkv = 0, work = 0, extra = 0, total = 0;
+  if (mul_overflows(g.rows, g.cols, N) || mul_overflows(batch, N, bn) || !mul3(bn, w.dim, 3, qkv))
     return status::size_overflow;
+  if (const status s = fused_floats(g, w.head_dim(), work); s != status::ok) return s;
+  if (!add(qkv, work, total)) return status::size_overflow;
   if (!with_pos)
     if (const status s = factor_floats(g, w.heads, extra); s != status::ok) return s;
   if (!add(total, extra, total)) return status::size_overflow;
@@ -257,9 +295,11 @@ status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const floa
   const std::size_t N = g.patches(), D = w.dim, H = w.heads, d = w.head_dim(), BN = batch * N;
   const std::size_t ld = 3 * D;  // row of qkv: [q (D) | k (D) | v (D)]; o_h overwrites q_h
   float* qkv = scratch.data();
-  float* head = qkv + BN * ld;  // N x N, when the caller wants no attention copy
+  float* work = qkv + BN * ld;  // fused path: score block, position @ v_h
+  std::size_t work_floats = 0;
+  if (const status s = fused_floats(g, d, work_floats); s != status::ok) return s;
   pos_branch pb{};
-  if (const status s = resolve_pos(w, g, pos, head + N * N, pb); s != status::ok) return s;
+  if (const status s = resolve_pos(w, g, pos, work + work_floats, pb); s != status::ok) return s;
 
   // x is read only here, so y may alias x.
   linear(BN, 2 * D, D, x, D, w.qk_weight, w.qk_bias, qkv, ld);
@@ -269,13 +309,20 @@ status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const floa
   for (std::size_t b = 0; b < batch; ++b) {
     float* rows = qkv + b * N * ld;
     for (std::size_t h = 0; h < H; ++h) {
-      float* a = attn_out != nullptr ? attn_out + (b * H + h) * N * N : head;
       float* q = rows + h * d;
-      content_attention(N, N, d, q, ld, rows + D + h * d, ld, scale, a, N);
+      const float* k = rows + D + h * d;
+      const float* v = rows + 2 * D + h * d;
+      // o_h = attn_h v_h is written over q_h (no longer needed once its rows are used): the
+      // concat of heads is then columns [0, D) of qkv.
+      if (attn_out == nullptr) {
+        fused_head(pb, h, gate_of(w.gating_param[h]), d, scale, q, k, v, ld, q, work);
+        continue;
+      }
+      // attn requested: PyTorch's order (content softmax, blend, renormalise), then attn @ v.
+      float* a = attn_out + (b * H + h) * N * N;
+      content_attention(N, N, d, q, ld, k, ld, scale, a, N);
       blend_head(pb, h, w.gating_param[h], a);
-      // o_h = attn_h v_h, written over q_h (no longer needed): the concat of heads is then
-      // columns [0, D) of qkv.
-      gemm(false, false, N, d, N, 1.0f, a, N, rows + 2 * D + h * d, ld, 0.0f, q, ld);
+      gemm(false, false, N, d, N, 1.0f, a, N, v, ld, 0.0f, q, ld);
     }
   }
   linear(BN, D, D, qkv, ld, w.proj_weight, w.proj_bias, y, D);

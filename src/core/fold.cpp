@@ -5,6 +5,8 @@
 
 #include "gpsa/fold.hpp"
 
+#include "gpsa/detail/fold_kernels.hpp"
+
 namespace gpsa {
 namespace {
 
@@ -18,9 +20,14 @@ status check_view(const folded_view& f) noexcept {
   return status::ok;
 }
 
+}  // namespace
+
+namespace detail {
+
 // The two passes for one head; scratch holds t = (I_R (x) Fx) V_h as (N, d), contiguous.
-void apply_head(const float* fx, const float* gy, std::size_t R, std::size_t C, std::size_t d,
-                const float* v, std::size_t ldv, float* out, std::size_t ldo, float* t) noexcept {
+void positional_apply_factors(const float* fx, const float* gy, std::size_t R, std::size_t C,
+                              std::size_t d, const float* v, std::size_t ldv, float* out,
+                              std::size_t ldo, float* t) noexcept {
   // Pass 1, along columns: t[(y, xp)] = sum_xq Fx[xp][xq] v[(y, xq)].
   for (std::size_t y = 0; y < R; ++y) {
     for (std::size_t xp = 0; xp < C; ++xp) {
@@ -56,7 +63,7 @@ void apply_head(const float* fx, const float* gy, std::size_t R, std::size_t C, 
   }
 }
 
-}  // namespace
+}  // namespace detail
 
 status positional_apply_head(const folded_view& f, std::size_t h, std::size_t head_dim,
                              const float* v_h, std::size_t ldv, float* out_h, std::size_t ldo,
@@ -69,8 +76,8 @@ status positional_apply_head(const folded_view& f, std::size_t h, std::size_t he
   if (detail::mul_overflows(f.patches(), head_dim, need)) return status::size_overflow;
   if (scratch.size() < need) return status::buffer_too_small;
   const std::size_t R = f.shape.rows, C = f.shape.cols;
-  apply_head(f.fx + h * C * C, f.gy + h * R * R, R, C, head_dim, v_h, ldv, out_h, ldo,
-             scratch.data());
+  detail::positional_apply_factors(f.fx + h * C * C, f.gy + h * R * R, R, C, head_dim, v_h, ldv,
+                                   out_h, ldo, scratch.data());
   return status::ok;
 }
 
@@ -107,32 +114,45 @@ status positional_expand(const folded_view& f, std::size_t h, std::span<float> o
   return status::ok;
 }
 
+namespace detail {
+
+void blend_rows_factored(const float* fx_h, const float* gy_h, std::size_t R, std::size_t C,
+                         float lam, float one_minus, std::size_t p0, std::size_t rows,
+                         const float* content, std::size_t ldc, float* out,
+                         std::size_t ldo) noexcept {
+  const std::size_t n = R * C;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t p = p0 + r;
+    const float* frow = fx_h + (p % C) * C;
+    const float* grow = gy_h + (p / C) * R;
+    const float* c = content + r * ldc;
+    float* o = out + r * ldo;
+    for (std::size_t yq = 0; yq < R; ++yq) {
+      const float gv = grow[yq];
+      const float* cb = c + yq * C;
+      float* ob = o + yq * C;
+      for (std::size_t xq = 0; xq < C; ++xq) ob[xq] = one_minus * cb[xq] + lam * (gv * frow[xq]);
+    }
+    // PyTorch: attn /= attn.sum(dim=-1).unsqueeze(-1), a true division.
+    const float sum = row_sum(o, n);
+    for (std::size_t q = 0; q < n; ++q) o[q] /= sum;
+  }
+}
+
+}  // namespace detail
+
 status gated_blend_rows(const folded_view& f, std::size_t h, std::size_t p0, std::size_t rows,
                         const float* content, std::size_t ldc, float* out,
                         std::size_t ldo) noexcept {
   if (const status s = check_view(f); s != status::ok) return s;
-  const std::size_t n = f.patches(), C = f.shape.cols;
+  const std::size_t n = f.patches(), R = f.shape.rows, C = f.shape.cols;
   if (h >= f.heads || content == nullptr || out == nullptr || ldc < n || ldo < n)
     return status::invalid_argument;
   if (p0 > n || rows > n - p0) return status::shape_mismatch;
   // As PyTorch, in float: (1 - sigmoid(g)) * patch_score + sigmoid(g) * pos_score, then / sum.
   const float lam = f.lambda[h];
-  const float one_minus = 1.0f - lam;
-  const float* fx = f.fx + h * C * C;
-  const float* gy = f.gy + h * f.shape.rows * f.shape.rows;
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::size_t p = p0 + r, yp = p / C, xp = p % C;
-    const float* c = content + r * ldc;
-    float* o = out + r * ldo;
-    float sum = 0.0f;
-    for (std::size_t q = 0; q < n; ++q) {
-      const float pos = gy[yp * f.shape.rows + q / C] * fx[xp * C + q % C];
-      const float a = one_minus * c[q] + lam * pos;
-      o[q] = a;
-      sum += a;
-    }
-    for (std::size_t q = 0; q < n; ++q) o[q] /= sum;
-  }
+  detail::blend_rows_factored(f.fx + h * C * C, f.gy + h * R * R, R, C, lam, 1.0f - lam, p0, rows,
+                              content, ldc, out, ldo);
   return status::ok;
 }
 

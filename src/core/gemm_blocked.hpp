@@ -49,8 +49,10 @@ inline void gemm_update_c(const float* acc, std::size_t nr_stride, float* c, std
   }
 }
 
-// Loop nest: K in blocks of KC (so an MR x KC sliver of A stays in L1 and a KC-deep panel of
-// op(B) is reused by every MR-row tile), N in NR-wide panels, M in MR-row tiles.
+// Loop nest: K in blocks of KC, M in blocks of MC rows (the MC x KC block of A stays in L2 while
+// every NR-wide panel of op(B) sweeps over it; a large batch would otherwise stream A from L3 once
+// per panel), N in NR-wide panels (the KC x NR panel and an MR x KC sliver of A stay in L1), M in
+// MR-row tiles.
 // Kernel provides MR, NR and
 //   tile(kc, a_rows[MR], a_kstride, b_panel, b_kstride, c, ldc, mr, nr, alpha, beta):
 //   acc[r][j] = sum_p a_rows[r][p * a_kstride] * b_panel[p * b_kstride + j], then the mr x nr
@@ -63,6 +65,7 @@ template <class Kernel, std::size_t KC>
 void gemm_blocked_run(const gemm_problem& g, float* bpack) noexcept {
   constexpr std::size_t MR = Kernel::MR;
   constexpr std::size_t NR = Kernel::NR;
+  constexpr std::size_t MC = 32 * MR;  // 256 rows x KC 128 floats = 128 KB with MR = 8
   if (g.m == 0 || g.n == 0) return;
   if (g.k == 0 || g.alpha == 0.0f) {
     gemm_scale_c(g.m, g.n, g.beta, g.c, g.ldc);
@@ -74,36 +77,39 @@ void gemm_blocked_run(const gemm_problem& g, float* bpack) noexcept {
   for (std::size_t pc = 0; pc < g.k; pc += KC) {
     const std::size_t kc = g.k - pc < KC ? g.k - pc : KC;
     const float beta = pc == 0 ? g.beta : 1.0f;
-    for (std::size_t jc = 0; jc < g.n; jc += NR) {
-      const std::size_t nr = g.n - jc < NR ? g.n - jc : NR;
-      const float* bp;
-      std::size_t b_ks;
-      if (!g.trans_b && nr == NR) {
-        bp = g.b + pc * g.ldb + jc;
-        b_ks = g.ldb;
-      } else {
-        for (std::size_t p = 0; p < kc; ++p) {
-          float* dst = bpack + p * NR;
-          std::size_t j = 0;
-          if (g.trans_b) {
-            for (; j < nr; ++j) dst[j] = g.b[(jc + j) * g.ldb + pc + p];
-          } else {
-            for (; j < nr; ++j) dst[j] = g.b[(pc + p) * g.ldb + jc + j];
+    for (std::size_t i0 = 0; i0 < g.m; i0 += MC) {
+      const std::size_t i1 = g.m - i0 < MC ? g.m : i0 + MC;
+      for (std::size_t jc = 0; jc < g.n; jc += NR) {
+        const std::size_t nr = g.n - jc < NR ? g.n - jc : NR;
+        const float* bp;
+        std::size_t b_ks;
+        if (!g.trans_b && nr == NR) {
+          bp = g.b + pc * g.ldb + jc;
+          b_ks = g.ldb;
+        } else {
+          for (std::size_t p = 0; p < kc; ++p) {
+            float* dst = bpack + p * NR;
+            std::size_t j = 0;
+            if (g.trans_b) {
+              for (; j < nr; ++j) dst[j] = g.b[(jc + j) * g.ldb + pc + p];
+            } else {
+              for (; j < nr; ++j) dst[j] = g.b[(pc + p) * g.ldb + jc + j];
+            }
+            for (; j < NR; ++j) dst[j] = 0.0f;
           }
-          for (; j < NR; ++j) dst[j] = 0.0f;
+          bp = bpack;
+          b_ks = NR;
         }
-        bp = bpack;
-        b_ks = NR;
-      }
-      for (std::size_t ic = 0; ic < g.m; ic += MR) {
-        const std::size_t mr = g.m - ic < MR ? g.m - ic : MR;
-        // Rows past the edge repeat the last real row: computed, never stored.
-        for (std::size_t r = 0; r < MR; ++r) {
-          const std::size_t i = ic + (r < mr ? r : mr - 1);
-          a_rows[r] = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
+        for (std::size_t ic = i0; ic < i1; ic += MR) {
+          const std::size_t mr = i1 - ic < MR ? i1 - ic : MR;
+          // Rows past the edge repeat the last real row: computed, never stored.
+          for (std::size_t r = 0; r < MR; ++r) {
+            const std::size_t i = ic + (r < mr ? r : mr - 1);
+            a_rows[r] = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
+          }
+          Kernel::tile(kc, a_rows, a_ks, bp, b_ks, g.c + ic * g.ldc + jc, g.ldc, mr, nr, g.alpha,
+                       beta);
         }
-        Kernel::tile(kc, a_rows, a_ks, bp, b_ks, g.c + ic * g.ldc + jc, g.ldc, mr, nr, g.alpha,
-                     beta);
       }
     }
   }

@@ -1,5 +1,5 @@
-// GPSA positional branch (logits, softmax, separable factors), local_init and the nonlocality
-// metric.
+// GPSA positional branch (dense logits and softmax; the separable factors: gpsa/fold.hpp),
+// local_init and the nonlocality metric.
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -33,15 +33,6 @@ status dense_count(grid g, std::size_t heads, std::size_t& count) noexcept {
     return status::size_overflow;
   count = c;
   return status::ok;
-}
-
-// Softmax factor of one axis: out (L x L), row i = softmax_j(w_lin*(j-i) + w_sq*(j-i)^2).
-void axis_factor(std::size_t len, float w_lin, float w_sq, float* out) noexcept {
-  const float w3[3] = {w_lin, 0.0f, w_sq};
-  for (std::size_t i = 0; i < len; ++i)
-    for (std::size_t j = 0; j < len; ++j)
-      out[i * len + j] = logit(w3, 0.0f, static_cast<double>(j) - static_cast<double>(i), 0.0);
-  softmax_rows(out, len, len, len);
 }
 
 }  // namespace
@@ -116,59 +107,6 @@ status pos_attention_from_table(rel_view<float> table, std::size_t heads, const 
     return s;
   const std::size_t N = table.patches();
   softmax_rows(out.data(), heads * N, N, N);
-  return status::ok;
-}
-
-status pos_factors_count(grid g, std::size_t heads, std::size_t& fx_count,
-                         std::size_t& gy_count) noexcept {
-  if (g.empty()) return status::empty_grid;
-  if (heads == 0) return status::invalid_argument;
-  std::size_t cc = 0, rr = 0, fx = 0, gy = 0;
-  if (mul_overflows(g.cols, g.cols, cc) || mul_overflows(g.rows, g.rows, rr) ||
-      mul_overflows(cc, heads, fx) || mul_overflows(rr, heads, gy))
-    return status::size_overflow;
-  fx_count = fx;
-  gy_count = gy;
-  return status::ok;
-}
-
-status pos_factors(grid g, std::size_t heads, const float* weight, std::span<float> fx,
-                   std::span<float> gy) noexcept {
-  std::size_t nfx = 0, ngy = 0;
-  if (const status s = pos_factors_count(g, heads, nfx, ngy); s != status::ok) return s;
-  if (weight == nullptr || fx.data() == nullptr || gy.data() == nullptr)
-    return status::invalid_argument;
-  if (fx.size() < nfx || gy.size() < ngy) return status::buffer_too_small;
-  const std::size_t R = g.rows, C = g.cols;
-  for (std::size_t h = 0; h < heads; ++h) {
-    const float* w = weight + 3 * h;
-    axis_factor(C, w[0], w[2], fx.data() + h * C * C);
-    axis_factor(R, w[1], w[2], gy.data() + h * R * R);
-  }
-  return status::ok;
-}
-
-status pos_attention_from_factors(grid g, std::size_t heads, std::span<const float> fx,
-                                  std::span<const float> gy, std::span<float> out) noexcept {
-  std::size_t nfx = 0, ngy = 0, count = 0;
-  if (const status s = pos_factors_count(g, heads, nfx, ngy); s != status::ok) return s;
-  if (const status s = dense_count(g, heads, count); s != status::ok) return s;
-  if (fx.data() == nullptr || gy.data() == nullptr || out.data() == nullptr)
-    return status::invalid_argument;
-  if (fx.size() < nfx || gy.size() < ngy) return status::shape_mismatch;
-  if (out.size() < count) return status::buffer_too_small;
-  const std::size_t R = g.rows, C = g.cols, N = R * C;
-  for (std::size_t h = 0; h < heads; ++h) {
-    const float* fh = fx.data() + h * C * C;
-    const float* gh = gy.data() + h * R * R;
-    for (std::size_t p = 0; p < N; ++p) {
-      const float* frow = fh + (p % C) * C;
-      const float* grow = gh + (p / C) * R;
-      float* row = out.data() + (h * N + p) * N;
-      for (std::size_t yq = 0; yq < R; ++yq)
-        for (std::size_t xq = 0; xq < C; ++xq) row[yq * C + xq] = grow[yq] * frow[xq];
-    }
-  }
   return status::ok;
 }
 

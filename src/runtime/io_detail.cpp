@@ -100,3 +100,11 @@ float narrow(double v) noexcept {
 }
 
 }  // namespace gpsa::io::detail
+
+namespace gpsa::io {
+
+std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
+  return detail::read_file_bytes(path);
+}
+
+}  // namespace gpsa::io

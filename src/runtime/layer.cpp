@@ -207,6 +207,8 @@ const char* to_string(table_source s) noexcept {
       return "baked";
     case table_source::runtime_fill:
       return "runtime fill";
+    case table_source::folded:
+      return "folded (separable factors, no table)";
   }
   return "unknown";
 }
@@ -277,14 +279,63 @@ gpsa_weights layer::weights() const noexcept {
   return w;
 }
 
+table_source layer::make_branch(gpsa::grid g, std::vector<float>& fx, std::vector<float>& gy,
+                               std::vector<float>& lam, std::vector<float>& dense) const {
+  fold_counts n{};
+  check_status(fold_size(g, p_.heads, n), "positional branch of grid " + grid_str(g));
+  fx.resize(n.fx);
+  gy.resize(n.gy);
+  lam.resize(n.lambda);
+  const status s =
+      fold_positional(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias, p_.gating_param, fx, gy, lam);
+  if (s == status::ok) return table_source::folded;
+  if (s != status::invalid_argument) check_status(s, "positional branch of grid " + grid_str(g));
+  // NaN/Inf in pos_proj or gating_param: the fold refuses them; the dense branch lets them flow
+  // into the attention as PyTorch does.
+  fx.clear();
+  gy.clear();
+  lam.clear();
+  table_source src = table_source::none;
+  dense = positional_attention(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias, &src);
+  return src;
+}
+
 void layer::set_grid(gpsa::grid g) {
   if (g.empty()) fail("", "grid " + grid_str(g) + " has no patches");
-  table_source src = table_source::none;
-  std::vector<float> pos =
-      positional_attention(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias, &src);
-  position_ = std::move(pos);
+  std::vector<float> fx, gy, lam, dense;
+  const table_source src = make_branch(g, fx, gy, lam, dense);
+  fx_ = std::move(fx);
+  gy_ = std::move(gy);
+  lambda_ = std::move(lam);
+  position_ = std::move(dense);
   grid_ = g;
   source_ = src;
+}
+
+folded_view layer::folded() const noexcept {
+  if (source_ != table_source::folded || !grid_) return {};
+  return {*grid_, p_.heads, fx_.data(), gy_.data(), lambda_.data()};
+}
+
+std::vector<float> layer::position() const {
+  if (!grid_) return {};
+  if (source_ != table_source::folded) return position_;
+  const folded_view f = folded();
+  const std::size_t nn = grid_->patches() * grid_->patches();
+  std::vector<float> out(p_.heads * nn);
+  for (std::size_t h = 0; h < p_.heads; ++h)
+    check_status(positional_expand(f, h, std::span<float>(out).subspan(h * nn, nn)), "position");
+  return out;
+}
+
+pos_branch layer::branch_for(gpsa::grid g, std::vector<float> (&local)[4]) const {
+  if (grid_) {
+    if (source_ == table_source::folded) return {g, p_.heads, nullptr, fx_.data(), gy_.data()};
+    return {g, p_.heads, position_.data(), nullptr, nullptr};
+  }
+  const table_source src = make_branch(g, local[0], local[1], local[2], local[3]);
+  if (src == table_source::folded) return {g, p_.heads, nullptr, local[0].data(), local[1].data()};
+  return {g, p_.heads, local[3].data(), nullptr, nullptr};
 }
 
 gpsa::grid layer::grid_for(std::size_t patches) const {
@@ -317,14 +368,8 @@ std::vector<float> layer::forward(std::span<const float> x, std::size_t batch,
   const std::size_t N = patches_of(x, batch);
   const gpsa::grid g = grid_for(N);
   const gpsa_weights w = weights();
-
-  std::vector<float> local_pos;
-  std::span<const float> pos = position_;
-  if (!grid_) {
-    local_pos = positional_attention(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias, nullptr);
-    pos = local_pos;
-  }
-  const pos_branch pb{g, p_.heads, pos.data(), nullptr, nullptr};
+  std::vector<float> local[4];
+  const pos_branch pb = branch_for(g, local);
 
   std::size_t scratch_floats = 0;
   check_status(forward_scratch_size(w, g, batch, true, scratch_floats), "forward");
@@ -347,13 +392,8 @@ std::vector<float> layer::attention(std::span<const float> x, std::size_t batch)
   const std::size_t N = patches_of(x, batch);
   const gpsa::grid g = grid_for(N);
   const gpsa_weights w = weights();
-  std::vector<float> local_pos;
-  std::span<const float> pos = position_;
-  if (!grid_) {
-    local_pos = positional_attention(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias, nullptr);
-    pos = local_pos;
-  }
-  const pos_branch pb{g, p_.heads, pos.data(), nullptr, nullptr};
+  std::vector<float> local[4];
+  const pos_branch pb = branch_for(g, local);
   std::size_t scratch_floats = 0;
   check_status(attention_scratch_size(w, g, batch, true, scratch_floats), "attention");
   std::vector<float> scratch(scratch_floats);

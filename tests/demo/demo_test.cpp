@@ -111,7 +111,8 @@ TEST_F(Demo, NoArgumentsPrintsTheReportAndWritesAValidPng) {
   ASSERT_EQ(r.status, 0) << r.err;
   // the report
   EXPECT_NE(r.out.find("H = 9 heads, D = 432, grid 14x14 (N = 196)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("the layer took the baked path"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("baked at compile time (registry lookup):"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cached its positional branch as folded"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("runtime fill (fallback):"), std::string::npos);
   for (int h = 0; h < 9; ++h)
     EXPECT_NE(r.out.find("\nh" + std::to_string(h) + " "), std::string::npos) << h;

@@ -68,10 +68,9 @@ TEST_P(Golden, LayerApi) {
   const std::vector<float> y0 = l.forward(g.x.data, g.c.batch, &attn0, &dist0);
   expect_close(g, y0, attn0, dist0, "layer");
 
-  // With the grid fixed: the baked table when the registry has it, else the runtime fill.
+  // With the grid fixed: the positional branch is folded once (no table needed).
   l.set_grid({g.c.grid, g.c.grid});
-  const bool baked = gpsa::is_baked<float>({g.c.grid, g.c.grid});
-  EXPECT_EQ(l.table_path(), baked ? gpsa::table_source::baked : gpsa::table_source::runtime_fill);
+  EXPECT_EQ(l.table_path(), gpsa::table_source::folded);
   std::vector<float> attn1, dist1;
   const std::vector<float> y1 = l.forward(g.x.data, g.c.batch, &attn1, &dist1);
   EXPECT_EQ(y1, y0);
@@ -110,6 +109,40 @@ TEST_P(Golden, CoreKernels) {
             gpsa::status::ok);
   ASSERT_EQ(gpsa::nonlocality(grid, H, B, attn2.data(), dist), gpsa::status::ok);
   expect_close(g, y2, attn2, dist, "dense");
+}
+
+// Neither attn nor dist requested: the fused path (row blocks, separable position @ v, no row
+// renormalisation), through the layer with and without a fixed grid and through the core kernels
+// with the fold computed inside. y must meet the golden tolerance, and stay close to the exact
+// PyTorch-order path (which the renormalisation skip is argued against in attention.cpp).
+TEST_P(Golden, FusedForwardWithoutAttention) {
+  const golden_data g = load(GetParam());
+  gpsa::layer l = gpsa::layer::load(golden_dir() / g.c.name / "weights.safetensors", g.c.prefix);
+  const gpsa::io::tensor& x = g.x;
+  tolerances tol{};
+  load_cases(&tol);
+  const double ymax = max_abs(g.y.data);
+  std::vector<float> attn;
+  const std::vector<float> exact = l.forward(x.data, g.c.batch, &attn, nullptr);
+  const std::vector<float> y0 = l.forward(x.data, g.c.batch);
+  l.set_grid({g.c.grid, g.c.grid});
+  const std::vector<float> y1 = l.forward(x.data, g.c.batch);
+  EXPECT_EQ(y1, y0);
+  const double err = max_abs_diff(y1, g.y.data), drift = max_abs_diff(y1, exact);
+  EXPECT_LE(err, tol.y_rel_to_max * ymax) << g.c.name;
+  EXPECT_LE(drift, 1e-5 * ymax) << g.c.name << " fused vs exact path";
+  std::printf("[golden] %-26s fused  y max abs err %.2e (%.2e of max|y|), vs exact path %.2e\n",
+              g.c.name.c_str(), err, err / ymax, drift);
+
+  const gpsa::gpsa_weights w = l.weights();
+  const gpsa::grid grid{g.c.grid, g.c.grid};
+  std::size_t need = 0;
+  ASSERT_EQ(gpsa::forward_scratch_size(w, grid, g.c.batch, false, need), gpsa::status::ok);
+  std::vector<float> scratch(need), y2(x.data.size());
+  ASSERT_EQ(gpsa::gpsa_forward(w, grid, g.c.batch, x.data.data(), y2.data(), nullptr, nullptr,
+                               scratch),
+            gpsa::status::ok);
+  EXPECT_LE(max_abs_diff(y2, g.y.data), tol.y_rel_to_max * ymax) << g.c.name << " core";
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(case_names()),

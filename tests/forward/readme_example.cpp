@@ -10,7 +10,7 @@
 #include <vector>
 
 std::vector<float> run_layer(const char* weights_path, const char* x_path) {
-  // One GPSA layer of a timm ConViT checkpoint; fixing the grid computes softmax(P) once.
+  // One GPSA layer of a timm ConViT checkpoint; fixing the grid folds the positional branch once.
   gpsa::layer layer = gpsa::layer::load(weights_path, "blocks.0.attn", gpsa::grid{14, 14});
   gpsa::io::tensor x = gpsa::io::read_npy(x_path);  // (B, 196, D) float32 or float64
   std::vector<float> attn, dist;                    // optional outputs: (B, H, N, N) and (H)
@@ -29,7 +29,7 @@ gpsa::status run_core(const gpsa::gpsa_weights& w, gpsa::grid g, const float* x,
       s != gpsa::status::ok)
     return s;
   if (need > scratch_floats) return gpsa::status::buffer_too_small;
-  // pos = nullptr: the separable positional factors are computed into the scratch.
+  // pos = nullptr: the positional branch is folded (gpsa::fold_positional) into the scratch.
   return gpsa::gpsa_forward(w, g, 1, x, y, /*attn_out=*/nullptr, /*pos=*/nullptr, {scratch, need});
 }
 // ---- end of README examples ----------------------------------------------------------------

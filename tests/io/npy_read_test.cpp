@@ -211,6 +211,8 @@ TEST(NpyReadErrors, FileErrorsNameThePath) {
   expect_io_error([&] { gpsa::io::read_npy(missing); }, missing.string(),
                   {"cannot open", "No such file"});
   expect_io_error([&] { gpsa::io::read_npy(dir); }, dir.string(), {"is a folder"});
+  expect_io_error([&] { gpsa::io::read_file(dir); }, dir.string(), {"is a folder"});
+  expect_io_error([&] { gpsa::io::read_npy("/dev/null"); }, "/dev/null", {"not a regular file"});
   const fs::path bad = dir / "bad.npy";
   { std::ofstream(bad, std::ios::binary) << "not numpy"; }
   expect_io_error([&] { gpsa::io::read_npy(bad); }, bad.string(), {"not a .npy file"});

@@ -1,0 +1,51 @@
+// The shared --grid parser (gpsa table, forward, fold, demo).
+#include "grid_arg.hpp"
+
+#include <charconv>
+#include <cstddef>
+#include <system_error>
+
+#include "commands.hpp"
+
+namespace gpsa::cli {
+namespace {
+
+enum class parsed { ok, malformed, out_of_range };
+
+// One positive decimal count, digits only (no sign, no spaces).
+parsed parse_positive(std::string_view s, std::size_t& out) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos)
+    return parsed::malformed;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (ec == std::errc::result_out_of_range) return parsed::out_of_range;
+  if (ec != std::errc() || end != s.data() + s.size() || out == 0) return parsed::malformed;
+  return parsed::ok;
+}
+
+}  // namespace
+
+gpsa::grid parse_grid_text(const std::string& text, std::string_view option) {
+  const std::string shown = std::string(option) + " '" + text + "'";
+  const std::size_t x = text.find_first_of("xX");
+  std::size_t r = 0, c = 0;
+  parsed pr = parsed::ok, pc = parsed::ok;
+  if (x == std::string::npos) {
+    pr = pc = parse_positive(text, r);
+    c = r;
+  } else {
+    pr = parse_positive(std::string_view(text).substr(0, x), r);
+    pc = parse_positive(std::string_view(text).substr(x + 1), c);
+  }
+  if (pr == parsed::malformed || pc == parsed::malformed)
+    throw cli_error(shown + ": expected S or RxC with positive integers (e.g. 14 or 8x32)");
+  if (pr == parsed::out_of_range || pc == parsed::out_of_range)
+    throw cli_error(shown + ": grid size out of range");
+  std::size_t n = 0, nn = 0;
+  if (detail::mul_overflows(r, c, n))
+    throw cli_error(shown + ": R*C overflows size_t (grid too large)");
+  if (detail::mul_overflows(n, n, nn))
+    throw cli_error(shown + ": N*N overflows size_t (grid too large)");
+  return {r, c};
+}
+
+}  // namespace gpsa::cli
