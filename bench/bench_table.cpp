@@ -1,5 +1,6 @@
 // Relative-index tables: the runtime fill against memset of the same bytes (the bandwidth
-// bound), reading a baked table (per grid of the registry's Hana list) and the registry lookup.
+// bound) and memcpy (what the fill mostly does), reading a baked table (per grid of the registry's
+// Hana list) and the registry lookup.
 //   build/<dir>/bench/bench_table --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
@@ -47,6 +48,24 @@ void BM_Memset(benchmark::State& st) {
   set_bytes(st, bytes);
 }
 BENCHMARK(BM_Memset)
+    ->ArgName("bytes")
+    ->Arg(table_bytes(7))
+    ->Arg(table_bytes(14))
+    ->Arg(table_bytes(24))
+    ->Arg(table_bytes(32));
+
+// memcpy of the same byte counts: the runtime fill is mostly copies of earlier rows.
+void BM_Memcpy(benchmark::State& st) {
+  const auto bytes = static_cast<std::size_t>(st.range(0));
+  std::vector<unsigned char> src(bytes, 1), dst(bytes);
+  for (auto _ : st) {
+    std::memcpy(dst.data(), src.data(), bytes);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, bytes);
+}
+BENCHMARK(BM_Memcpy)
     ->ArgName("bytes")
     ->Arg(table_bytes(7))
     ->Arg(table_bytes(14))

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include "commands.hpp"
 #include "fold_export.hpp"
@@ -24,7 +25,14 @@ struct fold_options {
   std::string name = "gpsa_fold";
 };
 
+// Largest folded state gpsa fold computes (the factors of one layer): refuses a typo'd grid
+// (e.g. 50000 = 20 billion floats) with a message instead of a bad_alloc.
+constexpr std::size_t kMaxFoldBytes = std::size_t{1} << 30;
+
 std::string read_all(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw io::io_error(path + ": is a folder, expected a safetensors file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io::io_error(path + ": cannot open for reading");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -37,6 +45,25 @@ void run_fold(const fold_options& o) {
     throw cli_error("--format '" + o.format + "': expected c or npy");
   if (!is_c_identifier(o.name)) throw cli_error("--name '" + o.name + "': not a C identifier");
   const gpsa::grid g = parse_grid_text(o.grid);
+  {
+    fold_counts n{};
+    const status s = fold_size(g, 1, n);
+    if (s != status::ok) throw cli_error("--grid '" + o.grid + "': " + status_message(s));
+    if (n.total() > kMaxFoldBytes / sizeof(float))
+      throw cli_error("--grid '" + o.grid + "': the folded factors need " +
+                      std::to_string(n.total()) + " floats per head; gpsa fold computes at most " +
+                      std::to_string(kMaxFoldBytes / sizeof(float)) + " (grid too large)");
+  }
+  {
+    // The output must not replace the checkpoint it is made from.
+    namespace fs = std::filesystem;
+    std::error_code e1, e2, e3;
+    const bool same = fs::equivalent(o.output, o.weights, e1);
+    const fs::path a = fs::weakly_canonical(o.output, e2), b = fs::weakly_canonical(o.weights, e3);
+    if (same || (!e2 && !e3 && a == b) || o.output == o.weights)
+      throw cli_error("-o '" + o.output + "' is the input --weights '" + o.weights +
+                      "'; refusing to overwrite an input file");
+  }
   // Everything is read, checked and computed before the output is written (atomically).
   const std::string bytes = read_all(o.weights);
   io::safetensors_file file =

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "grid_arg.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/layer.hpp"
+#include "grid_arg.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -19,6 +19,7 @@
 #include "gpsa/registry.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/version.hpp"
+#include "grid_arg.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -35,34 +36,10 @@ struct table_options {
 
 enum class out_format { npy, c };
 
-enum class size_parse { ok, malformed, too_large };
-
-// One decimal size, digits only (no sign, no spaces).
-size_parse parse_size(std::string_view s, std::size_t& out) {
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos)
-    return size_parse::malformed;
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc::result_out_of_range ? size_parse::too_large : size_parse::ok;
-}
-
-// "S" (square) or "RxC"; every failure names the value.
+// "S" (square) or "RxC" through the CLI's shared parser, then the table's own size limits.
 grid parse_grid(const std::string& text) {
   const std::string shown = "--grid '" + text + "'";
-  const std::size_t x = text.find_first_of("xX");
-  grid g{};
-  size_parse r = size_parse::ok, c = size_parse::ok;
-  if (x == std::string::npos) {
-    r = c = parse_size(text, g.rows);
-    g.cols = g.rows;
-  } else {
-    r = parse_size(std::string_view(text).substr(0, x), g.rows);
-    c = parse_size(std::string_view(text).substr(x + 1), g.cols);
-  }
-  if (r == size_parse::malformed || c == size_parse::malformed)
-    throw cli_error(shown + ": expected S or RxC with positive integers, e.g. 14 or 8x32");
-  if (r == size_parse::too_large || c == size_parse::too_large)
-    throw cli_error(shown + ": grid size out of range");
-  if (g.empty()) throw cli_error(shown + ": a grid needs at least one row and one column");
+  const grid g = parse_grid_text(text);
   std::size_t count = 0;
   if (const status s = rel_indices_count(g, count); s != status::ok)
     throw cli_error(shown + ": the (N, N, 3) table's " + status_message(s));

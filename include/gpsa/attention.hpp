@@ -118,7 +118,7 @@ status gate_blend(std::size_t rows, std::size_t cols, float gating, float* attn,
 // ---------------------------------------------------------------------------------------------
 
 // Scratch (in floats) needed by gpsa_attention (N*2D, one item at a time) / gpsa_forward
-// (B*N*3D + min(32, N)*N + 2*N*d: the linear layers run over the whole batch, the attention one
+// (B*N*3D + min(64, N)*N + 2*N*d: the linear layers run over the whole batch, the attention one
 // block of query rows at a time) on grid g. `with_pos` says the caller passes a precomputed
 // pos_branch; without it the kernels fold the separable factors into scratch
 // (H*(R*R + C*C) + H more floats). size_overflow when a count does not fit size_t.

@@ -1,13 +1,13 @@
 // Umbrella header: every public gpsa header. A new public header gets one line in this list.
 #pragma once
 
-#include "gpsa/version.hpp"
-#include "gpsa/status.hpp"
-#include "gpsa/grid.hpp"
-#include "gpsa/rel_indices.hpp"
-#include "gpsa/registry.hpp"
-#include "gpsa/linalg.hpp"
 #include "gpsa/attention.hpp"
 #include "gpsa/fold.hpp"
+#include "gpsa/grid.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/layer.hpp"
+#include "gpsa/linalg.hpp"
+#include "gpsa/registry.hpp"
+#include "gpsa/rel_indices.hpp"
+#include "gpsa/status.hpp"
+#include "gpsa/version.hpp"

@@ -164,10 +164,6 @@ constexpr status fill_rel_offsets(grid g, std::span<T> out) noexcept {
 template <std::size_t R, std::size_t C = R, rel_element T = float>
 struct rel_table {
   static_assert(R > 0 && C > 0, "gpsa::rel_table: a grid needs at least one row and one column");
-  static_assert(rel_values_fit<T>(grid{R, C}),
-                "gpsa::rel_table: the element type cannot hold this grid's values exactly "
-                "(dx^2+dy^2 reaches (R-1)^2+(C-1)^2; int8 holds square grids up to 8x8, "
-                "int16 up to 128x128): choose a wider element type");
 
   using value_type = T;
   static constexpr std::size_t rows = R;
@@ -189,7 +185,13 @@ struct rel_table {
   }
   constexpr rel_view<T> view() const noexcept { return {values, shape_grid()}; }
 
+  // The check lives here, where rel_indices_v instantiates it, so a wrong type gives exactly one
+  // error (in the class body, Clang would add follow-up errors on every use of the table).
   static constexpr rel_table make() noexcept {
+    static_assert(rel_values_fit<T>(grid{R, C}),
+                  "gpsa::rel_table: the element type cannot hold this grid's values exactly "
+                  "(dx^2+dy^2 reaches (R-1)^2+(C-1)^2; int8 holds square grids up to 8x8, "
+                  "int16 up to 128x128): choose a wider element type");
     rel_table t{};
     detail::fill_rel_indices_unchecked(R, C, t.values);
     return t;

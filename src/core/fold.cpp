@@ -6,6 +6,7 @@
 #include "gpsa/fold.hpp"
 
 #include "gpsa/detail/fold_kernels.hpp"
+#include "gpsa/linalg.hpp"
 
 namespace gpsa {
 namespace {
@@ -24,43 +25,36 @@ status check_view(const folded_view& f) noexcept {
 
 namespace detail {
 
-// The two passes for one head; scratch holds t = (I_R (x) Fx) V_h as (N, d), contiguous.
+// The two passes for one head, as GEMMs (gpsa/linalg.hpp: CBLAS or the blocked kernel).
+// Viewing V_h as a (y, x, k) tensor, Gy contracts the leading index and Fx the middle one; a GEMM
+// contracts a leading index only, so Fx runs on the (x, y, k) transpose.
 void positional_apply_factors(const float* fx, const float* gy, std::size_t R, std::size_t C,
                               std::size_t d, const float* v, std::size_t ldv, float* out,
                               std::size_t ldo, float* t) noexcept {
-  // Pass 1, along columns: t[(y, xp)] = sum_xq Fx[xp][xq] v[(y, xq)].
-  for (std::size_t y = 0; y < R; ++y) {
-    for (std::size_t xp = 0; xp < C; ++xp) {
-      float* tr = t + (y * C + xp) * d;
-      for (std::size_t k = 0; k < d; ++k) tr[k] = 0.0f;
-      const float* fr = fx + xp * C;
-      for (std::size_t xq = 0; xq < C; ++xq) {
-        const float a = fr[xq];
-        if (a == 0.0f) continue;  // sharp heads: most factors underflow to exactly 0
-        const float* vr = v + (y * C + xq) * ldv;
-        for (std::size_t k = 0; k < d; ++k) tr[k] += a * vr[k];
-      }
-    }
-  }
-  // Pass 2, across rows: out[(yp, x)] = sum_yq Gy[yp][yq] t[(yq, x)]. t viewed as R x (C*d).
-  const std::size_t w = C * d;
-  for (std::size_t yp = 0; yp < R; ++yp) {
-    for (std::size_t x = 0; x < C; ++x) {
-      float* o = out + (yp * C + x) * ldo;
-      for (std::size_t k = 0; k < d; ++k) o[k] = 0.0f;
-    }
-    const float* gr = gy + yp * R;
-    for (std::size_t yq = 0; yq < R; ++yq) {
-      const float a = gr[yq];
-      if (a == 0.0f) continue;
-      const float* tr = t + yq * w;
+  const std::size_t Rd = R * d, Cd = C * d;
+  if (ldo == d) {
+    // t = V as (x, y, k); out = Fx t, still (x, y, k); t = out as (y, x, k); out = Gy t.
+    for (std::size_t y = 0; y < R; ++y)
       for (std::size_t x = 0; x < C; ++x) {
-        float* o = out + (yp * C + x) * ldo;
-        const float* ts = tr + x * d;
-        for (std::size_t k = 0; k < d; ++k) o[k] += a * ts[k];
+        const float* src = v + (y * C + x) * ldv;
+        float* dst = t + x * Rd + y * d;
+        for (std::size_t k = 0; k < d; ++k) dst[k] = src[k];
       }
-    }
+    gemm(false, false, C, Rd, C, 1.0f, fx, C, t, Rd, 0.0f, out, Rd);
+    for (std::size_t x = 0; x < C; ++x)
+      for (std::size_t y = 0; y < R; ++y) {
+        const float* src = out + x * Rd + y * d;
+        float* dst = t + y * Cd + x * d;
+        for (std::size_t k = 0; k < d; ++k) dst[k] = src[k];
+      }
+    gemm(false, false, R, Cd, R, 1.0f, gy, R, t, Cd, 0.0f, out, Cd);
+    return;
   }
+  // Strided out: t_y = Fx V_y for each row y (t is (y, x, k)), then out_x = Gy t_x per column x.
+  for (std::size_t y = 0; y < R; ++y)
+    gemm(false, false, C, d, C, 1.0f, fx, C, v + y * C * ldv, ldv, 0.0f, t + y * Cd, d);
+  for (std::size_t x = 0; x < C; ++x)
+    gemm(false, false, R, d, R, 1.0f, gy, R, t + x * d, Cd, 0.0f, out + x * ldo, C * ldo);
 }
 
 }  // namespace detail

@@ -280,14 +280,14 @@ gpsa_weights layer::weights() const noexcept {
 }
 
 table_source layer::make_branch(gpsa::grid g, std::vector<float>& fx, std::vector<float>& gy,
-                               std::vector<float>& lam, std::vector<float>& dense) const {
+                                std::vector<float>& lam, std::vector<float>& dense) const {
   fold_counts n{};
   check_status(fold_size(g, p_.heads, n), "positional branch of grid " + grid_str(g));
   fx.resize(n.fx);
   gy.resize(n.gy);
   lam.resize(n.lambda);
-  const status s =
-      fold_positional(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias, p_.gating_param, fx, gy, lam);
+  const status s = fold_positional(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias,
+                                   p_.gating_param, fx, gy, lam);
   if (s == status::ok) return table_source::folded;
   if (s != status::invalid_argument) check_status(s, "positional branch of grid " + grid_str(g));
   // NaN/Inf in pos_proj or gating_param: the fold refuses them; the dense branch lets them flow

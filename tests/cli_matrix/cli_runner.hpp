@@ -30,6 +30,22 @@
 
 #include <nlohmann/json.hpp>
 
+// Whether gpsa runs under AddressSanitizer: it is built with the same CMAKE_CXX_FLAGS as this
+// test (CMake passes GPSA_CLI_ASAN=1 when they ask for it; the macros cover flags set elsewhere).
+// ASan reserves terabytes of shadow address space at startup, so it cannot run under RLIMIT_AS.
+#if !defined(GPSA_CLI_ASAN)
+#if defined(__SANITIZE_ADDRESS__)
+#define GPSA_CLI_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GPSA_CLI_ASAN 1
+#endif
+#endif
+#endif
+#if !defined(GPSA_CLI_ASAN)
+#define GPSA_CLI_ASAN 0
+#endif
+
 namespace gpsa_cli_test {
 
 namespace fs = std::filesystem;
@@ -73,6 +89,7 @@ struct run_limits {
   std::vector<std::string> extra_env;  // "NAME=value", added to (or overriding) the environment
   rlim_t max_file_bytes = 0;           // RLIMIT_FSIZE: a "disk full" write (EFBIG like ENOSPC)
   rlim_t max_address_space = 0;        // RLIMIT_AS: huge allocations fail instead of swapping
+                                       // (under ASan: its max_allocation_size_mb instead)
 };
 
 struct run_result {
@@ -98,15 +115,27 @@ inline run_result run_gpsa(const std::vector<std::string>& args, const run_limit
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> extra_env = lim.extra_env;
+  // ASan cannot start under RLIMIT_AS; its allocator gets the same cap on one allocation instead
+  // (returning null, so gpsa sees bad_alloc as it would see ENOMEM under the rlimit).
+  const bool use_rlimit_as = lim.max_address_space != 0 && !GPSA_CLI_ASAN;
+  if (lim.max_address_space != 0 && GPSA_CLI_ASAN) {
+    const char* prev = std::getenv("ASAN_OPTIONS");
+    std::string opts = prev != nullptr ? prev : "";
+    if (!opts.empty()) opts += ':';
+    opts += "allocator_may_return_null=1:max_allocation_size_mb=" +
+            std::to_string(std::max<rlim_t>(1, lim.max_address_space >> 20));
+    extra_env.push_back("ASAN_OPTIONS=" + opts);
+  }
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
     const std::string name = kv.substr(0, kv.find('='));
     bool overridden = false;
-    for (const auto& x : lim.extra_env) overridden |= x.substr(0, x.find('=')) == name;
+    for (const auto& x : extra_env) overridden |= x.substr(0, x.find('=')) == name;
     if (!overridden) env_s.push_back(kv);
   }
-  env_s.insert(env_s.end(), lim.extra_env.begin(), lim.extra_env.end());
+  env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -124,7 +153,7 @@ inline run_result run_gpsa(const std::vector<std::string>& args, const run_limit
       const rlimit r{lim.max_file_bytes, lim.max_file_bytes};
       if (::setrlimit(RLIMIT_FSIZE, &r) != 0) ::_exit(126);
     }
-    if (lim.max_address_space != 0) {
+    if (use_rlimit_as) {
       const rlimit r{lim.max_address_space, lim.max_address_space};
       if (::setrlimit(RLIMIT_AS, &r) != 0) ::_exit(126);
     }

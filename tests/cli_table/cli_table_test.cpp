@@ -1,8 +1,8 @@
 // `gpsa table` end to end: .npy output equals PyTorch's golden files, every dtype, C headers that
 // compile as C99 (and C++) and hold the formula's values, and every bad argument failing with
 // one line on stderr that names the value and leaving no file behind.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -58,7 +58,8 @@ class CliTable : public ::testing::Test {
     std::vector<char*> argv;
     for (auto& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const std::string o = (root_ / "io" / "stdout").string(), e = (root_ / "io" / "stderr").string();
+    const std::string o = (root_ / "io" / "stdout").string(),
+                      e = (root_ / "io" / "stderr").string();
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -93,9 +94,10 @@ class CliTable : public ::testing::Test {
                      << "int main(void) {\n"
                      << "  long p, q, bad = 0, n = 0;\n"
                      << "  const long C = " << macro << "_COLS, N = " << macro << "_PATCHES;\n"
-                     << "  if (" << macro << "_ROWS != " << rows << " || C != " << cols
-                     << " || " << macro << "_CHANNELS != 3 || " << macro << "_SIZE != N * N * 3 ||\n"
-                     << "      sizeof " << name << " / sizeof " << name << "[0][0][0] != (size_t)(N * N * 3)) return 2;\n"
+                     << "  if (" << macro << "_ROWS != " << rows << " || C != " << cols << " || "
+                     << macro << "_CHANNELS != 3 || " << macro << "_SIZE != N * N * 3 ||\n"
+                     << "      sizeof " << name << " / sizeof " << name
+                     << "[0][0][0] != (size_t)(N * N * 3)) return 2;\n"
                      << "  for (p = 0; p < N; ++p)\n"
                      << "    for (q = 0; q < N; ++q) {\n"
                      << "      const long dx = q % C - p % C, dy = q / C - p / C;\n"
@@ -108,12 +110,13 @@ class CliTable : public ::testing::Test {
                      << "  return bad != 0;\n"
                      << "}\n";
     const std::string exe = (root_ / "io" / (name + "_check")).string();
-    const result cc = run_program(GPSA_C_COMPILER, {"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
-                                                    "-O1", c.string(), "-o", exe});
+    const result cc = run_program(GPSA_C_COMPILER, {"-std=c99", "-Wall", "-Wextra", "-Wpedantic",
+                                                    "-Werror", "-O1", c.string(), "-o", exe});
     ASSERT_EQ(cc.exit_code, 0) << cc.err;
     const result ran = run_program(exe, {});
     EXPECT_EQ(ran.exit_code, 0) << ran.out << ran.err;
-    EXPECT_EQ(ran.out, "ok " + std::to_string(rows * cols * rows * cols * 3) + " values, 0 wrong\n");
+    EXPECT_EQ(ran.out,
+              "ok " + std::to_string(rows * cols * rows * cols * 3) + " values, 0 wrong\n");
   }
 
   fs::path root_, out_;
@@ -133,13 +136,14 @@ TEST_F(CliTable, NpyIsPyTorchsTableForEveryGoldenGrid) {
     EXPECT_NE(r.out.find(baked ? "baked table" : "runtime table"), std::string::npos) << r.out;
 
     const tiny_npy::array got = tiny_npy::load(file);
-    const tiny_npy::array want =
-        tiny_npy::load(std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" + std::to_string(s) + ".npy");
+    const tiny_npy::array want = tiny_npy::load(std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" +
+                                                std::to_string(s) + ".npy");
     EXPECT_EQ(got.descr, want.descr);
     EXPECT_EQ(got.shape, want.shape);
     EXPECT_FALSE(got.fortran_order);
     EXPECT_EQ(got.data, want.data) << "S = " << s;  // values, bit for bit
-    EXPECT_EQ(slurp(file), slurp(std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" + std::to_string(s) + ".npy"))
+    EXPECT_EQ(slurp(file),
+              slurp(std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" + std::to_string(s) + ".npy"))
         << "whole file, header included, as numpy.save writes it";
   }
 }
@@ -164,9 +168,11 @@ TEST_F(CliTable, NpyEveryDtypeAndRectangularGrids) {
     const char* dtype;
     const char* descr;
   };
-  for (const row d : {row{"f32", "<f4"}, row{"f64", "<f8"}, row{"i8", "|i1"}, row{"i16", "<i2"}, row{"i32", "<i4"}}) {
+  for (const row d : {row{"f32", "<f4"}, row{"f64", "<f8"}, row{"i8", "|i1"}, row{"i16", "<i2"},
+                      row{"i32", "<i4"}}) {
     const std::string file = (out_ / (std::string(d.dtype) + ".npy")).string();
-    const result r = gpsa({"table", "--grid", "3x5", "--dtype", d.dtype, "--format", "npy", "-o", file});
+    const result r =
+        gpsa({"table", "--grid", "3x5", "--dtype", d.dtype, "--format", "npy", "-o", file});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const tiny_npy::array a = tiny_npy::load(file);
     EXPECT_EQ(a.descr, d.descr);
@@ -203,7 +209,8 @@ TEST_F(CliTable, CHeaderCompilesAsC99AndHoldsTheFormula) {
                       row{"3x5", "i32", 3, 5, "gpsa_rel_indices_3x5_i32"},
                       row{"7x2", "f64", 7, 2, "gpsa_rel_indices_7x2_f64"}}) {
     const std::string header = std::string(h.name) + ".h";
-    const result r = gpsa({"table", "--grid", h.grid, "--dtype", h.dtype, "--format", "c", "-o", (out_ / header).string()});
+    const result r = gpsa({"table", "--grid", h.grid, "--dtype", h.dtype, "--format", "c", "-o",
+                           (out_ / header).string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const std::string text = slurp(out_ / header);
     std::string macro = h.name;
@@ -212,7 +219,8 @@ TEST_F(CliTable, CHeaderCompilesAsC99AndHoldsTheFormula) {
     EXPECT_NE(text.find("#include <stdint.h>"), std::string::npos);
     EXPECT_NE(text.find("static const "), std::string::npos);
     EXPECT_NE(text.find("c = 2: dx * dx + dy * dy"), std::string::npos);  // provenance: formula
-    EXPECT_NE(text.find(std::string("gpsa table --grid ") + h.grid + " --dtype " + h.dtype + " --format c -o " + header),
+    EXPECT_NE(text.find(std::string("gpsa table --grid ") + h.grid + " --dtype " + h.dtype +
+                        " --format c -o " + header),
               std::string::npos);  // provenance: the command, with the file name only
     expect_c_header_holds_formula(header, h.name, macro, h.rows, h.cols);
   }
@@ -221,30 +229,41 @@ TEST_F(CliTable, CHeaderCompilesAsC99AndHoldsTheFormula) {
 TEST_F(CliTable, CHeadersCombineAndCompileAsCxx) {
   // Two dtypes of the same grid in one TU (distinct names and guards), included twice, unused
   // (a static const in a header must not warn), in C99 and in C++20.
-  ASSERT_EQ(gpsa({"table", "--grid", "7", "--format", "c", "-o", (out_ / "a.h").string()}).exit_code, 0);
-  ASSERT_EQ(gpsa({"table", "--grid", "7", "--dtype", "i16", "--format", "c", "-o", (out_ / "b.h").string()}).exit_code, 0);
+  ASSERT_EQ(
+      gpsa({"table", "--grid", "7", "--format", "c", "-o", (out_ / "a.h").string()}).exit_code, 0);
+  ASSERT_EQ(gpsa({"table", "--grid", "7", "--dtype", "i16", "--format", "c", "-o",
+                  (out_ / "b.h").string()})
+                .exit_code,
+            0);
   const fs::path c = root_ / "io" / "both.c";
-  std::ofstream(c) << "#include \"" << (out_ / "a.h").string() << "\"\n#include \"" << (out_ / "a.h").string()
-                   << "\"\n#include \"" << (out_ / "b.h").string() << "\"\nint two_tables_included(void);\n"
-                   << "int two_tables_included(void) { return GPSA_REL_INDICES_7X7_SIZE + GPSA_REL_INDICES_7X7_I16_SIZE; }\n";
-  const result cc = run_program(GPSA_C_COMPILER, {"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c",
-                                                  c.string(), "-o", (root_ / "io" / "both.o").string()});
+  std::ofstream(c) << "#include \"" << (out_ / "a.h").string() << "\"\n#include \""
+                   << (out_ / "a.h").string() << "\"\n#include \"" << (out_ / "b.h").string()
+                   << "\"\nint two_tables_included(void);\n"
+                   << "int two_tables_included(void) { return GPSA_REL_INDICES_7X7_SIZE + "
+                      "GPSA_REL_INDICES_7X7_I16_SIZE; }\n";
+  const result cc =
+      run_program(GPSA_C_COMPILER, {"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c",
+                                    c.string(), "-o", (root_ / "io" / "both.o").string()});
   EXPECT_EQ(cc.exit_code, 0) << cc.err;
   const fs::path cpp = root_ / "io" / "use.cpp";
   std::ofstream(cpp) << "#include \"" << (out_ / "a.h").string() << "\"\n"
                      << "const float* table() { return &gpsa_rel_indices_7x7[0][0][0]; }\n";
-  const result cxx = run_program(GPSA_CXX_COMPILER, {"-std=c++20", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c",
-                                                     cpp.string(), "-o", (root_ / "io" / "use.o").string()});
+  const result cxx =
+      run_program(GPSA_CXX_COMPILER, {"-std=c++20", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
+                                      "-c", cpp.string(), "-o", (root_ / "io" / "use.o").string()});
   EXPECT_EQ(cxx.exit_code, 0) << cxx.err;
 }
 
 TEST_F(CliTable, LargestUsualGridIsWrittenWhole) {
   // S = 32: 3,145,728 values as text (the generator must stay fast; timing is the benchmark's job)
-  const result r = gpsa({"table", "--grid", "32", "--format", "c", "-o", (out_ / "t32.h").string()});
+  const result r =
+      gpsa({"table", "--grid", "32", "--format", "c", "-o", (out_ / "t32.h").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string text = slurp(out_ / "t32.h");
-  EXPECT_NE(text.find("static const float gpsa_rel_indices_32x32[1024][1024][3] = {"), std::string::npos);
-  EXPECT_NE(text.find("  { /* p = 1023: y 31, x 31 */\n    {-31, -31, 1922}, {-30, -31, 1861},"), std::string::npos);
+  EXPECT_NE(text.find("static const float gpsa_rel_indices_32x32[1024][1024][3] = {"),
+            std::string::npos);
+  EXPECT_NE(text.find("  { /* p = 1023: y 31, x 31 */\n    {-31, -31, 1922}, {-30, -31, 1861},"),
+            std::string::npos);
   const std::string tail = "  },\n};\n\n#endif /* GPSA_REL_INDICES_32X32_H */\n";
   ASSERT_GT(text.size(), tail.size());
   EXPECT_EQ(text.substr(text.size() - tail.size()), tail);
@@ -271,15 +290,15 @@ TEST_F(CliTable, BadArgumentsFailCleanly) {
       {{"--grid", "3x4x5", "-o", "@/t.npy"}, "'3x4x5'"},
       {{"--grid", "99999999999999999999999", "-o", "@/t.npy"}, "'99999999999999999999999'"},
       {{"--grid", "100000x100000", "-o", "@/t.npy"}, "'100000x100000'"},  // N*N*3 overflows
-      {{"--grid", "98", "-o", "@/t.npy"}, "'98'"},                          // beyond the size cap
-      {{"--grid", "9", "--dtype", "i8", "-o", "@/t.npy"}, "'i8'"},          // 128 > INT8_MAX
+      {{"--grid", "98", "-o", "@/t.npy"}, "'98'"},                        // beyond the size cap
+      {{"--grid", "9", "--dtype", "i8", "-o", "@/t.npy"}, "'i8'"},        // 128 > INT8_MAX
       {{"--grid", "1x13", "--dtype", "i8", "--format", "c", "-o", "@/t.h"}, "'i8'"},
       {{"--grid", "4", "--dtype", "f16", "-o", "@/t.npy"}, "'f16'"},
       {{"--grid", "4", "--dtype", "F32", "-o", "@/t.npy"}, "'F32'"},
       {{"--grid", "4", "--format", "txt", "-o", "@/t.npy"}, "'txt'"},
-      {{"--grid", "4", "-o", "@/missing/t.npy"}, "missing/t.npy"},      // folder does not exist
-      {{"--grid", "4", "-o", "@/file.txt/t.npy"}, "file.txt/t.npy"},    // parent is a file
-      {{"--grid", "4", "-o", "@/sub"}, "sub"},                          // output is a folder
+      {{"--grid", "4", "-o", "@/missing/t.npy"}, "missing/t.npy"},    // folder does not exist
+      {{"--grid", "4", "-o", "@/file.txt/t.npy"}, "file.txt/t.npy"},  // parent is a file
+      {{"--grid", "4", "-o", "@/sub"}, "sub"},                        // output is a folder
       {{"--grid", "4", "-o", ""}, "output"},
       {{"-o", "@/t.npy"}, "--grid"},
       {{"--grid", "4"}, "--output"},

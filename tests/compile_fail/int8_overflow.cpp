@@ -11,4 +11,6 @@ constexpr std::size_t kGrid = 9;
 constexpr std::size_t kGrid = 8;  // 7^2 + 7^2 = 98 fits
 #endif
 
-int main() { return static_cast<int>(gpsa::rel_indices_v<kGrid, kGrid, std::int8_t>(0, kGrid * kGrid - 1, 2)); }
+int main() {
+  return static_cast<int>(gpsa::rel_indices_v<kGrid, kGrid, std::int8_t>(0, kGrid * kGrid - 1, 2));
+}

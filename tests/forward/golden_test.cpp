@@ -139,9 +139,9 @@ TEST_P(Golden, FusedForwardWithoutAttention) {
   std::size_t need = 0;
   ASSERT_EQ(gpsa::forward_scratch_size(w, grid, g.c.batch, false, need), gpsa::status::ok);
   std::vector<float> scratch(need), y2(x.data.size());
-  ASSERT_EQ(gpsa::gpsa_forward(w, grid, g.c.batch, x.data.data(), y2.data(), nullptr, nullptr,
-                               scratch),
-            gpsa::status::ok);
+  ASSERT_EQ(
+      gpsa::gpsa_forward(w, grid, g.c.batch, x.data.data(), y2.data(), nullptr, nullptr, scratch),
+      gpsa::status::ok);
   EXPECT_LE(max_abs_diff(y2, g.y.data), tol.y_rel_to_max * ymax) << g.c.name << " core";
 }
 

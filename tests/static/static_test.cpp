@@ -53,10 +53,12 @@ static_assert(gpsa::rel_indices_v<8, 8, std::int8_t>(0, 63, 2) == 98);
 static_assert(gpsa::rel_indices_v<1, 12, std::int8_t>(0, 11, 2) == 121);
 
 // --- what fits which element type (the rule behind the compile error of the ko test) --------
-static_assert(gpsa::rel_values_fit<std::int8_t>(grid{8, 8}) && !gpsa::rel_values_fit<std::int8_t>(grid{9, 9}));
+static_assert(gpsa::rel_values_fit<std::int8_t>(grid{8, 8}) &&
+              !gpsa::rel_values_fit<std::int8_t>(grid{9, 9}));
 static_assert(gpsa::rel_values_fit<std::int16_t>(grid{128, 128}) &&
               !gpsa::rel_values_fit<std::int16_t>(grid{129, 129}));
-static_assert(gpsa::rel_values_fit<float>(grid{2897, 2897}) && !gpsa::rel_values_fit<float>(grid{2898, 2898}));
+static_assert(gpsa::rel_values_fit<float>(grid{2897, 2897}) &&
+              !gpsa::rel_values_fit<float>(grid{2898, 2898}));
 static_assert(gpsa::exact_limit<float>() == (1u << 24) && gpsa::exact_limit<std::int8_t>() == 127);
 
 // --- the runtime fill and its statuses in constant evaluation -------------------------------
@@ -103,7 +105,8 @@ static_assert([] {
 }());
 
 // --- registry ------------------------------------------------------------------------------------
-static_assert(gpsa::baked_grid_sizes.size() == decltype(boost::hana::length(gpsa::baked_grids))::value);
+static_assert(gpsa::baked_grid_sizes.size() ==
+              decltype(boost::hana::length(gpsa::baked_grids))::value);
 static_assert(!gpsa::is_baked<float>(grid{3, 4}));
 static_assert(gpsa::lookup_rel_indices<float>(std::size_t{5}, {}).code == status::not_square);
 
@@ -113,7 +116,8 @@ constexpr bool every_listed_grid_is_baked() {
   boost::hana::for_each(gpsa::baked_grids, [&](auto s) {
     constexpr std::size_t S = decltype(s)::value;
     const auto r = gpsa::lookup_rel_indices<float>(grid{S, S}, {});
-    ok = ok && r.baked() && r.view.data() == gpsa::rel_indices_v<S>.data() && r.view(0, S * S - 1, 0) == S - 1;
+    ok = ok && r.baked() && r.view.data() == gpsa::rel_indices_v<S>.data() &&
+         r.view(0, S * S - 1, 0) == S - 1;
   });
   return ok;
 }

@@ -13,7 +13,7 @@
 namespace tiny_npy {
 
 struct array {
-  std::string descr;         // e.g. "<f4"
+  std::string descr;  // e.g. "<f4"
   bool fortran_order = true;
   std::vector<std::size_t> shape;
   std::size_t data_offset = 0;  // where the data starts in the file
@@ -51,7 +51,10 @@ inline array parse(const std::vector<std::uint8_t>& b, const std::string& name) 
   if (s == std::string::npos) throw fail("no shape");
   std::size_t i = s + 10;
   while (h[i] != ')') {
-    if (h[i] == ',' || h[i] == ' ') { ++i; continue; }
+    if (h[i] == ',' || h[i] == ' ') {
+      ++i;
+      continue;
+    }
     std::size_t v = 0;
     while (h[i] >= '0' && h[i] <= '9') v = v * 10 + static_cast<std::size_t>(h[i++] - '0');
     a.shape.push_back(v);

@@ -38,7 +38,8 @@ struct no_baked_case {
 template <class T>
 constexpr auto baked_cases_type() {
   constexpr auto fitting = hana::filter(gpsa::baked_grids, [](auto s) {
-    return hana::bool_c<gpsa::rel_values_fit<T>(gpsa::grid{decltype(s)::value, decltype(s)::value})>;
+    return hana::bool_c<gpsa::rel_values_fit<T>(
+        gpsa::grid{decltype(s)::value, decltype(s)::value})>;
   });
   if constexpr (hana::is_empty(fitting))
     return hana::type_c<::testing::Types<no_baked_case<T>>>;

@@ -27,7 +27,8 @@ void expect_formula(gpsa::grid g) {
   ASSERT_EQ(gpsa::fill_rel_indices<T>(g, t), gpsa::status::ok);
   const T* v = t.data();
   for (std::size_t p = 0; p < n; ++p) {
-    const auto yp = static_cast<std::int64_t>(p / g.cols), xp = static_cast<std::int64_t>(p % g.cols);
+    const auto yp = static_cast<std::int64_t>(p / g.cols),
+               xp = static_cast<std::int64_t>(p % g.cols);
     for (std::size_t q = 0; q < n; ++q, v += 3) {
       const std::int64_t dx = static_cast<std::int64_t>(q % g.cols) - xp;
       const std::int64_t dy = static_cast<std::int64_t>(q / g.cols) - yp;
@@ -45,7 +46,9 @@ class SquareFormula : public ::testing::TestWithParam<std::size_t> {};
 TEST_P(SquareFormula, Float32) { expect_formula<float>({GetParam(), GetParam()}); }
 
 INSTANTIATE_TEST_SUITE_P(S1to64, SquareFormula, ::testing::Range<std::size_t>(1, 65),
-                         [](const auto& info) { return std::string("S").append(std::to_string(info.param)); });
+                         [](const auto& info) {
+                           return std::string("S").append(std::to_string(info.param));
+                         });
 
 class RectFormula : public ::testing::TestWithParam<gpsa::grid> {};
 
@@ -59,8 +62,8 @@ TEST_P(RectFormula, Int32) { expect_formula<std::int32_t>(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Grids, RectFormula,
                          ::testing::Values(gpsa::grid{1, 1}, gpsa::grid{1, 7}, gpsa::grid{7, 1},
                                            gpsa::grid{2, 3}, gpsa::grid{3, 2}, gpsa::grid{4, 9},
-                                           gpsa::grid{13, 5}, gpsa::grid{8, 32},
-                                           gpsa::grid{32, 8}, gpsa::grid{12, 20}),
+                                           gpsa::grid{13, 5}, gpsa::grid{8, 32}, gpsa::grid{32, 8},
+                                           gpsa::grid{12, 20}),
                          [](const auto& info) {
                            return std::to_string(info.param.rows) + "x" +
                                   std::to_string(info.param.cols);
@@ -88,7 +91,9 @@ TEST(Formula, SymmetriesAndDiagonal) {
   const std::size_t n = 54;
   std::vector<double> t(n * n * 3);
   ASSERT_EQ(gpsa::fill_rel_indices<double>(g, t), gpsa::status::ok);
-  const auto at = [&](std::size_t p, std::size_t q, std::size_t c) { return t[(p * n + q) * 3 + c]; };
+  const auto at = [&](std::size_t p, std::size_t q, std::size_t c) {
+    return t[(p * n + q) * 3 + c];
+  };
   for (std::size_t p = 0; p < n; ++p) {
     for (std::size_t c = 0; c < 3; ++c) EXPECT_EQ(at(p, p, c), 0.0);
     for (std::size_t q = 0; q < n; ++q) {
@@ -101,7 +106,8 @@ TEST(Formula, SymmetriesAndDiagonal) {
 
 // Every query row is a window of the (2R-1) x (2C-1) offset table.
 TEST(Formula, CompactOffsetsHoldEveryRow) {
-  for (const gpsa::grid g : {gpsa::grid{1, 1}, gpsa::grid{3, 5}, gpsa::grid{7, 7}, gpsa::grid{9, 4}}) {
+  for (const gpsa::grid g :
+       {gpsa::grid{1, 1}, gpsa::grid{3, 5}, gpsa::grid{7, 7}, gpsa::grid{9, 4}}) {
     const std::size_t h = 2 * g.rows - 1, w = 2 * g.cols - 1, n = g.rows * g.cols;
     std::vector<float> off(h * w * 3, -1.0f);
     ASSERT_EQ(gpsa::fill_rel_offsets<float>(g, off), gpsa::status::ok);
@@ -110,7 +116,8 @@ TEST(Formula, CompactOffsetsHoldEveryRow) {
         for (std::size_t c = 0; c < 3; ++c) {
           const std::size_t i = q / g.cols + g.rows - 1 - p / g.cols;
           const std::size_t j = q % g.cols + g.cols - 1 - p % g.cols;
-          ASSERT_EQ(off[(i * w + j) * 3 + c], static_cast<float>(expected(g.rows, g.cols, p, q, c)));
+          ASSERT_EQ(off[(i * w + j) * 3 + c],
+                    static_cast<float>(expected(g.rows, g.cols, p, q, c)));
         }
   }
   const auto& o = gpsa::rel_offsets_v<3, 5>;

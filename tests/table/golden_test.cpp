@@ -13,7 +13,8 @@
 namespace {
 
 tiny_npy::array golden(std::size_t s) {
-  return tiny_npy::load(std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" + std::to_string(s) + ".npy");
+  return tiny_npy::load(std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" + std::to_string(s) +
+                        ".npy");
 }
 
 // The golden file is the expected value; a missing or unreadable file fails the test.
@@ -55,7 +56,9 @@ TEST_P(Golden, RegistryLookupIsBitExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, Golden, ::testing::Values(1, 2, 3, 4, 7, 14),
-                         [](const auto& info) { return std::string("S").append(std::to_string(info.param)); });
+                         [](const auto& info) {
+                           return std::string("S").append(std::to_string(info.param));
+                         });
 
 template <std::size_t S>
 void expect_baked_matches_golden() {

@@ -20,14 +20,15 @@ tiny_npy::array reparse(const std::string& bytes) {
 }
 
 std::string header_text(const std::string& bytes) {
-  const std::size_t hl = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+  const std::size_t hl =
+      static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
   return bytes.substr(10, hl);
 }
 
 TEST(NpyWrite, TablesAreByteIdenticalToNumpysFiles) {
   for (const std::size_t s : {1u, 2u, 3u, 4u, 7u, 14u}) {
-    const std::vector<std::uint8_t> golden =
-        tiny_npy::read_bytes(std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" + std::to_string(s) + ".npy");
+    const std::vector<std::uint8_t> golden = tiny_npy::read_bytes(
+        std::string(GPSA_GOLDEN_DIR) + "/rel_indices_s" + std::to_string(s) + ".npy");
     const std::size_t n = s * s;
     std::vector<float> t(n * n * 3);
     ASSERT_EQ(gpsa::fill_rel_indices<float>(gpsa::grid{s, s}, t), gpsa::status::ok);
@@ -51,9 +52,10 @@ TEST(NpyWrite, EveryDtype) {
     const char* descr;
     std::size_t bytes;
   };
-  for (const row& r : {row{npy_dtype::f32, f, "<f4", sizeof f}, row{npy_dtype::f64, d, "<f8", sizeof d},
-                       row{npy_dtype::i8, i8, "|i1", sizeof i8}, row{npy_dtype::i16, i16, "<i2", sizeof i16},
-                       row{npy_dtype::i32, i32, "<i4", sizeof i32}}) {
+  for (const row& r :
+       {row{npy_dtype::f32, f, "<f4", sizeof f}, row{npy_dtype::f64, d, "<f8", sizeof d},
+        row{npy_dtype::i8, i8, "|i1", sizeof i8}, row{npy_dtype::i16, i16, "<i2", sizeof i16},
+        row{npy_dtype::i32, i32, "<i4", sizeof i32}}) {
     const std::string bytes = gpsa::io::npy_bytes(r.dt, shape, r.data);
     const tiny_npy::array a = reparse(bytes);
     EXPECT_EQ(a.descr, r.descr);
@@ -70,8 +72,10 @@ TEST(NpyWrite, EveryDtype) {
 TEST(NpyWrite, ShapeSpellingsAndAlignment) {
   const float v[1] = {42};
   const std::size_t one[] = {1};
-  EXPECT_NE(header_text(gpsa::io::npy_bytes(npy_dtype::f32, one, v)).find("'shape': (1,), }"), std::string::npos);
-  EXPECT_NE(header_text(gpsa::io::npy_bytes(npy_dtype::f32, {}, v)).find("'shape': (), }"), std::string::npos);
+  EXPECT_NE(header_text(gpsa::io::npy_bytes(npy_dtype::f32, one, v)).find("'shape': (1,), }"),
+            std::string::npos);
+  EXPECT_NE(header_text(gpsa::io::npy_bytes(npy_dtype::f32, {}, v)).find("'shape': (), }"),
+            std::string::npos);
   const std::size_t empty[] = {0, 4};
   const std::string e = gpsa::io::npy_bytes(npy_dtype::f32, empty, nullptr);  // no data needed
   EXPECT_NE(header_text(e).find("'shape': (0, 4), }"), std::string::npos);
@@ -88,7 +92,9 @@ TEST(NpyWrite, ShapeSpellingsAndAlignment) {
     const std::size_t close = h.find('}');
     ASSERT_NE(close, std::string::npos);
     EXPECT_EQ(h.find_first_not_of(' ', close + 1), h.size() - 1) << d;
-    EXPECT_NE(h.find(std::string("'shape': (").append(std::to_string(d)).append(", 0), }")), std::string::npos) << d;
+    EXPECT_NE(h.find(std::string("'shape': (").append(std::to_string(d)).append(", 0), }")),
+              std::string::npos)
+        << d;
   }
   for (std::size_t rank = 0; rank <= 20; ++rank) {
     const std::vector<std::size_t> shape(rank, 1);

@@ -26,7 +26,7 @@ int main() {
   }
 
   // Registry: the baked table when the grid is in GPSA_BAKED_GRIDS, else the runtime fill.
-  std::vector<float> scratch(196 * 196 * 3);  // untouched when 14x14 is baked
+  std::vector<float> scratch(196 * 196 * 3);                     // untouched when 14x14 is baked
   const auto r = gpsa::lookup_rel_indices<float>(196, scratch);  // N = 196 patches -> 14x14
   if (!r) {
     std::printf("error: %s\n", gpsa::status_message(r.code));

@@ -22,7 +22,8 @@ std::vector<std::size_t> listed() {
 }
 
 TEST(Registry, ListIsTheCMakeCacheList) {
-  // GPSA_TEST_BAKED_GRIDS is the cache list as text ("7,14,16"), passed by tests/table/CMakeLists.txt.
+  // GPSA_TEST_BAKED_GRIDS is the cache list as text ("7,14,16"), passed by
+  // tests/table/CMakeLists.txt.
   std::vector<std::size_t> from_cmake;
   std::istringstream in(GPSA_TEST_BAKED_GRIDS);
   for (std::string item; std::getline(in, item, ',');)
@@ -33,7 +34,8 @@ TEST(Registry, ListIsTheCMakeCacheList) {
 TEST(Registry, HanaListAndArrayAgree) {
   const std::vector<std::size_t> v = listed();
   EXPECT_EQ(decltype(hana::length(gpsa::baked_grids))::value, gpsa::baked_grid_sizes.size());
-  EXPECT_TRUE(std::equal(v.begin(), v.end(), gpsa::baked_grid_sizes.begin(), gpsa::baked_grid_sizes.end()));
+  EXPECT_TRUE(
+      std::equal(v.begin(), v.end(), gpsa::baked_grid_sizes.begin(), gpsa::baked_grid_sizes.end()));
 }
 
 TEST(Registry, OnlyListedSquareGridsAreBaked) {

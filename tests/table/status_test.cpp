@@ -42,7 +42,8 @@ TEST(FillStatus, ZeroRowsOrCols) {
   EXPECT_EQ(fill<float>({5, 0}, buf), status::empty_grid);
   EXPECT_EQ(fill<float>({0, 0}, buf), status::empty_grid);
   EXPECT_EQ(fill<float>({0, kMax}, buf), status::empty_grid);  // empty wins over overflow
-  EXPECT_EQ(gpsa::fill_rel_indices<float>(std::size_t{0}, std::span<float>(buf)), status::empty_grid);
+  EXPECT_EQ(gpsa::fill_rel_indices<float>(std::size_t{0}, std::span<float>(buf)),
+            status::empty_grid);
   EXPECT_TRUE(untouched(buf, 5.0f));
 }
 
@@ -74,8 +75,8 @@ TEST(FillStatus, ElementCountOverflowsSizeT) {
   static_assert(std::numeric_limits<std::size_t>::digits == 64, "the cases below assume 64 bits");
   std::vector<double> buf(8, 5.0);
   constexpr std::size_t k15 = std::size_t{1} << 15, k16 = std::size_t{1} << 16;
-  EXPECT_EQ(fill<double>({kMax, 2}, buf), status::size_overflow);     // rows*cols
-  EXPECT_EQ(fill<double>({k16, k16}, buf), status::size_overflow);    // N*N = 2^64
+  EXPECT_EQ(fill<double>({kMax, 2}, buf), status::size_overflow);       // rows*cols
+  EXPECT_EQ(fill<double>({k16, k16}, buf), status::size_overflow);      // N*N = 2^64
   EXPECT_EQ(fill<double>({3 * k15, k15}, buf), status::size_overflow);  // N*N*3 only: 27*2^60
   std::size_t count = 0;
   EXPECT_EQ(gpsa::rel_indices_count({k15, k15}, count), status::ok);  // N*N*3 = 3*2^60
@@ -85,11 +86,11 @@ TEST(FillStatus, ElementCountOverflowsSizeT) {
 
 TEST(FillStatus, ValuesOutOfRangeForTheElementType) {
   std::vector<std::int8_t> b8(9 * 9 * 9 * 9 * 3, 5);
-  EXPECT_EQ(fill<std::int8_t>({9, 9}, b8), status::value_out_of_range);  // 64 + 64 = 128
+  EXPECT_EQ(fill<std::int8_t>({9, 9}, b8), status::value_out_of_range);   // 64 + 64 = 128
   EXPECT_EQ(fill<std::int8_t>({1, 13}, b8), status::value_out_of_range);  // 144
   EXPECT_EQ(fill<std::int8_t>({8, 10}, b8), status::value_out_of_range);  // 49 + 81
   EXPECT_TRUE(untouched(b8, std::int8_t{5}));
-  EXPECT_EQ(fill<std::int8_t>({8, 8}, b8), status::ok);  // 98
+  EXPECT_EQ(fill<std::int8_t>({8, 8}, b8), status::ok);   // 98
   EXPECT_EQ(fill<std::int8_t>({1, 12}, b8), status::ok);  // 121
   EXPECT_EQ(fill<std::int8_t>({8, 9}, b8), status::ok);   // 49 + 64 = 113
 
@@ -122,8 +123,9 @@ TEST(FillStatus, OffsetTable) {
 
 TEST(FillStatus, EveryStatusHasItsOwnMessage) {
   std::set<std::string> seen;
-  for (const status s : {status::ok, status::empty_grid, status::not_square, status::buffer_too_small,
-                         status::size_overflow, status::value_out_of_range}) {
+  for (const status s :
+       {status::ok, status::empty_grid, status::not_square, status::buffer_too_small,
+        status::size_overflow, status::value_out_of_range}) {
     const char* m = gpsa::status_message(s);
     ASSERT_NE(m, nullptr);
     EXPECT_GT(std::strlen(m), 1u);
@@ -139,13 +141,15 @@ TEST(LookupStatus, ErrorsLeaveAnEmptyView) {
   EXPECT_EQ(bad_n.view.data(), nullptr);
   EXPECT_EQ(gpsa::lookup_rel_indices<float>(std::size_t{0}, buf).code, status::empty_grid);
   EXPECT_EQ(gpsa::lookup_rel_indices<float>(grid{3, 0}, buf).code, status::empty_grid);
-  EXPECT_EQ(gpsa::lookup_rel_indices<float>(opaque(grid{kMax, 2}), buf).code, status::size_overflow);
+  EXPECT_EQ(gpsa::lookup_rel_indices<float>(opaque(grid{kMax, 2}), buf).code,
+            status::size_overflow);
   const auto small = gpsa::lookup_rel_indices<float>(grid{5, 3}, buf);
   EXPECT_EQ(small.code, status::buffer_too_small);
   EXPECT_EQ(small.source, gpsa::rel_source::runtime);
   EXPECT_FALSE(small.baked());
   std::vector<std::int8_t> b8(10 * 10 * 10 * 10 * 3);
-  EXPECT_EQ(gpsa::lookup_rel_indices<std::int8_t>(grid{10, 10}, b8).code, status::value_out_of_range);
+  EXPECT_EQ(gpsa::lookup_rel_indices<std::int8_t>(grid{10, 10}, b8).code,
+            status::value_out_of_range);
   EXPECT_TRUE(untouched(buf, 5.0f));
 }
 
@@ -162,6 +166,33 @@ TEST(LookupStatus, RuntimeFallbackForGridsNotBaked) {
   EXPECT_EQ(r.view(0, 14, 2), 20.0f);
   EXPECT_STREQ(gpsa::rel_source_name(r.source), "runtime");
   EXPECT_STREQ(gpsa::rel_source_name(gpsa::rel_source::baked), "baked");
+}
+
+}  // namespace
+
+namespace {
+
+// floor(sqrt(n)) behind square_grid_from_patches, around every square and at the top of size_t.
+TEST(GridFromPatches, ExactAroundSquares) {
+  const auto check = [](std::size_t k) {
+    const std::size_t sq = k * k;
+    EXPECT_EQ(gpsa::detail::isqrt(sq), k);
+    if (k > 0) {
+      EXPECT_EQ(gpsa::detail::isqrt(sq - 1), k - 1);
+    }
+    EXPECT_EQ(gpsa::detail::isqrt(sq + 1), k + (k == 0 ? 1 : 0));
+  };
+  for (std::size_t k = 0; k < 5000; ++k) check(k);
+  for (std::size_t k = 4294967295u; k > 4294967295u - 5000; --k) check(k);
+  for (std::size_t k = 3; k < 4294967295u / 7; k = k * 7 + 1) check(k);
+  EXPECT_EQ(gpsa::detail::isqrt(kMax), 4294967295u);
+  grid g{};
+  EXPECT_EQ(gpsa::square_grid_from_patches(196, g), status::ok);
+  EXPECT_EQ(g, (grid{14, 14}));
+  EXPECT_EQ(gpsa::square_grid_from_patches(197, g), status::not_square);
+  EXPECT_EQ(gpsa::square_grid_from_patches(0, g), status::empty_grid);
+  EXPECT_EQ(gpsa::square_grid_from_patches(1, g), status::ok);
+  EXPECT_EQ(g, (grid{1, 1}));
 }
 
 }  // namespace

@@ -13,7 +13,8 @@ int main() {
   std::vector<float> scratch(5 * 5 * 5 * 5 * 3);
   const auto r = gpsa::lookup_rel_indices<float>(gpsa::grid{5, 5}, scratch);
   const auto baked = gpsa::lookup_rel_indices<float>(std::size_t{49}, scratch);
-  if (!r || r.view(0, 24, 2) != 32.0f || !baked || baked.view.data() != gpsa::rel_indices_v<7>.data()) {
+  if (!r || r.view(0, 24, 2) != 32.0f || !baked ||
+      baked.view.data() != gpsa::rel_indices_v<7>.data()) {
     std::puts("consumer: wrong table");
     return 1;
   }
