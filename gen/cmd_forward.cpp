@@ -32,15 +32,6 @@ struct forward_options {
   bool strict = false;
 };
 
-std::string shape_str(const std::vector<std::size_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i != 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + ")";
-}
-
 std::string grid_str(gpsa::grid g) { return std::to_string(g.rows) + "x" + std::to_string(g.cols); }
 
 // Output files must be distinct, or the last write would silently replace an earlier one.
@@ -79,7 +70,9 @@ std::string index_str(std::size_t flat, const std::vector<std::size_t>& shape) {
     idx[k] = shape[k] == 0 ? 0 : flat % shape[k];
     flat = shape[k] == 0 ? 0 : flat / shape[k];
   }
-  return shape_str(idx);
+  std::string s = "(";
+  for (std::size_t k = 0; k < idx.size(); ++k) s += (k != 0 ? "," : "") + std::to_string(idx[k]);
+  return s + ")";
 }
 
 // --strict: the first NaN/Inf of an array is an error naming the array and the index.
@@ -124,13 +117,13 @@ void run_forward(const forward_options& o) {
   const std::size_t D = l.dim();
   const bool batched = x.shape.size() == 3;
   if ((x.shape.size() != 2 && x.shape.size() != 3) || x.shape.back() != D)
-    throw cli_error(o.input + ": input has shape " + shape_str(x.shape) + ", expected (B,N," +
+    throw cli_error(o.input + ": input has shape " + io::shape_text(x.shape) + ", expected (B,N," +
                     std::to_string(D) + ") or (N," + std::to_string(D) +
                     ") (D = " + std::to_string(D) + " from " + o.weights + ")");
   const std::size_t B = batched ? x.shape[0] : 1;
   const std::size_t N = x.shape[x.shape.size() - 2];
   if (B == 0 || N == 0)
-    throw cli_error(o.input + ": input has shape " + shape_str(x.shape) +
+    throw cli_error(o.input + ": input has shape " + io::shape_text(x.shape) +
                     ", which holds no patches");
 
   gpsa::grid g{};
@@ -181,8 +174,8 @@ void run_forward(const forward_options& o) {
       throw;
     }
   }
-  std::cout << o.output << ": y " << shape_str(x.shape) << ", grid " << grid_str(g) << ", H = " << H
-            << ", D = " << D << (l.has_qkv_bias() ? ", qkv bias" : "")
+  std::cout << o.output << ": y " << io::shape_text(x.shape) << ", grid " << grid_str(g)
+            << ", H = " << H << ", D = " << D << (l.has_qkv_bias() ? ", qkv bias" : "")
             << ", positional table: " << to_string(l.table_path()) << '\n';
 }
 

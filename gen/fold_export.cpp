@@ -17,15 +17,6 @@ namespace {
 
 constexpr std::string_view weight_suffix = "pos_proj.weight";
 
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i != 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + ")";
-}
-
 std::string upper(std::string s) {
   for (char& c : s)
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
@@ -126,16 +117,16 @@ folded_layer_data fold_checkpoint_layer(const io::safetensors_file& f, const std
   const io::tensor& b = f.at(kb);
   const io::tensor& gp = f.at(kg);
   if (w.shape.size() != 2 || w.shape[1] != 3 || w.shape[0] == 0)
-    throw cli_error(f.path.string() + ": " + kw + " has shape " + shape_text(w.shape) +
+    throw cli_error(f.path.string() + ": " + kw + " has shape " + io::shape_text(w.shape) +
                     ", expected (H,3)");
   const std::size_t H = w.shape[0];
-  std::string want(1, '(');  // built by append: GCC 12 -O3 mis-warns (-Wrestrict) on "(" + str
-  want.append(std::to_string(H)).append(")");
-  if (b.shape != std::vector<std::size_t>{H})
-    throw cli_error(f.path.string() + ": " + kb + " has shape " + shape_text(b.shape) +
+  const std::vector<std::size_t> h_shape{H};
+  const std::string want = io::shape_text(h_shape);
+  if (b.shape != h_shape)
+    throw cli_error(f.path.string() + ": " + kb + " has shape " + io::shape_text(b.shape) +
                     ", expected " + want + " (H = " + std::to_string(H) + " from " + kw + ")");
-  if (gp.shape != std::vector<std::size_t>{H})
-    throw cli_error(f.path.string() + ": " + kg + " has shape " + shape_text(gp.shape) +
+  if (gp.shape != h_shape)
+    throw cli_error(f.path.string() + ": " + kg + " has shape " + io::shape_text(gp.shape) +
                     ", expected " + want + " (H = " + std::to_string(H) + " from " + kw + ")");
   const auto check_finite = [&](const io::tensor& t, const std::string& key) {
     for (std::size_t i = 0; i < t.data.size(); ++i)

@@ -35,6 +35,9 @@ struct tensor {
   }
 };
 
+// A shape as Python prints a tuple, for messages: "(2,3)", "(4,)", "()".
+std::string shape_text(std::span<const std::size_t> shape);
+
 // Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 // failure never leaves a partial or stale-looking output. Throws io_error naming the path.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);

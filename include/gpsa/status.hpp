@@ -21,14 +21,22 @@ constexpr bool is_ok(status s) noexcept { return s == status::ok; }
 // A short, static, human-readable description (never null).
 constexpr const char* status_message(status s) noexcept {
   switch (s) {
-    case status::ok: return "ok";
-    case status::empty_grid: return "grid has zero rows or zero columns";
-    case status::not_square: return "patch count is not a perfect square; give the grid as RxC";
-    case status::buffer_too_small: return "buffer too small";
-    case status::size_overflow: return "element count overflows size_t";
-    case status::value_out_of_range: return "table values do not fit the element type";
-    case status::shape_mismatch: return "shape mismatch";
-    case status::invalid_argument: return "invalid argument";
+    case status::ok:
+      return "ok";
+    case status::empty_grid:
+      return "grid has zero rows or zero columns";
+    case status::not_square:
+      return "patch count is not a perfect square; give the grid as RxC";
+    case status::buffer_too_small:
+      return "buffer too small";
+    case status::size_overflow:
+      return "element count overflows size_t";
+    case status::value_out_of_range:
+      return "table values do not fit the element type";
+    case status::shape_mismatch:
+      return "shape mismatch";
+    case status::invalid_argument:
+      return "invalid argument";
   }
   return "unknown status";
 }

@@ -65,17 +65,6 @@ std::string printable(std::string_view s, std::size_t max) {
   return out;
 }
 
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  std::string out = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(shape[i]);
-  }
-  if (shape.size() == 1) out += ',';
-  out += ')';
-  return out;
-}
-
 bool checked_numel(const std::vector<std::size_t>& shape, std::size_t& out) noexcept {
   std::size_t n = 1;
   for (auto s : shape)
@@ -105,6 +94,21 @@ namespace gpsa::io {
 
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
   return detail::read_file_bytes(path);
+}
+
+}  // namespace gpsa::io
+
+namespace gpsa::io {
+
+std::string shape_text(std::span<const std::size_t> shape) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) out += ',';
+  out += ')';
+  return out;
 }
 
 }  // namespace gpsa::io

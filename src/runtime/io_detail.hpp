@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gpsa/io.hpp"
+
 namespace gpsa::io::detail {
 
 // The whole content of a regular file; io_error "PATH: cannot open: REASON" otherwise.
@@ -20,7 +22,7 @@ std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path);
 std::string printable(std::string_view s, std::size_t max = 64);
 
 // Python-style shape text without spaces: "()", "(3,)", "(2,4,16)".
-std::string shape_text(const std::vector<std::size_t>& shape);
+using gpsa::io::shape_text;
 
 // Product of `shape`, false if it overflows size_t.
 bool checked_numel(const std::vector<std::size_t>& shape, std::size_t& out) noexcept;

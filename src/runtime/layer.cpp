@@ -13,15 +13,6 @@
 namespace gpsa {
 namespace {
 
-std::string shape_str(const std::vector<std::size_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i != 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + ")";
-}
-
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throw layer_error(where.empty() ? what : where + ": " + what);
 }
@@ -75,9 +66,9 @@ class loader {
                           const std::string& pattern) const {
     const io::tensor& t = get(suffix);
     if (t.shape != want) {
-      std::string msg =
-          join_key(prefix_, suffix) + " has shape " + shape_str(t.shape) + ", expected " + pattern;
-      if (pattern != shape_str(want)) msg += " = " + shape_str(want);
+      std::string msg = join_key(prefix_, suffix) + " has shape " + io::shape_text(t.shape) +
+                        ", expected " + pattern;
+      if (pattern != io::shape_text(want)) msg += " = " + io::shape_text(want);
       fail(file_, msg);
     }
     return t.data;
@@ -87,12 +78,12 @@ class loader {
     layer_params p;
     const io::tensor& pw = get("pos_proj.weight");
     if (pw.shape.size() != 2 || pw.shape[1] != 3 || pw.shape[0] == 0)
-      fail(file_, join_key(prefix_, "pos_proj.weight") + " has shape " + shape_str(pw.shape) +
+      fail(file_, join_key(prefix_, "pos_proj.weight") + " has shape " + io::shape_text(pw.shape) +
                       ", expected (H,3)");
     const std::size_t H = pw.shape[0];
     const io::tensor& qw = get("qk.weight");
     if (qw.shape.size() != 2 || qw.shape[1] == 0 || qw.shape[0] != 2 * qw.shape[1])
-      fail(file_, join_key(prefix_, "qk.weight") + " has shape " + shape_str(qw.shape) +
+      fail(file_, join_key(prefix_, "qk.weight") + " has shape " + io::shape_text(qw.shape) +
                       ", expected (2D,D)");
     const std::size_t D = qw.shape[1];
     if (D % H != 0)
@@ -103,13 +94,13 @@ class loader {
     p.dim = D;
     p.pos_proj_weight = pw.data;
     p.qk_weight = qw.data;
-    p.pos_proj_bias = take("pos_proj.bias", {H}, "(H)");
-    p.gating_param = take("gating_param", {H}, "(H)");
+    p.pos_proj_bias = take("pos_proj.bias", {H}, "(H,)");
+    p.gating_param = take("gating_param", {H}, "(H,)");
     p.v_weight = take("v.weight", {D, D}, "(D,D)");
     p.proj_weight = take("proj.weight", {D, D}, "(D,D)");
-    p.proj_bias = take("proj.bias", {D}, "(D)");
-    if (has("qk.bias")) p.qk_bias = take("qk.bias", {2 * D}, "(2D)");
-    if (has("v.bias")) p.v_bias = take("v.bias", {D}, "(D)");
+    p.proj_bias = take("proj.bias", {D}, "(D,)");
+    if (has("qk.bias")) p.qk_bias = take("qk.bias", {2 * D}, "(2D,)");
+    if (has("v.bias")) p.v_bias = take("v.bias", {D}, "(D,)");
     return p;
   }
 

@@ -262,7 +262,7 @@ TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
                                            {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
                                            {"blocks.0.attn.gating_param", {3}, {1, 1, 1}}}),
            "--grid 4"),
-      out, "blocks.0.attn.gating_param has shape (3), expected (2)");
+      out, "blocks.0.attn.gating_param has shape (3,), expected (2,)");
   std::vector<float> wnan = w6;
   wnan[4] = NAN;
   expect_clean_failure(

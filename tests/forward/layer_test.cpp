@@ -84,12 +84,14 @@ TEST(LayerErrors, OtherTensorsWrongShape) {
   };
   const c cases[] = {
       {"v.weight", {36, 35}, "blocks.0.attn.v.weight has shape (36,35), expected (D,D) = (36,36)"},
-      {"proj.weight", {36}, "blocks.0.attn.proj.weight has shape (36), expected (D,D) = (36,36)"},
-      {"proj.bias", {35}, "blocks.0.attn.proj.bias has shape (35), expected (D) = (36)"},
-      {"pos_proj.bias", {9, 1}, "blocks.0.attn.pos_proj.bias has shape (9,1), expected (H) = (9)"},
-      {"gating_param", {8}, "blocks.0.attn.gating_param has shape (8), expected (H) = (9)"},
-      {"qk.bias", {36}, "blocks.0.attn.qk.bias has shape (36), expected (2D) = (72)"},
-      {"v.bias", {72}, "blocks.0.attn.v.bias has shape (72), expected (D) = (36)"},
+      {"proj.weight", {36}, "blocks.0.attn.proj.weight has shape (36,), expected (D,D) = (36,36)"},
+      {"proj.bias", {35}, "blocks.0.attn.proj.bias has shape (35,), expected (D,) = (36,)"},
+      {"pos_proj.bias",
+       {9, 1},
+       "blocks.0.attn.pos_proj.bias has shape (9,1), expected (H,) = (9,)"},
+      {"gating_param", {8}, "blocks.0.attn.gating_param has shape (8,), expected (H,) = (9,)"},
+      {"qk.bias", {36}, "blocks.0.attn.qk.bias has shape (36,), expected (2D,) = (72,)"},
+      {"v.bias", {72}, "blocks.0.attn.v.bias has shape (72,), expected (D,) = (36,)"},
   };
   for (const auto& k : cases) {
     temp_dir t;
