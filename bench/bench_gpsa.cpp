@@ -6,6 +6,8 @@
 //   BM_Attention/<tiny|small|base>   B = 1, attn (B, H, N, N) materialised (get_attention)
 //   BM_Forward/<tiny|small|base>/B   B = 1 and 8, no attention copy (the fused path)
 //   BM_ForwardWithAttn/<cfg>/B       the same with attn materialised (PyTorch-order path)
+//   BM_ForwardThreads/small/8/W      BM_Forward/small/8 through a gpsa::thread_pool_executor of
+//                                    W workers (W = 1, 2): batch x heads split over threads
 // Shapes: tiny H=4 D=192, small H=9 D=432, base H=16 D=768; N = 196 (14 x 14).
 // The positional branch of attention/forward is precomputed once (weights are constant), as an
 // inference app would; BM_PositionalBranch is its one-off cost.
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/executor.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
 
@@ -157,6 +160,24 @@ void BM_Forward(benchmark::State& state, config c, std::size_t B, bool with_attn
       benchmark::Counter(layer_flops(c, B), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+void BM_ForwardThreads(benchmark::State& state, config c, std::size_t B, std::size_t workers) {
+  layer l(c.heads, c.dim);
+  gpsa::thread_pool_executor pool(workers);
+  const auto x = random_vec(B * kGrid.patches() * c.dim, 6, 1.0f);
+  std::vector<float> y(x.size());
+  std::size_t floats = 0;
+  check(state, gpsa::forward_scratch_size(l.w, kGrid, B, true, workers, floats));
+  std::vector<float> scratch(floats);
+  for (auto _ : state) {
+    check(state, gpsa::gpsa_forward(l.w, kGrid, B, x.data(), y.data(), nullptr, &l.pos, scratch,
+                                    &pool.get()));
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(layer_flops(c, B), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +194,11 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMicrosecond);
     }
   }
+  for (std::size_t workers : {1u, 2u})
+    benchmark::RegisterBenchmark(("BM_ForwardThreads/small/8/" + std::to_string(workers)).c_str(),
+                                 BM_ForwardThreads, kConfigs[1], std::size_t{8}, workers)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
   benchmark::AddCustomContext("gpsa_gemm_backend", gpsa::gemm_backend());
   benchmark::AddCustomContext("gpsa_simd_backend", gpsa::simd_backend());
   const char* threads = std::getenv("OPENBLAS_NUM_THREADS");

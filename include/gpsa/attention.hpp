@@ -114,6 +114,25 @@ status gate_blend(std::size_t rows, std::size_t cols, float gating, float* attn,
 // The same blend on the factors: gpsa::gated_blend_rows (gpsa/fold.hpp).
 
 // ---------------------------------------------------------------------------------------------
+// Executor (optional parallelism over batch x heads, supplied by the host application)
+// ---------------------------------------------------------------------------------------------
+
+// A host-supplied parallel loop: parallel_for(context, count, task, arg) runs task(arg, i, worker)
+// once for every i in [0, count), on up to `workers` threads, and returns when all calls are done.
+// `worker` (< workers) names the thread running the call: no two calls that overlap in time may
+// get the same worker, since it selects that call's slice of scratch. The tasks are noexcept.
+// gpsa::core itself starts no thread; gpsa::thread_pool_executor (gpsa/executor.hpp) is a
+// ready-made one. A null `const executor*` is the serial path (no change in results: the
+// per-(item, head) work is independent, so any worker count gives bit-identical outputs).
+struct executor {
+  void* context = nullptr;
+  void (*parallel_for)(void* context, std::size_t count,
+                       void (*task)(void* arg, std::size_t index, std::size_t worker),
+                       void* arg) = nullptr;
+  std::size_t workers = 1;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Full layer
 // ---------------------------------------------------------------------------------------------
 
@@ -126,6 +145,13 @@ status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, 
                               std::size_t& floats) noexcept;
 status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
                             std::size_t& floats) noexcept;
+// The same for an executor with `workers` workers (>= 1, else invalid_argument): the forward's
+// per-head work area (min(64, N)*N + 2*N*d) is needed once per worker; gpsa_attention needs no
+// per-worker scratch (its size does not depend on workers). workers = 1 gives the sizes above.
+status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
+                              std::size_t workers, std::size_t& floats) noexcept;
+status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
+                            std::size_t workers, std::size_t& floats) noexcept;
 
 // attn (B, H, N, N) of x (B, N, D), exactly PyTorch's GPSA.get_attention.
 // pos: precomputed positional branch for g and w.heads, or null (folded into scratch; then a
@@ -142,6 +168,17 @@ status gpsa_attention(const gpsa_weights& w, grid g, std::size_t batch, const fl
 // batch == 0 is a no-op. y may be x itself (in place) but must not partially overlap it.
 status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* y,
                     float* attn_out, const pos_branch* pos, std::span<float> scratch) noexcept;
+
+// The same two with the (item, head) pairs split over an executor's workers (the qk / v / proj
+// linear layers, GEMMs over all tokens, stay on the calling thread). ex == null is exactly the
+// overloads above. Size the scratch with the `workers` queries (buffer_too_small otherwise);
+// ex->workers == 0 or a null ex->parallel_for is invalid_argument. Results are bit-identical to
+// the serial path for any worker count and schedule.
+status gpsa_attention(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* attn,
+                      const pos_branch* pos, std::span<float> scratch, const executor* ex) noexcept;
+status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* y,
+                    float* attn_out, const pos_branch* pos, std::span<float> scratch,
+                    const executor* ex) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Initialisation and metrics

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "gpsa/attention.hpp"
+#include "gpsa/executor.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/grid.hpp"
 #include "gpsa/io.hpp"

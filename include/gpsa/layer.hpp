@@ -121,12 +121,20 @@ class layer {
   // attn (B, H, N, N) only (GPSA.get_attention).
   std::vector<float> attention(std::span<const float> x, std::size_t batch) const;
 
+  // Splits forward / attention over batch x heads through `ex` (e.g. a
+  // gpsa::thread_pool_executor's get(), gpsa/executor.hpp, or the host engine's pool); null (the
+  // default) runs serially. Results are bit-identical either way. The executor must outlive its
+  // use here; throws layer_error when ex->workers == 0 or ex->parallel_for is null.
+  void set_executor(const executor* ex);
+  const executor* get_executor() const noexcept { return exec_; }
+
  private:
   layer_params p_;
   std::optional<gpsa::grid> grid_;
   table_source source_ = table_source::none;
   std::vector<float> fx_, gy_, lambda_;  // folded factors (source_ == folded)
   std::vector<float> position_;          // dense softmax(P) (source_ == baked / runtime_fill)
+  const executor* exec_ = nullptr;       // null: serial
 
   // The positional branch of g: folds into fx/gy/lam, or (non-finite weights) fills `dense`.
   table_source make_branch(gpsa::grid g, std::vector<float>& fx, std::vector<float>& gy,

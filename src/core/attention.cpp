@@ -224,8 +224,14 @@ status gate_blend(std::size_t rows, std::size_t cols, float gating, float* attn,
 
 status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
                               std::size_t& floats) noexcept {
+  return attention_scratch_size(w, g, batch, with_pos, 1, floats);
+}
+
+status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
+                              std::size_t workers, std::size_t& floats) noexcept {
   (void)batch;  // one item at a time
   if (const status s = check_layer(w, g, nullptr); s != status::ok) return s;
+  if (workers == 0) return status::invalid_argument;
   std::size_t qk = 0, extra = 0, total = 0;
   if (!mul3(g.patches(), w.dim, 2, qk)) return status::size_overflow;
   if (!with_pos)
@@ -237,12 +243,18 @@ status attention_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, 
 
 status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
                             std::size_t& floats) noexcept {
+  return forward_scratch_size(w, g, batch, with_pos, 1, floats);
+}
+
+status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bool with_pos,
+                            std::size_t workers, std::size_t& floats) noexcept {
   if (const status s = check_layer(w, g, nullptr); s != status::ok) return s;
+  if (workers == 0) return status::invalid_argument;
   std::size_t N = 0, bn = 0, qkv = 0, work = 0, extra = 0, total = 0;
   if (mul_overflows(g.rows, g.cols, N) || mul_overflows(batch, N, bn) || !mul3(bn, w.dim, 3, qkv))
     return status::size_overflow;
   if (const status s = fused_floats(g, w.head_dim(), work); s != status::ok) return s;
-  if (!add(qkv, work, total)) return status::size_overflow;
+  if (mul_overflows(work, workers, work) || !add(qkv, work, total)) return status::size_overflow;
   if (!with_pos)
     if (const status s = factor_floats(g, w.heads, extra); s != status::ok) return s;
   if (!add(total, extra, total)) return status::size_overflow;
@@ -250,9 +262,88 @@ status forward_scratch_size(const gpsa_weights& w, grid g, std::size_t batch, bo
   return status::ok;
 }
 
+namespace {
+
+status check_executor(const executor* ex) noexcept {
+  if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
+    return status::invalid_argument;
+  return status::ok;
+}
+
+// Runs task(arg, i, worker) for i in [0, count): in order on this thread without an executor
+// (the serial path), else through the host's parallel_for.
+void run_tasks(const executor* ex, std::size_t count,
+               void (*task)(void* arg, std::size_t index, std::size_t worker), void* arg) noexcept {
+  if (count == 0) return;
+  if (ex == nullptr) {
+    for (std::size_t i = 0; i < count; ++i) task(arg, i, 0);
+    return;
+  }
+  ex->parallel_for(ex->context, count, task, arg);
+}
+
+// One item's heads of gpsa_attention: index = h.
+struct attention_job {
+  const pos_branch* pb;
+  const float* gating;
+  const float* qk;
+  float* attn;  // this item's (H, N, N)
+  std::size_t N, D, d;
+  float scale;
+
+  static void run(void* arg, std::size_t h, std::size_t /*worker*/) noexcept {
+    const auto& j = *static_cast<const attention_job*>(arg);
+    float* a = j.attn + h * j.N * j.N;
+    content_attention(j.N, j.N, j.d, j.qk + h * j.d, 2 * j.D, j.qk + j.D + h * j.d, 2 * j.D,
+                      j.scale, a, j.N);
+    blend_head(*j.pb, h, j.gating[h], a);
+  }
+};
+
+// The (item, head) pairs of gpsa_forward: index = b * H + h; worker selects the work area.
+struct forward_job {
+  const pos_branch* pb;
+  const float* gating;
+  float* qkv;
+  float* attn_out;
+  float* work;  // workers x work_floats
+  std::size_t work_floats, N, D, H, d;
+  float scale;
+
+  static void run(void* arg, std::size_t index, std::size_t worker) noexcept {
+    const auto& j = *static_cast<const forward_job*>(arg);
+    const std::size_t b = index / j.H, h = index % j.H, N = j.N, D = j.D, d = j.d, ld = 3 * D;
+    float* rows = j.qkv + b * N * ld;
+    float* q = rows + h * d;
+    const float* k = rows + D + h * d;
+    const float* v = rows + 2 * D + h * d;
+    // o_h = attn_h v_h is written over q_h (no longer needed once its rows are used): the
+    // concat of heads is then columns [0, D) of qkv. Heads write disjoint columns.
+    if (j.attn_out == nullptr) {
+      fused_head(*j.pb, h, gate_of(j.gating[h]), d, j.scale, q, k, v, ld, q,
+                 j.work + worker * j.work_floats);
+      return;
+    }
+    // attn requested: PyTorch's order (content softmax, blend, renormalise), then attn @ v.
+    float* a = j.attn_out + index * N * N;
+    content_attention(N, N, d, q, ld, k, ld, j.scale, a, N);
+    blend_head(*j.pb, h, j.gating[h], a);
+    gemm(false, false, N, d, N, 1.0f, a, N, v, ld, 0.0f, q, ld);
+  }
+};
+
+}  // namespace
+
 status gpsa_attention(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* attn,
                       const pos_branch* pos, std::span<float> scratch) noexcept {
+  return gpsa_attention(w, g, batch, x, attn, pos, scratch, nullptr);
+}
+
+status gpsa_attention(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* attn,
+                      const pos_branch* pos, std::span<float> scratch,
+                      const executor* ex) noexcept {
   if (const status s = check_layer(w, g, pos); s != status::ok) return s;
+  if (const status s = check_executor(ex); s != status::ok) return s;
   if (batch == 0) return status::ok;
   if (x == nullptr || attn == nullptr) return status::invalid_argument;
   std::size_t need = 0;
@@ -266,25 +357,31 @@ status gpsa_attention(const gpsa_weights& w, grid g, std::size_t batch, const fl
   float* qk = scratch.data();
   pos_branch pb{};
   if (const status s = resolve_pos(w, g, pos, qk + 2 * N * D, pb); s != status::ok) return s;
-  const float scale = head_scale(d);
+  attention_job job{&pb, w.gating_param, qk, attn, N, D, d, head_scale(d)};
   for (std::size_t b = 0; b < batch; ++b) {
     linear(N, 2 * D, D, x + b * N * D, D, w.qk_weight, w.qk_bias, qk, 2 * D);
-    for (std::size_t h = 0; h < H; ++h) {
-      float* a = attn + (b * H + h) * N * N;
-      content_attention(N, N, d, qk + h * d, 2 * D, qk + D + h * d, 2 * D, scale, a, N);
-      blend_head(pb, h, w.gating_param[h], a);
-    }
+    job.attn = attn + b * H * N * N;
+    run_tasks(ex, H, &attention_job::run, &job);
   }
   return status::ok;
 }
 
 status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* y,
                     float* attn_out, const pos_branch* pos, std::span<float> scratch) noexcept {
+  return gpsa_forward(w, g, batch, x, y, attn_out, pos, scratch, nullptr);
+}
+
+status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const float* x, float* y,
+                    float* attn_out, const pos_branch* pos, std::span<float> scratch,
+                    const executor* ex) noexcept {
   if (const status s = check_layer(w, g, pos); s != status::ok) return s;
+  if (const status s = check_executor(ex); s != status::ok) return s;
   if (batch == 0) return status::ok;
   if (x == nullptr || y == nullptr) return status::invalid_argument;
+  const std::size_t workers = ex != nullptr ? ex->workers : 1;
   std::size_t need = 0;
-  if (const status s = forward_scratch_size(w, g, batch, pos != nullptr, need); s != status::ok)
+  if (const status s = forward_scratch_size(w, g, batch, pos != nullptr, workers, need);
+      s != status::ok)
     return s;
   if (attn_out != nullptr) {
     std::size_t total = 0;
@@ -295,36 +392,19 @@ status gpsa_forward(const gpsa_weights& w, grid g, std::size_t batch, const floa
   const std::size_t N = g.patches(), D = w.dim, H = w.heads, d = w.head_dim(), BN = batch * N;
   const std::size_t ld = 3 * D;  // row of qkv: [q (D) | k (D) | v (D)]; o_h overwrites q_h
   float* qkv = scratch.data();
-  float* work = qkv + BN * ld;  // fused path: score block, position @ v_h
+  float* work = qkv + BN * ld;  // fused path: per worker, score block, position @ v_h
   std::size_t work_floats = 0;
   if (const status s = fused_floats(g, d, work_floats); s != status::ok) return s;
   pos_branch pb{};
-  if (const status s = resolve_pos(w, g, pos, work + work_floats, pb); s != status::ok) return s;
+  if (const status s = resolve_pos(w, g, pos, work + workers * work_floats, pb); s != status::ok)
+    return s;
 
   // x is read only here, so y may alias x.
   linear(BN, 2 * D, D, x, D, w.qk_weight, w.qk_bias, qkv, ld);
   linear(BN, D, D, x, D, w.v_weight, w.v_bias, qkv + 2 * D, ld);
 
-  const float scale = head_scale(d);
-  for (std::size_t b = 0; b < batch; ++b) {
-    float* rows = qkv + b * N * ld;
-    for (std::size_t h = 0; h < H; ++h) {
-      float* q = rows + h * d;
-      const float* k = rows + D + h * d;
-      const float* v = rows + 2 * D + h * d;
-      // o_h = attn_h v_h is written over q_h (no longer needed once its rows are used): the
-      // concat of heads is then columns [0, D) of qkv.
-      if (attn_out == nullptr) {
-        fused_head(pb, h, gate_of(w.gating_param[h]), d, scale, q, k, v, ld, q, work);
-        continue;
-      }
-      // attn requested: PyTorch's order (content softmax, blend, renormalise), then attn @ v.
-      float* a = attn_out + (b * H + h) * N * N;
-      content_attention(N, N, d, q, ld, k, ld, scale, a, N);
-      blend_head(pb, h, w.gating_param[h], a);
-      gemm(false, false, N, d, N, 1.0f, a, N, v, ld, 0.0f, q, ld);
-    }
-  }
+  forward_job job{&pb, w.gating_param, qkv, attn_out, work, work_floats, N, D, H, d, head_scale(d)};
+  run_tasks(ex, batch * H, &forward_job::run, &job);
   linear(BN, D, D, qkv, ld, w.proj_weight, w.proj_bias, y, D);
   return status::ok;
 }

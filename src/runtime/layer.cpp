@@ -363,20 +363,29 @@ std::vector<float> layer::forward(std::span<const float> x, std::size_t batch,
   const pos_branch pb = branch_for(g, local);
 
   std::size_t scratch_floats = 0;
-  check_status(forward_scratch_size(w, g, batch, true, scratch_floats), "forward");
+  const std::size_t workers = exec_ != nullptr ? exec_->workers : 1;
+  check_status(forward_scratch_size(w, g, batch, true, workers, scratch_floats), "forward");
   std::vector<float> scratch(scratch_floats);
   std::vector<float> y(x.size());
   std::vector<float> attn_local;
   std::vector<float>* a = attn != nullptr ? attn : (dist != nullptr ? &attn_local : nullptr);
   if (a != nullptr) a->assign(batch * p_.heads * N * N, 0.0f);
   check_status(gpsa_forward(w, g, batch, x.data(), y.data(), a != nullptr ? a->data() : nullptr,
-                            &pb, scratch),
+                            &pb, scratch, exec_),
                "forward");
   if (dist != nullptr) {
     dist->assign(p_.heads, 0.0f);
     check_status(nonlocality(g, p_.heads, batch, a->data(), *dist), "nonlocality");
   }
   return y;
+}
+
+void layer::set_executor(const executor* ex) {
+  if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
+    fail("", "executor has workers = " + std::to_string(ex->workers) +
+                 (ex->parallel_for == nullptr ? " and no parallel_for" : "") +
+                 ", expected workers >= 1 and a parallel_for");
+  exec_ = ex;
 }
 
 std::vector<float> layer::attention(std::span<const float> x, std::size_t batch) const {
@@ -389,7 +398,8 @@ std::vector<float> layer::attention(std::span<const float> x, std::size_t batch)
   check_status(attention_scratch_size(w, g, batch, true, scratch_floats), "attention");
   std::vector<float> scratch(scratch_floats);
   std::vector<float> attn(batch * p_.heads * N * N);
-  check_status(gpsa_attention(w, g, batch, x.data(), attn.data(), &pb, scratch), "attention");
+  check_status(gpsa_attention(w, g, batch, x.data(), attn.data(), &pb, scratch, exec_),
+               "attention");
   return attn;
 }
 

@@ -1,0 +1,331 @@
+// gpsa_forward / gpsa_attention through executors (a serial one written here, one that runs the
+// tasks in reverse order, gpsa::thread_pool_executor with 1-3 workers) against the serial path,
+// bit for bit, on random shapes and on the golden cases; scratch sizes and argument errors.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../forward/forward_test_util.hpp"
+#include "gpsa/attention.hpp"
+#include "gpsa/executor.hpp"
+#include "gpsa/fold.hpp"
+#include "gpsa/layer.hpp"
+
+namespace {
+
+using namespace gpsa_test;
+using task_fn = void (*)(void*, std::size_t, std::size_t);
+
+// The trivial executor: every index in order on the calling thread, worker 0.
+void serial_for(void*, std::size_t count, task_fn task, void* arg) {
+  for (std::size_t i = 0; i < count; ++i) task(arg, i, 0);
+}
+// Reverse order, cycling through `workers` ids (calls do not overlap, so any id is allowed).
+void reverse_for(void* ctx, std::size_t count, task_fn task, void* arg) {
+  const std::size_t workers = *static_cast<std::size_t*>(ctx);
+  for (std::size_t i = count; i-- > 0;) task(arg, i, i % workers);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+std::vector<float> rnd(std::size_t n, std::mt19937& gen, float scale) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+struct random_layer {
+  std::vector<float> qk, qkb, v, vb, proj, projb, posw, posb, gating;
+  gpsa::gpsa_weights w{};
+  random_layer(std::size_t H, std::size_t D, bool bias, unsigned seed) {
+    std::mt19937 gen(seed);
+    const float s = 1.0f / std::sqrt(static_cast<float>(D));
+    qk = rnd(2 * D * D, gen, s);
+    v = rnd(D * D, gen, s);
+    proj = rnd(D * D, gen, s);
+    projb = rnd(D, gen, s);
+    posw = rnd(3 * H, gen, 1.0f);
+    posb = rnd(H, gen, 1.0f);
+    gating = rnd(H, gen, 2.0f);
+    if (bias) {
+      qkb = rnd(2 * D, gen, s);
+      vb = rnd(D, gen, s);
+    }
+    w = gpsa::gpsa_weights{H,
+                           D,
+                           qk.data(),
+                           bias ? qkb.data() : nullptr,
+                           v.data(),
+                           bias ? vb.data() : nullptr,
+                           proj.data(),
+                           projb.data(),
+                           posw.data(),
+                           posb.data(),
+                           gating.data()};
+  }
+};
+
+// The executors under test, each with its worker count.
+struct executors {
+  std::size_t three = 3;
+  gpsa::executor serial{nullptr, &serial_for, 1};
+  gpsa::executor reverse{&three, &reverse_for, 3};
+  gpsa::thread_pool_executor p1{1}, p2{2}, p3{3};
+  std::vector<std::pair<std::string, const gpsa::executor*>> all() const {
+    return {{"serial", &serial},
+            {"reverse3", &reverse},
+            {"pool1", &p1.get()},
+            {"pool2", &p2.get()},
+            {"pool3", &p3.get()}};
+  }
+};
+
+// y and attn (when with_attn) of gpsa_forward, scratch poisoned with NaN first.
+gpsa::status forward(const gpsa::gpsa_weights& w, gpsa::grid g, std::size_t B,
+                     const std::vector<float>& x, const gpsa::pos_branch* pos, bool with_attn,
+                     const gpsa::executor* ex, std::vector<float>& y, std::vector<float>& attn) {
+  std::size_t floats = 0;
+  const std::size_t workers = ex != nullptr ? ex->workers : 1;
+  if (const auto s = gpsa::forward_scratch_size(w, g, B, pos != nullptr, workers, floats);
+      s != gpsa::status::ok)
+    return s;
+  std::vector<float> scratch(floats, std::numeric_limits<float>::quiet_NaN());
+  const std::size_t N = g.patches();
+  y.assign(x.size(), -1.0f);
+  attn.assign(with_attn ? B * w.heads * N * N : 0, -1.0f);
+  if (ex == nullptr)  // the original overload: today's serial path
+    return gpsa::gpsa_forward(w, g, B, x.data(), y.data(), with_attn ? attn.data() : nullptr, pos,
+                              scratch);
+  return gpsa::gpsa_forward(w, g, B, x.data(), y.data(), with_attn ? attn.data() : nullptr, pos,
+                            scratch, ex);
+}
+
+gpsa::status attention(const gpsa::gpsa_weights& w, gpsa::grid g, std::size_t B,
+                       const std::vector<float>& x, const gpsa::pos_branch* pos,
+                       const gpsa::executor* ex, std::vector<float>& attn) {
+  std::size_t floats = 0;
+  const std::size_t workers = ex != nullptr ? ex->workers : 1;
+  if (const auto s = gpsa::attention_scratch_size(w, g, B, pos != nullptr, workers, floats);
+      s != gpsa::status::ok)
+    return s;
+  std::vector<float> scratch(floats, std::numeric_limits<float>::quiet_NaN());
+  const std::size_t N = g.patches();
+  attn.assign(B * w.heads * N * N, -1.0f);
+  if (ex == nullptr) return gpsa::gpsa_attention(w, g, B, x.data(), attn.data(), pos, scratch);
+  return gpsa::gpsa_attention(w, g, B, x.data(), attn.data(), pos, scratch, ex);
+}
+
+struct shape {
+  std::size_t R, C, H, d, B;
+  bool bias;
+};
+
+TEST(Executor, RandomShapesBitIdentical) {
+  const shape shapes[] = {{1, 1, 1, 4, 1, false},    {2, 3, 2, 8, 3, true}, {3, 3, 9, 4, 2, true},
+                          {5, 4, 3, 16, 2, false},   {7, 9, 4, 8, 1, true}, {9, 9, 5, 12, 3, false},
+                          {14, 14, 4, 48, 1, false}, {4, 17, 6, 8, 2, true}};
+  executors ex;
+  unsigned seed = 10;
+  for (const shape& sh : shapes) {
+    const gpsa::grid g{sh.R, sh.C};
+    random_layer l(sh.H, sh.H * sh.d, sh.bias, ++seed);
+    std::mt19937 gen(seed * 7);
+    const auto x = rnd(sh.B * g.patches() * l.w.dim, gen, 1.0f);
+    // The folded positional branch as a pos_branch, and the dense one.
+    gpsa::fold_counts n{};
+    ASSERT_EQ(gpsa::fold_size(g, sh.H, n), gpsa::status::ok);
+    std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda), dense(sh.H * g.patches() * g.patches());
+    ASSERT_EQ(gpsa::fold_positional(g, sh.H, l.posw, l.posb, l.gating, fx, gy, lam),
+              gpsa::status::ok);
+    ASSERT_EQ(gpsa::pos_attention(g, sh.H, l.posw.data(), l.posb.data(), dense), gpsa::status::ok);
+    const gpsa::pos_branch folded{g, sh.H, nullptr, fx.data(), gy.data()};
+    const gpsa::pos_branch dense_pb{g, sh.H, dense.data(), nullptr, nullptr};
+    const gpsa::pos_branch* branches[] = {nullptr, &folded, &dense_pb};
+    const std::string where = std::to_string(sh.R) + "x" + std::to_string(sh.C) +
+                              " H=" + std::to_string(sh.H) + " d=" + std::to_string(sh.d) +
+                              " B=" + std::to_string(sh.B);
+    for (const gpsa::pos_branch* pb : branches) {
+      for (bool with_attn : {false, true}) {
+        std::vector<float> y0, a0;
+        ASSERT_EQ(forward(l.w, g, sh.B, x, pb, with_attn, nullptr, y0, a0), gpsa::status::ok);
+        for (float v : y0) ASSERT_TRUE(std::isfinite(v)) << where;
+        for (const auto& [name, e] : ex.all()) {
+          std::vector<float> y1, a1;
+          ASSERT_EQ(forward(l.w, g, sh.B, x, pb, with_attn, e, y1, a1), gpsa::status::ok);
+          EXPECT_TRUE(same_bits(y0, y1)) << where << " " << name << " attn=" << with_attn;
+          EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name;
+        }
+      }
+      std::vector<float> a0;
+      ASSERT_EQ(attention(l.w, g, sh.B, x, pb, nullptr, a0), gpsa::status::ok);
+      for (const auto& [name, e] : ex.all()) {
+        std::vector<float> a1;
+        ASSERT_EQ(attention(l.w, g, sh.B, x, pb, e, a1), gpsa::status::ok);
+        EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name << " gpsa_attention";
+      }
+    }
+  }
+}
+
+class GoldenExecutor : public ::testing::TestWithParam<std::string> {};
+
+// Golden cases through gpsa::layer with and without executors: bit-identical to the serial
+// layer, and within the cases.json tolerances of PyTorch's outputs.
+TEST_P(GoldenExecutor, LayerBitIdentical) {
+  const golden_case c = find_case(GetParam());
+  const fs::path d = golden_dir() / c.name;
+  const auto x = gpsa::io::read_npy(d / "x.npy");
+  const auto y_ref = gpsa::io::read_npy(d / "y.npy");
+  const auto a_ref = gpsa::io::read_npy(d / "attn.npy");
+  tolerances tol;
+  load_cases(&tol);
+  gpsa::layer l = gpsa::layer::load(d / "weights.safetensors", c.prefix);
+  std::vector<float> a0, dist0;
+  const std::vector<float> y0 = l.forward(x.data, c.batch, &a0, &dist0);
+  const std::vector<float> y0_fused = l.forward(x.data, c.batch);
+  const std::vector<float> att0 = l.attention(x.data, c.batch);
+  EXPECT_LE(max_abs_diff(y0, y_ref.data), tol.y_rel_to_max * max_abs(y_ref.data));
+  EXPECT_LE(max_abs_diff(a0, a_ref.data), tol.attn_abs);
+  executors ex;
+  for (const auto& [name, e] : ex.all()) {
+    l.set_executor(e);
+    ASSERT_EQ(l.get_executor(), e);
+    std::vector<float> a1, dist1;
+    const std::vector<float> y1 = l.forward(x.data, c.batch, &a1, &dist1);
+    EXPECT_TRUE(same_bits(y0, y1)) << c.name << " " << name;
+    EXPECT_TRUE(same_bits(a0, a1)) << c.name << " " << name;
+    EXPECT_TRUE(same_bits(dist0, dist1)) << c.name << " " << name;
+    EXPECT_TRUE(same_bits(y0_fused, l.forward(x.data, c.batch))) << c.name << " " << name;
+    EXPECT_TRUE(same_bits(att0, l.attention(x.data, c.batch))) << c.name << " " << name;
+  }
+  l.set_executor(nullptr);
+  EXPECT_TRUE(same_bits(y0_fused, l.forward(x.data, c.batch)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GoldenExecutor, ::testing::ValuesIn(case_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Executor, ScratchSizes) {
+  random_layer l(3, 24, false, 3);
+  const gpsa::grid g{5, 4};
+  const std::size_t N = 20, B = 2, D = 24, d = 8;
+  const std::size_t work = std::min<std::size_t>(64, N) * N + 2 * N * d;
+  std::size_t f1 = 0, f3 = 0, fo = 0;
+  ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, 1, f1), gpsa::status::ok);
+  ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, fo), gpsa::status::ok);
+  ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, 3, f3), gpsa::status::ok);
+  EXPECT_EQ(f1, fo);
+  EXPECT_EQ(f1, B * N * 3 * D + work);
+  EXPECT_EQ(f3, B * N * 3 * D + 3 * work);
+  std::size_t a1 = 0, a3 = 0;
+  ASSERT_EQ(gpsa::attention_scratch_size(l.w, g, B, true, 1, a1), gpsa::status::ok);
+  ASSERT_EQ(gpsa::attention_scratch_size(l.w, g, B, true, 3, a3), gpsa::status::ok);
+  EXPECT_EQ(a1, a3);
+  EXPECT_EQ(a1, N * 2 * D);
+  std::size_t z = 0;
+  EXPECT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, 0, z), gpsa::status::invalid_argument);
+  EXPECT_EQ(gpsa::attention_scratch_size(l.w, g, B, true, 0, z), gpsa::status::invalid_argument);
+  EXPECT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, std::numeric_limits<std::size_t>::max(), z),
+            gpsa::status::size_overflow);
+}
+
+TEST(Executor, ScratchTooSmallForWorkers) {
+  random_layer l(3, 24, true, 4);
+  const gpsa::grid g{5, 4};
+  const std::size_t B = 2;
+  std::mt19937 gen(5);
+  const auto x = rnd(B * g.patches() * l.w.dim, gen, 1.0f);
+  std::vector<float> y(x.size());
+  executors ex;
+  for (bool with_pos : {false, true}) {
+    std::size_t serial_floats = 0, three = 0;
+    ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, with_pos, serial_floats), gpsa::status::ok);
+    ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, with_pos, 3, three), gpsa::status::ok);
+    gpsa::fold_counts n{};
+    ASSERT_EQ(gpsa::fold_size(g, 3, n), gpsa::status::ok);
+    std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda);
+    ASSERT_EQ(gpsa::fold_positional(g, 3, l.posw, l.posb, l.gating, fx, gy, lam), gpsa::status::ok);
+    const gpsa::pos_branch pb{g, 3, nullptr, fx.data(), gy.data()};
+    const gpsa::pos_branch* pos = with_pos ? &pb : nullptr;
+    std::vector<float> scratch(three);
+    for (const gpsa::executor* e :
+         {&ex.p3.get(), static_cast<const gpsa::executor*>(&ex.reverse)}) {
+      EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos,
+                                   std::span<float>(scratch).first(serial_floats), e),
+                gpsa::status::buffer_too_small);
+      EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos,
+                                   std::span<float>(scratch).first(three - 1), e),
+                gpsa::status::buffer_too_small);
+      EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos, scratch, e),
+                gpsa::status::ok);
+    }
+    // One worker needs exactly the serial size.
+    EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos,
+                                 std::span<float>(scratch).first(serial_floats), &ex.serial),
+              gpsa::status::ok);
+  }
+}
+
+TEST(Executor, BadExecutorIsInvalidArgument) {
+  random_layer l(2, 8, false, 6);
+  const gpsa::grid g{2, 2};
+  std::vector<float> x(4 * 8, 0.5f), y(x.size()), attn(2 * 16), scratch(100000);
+  const gpsa::executor no_workers{nullptr, &serial_for, 0};
+  const gpsa::executor no_fn{nullptr, nullptr, 2};
+  for (const gpsa::executor* e : {&no_workers, &no_fn}) {
+    EXPECT_EQ(gpsa::gpsa_forward(l.w, g, 1, x.data(), y.data(), nullptr, nullptr, scratch, e),
+              gpsa::status::invalid_argument);
+    EXPECT_EQ(gpsa::gpsa_attention(l.w, g, 1, x.data(), attn.data(), nullptr, scratch, e),
+              gpsa::status::invalid_argument);
+  }
+  gpsa::layer layer(l.w);
+  EXPECT_THROW(layer.set_executor(&no_workers), gpsa::layer_error);
+  EXPECT_THROW(layer.set_executor(&no_fn), gpsa::layer_error);
+  EXPECT_EQ(layer.get_executor(), nullptr);
+}
+
+// Every index exactly once, worker < workers, no two overlapping calls on one worker; repeated
+// runs on one pool (the generation handshake) and count below / above the worker count.
+TEST(ThreadPool, RunsEachIndexOnceOnDistinctWorkers) {
+  EXPECT_THROW(gpsa::thread_pool_executor(0), std::invalid_argument);
+  for (std::size_t workers : {1u, 2u, 3u, 4u}) {
+    gpsa::thread_pool_executor pool(workers);
+    EXPECT_EQ(pool.workers(), workers);
+    EXPECT_EQ(pool.get().workers, workers);
+    for (std::size_t count : {0u, 1u, 2u, 5u, 97u}) {
+      for (int rep = 0; rep < 20; ++rep) {
+        struct ctx {
+          std::vector<std::atomic<int>> hits;
+          std::vector<std::atomic<int>> busy;
+          std::atomic<bool> bad{false};
+          std::size_t workers;
+        } c{std::vector<std::atomic<int>>(count),
+            std::vector<std::atomic<int>>(workers),
+            {},
+            workers};
+        pool.get().parallel_for(
+            pool.get().context, count,
+            [](void* arg, std::size_t i, std::size_t w) {
+              auto& k = *static_cast<ctx*>(arg);
+              if (w >= k.workers || k.busy[w].fetch_add(1) != 0) k.bad = true;
+              k.hits[i].fetch_add(1);
+              if (w < k.workers) k.busy[w].fetch_sub(1);
+            },
+            &c);
+        EXPECT_FALSE(c.bad.load()) << workers << " workers, count " << count;
+        for (std::size_t i = 0; i < count; ++i) ASSERT_EQ(c.hits[i].load(), 1) << i;
+      }
+    }
+  }
+}
+
+}  // namespace
