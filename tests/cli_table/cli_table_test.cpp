@@ -22,7 +22,11 @@
 
 extern char** environ;
 
+#include "../support/test_util.hpp"
+
 namespace {
+
+using gpsa_test::slurp;
 
 namespace fs = std::filesystem;
 
@@ -30,13 +34,6 @@ struct result {
   int exit_code = -1;
   std::string out, err;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // A fresh folder per test: `out` for the tool's outputs, `io` for captured stdout/stderr.
 class CliTable : public ::testing::Test {

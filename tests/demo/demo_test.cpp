@@ -15,7 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "../support/test_util.hpp"
+
 namespace {
+
+using gpsa_test::slurp;
 
 namespace fs = std::filesystem;
 
@@ -24,12 +28,6 @@ struct run_result {
   std::string out, err;
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
 struct decoded {

@@ -21,7 +21,11 @@
 #include "gpsa/io.hpp"
 #include "sha256.hpp"
 
+#include "../support/test_util.hpp"
+
 namespace {
+
+using gpsa_test::slurp;
 
 namespace fs = std::filesystem;
 using fold_test::named_tensor;
@@ -30,13 +34,6 @@ struct run_result {
   int status = -1;
   std::string out, err;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 

@@ -23,18 +23,13 @@
 
 #include "gpsa/io.hpp"
 
+#include "../support/test_util.hpp"
+
 namespace gpsa_test {
 
 namespace fs = std::filesystem;
 
 inline fs::path golden_dir() { return fs::path(GPSA_GOLDEN_DIR); }
-
-inline std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // A fresh, empty folder under the system temp dir, removed by the destructor.
 struct temp_dir {
@@ -143,25 +138,6 @@ struct golden_case {
 struct tolerances {
   double attn_abs = 0, y_rel_to_max = 0, dist_abs = 0;
 };
-
-template <class A, class B>
-double max_abs_diff(const A& a, const B& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double e = std::abs(double(a[i]) - double(b[i]));
-    if (std::isnan(e)) return INFINITY;
-    m = std::max(m, e);
-  }
-  return m;
-}
-
-template <class A>
-double max_abs(const A& a) {
-  double m = 0;
-  for (auto v : a) m = std::max(m, std::abs(double(v)));
-  return m;
-}
 
 // cases.json: every golden case and the tolerances. Throws when the file is missing or broken,
 // so a missing fixture fails the test instead of skipping it.

@@ -11,6 +11,8 @@
 
 #include "gpsa/attention.hpp"
 
+#include "../support/test_util.hpp"
+
 namespace gpsa_test {
 
 using dvec = std::vector<double>;
@@ -178,24 +180,6 @@ dvec dist(std::size_t R, std::size_t C, std::size_t H, std::size_t B, const std:
     out[h] = s / double(B) / double(N);
   }
   return out;
-}
-
-template <class A, class B>
-double max_abs_diff(const A& a, const B& b) {
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double e = std::abs(double(a[i]) - double(b[i]));
-    if (std::isnan(e)) return INFINITY;  // a NaN must never look like a small error
-    m = std::max(m, e);
-  }
-  return m;
-}
-
-template <class A>
-double max_abs(const A& a) {
-  double m = 0;
-  for (auto v : a) m = std::max(m, std::abs(double(v)));
-  return m;
 }
 
 }  // namespace gpsa_test
