@@ -33,7 +33,9 @@ void reverse_for(void* ctx, std::size_t count, task_fn task, void* arg) {
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp on an empty vector's null data() is undefined, so empty vectors compare by size alone
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 std::vector<float> rnd(std::size_t n, std::mt19937& gen, float scale) {
