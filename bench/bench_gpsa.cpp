@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_main.hpp"
 #include "gpsa/attention.hpp"
 #include "gpsa/executor.hpp"
 #include "gpsa/fold.hpp"
@@ -199,13 +200,5 @@ int main(int argc, char** argv) {
                                  BM_ForwardThreads, kConfigs[1], std::size_t{8}, workers)
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
-  benchmark::AddCustomContext("gpsa_gemm_backend", gpsa::gemm_backend());
-  benchmark::AddCustomContext("gpsa_simd_backend", gpsa::simd_backend());
-  const char* threads = std::getenv("OPENBLAS_NUM_THREADS");
-  benchmark::AddCustomContext("OPENBLAS_NUM_THREADS", threads != nullptr ? threads : "unset");
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return gpsa_bench::run_benchmarks(argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_main.hpp"
 #include "gpsa/detail/linalg_impl.hpp"
 #include "gpsa/linalg.hpp"
 
@@ -119,14 +120,4 @@ BENCHMARK_TEMPLATE(BM_Exp, &gpsa::detail::exp_scalar)->Name("BM_Exp/scalar")->Ar
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::AddCustomContext("gpsa_gemm_backend", gpsa::gemm_backend());
-  benchmark::AddCustomContext("gpsa_simd_backend", gpsa::simd_backend());
-  const char* threads = std::getenv("OPENBLAS_NUM_THREADS");
-  benchmark::AddCustomContext("OPENBLAS_NUM_THREADS", threads != nullptr ? threads : "unset");
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return gpsa_bench::run_benchmarks(argc, argv); }
