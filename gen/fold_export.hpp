@@ -61,7 +61,7 @@ bool is_c_identifier(std::string_view s);
 // reads back as exactly v (finite v only).
 std::string c_float_literal(float v);
 
-// A self-contained C99 header with the folded layers (see docs/readme-firmware.md).
+// A self-contained C99 header with the folded layers (see docs/firmware.md).
 std::string fold_c_header(const std::vector<folded_layer_data>& layers, gpsa::grid g,
                           const header_provenance& info);
 

@@ -1,4 +1,4 @@
-/* The C example of docs/readme-firmware.md, compiled as C99 and run by ctest. */
+/* The C example of docs/firmware.md, compiled as C99 and run by ctest. */
 #include <stdio.h>
 
 #include "gpsa/gpsa.h"

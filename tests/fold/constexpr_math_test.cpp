@@ -108,7 +108,7 @@ TEST(ConstexprExp, DoubleWithinOneUlpOfStdExpOverTheWholeRange) {
 
 TEST(ConstexprExp, FloatMatchesCorrectlyRoundedStdExp) {
   // Every 1601st bit pattern of the floats with |x| <= 88.72, both signs (~1.4 million values;
-  // all ~2.2 billion take a minute and also give 0 ulp, see docs/readme-firmware.md).
+  // all ~2.2 billion take a minute and also give 0 ulp, see docs/firmware.md).
   std::int64_t worst = 0;
   float worst_x = 0;
   std::size_t n = 0;

@@ -1,4 +1,4 @@
-// The C++ example of docs/readme-firmware.md: a layer folded by the compiler, used at run time.
+// The C++ example of docs/firmware.md: a layer folded by the compiler, used at run time.
 #include <gtest/gtest.h>
 
 #include <array>

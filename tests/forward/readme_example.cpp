@@ -1,4 +1,4 @@
-// The code examples of docs/readme-runtime.md, compiled and run on a golden case (keep in sync).
+// The code examples of docs/layer.md, compiled and run on a golden case (keep in sync).
 #include <gtest/gtest.h>
 
 #include "forward_test_util.hpp"

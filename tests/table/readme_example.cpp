@@ -1,4 +1,4 @@
-// The API tour of docs/readme-tables.md, verbatim: built and run by ctest so the README
+// The API tour of docs/tables.md, verbatim: built and run by ctest so the README
 // example keeps compiling and keeps telling the truth.
 #include <gpsa/gpsa.hpp>
 
