@@ -18,6 +18,7 @@
 #include "fold_export.hpp"
 #include "gpsa/attention.hpp"
 #include "gpsa/fold.hpp"
+#include "gpsa/folded.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/layer.hpp"
 #include "gpsa/registry.hpp"
@@ -258,23 +259,18 @@ void run_demo(const demo_options& o) {
             << (found.baked() ? "   <- used" : "") << '\n'
             << "  runtime fill (fallback):                 " << fmt("%10.3f us", t_fill)
             << (found.baked() ? "" : "   <- used") << '\n'
-            << "  the layer needs neither: set_grid cached its positional branch as "
-            << to_string(l.table_path()) << " in " << fmt("%.1f us", t_set) << "\n\n";
+            << "  the layer needs neither: set_grid cached its positional branch as folded "
+            << "(separable factors, no table) in " << fmt("%.1f us", t_set) << "\n\n";
 
   // 3. the fold: the firmware form of the positional branch
   fold_counts counts{};
   if (const status s = fold_size(g, H, counts); s != status::ok)
     throw cli_error(std::string("fold: ") + status_message(s));
-  std::vector<float> fx(counts.fx), gy(counts.gy), lam(counts.lambda);
   const layer_params& p = l.params();
-  status fold_status = status::ok;
-  const double t_fold = time_us(21, [&] {
-    fold_status =
-        fold_positional(g, H, p.pos_proj_weight, p.pos_proj_bias, p.gating_param, fx, gy, lam);
-  });
-  if (fold_status != status::ok)
-    throw cli_error(std::string("fold: ") + status_message(fold_status));
-  const folded_view view{g, H, fx.data(), gy.data(), lam.data()};
+  folded_state fold;
+  const double t_fold = time_us(
+      21, [&] { fold = folded_state(g, H, p.pos_proj_weight, p.pos_proj_bias, p.gating_param); });
+  const folded_view view = fold.view();
 
   // 4. forward on a deterministic input
   const std::vector<float> x = random_values(N * D, 1.0, 42);
@@ -297,8 +293,8 @@ void run_demo(const demo_options& o) {
     char line[160];
     std::snprintf(line, sizeof line,
                   "h%-3zu  %6.3f  (%+3d,%+3d)        (%+6.2f,%+6.2f)  %6.3f  %23.3f  %5.3f\n", h,
-                  static_cast<double>(lam[h]), r.peak_dx, r.peak_dy, r.mean_dx, r.mean_dy, r.peak,
-                  r.pos_dist, static_cast<double>(dist[h]));
+                  static_cast<double>(view.lambda[h]), r.peak_dx, r.peak_dy, r.mean_dx, r.mean_dy,
+                  r.peak, r.pos_dist, static_cast<double>(dist[h]));
     std::cout << line;
   }
 

@@ -1,16 +1,18 @@
 // gpsa fold: the positional branch of every GPSA layer of a checkpoint, folded into its separable
 // factors (a C99 header for firmware) or expanded to the dense softmax(P) (a .npy for checking).
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "commands.hpp"
 #include "fold_export.hpp"
+#include "gpsa/folded.hpp"
 #include "gpsa/io.hpp"
 #include "sha256.hpp"
 
@@ -28,17 +30,6 @@ struct fold_options {
 // Largest folded state gpsa fold computes (the factors of one layer): refuses a typo'd grid
 // (e.g. 50000 = 20 billion floats) with a message instead of a bad_alloc.
 constexpr std::size_t kMaxFoldBytes = std::size_t{1} << 30;
-
-std::string read_all(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw io::io_error(path + ": is a folder, expected a safetensors file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw io::io_error(path + ": cannot open for reading");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw io::io_error(path + ": read failed");
-  return bytes;
-}
 
 void run_fold(const fold_options& o) {
   if (o.format != "c" && o.format != "npy")
@@ -65,25 +56,24 @@ void run_fold(const fold_options& o) {
                       "'; refusing to overwrite an input file");
   }
   // Everything is read, checked and computed before the output is written (atomically).
-  const std::string bytes = read_all(o.weights);
-  io::safetensors_file file =
-      io::parse_safetensors(std::span<const std::uint8_t>(
-                                reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
-                            o.weights);
+  // One read (io::read_file, the reader's limits), hashed and parsed from the same bytes.
+  const std::vector<std::uint8_t> bytes = io::read_file(o.weights);
+  io::safetensors_file file = io::parse_safetensors(bytes, o.weights);
   file.path = o.weights;
-  const std::vector<folded_layer_data> layers = fold_checkpoint(file, g);
+  const std::vector<checkpoint_fold> layers = fold_checkpoint(file, g);
   std::string out;
   if (o.format == "c") {
     header_provenance info;
     info.checkpoint_name = std::filesystem::path(o.weights).filename().string();
-    info.checkpoint_sha256 = sha256_hex(bytes);
+    info.checkpoint_sha256 =
+        sha256_hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
     info.symbol = o.name;
     out = fold_c_header(layers, g, info);
   } else {
     out = fold_dense_npy(layers, g);
   }
   io::write_file_atomic(o.output, out);
-  const std::size_t H = layers.front().heads;
+  const std::size_t H = layers.front().state.heads();
   const std::size_t per_layer = H * (g.rows * g.rows + g.cols * g.cols) + H;
   std::cout << o.output << ": " << layers.size() << " GPSA layer(s) (" << layers.front().prefix
             << (layers.size() > 1 ? " .. " + layers.back().prefix : "") << "), H = " << H

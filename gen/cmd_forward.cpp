@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "gpsa/checkpoint.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/layer.hpp"
 #include "grid_arg.hpp"
@@ -63,28 +64,11 @@ void check_not_input(const std::vector<std::pair<std::string, std::string>>& out
     }
 }
 
-// "(i,j,k)" of flat index i in a C-order array of `shape`.
-std::string index_str(std::size_t flat, const std::vector<std::size_t>& shape) {
-  std::vector<std::size_t> idx(shape.size());
-  for (std::size_t k = shape.size(); k-- > 0;) {
-    idx[k] = shape[k] == 0 ? 0 : flat % shape[k];
-    flat = shape[k] == 0 ? 0 : flat / shape[k];
-  }
-  std::string s = "(";
-  for (std::size_t k = 0; k < idx.size(); ++k) s += (k != 0 ? "," : "") + std::to_string(idx[k]);
-  return s + ")";
-}
-
 // --strict: the first NaN/Inf of an array is an error naming the array and the index.
 void require_finite(const std::string& what, const std::vector<std::size_t>& shape,
                     std::span<const float> v, const char* why) {
-  for (std::size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i]))
-      throw cli_error(what + " has " +
-                      (std::isnan(v[i]) ? "NaN"
-                       : v[i] > 0       ? "+Inf"
-                                        : "-Inf") +
-                      " at index " + index_str(i, shape) + why);
+  if (const std::string bad = first_nonfinite(shape, v); !bad.empty())
+    throw cli_error(what + " has " + bad + why);
 }
 
 void run_forward(const forward_options& o) {
@@ -104,14 +88,13 @@ void run_forward(const forward_options& o) {
   constexpr const char* refused = " (--strict refuses NaN and Inf)";
   if (o.strict) {
     const auto check_key = [&](std::string_view suffix) {
-      const std::string key =
-          o.prefix.empty() ? std::string(suffix) : o.prefix + "." + std::string(suffix);
+      const std::string key = join_key(o.prefix, suffix);
       if (!wf.contains(key)) return;
       const io::tensor& t = wf.at(key);
       require_finite(o.weights + ": tensor '" + key + "'", t.shape, t.data, refused);
     };
-    for (const std::string_view suffix : layer::required_keys) check_key(suffix);
-    for (const std::string_view suffix : layer::optional_keys) check_key(suffix);
+    for (const std::string_view suffix : gpsa_required_keys) check_key(suffix);
+    for (const std::string_view suffix : gpsa_optional_keys) check_key(suffix);
     require_finite(o.input, x.shape, x.data, refused);
   }
   const std::size_t D = l.dim();
@@ -176,7 +159,7 @@ void run_forward(const forward_options& o) {
   }
   std::cout << o.output << ": y " << io::shape_text(x.shape) << ", grid " << grid_str(g)
             << ", H = " << H << ", D = " << D << (l.has_qkv_bias() ? ", qkv bias" : "")
-            << ", positional table: " << to_string(l.table_path()) << '\n';
+            << ", positional branch folded\n";
 }
 
 }  // namespace

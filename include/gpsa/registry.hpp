@@ -82,7 +82,7 @@ constexpr const char* rel_source_name(rel_source s) noexcept {
 // Result of a lookup: on success (`code == status::ok`, also `explicit operator bool`) `view`
 // is the (N, N, 3) table; on failure `view` is empty and `code` says why.
 template <rel_element T>
-struct rel_lookup {
+struct [[nodiscard]] rel_lookup {
   status code = status::ok;
   rel_source source = rel_source::runtime;
   rel_view<T> view{};

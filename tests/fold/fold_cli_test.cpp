@@ -18,6 +18,7 @@
 
 #include "fold_export.hpp"
 #include "fold_test_support.hpp"
+#include "gpsa/checkpoint.hpp"
 #include "gpsa/io.hpp"
 #include "sha256.hpp"
 
@@ -259,7 +260,7 @@ TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
                                            {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
                                            {"blocks.0.attn.gating_param", {3}, {1, 1, 1}}}),
            "--grid 4"),
-      out, "blocks.0.attn.gating_param has shape (3,), expected (2,)");
+      out, "blocks.0.attn.gating_param has shape (3,), expected (H,) = (2,)");
   std::vector<float> wnan = w6;
   wnan[4] = NAN;
   expect_clean_failure(
@@ -268,7 +269,9 @@ TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
                                         {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
                                         {"blocks.0.attn.gating_param", {2}, {1, 1}}}),
            "--grid 4"),
-      out, "blocks.0.attn.pos_proj.weight element 4 is NaN");
+      out,
+      "tensor 'blocks.0.attn.pos_proj.weight' has NaN at index (1,1); a non-finite weight cannot "
+      "be folded");
   expect_clean_failure(
       *this,
       fold(write_ck("mixed.safetensors", {{"blocks.0.attn.pos_proj.weight", {2, 3}, w6},
@@ -299,7 +302,7 @@ TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
 // ---- helpers of gen/fold_export ------------------------------------------------------------
 
 TEST(FoldExport, NaturalOrderComparesLayerIndicesByValue) {
-  using gpsa::cli::natural_less;
+  using gpsa::natural_less;
   EXPECT_TRUE(natural_less("blocks.2.attn", "blocks.10.attn"));
   EXPECT_FALSE(natural_less("blocks.10.attn", "blocks.2.attn"));
   EXPECT_TRUE(natural_less("blocks.9.attn", "blocks.9.attn2"));

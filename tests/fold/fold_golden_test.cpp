@@ -82,7 +82,7 @@ TEST(FoldGolden, EveryCaseMatchesFloat64AndPyTorchAttention) {
 
     std::vector<float> fx(H * S * S), gy(H * S * S), lam(H), dense(N * N);
     ASSERT_EQ(gpsa::fold_positional(g, H, w, bias, gating, fx, gy, lam), gpsa::status::ok);
-    const gpsa::folded_view view{g, H, fx.data(), gy.data(), lam.data()};
+    const gpsa::folded_view view{H, g, fx.data(), gy.data(), lam.data()};
 
     // 1. factors vs the dense float64 softmax(P), with the bias the fold leaves out
     double worst_pos = 0;
