@@ -576,6 +576,12 @@ std::vector<bad_case> fold_cases() {
        fold("@IN/w.safetensors", {"--format", "npy"}, "2", "@IN/../in/w.safetensors"),
        {"w.safetensors", "input"},
        inputs()});
+  add({"WithWeightsNeedsC",
+       fold("@IN/w.safetensors", {"--with-weights", "--format", "npy"}),
+       {"--with-weights needs --format c"},
+       inputs()});
+  // not fold itself, but the same contract: an unknown command is named in the one-line error
+  add({"UnknownCommand", {"bogus", "--grid", "3"}, {"unknown command 'bogus'"}, inputs(), {}, 2});
   return v;
 }
 
