@@ -145,3 +145,31 @@ TEST(Fixtures, ResizeAndCropLikePil) {
 }
 
 }  // namespace
+
+namespace {
+
+// The C++ examples of docs/convit.md, on a golden image instead of cat.jpg / cat.png.
+TEST(DocsExample, PreprocessingSnippetsRun) {
+  const std::string cat_jpg = (kGoldenImages / "scene_320x240.jpg").string();
+  const std::string cat_png = (kGoldenImages / "gray_200x240.png").string();
+  gpsa::io::tensor x = gpsa::image::preprocess_file(cat_jpg);
+  gpsa::io::tensor y = gpsa::image::preprocess_file(cat_jpg, 64);
+  EXPECT_EQ(x.shape, (std::vector<std::size_t>{1, 3, 224, 224}));
+  EXPECT_EQ(y.shape, (std::vector<std::size_t>{1, 3, 64, 64}));
+  gpsa::image::rgb8_image img = gpsa::image::read(cat_png);
+  EXPECT_EQ(img.source, "8-bit grey");
+  gpsa::io::tensor z = gpsa::image::preprocess(img, 224, "cat.png");
+
+  // the core, on the decoded pixels
+  const std::size_t width = img.width, height = img.height;
+  const std::vector<std::uint8_t>& rgb_pixels = img.pixels;
+  gpsa::timm_eval_plan plan;
+  ASSERT_EQ(gpsa::plan_timm_eval({width, height}, 224, plan), gpsa::status::ok);
+  std::vector<std::byte> scratch(plan.scratch_bytes);
+  std::vector<float> out(plan.output_count);
+  gpsa::status s = gpsa::timm_eval_preprocess(plan, rgb_pixels, scratch, out);
+  EXPECT_EQ(s, gpsa::status::ok);
+  EXPECT_EQ(out, z.data);
+}
+
+}  // namespace
