@@ -190,25 +190,30 @@ constexpr status fold_positional(grid g, std::size_t heads, std::span<const floa
 // The values are those fold_positional computes at run time, bit for bit.
 template <std::size_t H, std::size_t R, std::size_t C = R>
 struct folded_layer {
-  static_assert(H > 0 && R > 0 && C > 0,
-                "gpsa::folded_layer: a folded layer needs at least one head, one row and one "
-                "column");
   static constexpr std::size_t heads = H, rows = R, cols = C, patches = R * C;
   static constexpr std::size_t fx_count = H * C * C, gy_count = H * R * R;
 
-  // (never zero-sized: a zero H, R or C reports the static_assert above and nothing else)
+  // (never zero-sized: a zero H, R or C is reported once, by fold_layer or view())
   float fx[fx_count > 0 ? fx_count : 1]{};
   float gy[gy_count > 0 ? gy_count : 1]{};
   float lambda[H > 0 ? H : 1]{};
   gpsa::status state = status::ok;  // invalid_argument when a weight was NaN/Inf
 
-  constexpr folded_view view() const noexcept { return {H, grid{R, C}, fx, gy, lambda}; }
+  constexpr folded_view view() const noexcept {
+    static_assert(H > 0 && R > 0 && C > 0, "gpsa::folded_layer: a folded layer needs at least one "
+                                           "head, one row and one column");
+    return {H, grid{R, C}, fx, gy, lambda};
+  }
 };
 
 // pos_weight is pos_proj.weight flattened (H*3, row-major), gating is gating_param.
 template <std::size_t H, std::size_t R, std::size_t C = R>
 constexpr folded_layer<H, R, C> fold_layer(std::span<const float, H * 3> pos_weight,
                                            std::span<const float, H> gating) noexcept {
+  // Here rather than in the class body, so a misuse gives one error (Clang adds follow-up errors
+  // on every member of a class whose body failed an assertion).
+  static_assert(H > 0 && R > 0 && C > 0, "gpsa::folded_layer: a folded layer needs at least one "
+                                         "head, one row and one column");
   folded_layer<H, R, C> f{};
   f.state = fold_positional(grid{R, C}, H, pos_weight, {}, gating, f.fx, f.gy, f.lambda);
   return f;
