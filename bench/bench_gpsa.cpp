@@ -1,5 +1,5 @@
 // Google Benchmark of the GPSA layer kernels (gpsa/attention.hpp) at ConViT's shapes, with the
-// stable names of issue 5 (compared with PyTorch by bench/compare_pytorch.py):
+// stable names (compared with PyTorch by bench/compare_pytorch.py):
 //   BM_PositionalBranch/S/H          3->H projection + softmax, folded to the separable factors
 //                                    (gpsa::fold_positional: what gpsa::layer::set_grid caches)
 //   BM_PositionalBranchDense/S/H     the dense (H, N, N) softmax(P), as PyTorch computes it

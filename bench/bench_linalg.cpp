@@ -1,5 +1,5 @@
 // Google Benchmark of gpsa/linalg.hpp at the GPSA shapes: GEMMs (FLOP/s), row softmax, exp.
-// Run single-threaded BLAS for figures comparable to DESIGN.md section 5:
+// Run single-threaded BLAS for figures comparable to docs/performance.md:
 //   OPENBLAS_NUM_THREADS=1 build/<dir>/bench/bench_linalg
 #include <benchmark/benchmark.h>
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side timing of gpsa and PyTorch on the GPSA shapes (DESIGN.md section 5), one run.
+"""Side-by-side timing of gpsa and PyTorch on the GPSA shapes (docs/performance.md), one run.
 
 Usage:
     bench/compare_pytorch.py BUILD/bench/bench_gpsa [BUILD/bench/bench_linalg ...]
@@ -9,7 +9,7 @@ Runs the given gpsa Google Benchmark binaries (--benchmark_format=json, repetiti
 operations in PyTorch (Debian's python3-torch; torch.set_num_threads(1), OPENBLAS_NUM_THREADS=1 for
 both sides), then prints a table of medians and PyTorch/gpsa ratios next to the targets.
 
-The PyTorch side is written here from the math in DESIGN.md section 1 (it mirrors the structure of
+The PyTorch side is written here from the math in docs/DESIGN.md §3-4 (it mirrors the structure of
 timm's GPSA: relative-index table built with generic tensor ops, pos_proj applied to the expanded
 (B, N, N, 3) table and softmaxed on every call, separate content/positional softmaxes and blend).
 
@@ -56,7 +56,7 @@ def import_torch():
 
 
 # ----------------------------------------------------------------------------------------------
-# PyTorch reference implementation (DESIGN.md section 1)
+# PyTorch reference implementation (docs/DESIGN.md §3-4)
 # ----------------------------------------------------------------------------------------------
 
 

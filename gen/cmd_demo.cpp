@@ -139,7 +139,7 @@ struct head_report {
 
 // Attention centre of head h for query p, from the separable factors: the argmax is the pair of
 // factor argmaxes, the centroid the pair of factor means; nonlocality of the positional map
-// alone, (1/N) sum_p sum_q sqrt(dx^2+dy^2) position[h,p,q] (DESIGN.md section 1).
+// alone, (1/N) sum_p sum_q sqrt(dx^2+dy^2) position[h,p,q] (docs/DESIGN.md §4).
 head_report analyse_head(const folded_view& f, std::size_t h, std::size_t p) {
   const std::size_t R = f.shape.rows, C = f.shape.cols, yp = p / C, xp = p % C;
   head_report r;

@@ -167,7 +167,7 @@ status pos_attention_from_table(rel_view<float> table, std::size_t heads, const 
 // timm's GPSA.local_init: K = floor(sqrt(H)), c = (K-1)/2; head h = h1 + K*h2 (h1, h2 < K) is set
 // to (2(h2-c), 2(h1-c), -1), i.e. it attends around offset (dx, dy) = (h2-c, h1-c); then the
 // whole weight, heads h >= K*K included (they keep their values), is multiplied by alpha
-// (docs/DESIGN.md, local_init). The bias is not touched.
+// (docs/DESIGN.md §6). The bias is not touched.
 status local_init(std::size_t heads, float alpha, std::span<float> pos_proj_weight) noexcept;
 // v.weight (D, D) = identity, the other half of local_init.
 status identity_init(std::size_t dim, std::span<float> v_weight) noexcept;

@@ -4,7 +4,7 @@
 // below apply them without forming N x N matrices: (Gy (x) Fx) V costs O(N(R+C)d) per head.
 //
 // The positional logits P[h,p,q] = W0*dx + W1*dy + W2*(dx^2+dy^2) + b split into a part in dx
-// and a part in dy, so (DESIGN.md section 1), exactly,
+// and a part in dy, so (docs/DESIGN.md §5), exactly,
 //   softmax_rows(P[h])[(yp,xp),(yq,xq)] = Gy[h][yp][yq] * Fx[h][xp][xq]
 //   Fx[h][i][j] = softmax_j(W0*(j-i) + W2*(j-i)^2)      C x C, column offsets
 //   Gy[h][i][j] = softmax_j(W1*(j-i) + W2*(j-i)^2)      R x R, row offsets
@@ -200,8 +200,9 @@ struct folded_layer {
   gpsa::status state = status::ok;  // invalid_argument when a weight was NaN/Inf
 
   constexpr folded_view view() const noexcept {
-    static_assert(H > 0 && R > 0 && C > 0, "gpsa::folded_layer: a folded layer needs at least one "
-                                           "head, one row and one column");
+    static_assert(H > 0 && R > 0 && C > 0,
+                  "gpsa::folded_layer: a folded layer needs at least one "
+                  "head, one row and one column");
     return {H, grid{R, C}, fx, gy, lambda};
   }
 };
@@ -212,8 +213,9 @@ constexpr folded_layer<H, R, C> fold_layer(std::span<const float, H * 3> pos_wei
                                            std::span<const float, H> gating) noexcept {
   // Here rather than in the class body, so a misuse gives one error (Clang adds follow-up errors
   // on every member of a class whose body failed an assertion).
-  static_assert(H > 0 && R > 0 && C > 0, "gpsa::folded_layer: a folded layer needs at least one "
-                                         "head, one row and one column");
+  static_assert(H > 0 && R > 0 && C > 0,
+                "gpsa::folded_layer: a folded layer needs at least one "
+                "head, one row and one column");
   folded_layer<H, R, C> f{};
   f.state = fold_positional(grid{R, C}, H, pos_weight, {}, gating, f.fx, f.gy, f.lambda);
   return f;

@@ -1,4 +1,4 @@
-// Same input -> byte-identical output (issue 6): every file gpsa table / forward / fold writes is
+// Same input -> byte-identical output: every file gpsa table / forward / fold writes is
 // produced twice, the second time from another working directory and with another environment
 // (time zone, locale, SOURCE_DATE_EPOCH), and the bytes are compared.
 #include <gtest/gtest.h>

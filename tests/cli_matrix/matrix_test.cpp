@@ -1,7 +1,7 @@
-// The bad-input matrix of the gpsa CLI (issue 6): every case runs the real binary and must end
-// with a normal non-zero exit (no signal), exactly one line "gpsa: ..." on stderr naming the
-// file / key / value and the problem, nothing on stdout, the input files unchanged and no output
-// or temporary file (.NAME.tmp.XXXXXX) left anywhere.
+// The bad-input matrix of the gpsa CLI (docs/reliability.md): every case runs the real binary and
+// must end with a normal non-zero exit (no signal), exactly one line "gpsa: ..." on stderr naming
+// the file / key / value and the problem, nothing on stdout, the input files unchanged and no
+// output or temporary file (.NAME.tmp.XXXXXX) left anywhere.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>

@@ -24,6 +24,7 @@
 #include "gpsa/checkpoint.hpp"
 #include "gpsa/codegen.hpp"
 #include "gpsa/io.hpp"
+#include "gpsa/version.hpp"
 
 #include "../support/test_util.hpp"
 
@@ -203,6 +204,14 @@ TEST_F(FoldCli, GoldenCheckpointHeaderSizeIsTheFoldedState) {
   EXPECT_NE(text.find("#define CONVIT_TINY_FLOATS_PER_LAYER 1572"),
             std::string::npos);  // 4*(196+196)+4
   EXPECT_NE(text.find("0: blocks.0.attn"), std::string::npos);
+}
+
+// One version source: `gpsa --version` and the headers it writes print CMake's project(VERSION).
+TEST_F(FoldCli, VersionIsTheProjectVersion) {
+  const run_result r = gpsa("--version");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "gpsa " GPSA_VERSION_STRING "\n");
+  EXPECT_STREQ(GPSA_VERSION_STRING, GPSA_EXPECTED_VERSION);
 }
 
 // --with-weights: the header also holds every parameter of every layer, bit for bit (printed

@@ -25,7 +25,7 @@ nlohmann::json cases_json() {
   return nlohmann::json::parse(in);
 }
 
-// content[h] = softmax(q_h k_h^T / sqrt(d)) for batch item b, in double (DESIGN.md section 1).
+// content[h] = softmax(q_h k_h^T / sqrt(d)) for batch item b, in double (docs/DESIGN.md §4).
 std::vector<double> content_f64(const gpsa::io::safetensors_file& st, const std::string& prefix,
                                 const gpsa::io::tensor& x, std::size_t b, std::size_t H,
                                 std::size_t h) {

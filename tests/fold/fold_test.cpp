@@ -24,7 +24,7 @@ using gpsa::status;
 
 // ---- compile-time folds ------------------------------------------------------------------
 
-// local_init (DESIGN.md section 1), alpha = 1: K = 3, c = 1, head h = h1 + 3*h2 gets
+// local_init (docs/DESIGN.md §6), alpha = 1: K = 3, c = 1, head h = h1 + 3*h2 gets
 // (2(h2-c), 2(h1-c), -1), centred on offset (dx, dy) = (h2-c, h1-c).
 constexpr std::array<float, 27> local_init_9 = [] {
   std::array<float, 27> w{};

@@ -15,7 +15,7 @@
 
 namespace fold_test {
 
-// softmax_q(P[h]) for one head, straight from DESIGN.md section 1 in double: the full N x N
+// softmax_q(P[h]) for one head, straight from docs/DESIGN.md §3 in double: the full N x N
 // logits (not the separable form), dense row softmax with the row max subtracted.
 inline std::vector<double> dense_position_f64(std::size_t R, std::size_t C, const float* w3,
                                               double bias) {
