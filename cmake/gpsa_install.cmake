@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Install rules and the package config that makes find_package(gpsa CONFIG) work.
 include(CMakePackageConfigHelpers)
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C text helpers of gpsa::codegen: identifiers, macro names, float literals, comment text.
 #include <cmath>
 #include <cstdio>

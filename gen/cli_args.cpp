@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The shared argument checks of gpsa table, forward, fold and demo.
 #include "cli_args.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Argument checks the gpsa subcommands share: the one --grid parser ("S" or "RxC") and the
 // output-file rules (outputs distinct, never an input).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa demo: builds a ConViT-S-shaped GPSA layer with local_init (or loads a checkpoint), runs it,
 // reports the table path, timings, each head's attention centre and nonlocality, the folded
 // firmware size, and draws the heads' positional attention maps into a PNG.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa fold: the positional branch of every GPSA layer of a checkpoint, folded into its separable
 // factors (a C99 header for firmware, optionally with the layers' weights) or expanded to the
 // dense softmax(P) (a .npy for checking). The work is gpsa::fold_checkpoint and gpsa::codegen.

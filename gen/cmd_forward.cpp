@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa forward: runs one GPSA layer of a timm checkpoint on a .npy input; writes y, and optionally
 // attn and dist.
 #include <CLI/CLI.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa table — writes a grid's relative-index table (N, N, 3) as a NumPy .npy or a C99 header.
 #include <CLI/CLI.hpp>
 #include <cstdint>

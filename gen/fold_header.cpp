@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::codegen::folded_header and folded_dense_npy: folded layers (and their weights) for
 // firmware as a C99 header, and the dense positional attention they stand for as a .npy.
 #include <cmath>

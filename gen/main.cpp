@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Entry point of the gpsa command-line tool: parses arguments, runs one subcommand and turns
 // every failure into one line on stderr and a non-zero exit status.
 #include <CLI/CLI.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SHA-256 written from FIPS 180-4 (sections 4.1.2, 4.2.2, 5.1.1, 6.2): small enough that a
 // dependency (OpenSSL) for one provenance hash would cost more than it saves. Checked against
 // the standard's test vectors in tests/fold/sha256_test.cpp.

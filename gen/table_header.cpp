@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::codegen::rel_table_header: a relative-index table as a self-contained C99 header.
 #include <charconv>
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GPSA layer kernels (gated attention, layer forward), local_init, the nonlocality metric
 // and the dense positional branch used for checking: no heap, no exceptions.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one reader of timm checkpoints: key joining, natural layer order, tensors with expected
 // shapes named in errors, and the GPSA layer schema. Part of gpsa::runtime (allocates, throws).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::codegen: the code generator as a library -- C99 headers with relative-index tables,
 // folded layers and layer weights, the dense folded attention as .npy, and the text helpers they
 // share. Part of gpsa::codegen (links gpsa::runtime; allocates, throws). The `gpsa table` and

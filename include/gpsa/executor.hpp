@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::thread_pool_executor: a std::thread pool implementing the core's gpsa::executor.
 //
 // Part of gpsa::runtime. The core kernels (gpsa/attention.hpp) never start threads; they split

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Folds a GPSA layer's positional branch into separable factors, at compile time or run time.
 //
 // The compile-time and run-time folds give bit-identical factors (Fx, Gy, lambda); the kernels

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::folded_state: the owning run-time form of a layer's folded positional branch (what
 // gpsa::layer, `gpsa fold` and `gpsa demo` hold), and the fold of every GPSA layer of a
 // checkpoint. Part of gpsa::runtime (allocates, throws).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gpsa C API (C99): relative-index tables, folded positional attention, gated blend.
  *
  * For firmware projects written in C: every function works on caller-owned buffers, never

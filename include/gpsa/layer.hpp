@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::layer: a GPSA layer that owns its weights, loads timm checkpoints, validates shapes and
 // runs forward (allocates, throws).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The registry of baked tables: the compile-time list of square grids (GPSA_BAKED_GRIDS) and a
 // lookup from a runtime grid or patch count to the baked table, else the runtime fill.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ConViT's relative-position table (dx, dy, dx^2+dy^2 per query/key patch pair): the
 // compile-time tables, the runtime fill into caller-owned memory, and a non-owning view.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Status codes shared by the no-heap, no-exception core (tables, kernels).
 #pragma once
 

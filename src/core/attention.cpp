@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GPSA gated attention and layer forward on caller-owned buffers (GEMMs and softmax from linalg).
 #include "gpsa/attention.hpp"
 

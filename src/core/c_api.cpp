@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C API (include/gpsa/gpsa.h): thin extern "C" wrappers over the core's C++ entry points.
 #include "gpsa/gpsa.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Run-time kernels on folded positional factors: the separable product (Gy (x) Fx) V, the dense
 // expansion, and the gated blend. No heap, no exceptions.
 #include <cstddef>

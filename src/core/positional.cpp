@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GPSA positional branch (dense logits and softmax; the separable factors: gpsa/fold.hpp),
 // local_init and the nonlocality metric.
 #include <cmath>

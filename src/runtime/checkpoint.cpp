@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checkpoint module: key names, natural order, shape-checked tensors, the GPSA layer schema.
 #include "gpsa/checkpoint.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::folded_state and the fold of a checkpoint's GPSA layers.
 #include "gpsa/folded.hpp"
 

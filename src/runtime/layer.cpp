@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::layer: weight ownership, parameter checks, the cached fold, forward through the kernels.
 #include "gpsa/layer.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The bad-input matrix of the gpsa CLI (docs/reliability.md): every case runs the real binary and
 // must end with a normal non-zero exit (no signal), exactly one line "gpsa: ..." on stderr naming
 // the file / key / value and the problem, nothing on stdout, the input files unchanged and no

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa_forward / gpsa_attention through executors (a serial one written here, one that runs the
 // tasks in reverse order, gpsa::thread_pool_executor with 1-3 workers) against the serial path,
 // bit for bit, on random shapes and on the golden cases; scratch sizes and argument errors.

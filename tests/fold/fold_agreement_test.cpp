@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One folded state, four producers: the compile-time fold (gpsa::fold_layer), the run-time fold
 // (gpsa::fold_positional), the C API (gpsa_fold) and the runtime (gpsa::folded_state,
 // gpsa::layer::set_grid) give the same bits for lambda and for every factor. lambda is computed

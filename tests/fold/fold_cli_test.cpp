@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `gpsa fold` end to end: layer discovery and order, the dense .npy against float64, the C99
 // header compiled by the C compiler with -Werror and checked by a C program, provenance, and
 // every error path (one line, non-zero exit, no output left). Also the export helpers.

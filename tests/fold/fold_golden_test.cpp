@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fold on every golden case (tests/golden/cases.json): factors vs an independent float64
 // softmax(P), and the gated blend of the folded branch with a float64 content attention vs
 // PyTorch's attn.npy.

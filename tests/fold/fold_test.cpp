@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fold: compile-time folds checked by static_assert against closed forms, compile-time ==
 // run-time bit for bit (C++ and C API), the factors against an independent float64 dense
 // softmax(P), the separable positional product and the gated blend against float64 formulas.

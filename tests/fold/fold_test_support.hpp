@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the fold tests: an independent float64 reference of the dense positional attention,
 // a tiny safetensors writer (so tests can build multi-layer checkpoints), deterministic weights.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every golden case of tests/golden/cases.json (PyTorch reference) through gpsa::layer and through
 // the core kernels, within the tolerances of cases.json.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::layer: construction from files and raw arrays, shape and file errors, grids, batching.
 #include <gtest/gtest.h>
 

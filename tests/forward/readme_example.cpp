@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The code examples of docs/layer.md, compiled and run on a golden case (keep in sync).
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The firmware promise, checked: the core headers and kernels build with -fno-exceptions
 // -fno-rtti and run without touching the heap. Every global operator new/new[] (and, through
 // the linker's --wrap, every malloc-family call made by this program's own objects and by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Core GPSA kernels (gpsa/attention.hpp) against an independent float64 computation.
 #include <gtest/gtest.h>
 

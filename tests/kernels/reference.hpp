@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Independent float64 GPSA reference for the tests, written straight from docs/DESIGN.md §3-4
 // (no gpsa code involved), plus a seeded random layer.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Smoke test: a baked table and the library version.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // constexpr exp and sigmoid in double, identical at compile time and run time (for the fold).
 //
 // Why not <cmath>: std::exp is not constexpr in C++20, and even where a compiler folds it, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A gpsa user: a baked table, the registry, the compiled core, the runtime and the code generator.
 #include <gpsa/checkpoint.hpp>
 #include <gpsa/codegen.hpp>
