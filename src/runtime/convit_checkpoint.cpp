@@ -197,9 +197,10 @@ class schema {
     std::string msg = key + " has shape " + io::shape_text(got) + ", expected " + pattern;
     if (value != pattern) msg += " = " + value;
     std::string notes;
+    std::set<std::string> seen;
     for (const auto& u : uses) {
       const auto it = sym_.find(u);
-      if (it == sym_.end() || it->second.from == key) continue;
+      if (it == sym_.end() || it->second.from == key || !seen.insert(u).second) continue;
       notes += (notes.empty() ? "" : ", ") + u + " = " + std::to_string(it->second.value) +
                " from " + it->second.from;
     }
@@ -297,9 +298,13 @@ class schema {
     } else {
       for (const char* s :
            {"attn.qk.weight", "attn.v.weight", "attn.pos_proj.weight", "attn.gating_param"})
-        if (has(block_key(i, s)))
+        if (has(block_key(i, s))) {
+          if (i == c.local_up_to_layer)
+            fail("unexpected key '" + block_key(i, s) + "': blocks." + std::to_string(i) +
+                 " has both GPSA keys and an MHSA key (" + first_mhsa + ")");
           fail("unexpected key '" + block_key(i, s) + "': a GPSA block after the first MHSA " +
                "block (" + first_mhsa + "); timm's ConViT has all its GPSA blocks first");
+        }
       expect(out, i, "attn.qkv.weight", {"3D", "D"}, &B::qkv_weight);
       qkv_bias(out, i, "attn.qkv.bias", {"3D"}, &B::qkv_bias);
     }

@@ -1,6 +1,7 @@
 // gpsa::convit: owned weights from a timm checkpoint, views for the core forward, folded state.
 #include "gpsa/model.hpp"
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,13 +60,24 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   if (const status st = convit_folded_size(ck.config, nf); st != status::ok)
     throw model_error(file_name + ": folded positional state: " + status_text(st));
   s->folded.resize(nf);
-  if (const status st = convit_fold(s->weights, s->folded); st != status::ok) {
-    if (st == status::invalid_argument)
-      throw model_error(file_name +
-                        ": a GPSA block's attn.pos_proj.weight or attn.gating_param holds NaN or "
-                        "Inf (the positional softmax would be NaN)");
-    throw model_error(file_name + ": folding the positional branch: " + status_text(st));
+  // The fold refuses NaN / Inf positional weights or gates (the positional softmax would be NaN).
+  const std::size_t H = ck.config.heads;
+  const auto finite = [](const float* p, std::size_t n) {
+    for (std::size_t j = 0; j < n; ++j)
+      if (!std::isfinite(p[j])) return false;
+    return true;
+  };
+  for (std::size_t i = 0; i < ck.config.local_up_to_layer; ++i) {
+    const convit_block_weights& b = s->blocks[i];
+    const char* bad = !finite(b.pos_proj_weight, 3 * H) ? "pos_proj.weight"
+                      : !finite(b.gating_param, H)      ? "gating_param"
+                                                        : nullptr;
+    if (bad != nullptr)
+      throw model_error(file_name + ": blocks." + std::to_string(i) + ".attn." + bad +
+                        " holds NaN or Inf (the positional softmax would be NaN)");
   }
+  if (const status st = convit_fold(s->weights, s->folded); st != status::ok)
+    throw model_error(file_name + ": folding the positional branch: " + status_text(st));
   return s;
 }
 
@@ -111,7 +123,7 @@ void convit::forward(std::span<const float> images, std::size_t batch, std::span
                      std::span<float> features) const {
   const convit_config& c = config();
   const std::size_t per_image = c.channels * c.image_size * c.image_size;
-  if (batch == 0 || images.size() != batch * per_image)
+  if (images.size() != batch * per_image)
     throw model_error("gpsa::convit::forward: images has " + std::to_string(images.size()) +
                       " values, expected B*" + std::to_string(c.channels) + "*" +
                       std::to_string(c.image_size) + "*" + std::to_string(c.image_size) + " = " +

@@ -38,8 +38,9 @@ inline const std::vector<float>& at(const tensors& t, const std::string& k) {
 // Dot product with four accumulators (keeps the scalar loop throughput-bound, not latency-bound).
 inline double dot(const double* a, const float* b, std::size_t n) {
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const std::size_t n4 = n - n % 4;
   std::size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (; i < n4; i += 4) {
     s0 += a[i] * b[i];
     s1 += a[i + 1] * b[i + 1];
     s2 += a[i + 2] * b[i + 2];
@@ -51,8 +52,9 @@ inline double dot(const double* a, const float* b, std::size_t n) {
 
 inline double dot(const double* a, const double* b, std::size_t n) {
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const std::size_t n4 = n - n % 4;
   std::size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (; i < n4; i += 4) {
     s0 += a[i] * b[i];
     s1 += a[i + 1] * b[i + 1];
     s2 += a[i + 2] * b[i + 2];
