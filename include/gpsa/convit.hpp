@@ -149,9 +149,11 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
 // tools/fit_erf.py derives its coefficients). Exposed for tests and custom blocks.
 void gelu_inplace(float* x, std::size_t n) noexcept;
 
-// LayerNorm of `rows` rows of D values (row strides ldx / ldy; y may equal x): mean and biased
-// variance accumulated in double, y = (x - mean) / sqrt(var + eps) * weight + bias; weight and
-// bias may be null (1 and 0).
+// LayerNorm of `rows` rows of D values (row strides ldx / ldy; y may equal x):
+// y = (x - mean) / sqrt(var + eps) * weight + bias, biased variance; weight and bias may be null
+// (1 and 0). Two passes (mean, then squared deviations): in double in the portable build, in
+// float SIMD lanes on values shifted by the row's first element otherwise; both stay within a
+// few float ulps of the float64 result, also for rows whose mean is far larger than their spread.
 void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                      const float* weight, const float* bias, float eps, float* y,
                      std::size_t ldy) noexcept;

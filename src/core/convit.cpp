@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "convit_simd.hpp"
 #include "gpsa/attention.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
@@ -254,20 +255,16 @@ bool finite_nonneg(float v) noexcept { return v >= 0.0f && v <= 3.4028235e38f; }
 // ---- small kernels --------------------------------------------------------------------------
 
 void gelu_inplace(float* x, std::size_t n) noexcept {
-  // erf(u) ~ u P(u^2) / Q(u^2) for |u| <= 3.925, +-1 beyond (tools/fit_erf.py: max |error|
-  // 3.7e-7 in float). Branch-free, so the loop vectorises; NaN stays NaN (the clamps are
-  // written so that a NaN u falls through them).
-  constexpr float kA = 3.925f;
-  constexpr float p0 = 1.128378987e+00f, p1 = 1.929735690e-01f, p2 = 5.308448523e-02f,
-                  p3 = 3.876371542e-03f, p4 = 2.874933125e-04f, p5 = 2.030861879e-06f;
-  constexpr float q1 = 5.043500066e-01f, q2 = 1.151678786e-01f, q3 = 1.518844254e-02f,
-                  q4 = 1.189761213e-03f, q5 = 3.803143409e-05f;
-  constexpr float kRsqrt2 = 0.70710678118654752f;
+#if defined(GPSA_HAVE_HWY)
+  detail::hwy_gelu(x, n);
+#else
+  // Branch-free, so the loop vectorises; a NaN u falls through the clamps and stays NaN.
+  using namespace detail::gelu_coeff;
   for (std::size_t i = 0; i < n; ++i) {
     const float v = x[i];
     float u = v * kRsqrt2;
-    u = u > kA ? kA : u;
-    u = u < -kA ? -kA : u;
+    u = u > kErfClamp ? kErfClamp : u;
+    u = u < -kErfClamp ? -kErfClamp : u;
     const float t = u * u;
     const float P = ((((p5 * t + p4) * t + p3) * t + p2) * t + p1) * t + p0;
     const float Q = ((((q5 * t + q4) * t + q3) * t + q2) * t + q1) * t + 1.0f;
@@ -276,12 +273,16 @@ void gelu_inplace(float* x, std::size_t n) noexcept {
     e = e < -1.0f ? -1.0f : e;
     x[i] = 0.5f * v * (1.0f + e);
   }
+#endif
 }
 
 void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                      const float* weight, const float* bias, float eps, float* y,
                      std::size_t ldy) noexcept {
   if (dim == 0) return;
+#if defined(GPSA_HAVE_HWY)
+  detail::hwy_layer_norm(x, rows, dim, ldx, weight, bias, eps, y, ldy);
+#else
   for (std::size_t r = 0; r < rows; ++r) {
     const float* xi = x + r * ldx;
     float* yi = y + r * ldy;
@@ -301,6 +302,7 @@ void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::siz
       yi[j] = static_cast<float>((xi[j] - mean) * rstd) * w + b;
     }
   }
+#endif
 }
 
 // ---- validation and sizes -------------------------------------------------------------------

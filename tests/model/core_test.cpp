@@ -53,37 +53,39 @@ TEST(ConvitCore, GeluMatchesErfFormula) {
 
 TEST(ConvitCore, LayerNormMatchesFormula) {
   // Rows with a large mean and a small spread: the case a one-pass float variance gets wrong.
-  const std::size_t rows = 5, D = 192, ld = 200;
-  std::mt19937 gen(3);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> x(rows * ld), w(D), b(D), y(rows * ld, -7.0f);
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t j = 0; j < D; ++j) x[r * ld + j] = 1000.0f * float(r) + 0.01f * u(gen);
-  for (auto& v : w) v = 1.0f + 0.2f * u(gen);
-  for (auto& v : b) v = 0.1f * u(gen);
-  gpsa::layer_norm_rows(x.data(), rows, D, ld, w.data(), b.data(), 1e-6f, y.data(), ld);
-  double worst = 0;
-  for (std::size_t r = 0; r < rows; ++r) {
-    double mean = 0, var = 0;
-    for (std::size_t j = 0; j < D; ++j) mean += x[r * ld + j];
-    mean /= D;
-    for (std::size_t j = 0; j < D; ++j) var += (x[r * ld + j] - mean) * (x[r * ld + j] - mean);
-    var /= D;
-    for (std::size_t j = 0; j < D; ++j) {
-      const double want = (x[r * ld + j] - mean) / std::sqrt(var + 1e-6) * w[j] + b[j];
-      worst = std::max(worst, std::abs(y[r * ld + j] - want));
+  for (const std::size_t D : {192u, 37u, 5u}) {
+    const std::size_t rows = 5, ld = 200;
+    std::mt19937 gen(3);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> x(rows * ld), w(D), b(D), y(rows * ld, -7.0f);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < D; ++j) x[r * ld + j] = 1000.0f * float(r) + 0.01f * u(gen);
+    for (auto& v : w) v = 1.0f + 0.2f * u(gen);
+    for (auto& v : b) v = 0.1f * u(gen);
+    gpsa::layer_norm_rows(x.data(), rows, D, ld, w.data(), b.data(), 1e-6f, y.data(), ld);
+    double worst = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      double mean = 0, var = 0;
+      for (std::size_t j = 0; j < D; ++j) mean += x[r * ld + j];
+      mean /= D;
+      for (std::size_t j = 0; j < D; ++j) var += (x[r * ld + j] - mean) * (x[r * ld + j] - mean);
+      var /= D;
+      for (std::size_t j = 0; j < D; ++j) {
+        const double want = (x[r * ld + j] - mean) / std::sqrt(var + 1e-6) * w[j] + b[j];
+        worst = std::max(worst, std::abs(y[r * ld + j] - want));
+      }
+      for (std::size_t j = D; j < ld; ++j) EXPECT_EQ(y[r * ld + j], -7.0f);  // padding untouched
     }
-    for (std::size_t j = D; j < ld; ++j) EXPECT_EQ(y[r * ld + j], -7.0f);  // padding untouched
-  }
-  EXPECT_LE(worst, 2e-6);
-  // In place, without affine parameters: mean 0, variance 1.
-  gpsa::layer_norm_rows(x.data(), rows, D, ld, nullptr, nullptr, 0.0f, x.data(), ld);
-  for (std::size_t r = 0; r < rows; ++r) {
-    double m = 0, v = 0;
-    for (std::size_t j = 0; j < D; ++j) m += x[r * ld + j];
-    for (std::size_t j = 0; j < D; ++j) v += double(x[r * ld + j]) * x[r * ld + j];
-    EXPECT_NEAR(m / D, 0.0, 1e-6);
-    EXPECT_NEAR(v / D, 1.0, 1e-5);
+    EXPECT_LE(worst, 2e-6);
+    // In place, without affine parameters: mean 0, variance 1.
+    gpsa::layer_norm_rows(x.data(), rows, D, ld, nullptr, nullptr, 0.0f, x.data(), ld);
+    for (std::size_t r = 0; r < rows; ++r) {
+      double m = 0, v = 0;
+      for (std::size_t j = 0; j < D; ++j) m += x[r * ld + j];
+      for (std::size_t j = 0; j < D; ++j) v += double(x[r * ld + j]) * x[r * ld + j];
+      EXPECT_NEAR(m / D, 0.0, 1e-6);
+      EXPECT_NEAR(v / D, 1.0, 1e-5);
+    }
   }
 }
 
