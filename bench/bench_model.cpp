@@ -163,6 +163,22 @@ void BM_Model(benchmark::State& state, shape s, std::size_t B) {
   state.counters["GFLOP"] = flops * 1e-9;
 }
 
+// Peak resident set size of this process: VmHWM of /proc/self/status (reset by execve, unlike
+// getrusage's ru_maxrss, which a child started by a big parent inherits), else ru_maxrss.
+double peak_rss_bytes() {
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    double kb = -1;
+    while (std::fgets(line, sizeof line, f) != nullptr)
+      if (std::strncmp(line, "VmHWM:", 6) == 0) kb = std::strtod(line + 6, nullptr);
+    std::fclose(f);
+    if (kb >= 0) return kb * 1024.0;
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) * 1024.0;  // KiB on Linux
+}
+
 // --rss_checkpoint=FILE [--rss_batch=B]: load, one forward, report peak RSS (0 = handled).
 int rss_mode(int argc, char** argv, bool& handled) {
   handled = false;
@@ -182,10 +198,8 @@ int rss_mode(int argc, char** argv, bool& handled) {
     std::vector<float> x(batch * c.channels * c.image_size * c.image_size);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 255) / 64.0f - 2.0f;
     const auto logits = m.forward(x, batch);
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
     const double weights_mb = static_cast<double>(m.parameter_count()) * 4.0 / 1e6;
-    const double peak_mb = static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e6;  // ru_maxrss: KiB
+    const double peak_mb = peak_rss_bytes() / 1e6;
     std::printf(
         "checkpoint %s: %zu parameters, weights %.1f MB (float32); B = %zu: peak RSS %.1f MB "
         "= weights + %.1f MB (logit[0] = %g)\n",
