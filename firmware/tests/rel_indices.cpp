@@ -51,23 +51,26 @@ void check_grid(const short* golden, std::size_t count) {
   constexpr auto& baked = gpsa::rel_indices_v<S>;
   static_assert(baked.size() == S * S * S * S * 3);
 
+  std::snprintf(what, sizeof what, "S=%u golden size", unsigned(S));
+  fw_check_true(what, baked.size() == count);
   std::snprintf(what, sizeof what, "S=%u rel_indices_v (flash)", unsigned(S));
-  fw_check_true("table size matches golden", baked.size() == count);
   fw_check_bits(what, mismatches(baked.data(), golden, count), count);
 
   // A size the compiler cannot see, so the fill runs on the target.
   volatile std::size_t runtime_s = S;
   const gpsa::grid g{runtime_s, runtime_s};
   poison();
-  std::snprintf(what, sizeof what, "S=%u fill_rel_indices (run time)", unsigned(S));
   const gpsa::status s = gpsa::fill_rel_indices<float>(g, std::span<float>(fill_buffer, count));
-  fw_check_true("fill_rel_indices status ok", s == gpsa::status::ok);
+  std::snprintf(what, sizeof what, "S=%u fill_rel_indices status", unsigned(S));
+  fw_check_true(what, s == gpsa::status::ok);
+  std::snprintf(what, sizeof what, "S=%u fill_rel_indices (run time)", unsigned(S));
   fw_check_bits(what, mismatches(fill_buffer, golden, count), count);
 
   poison();
-  std::snprintf(what, sizeof what, "S=%u gpsa_rel_indices_f32 (C API)", unsigned(S));
   const gpsa_status cs = gpsa_rel_indices_f32(g.rows, g.cols, fill_buffer, count);
-  fw_check_true("gpsa_rel_indices_f32 status ok", cs == GPSA_OK);
+  std::snprintf(what, sizeof what, "S=%u gpsa_rel_indices_f32 status", unsigned(S));
+  fw_check_true(what, cs == GPSA_OK);
+  std::snprintf(what, sizeof what, "S=%u gpsa_rel_indices_f32 (C API)", unsigned(S));
   fw_check_bits(what, mismatches(fill_buffer, golden, count), count);
 
   poison();
