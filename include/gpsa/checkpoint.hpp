@@ -75,9 +75,10 @@ class checkpoint_view {
   // a key equal to `suffix` itself gives "". E.g. ".pos_proj.weight" finds the GPSA layers.
   std::vector<std::string> prefixes_of(std::string_view suffix) const;
 
-  // Throws checkpoint_error "FILE: KEY has shape S, expected E" (the shape message of get()).
+  // Throws checkpoint_error "FILE: KEY has shape S, expected E[ (note)]", the shape message of
+  // get(); `note` says where the symbols came from, e.g. "D = 432 from patch_embed.proj.weight".
   [[noreturn]] void shape_error(std::string_view name, std::span<const std::size_t> actual,
-                                std::initializer_list<dim> expected) const;
+                                std::span<const dim> expected, std::string_view note = {}) const;
   // Throws checkpoint_error "FILE: <what>".
   [[noreturn]] void fail(const std::string& what) const;
 

@@ -12,7 +12,7 @@ namespace {
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 // "(H,3)", "(D,)": a shape in the symbols of `dims`, numbers where a dim has no symbol.
-std::string symbolic_text(std::initializer_list<dim> dims) {
+std::string symbolic_text(std::span<const dim> dims) {
   std::string s = "(";
   std::size_t i = 0;
   for (const dim& d : dims) {
@@ -22,7 +22,7 @@ std::string symbolic_text(std::initializer_list<dim> dims) {
   return s + (dims.size() == 1 ? ",)" : ")");
 }
 
-bool shape_matches(std::span<const std::size_t> actual, std::initializer_list<dim> want) {
+bool shape_matches(std::span<const std::size_t> actual, std::span<const dim> want) {
   if (actual.size() != want.size()) return false;
   std::size_t i = 0;
   for (const dim& d : want) {
@@ -128,17 +128,19 @@ void checkpoint_view::fail(const std::string& what) const {
 }
 
 void checkpoint_view::shape_error(std::string_view name, std::span<const std::size_t> actual,
-                                  std::initializer_list<dim> expected) const {
+                                  std::span<const dim> expected, std::string_view note) const {
   std::string msg =
       key(name) + " has shape " + io::shape_text(actual) + ", expected " + symbolic_text(expected);
-  const bool concrete = std::none_of(expected.begin(), expected.end(),
-                                     [](const dim& d) { return d.size == dim::any; });
-  if (concrete) {
-    std::vector<std::size_t> sizes;
-    for (const dim& d : expected) sizes.push_back(d.size);
-    const std::string numbers = io::shape_text(sizes);
-    if (numbers != symbolic_text(expected)) msg += " = " + numbers;
+  // The numbers where they are known ("(1,N,D) = (1,N,432)"); shown when they add something.
+  std::string numbers = "(";
+  std::size_t i = 0;
+  for (const dim& d : expected) {
+    if (i++ != 0) numbers += ',';
+    numbers += d.size == dim::any ? std::string(d.name) : std::to_string(d.size);
   }
+  numbers += expected.size() == 1 ? ",)" : ")";
+  if (numbers != symbolic_text(expected)) msg += " = " + numbers;
+  if (!note.empty()) msg += " (" + std::string(note) + ")";
   fail(msg);
 }
 
@@ -150,7 +152,8 @@ const io::tensor& checkpoint_view::get(std::string_view name) const {
 const io::tensor& checkpoint_view::get(std::string_view name,
                                        std::initializer_list<dim> shape) const {
   const io::tensor& t = get(name);
-  if (!shape_matches(t.shape, shape)) shape_error(name, t.shape, shape);
+  const std::span<const dim> want(shape.begin(), shape.size());
+  if (!shape_matches(t.shape, want)) shape_error(name, t.shape, want);
   return t;
 }
 
@@ -217,8 +220,10 @@ layer_params read_gpsa_layer(const io::safetensors_file& f, std::string_view pre
   const io::tensor& pw = v.get("pos_proj.weight", {dim::named("H"), 3});
   const std::size_t H = pw.shape[0];
   const io::tensor& qw = v.get("qk.weight");
-  if (qw.shape.size() != 2 || qw.shape[1] == 0 || qw.shape[0] != 2 * qw.shape[1])
-    v.shape_error("qk.weight", qw.shape, {dim::named("2D"), dim::named("D")});
+  if (qw.shape.size() != 2 || qw.shape[1] == 0 || qw.shape[0] != 2 * qw.shape[1]) {
+    const dim want[] = {dim::named("2D"), dim::named("D")};
+    v.shape_error("qk.weight", qw.shape, want);
+  }
   const std::size_t D = qw.shape[1];
   if (D % H != 0)
     v.fail("width D = " + std::to_string(D) + " (from " + v.key("qk.weight") +
