@@ -164,7 +164,7 @@ std::string dtype_name(char kind, std::string_view size) {
   const std::string bits = [&] {
     std::size_t n = 0;
     for (char c : size) {
-      if (c < '0' || c > '9' || n > 1000) return std::string(size);
+      if (c < '0' || c > '9' || n > 1000) return detail::shown(size);
       n = n * 10 + static_cast<std::size_t>(c - '0');
     }
     return std::to_string(n * 8);

@@ -84,6 +84,9 @@ std::string expect_io_message(F&& f, const std::string& start,
     const std::string msg = e.what();
     EXPECT_EQ(msg.rfind(start, 0), 0u) << "message does not start with '" << start << "': " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
+    for (const char c : msg)
+      EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          << "raw control character " << int(c) << " in: " << msg;
     for (const auto& p : parts)
       EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
     return msg;
@@ -104,6 +107,9 @@ std::string expect_io_error(F&& f, const std::string& name,
     EXPECT_EQ(msg.rfind(name + ": ", 0), 0u)
         << "message does not start with the file name: " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
+    for (const char c : msg)
+      EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          << "raw control character " << int(c) << " in: " << msg;
     for (const auto& p : parts)
       EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
     return msg;
