@@ -63,12 +63,14 @@ struct io_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// `text` made safe to print inside a one-line message: valid UTF-8 stays as it is; '\n', '\r',
-// '\t' and '\\' become \n \r \t \\; other control characters and every byte that is not part of
-// valid UTF-8 become \xNN (ESC is \x1b); C1 controls and the Unicode line/paragraph separators
-// and bidirectional overrides become \uNNNN. Longer results are cut (never inside an escape or a
-// character) to at most `max_bytes` bytes plus "...". Every io_error message that echoes file
-// content (keys, dtypes) or a path goes through this; the CLI uses it for everything it echoes.
+// `text` made safe to print inside a one-line message: valid UTF-8 stays as it is; control
+// characters (newline is \x0a, ESC is \x1b), DEL, the backslash itself (\x5c, so an escape is
+// never ambiguous) and every byte that is not part of valid UTF-8 become \xNN; C1 controls and
+// the Unicode line/paragraph separators and bidirectional overrides become \uNNNN. This is the
+// convention of image::printable and of every gpsa message. Longer results are cut (never inside an
+// escape or a character) to at most `max_bytes` bytes plus "...". Every io_error message that
+// echoes file content (keys, dtypes) or a path goes through this; the CLI uses it for everything it
+// echoes.
 std::string printable(std::string_view text, std::size_t max_bytes = 4096);
 
 // A path for a message: printable(path), or "(empty path)" for an empty one.

@@ -73,10 +73,6 @@ std::string printable(std::string_view s, std::size_t max_bytes) {
     char32_t cp = 0;
     if (c >= 0x20 && c < 0x7f && c != '\\') {
       piece[0] = static_cast<char>(c);
-    } else if (c == '\\' || c == '\n' || c == '\r' || c == '\t') {
-      piece[0] = '\\';
-      piece[1] = c == '\\' ? '\\' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-      len = 2;
     } else if (c >= 0x80 && (used = utf8_length(s, i, cp)) != 0) {
       if (is_unsafe_code_point(cp)) {
         len = static_cast<std::size_t>(

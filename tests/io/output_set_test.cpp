@@ -212,7 +212,7 @@ TEST_F(OutputSet, BadTargetsAreNamed) {
   expect_io_error([&] { s.add("/proc/gpsa_output_set_test.npy"); },
                   "/proc/gpsa_output_set_test.npy", {"cannot write: "});
   const std::string nl = p("new\nline.npy").string();
-  expect_io_error([&] { s.add(p("missing\n/y.npy")); }, p("missing\\n/y.npy").string(),
+  expect_io_error([&] { s.add(p("missing\n/y.npy")); }, p("missing\\x0a/y.npy").string(),
                   {"does not exist"});
   (void)nl;
   EXPECT_EQ(s.size(), 0u);

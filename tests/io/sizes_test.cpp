@@ -74,8 +74,8 @@ TEST(BytesText, Units) {
 
 TEST(Printable, EscapesEverythingThatIsNotPlainText) {
   EXPECT_EQ(printable("blocks.0.attn.qk.weight"), "blocks.0.attn.qk.weight");
-  EXPECT_EQ(printable("a\nb\rc\td\\e"), "a\\nb\\rc\\td\\\\e");
-  EXPECT_EQ(printable("evil\n\x1b[31mred\x1b[0m"), "evil\\n\\x1b[31mred\\x1b[0m");
+  EXPECT_EQ(printable("a\nb\rc\td\\e"), "a\\x0ab\\x0dc\\x09d\\x5ce");
+  EXPECT_EQ(printable("evil\n\x1b[31mred\x1b[0m"), "evil\\x0a\\x1b[31mred\\x1b[0m");
   EXPECT_EQ(printable(std::string("<f4\0", 4)), "<f4\\x00");
   EXPECT_EQ(printable("\x7f"), "\\x7f");
   // Valid UTF-8 stays readable; bytes that are not UTF-8 are shown as \xNN.
@@ -98,14 +98,14 @@ TEST(Printable, EscapesEverythingThatIsNotPlainText) {
 
 TEST(Printable, CutsLongTextOnCharacterBoundaries) {
   EXPECT_EQ(printable(std::string(10, 'k'), 4), "kkkk...");
-  EXPECT_EQ(printable("ab\ncd", 3), "ab...");    // "\n" (2 bytes) would not fit
+  EXPECT_EQ(printable("ab\ncd", 5), "ab...");    // "\x0a" (4 bytes) would not fit
   EXPECT_EQ(printable("a\xc3\xa4", 2), "a...");  // not half of the two-byte character
   EXPECT_EQ(printable(std::string(100000, 'k')).size(), 4096u + 3);
 }
 
 TEST(DisplayPath, EmptyPathIsNamed) {
   EXPECT_EQ(gpsa::io::display_path(""), "(empty path)");
-  EXPECT_EQ(gpsa::io::display_path("out/y\n.npy"), "out/y\\n.npy");
+  EXPECT_EQ(gpsa::io::display_path("out/y\n.npy"), "out/y\\x0a.npy");
 }
 
 TEST(NpyBytes, SpanMustHoldTheShape) {
