@@ -1,10 +1,13 @@
-// Highway (runtime-dispatched SIMD) exp, row softmax and blocked-GEMM tile for gpsa/linalg.hpp.
-// Compiled to nothing unless CMake found Highway and GPSA_SIMD is not OFF.
+// Highway (runtime-dispatched SIMD) exp, row softmax, GEMM tile kernels and packing, the FMA-peak
+// loop and the target controls behind gpsa/linalg.hpp. Compiled to nothing unless CMake found
+// Highway and GPSA_SIMD is not OFF.
 #if defined(GPSA_HAVE_HWY)
 
 #include <cstddef>
+#include <cstdint>
 
 #include "gemm_blocked.hpp"
+#include "linalg_hwy.hpp"
 
 // Sizeless-vector targets (SVE, RVV) cannot hold the tile's accumulator arrays; those machines
 // use the NEON / scalar targets instead.
@@ -22,13 +25,19 @@ namespace gpsa::detail {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Tag capped at 16 floats (one AVX-512 vector) so the tile and tail buffers stay small.
+// Tag capped at 16 floats (one AVX-512 vector) so the tiles and tail buffers stay small.
 using tag_f = hn::CappedTag<float, 16>;
-constexpr std::size_t kMaxLanes = 16;
+using vec_f = hn::Vec<tag_f>;
+constexpr std::size_t kL = hn::MaxLanes(tag_f());
+// Row sums are kept in 16 partial sums whatever the vector width (16 / kL vectors), so they
+// round identically on every target.
+constexpr std::size_t kSumLanes = 16;
+constexpr std::size_t kSumVecs = kSumLanes / kL;
 
 // Same algorithm as the scalar exp (linalg.cpp): Cody-Waite reduction by ln2, degree-7 Taylor
 // polynomial, 2^n applied as 2^(n/2) * 2^(n - n/2) so subnormals round once; then the
-// overflow / underflow / NaN lanes are patched.
+// overflow / underflow / NaN lanes are patched. Lane-wise only: the same bits on every target
+// with FMA.
 template <class D, class V>
 HWY_INLINE V exp_vec(D d, V x) {
   const hn::RebindToSigned<D> di;
@@ -59,112 +68,256 @@ HWY_INLINE V exp_vec(D d, V x) {
 
 void exp_impl(const float* in, float* out, std::size_t n) {
   const tag_f d;
-  const std::size_t L = hn::Lanes(d);
   std::size_t i = 0;
-  for (; i + L <= n; i += L) hn::StoreU(exp_vec(d, hn::LoadU(d, in + i)), d, out + i);
+  for (; i + kL <= n; i += kL) hn::StoreU(exp_vec(d, hn::LoadU(d, in + i)), d, out + i);
   if (i < n) {  // tail through a padded buffer: never reads or writes past the arrays
-    HWY_ALIGN float buf[kMaxLanes] = {};
+    HWY_ALIGN float buf[kL] = {};
     for (std::size_t j = 0; j < n - i; ++j) buf[j] = in[i + j];
     hn::Store(exp_vec(d, hn::Load(d, buf)), d, buf);
     for (std::size_t j = 0; j < n - i; ++j) out[i + j] = buf[j];
   }
 }
 
-void softmax_rows_impl(float* x, std::size_t rows, std::size_t cols, std::size_t ld) {
-  if (cols == 0) return;
+// One row: max, exp(x - max) with the sum in kSumLanes partials, scale by 1/sum. Columns are
+// walked in blocks of kSumLanes; the tail block is padded with -inf (exp gives 0).
+void softmax_row(float* row, std::size_t cols) {
   const tag_f d;
-  using V = hn::Vec<tag_f>;
-  const std::size_t L = hn::Lanes(d);
-  const std::size_t full = cols - cols % L;
+  const std::size_t full = cols - cols % kSumLanes;
   const std::size_t tail = cols - full;
-  HWY_ALIGN float buf[kMaxLanes];
-  for (std::size_t i = 0; i < rows; ++i) {
-    float* row = x + i * ld;
-    // Tail lanes padded with -inf: neutral for the max, exp gives 0 for the sum.
-    for (std::size_t j = 0; j < L; ++j) buf[j] = j < tail ? row[full + j] : -__builtin_huge_valf();
-    V vmax = hn::Load(d, buf);
-    for (std::size_t j = 0; j < full; j += L) vmax = hn::Max(vmax, hn::LoadU(d, row + j));
-    const V mx = hn::MaxOfLanes(d, vmax);
-    V vsum = hn::Zero(d);
-    for (std::size_t j = 0; j < full; j += L) {
-      const V e = exp_vec(d, hn::Sub(hn::LoadU(d, row + j), mx));
-      hn::StoreU(e, d, row + j);
-      vsum = hn::Add(vsum, e);
+  HWY_ALIGN float buf[kSumLanes];
+  for (std::size_t j = 0; j < kSumLanes; ++j)
+    buf[j] = j < tail ? row[full + j] : -__builtin_huge_valf();
+  vec_f vmax = hn::Load(d, buf);
+  for (std::size_t q = 1; q < kSumVecs; ++q) vmax = hn::Max(vmax, hn::Load(d, buf + q * kL));
+  for (std::size_t j = 0; j < full; j += kL) vmax = hn::Max(vmax, hn::LoadU(d, row + j));
+  const vec_f mx = hn::MaxOfLanes(d, vmax);  // max is exact: any order gives the same value
+  vec_f sum[kSumVecs];
+  for (std::size_t q = 0; q < kSumVecs; ++q) sum[q] = hn::Zero(d);
+  for (std::size_t j = 0; j < full; j += kSumLanes) {
+    for (std::size_t q = 0; q < kSumVecs; ++q) {
+      const vec_f e = exp_vec(d, hn::Sub(hn::LoadU(d, row + j + q * kL), mx));
+      hn::StoreU(e, d, row + j + q * kL);
+      sum[q] = hn::Add(sum[q], e);
     }
-    const V et = exp_vec(d, hn::Sub(hn::Load(d, buf), mx));
-    vsum = hn::Add(vsum, et);
-    hn::Store(et, d, buf);
-    const V inv = hn::Div(hn::Set(d, 1.0f), hn::SumOfLanes(d, vsum));
-    for (std::size_t j = 0; j < full; j += L)
-      hn::StoreU(hn::Mul(hn::LoadU(d, row + j), inv), d, row + j);
-    hn::Store(hn::Mul(hn::Load(d, buf), inv), d, buf);
-    for (std::size_t j = 0; j < tail; ++j) row[full + j] = buf[j];
   }
+  for (std::size_t q = 0; q < kSumVecs; ++q) {
+    const vec_f e = exp_vec(d, hn::Sub(hn::Load(d, buf + q * kL), mx));
+    hn::Store(e, d, buf + q * kL);
+    sum[q] = hn::Add(sum[q], e);
+  }
+  HWY_ALIGN float part[kSumLanes];
+  for (std::size_t q = 0; q < kSumVecs; ++q) hn::Store(sum[q], d, part + q * kL);
+  // Fixed pairwise order over the 16 partials.
+  for (std::size_t w = kSumLanes / 2; w > 0; w /= 2)
+    for (std::size_t j = 0; j < w; ++j) part[j] += part[j + w];
+  const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, part[0]));
+  for (std::size_t j = 0; j < full; j += kL)
+    hn::StoreU(hn::Mul(hn::LoadU(d, row + j), inv), d, row + j);
+  for (std::size_t q = 0; q < kSumVecs; ++q)
+    hn::Store(hn::Mul(hn::Load(d, buf + q * kL), inv), d, buf + q * kL);
+  for (std::size_t j = 0; j < tail; ++j) row[full + j] = buf[j];
 }
 
-// GEMM tile: MR rows x (2 vectors) columns of FMA accumulators; op(A) values broadcast.
-// 2*MR accumulators + 2 B vectors + 1 broadcast must fit the register file: MR = 8 with 32
-// AVX-512 registers, 6 with 16 (AVX2, SSE4, NEON has 32 but 4 lanes: 6 is plenty).
-struct hwy_kernel {
-  static constexpr std::size_t L = hn::MaxLanes(tag_f());
-  static constexpr std::size_t MR = L >= 16 ? 8 : 6;
-  static constexpr std::size_t NR = 2 * L;
-  static HWY_NOINLINE void tile(std::size_t kc, const float* const* a_rows, std::size_t a_ks,
-                                const float* bp, std::size_t b_ks, float* c, std::size_t ldc,
-                                std::size_t mr, std::size_t nr, float alpha, float beta) noexcept {
-    const tag_f d;
-    using V = hn::Vec<tag_f>;
-    V c0[MR], c1[MR];
-    for (std::size_t r = 0; r < MR; ++r) c0[r] = c1[r] = hn::Zero(d);
-    if (nr > L) {
-      for (std::size_t p = 0; p < kc; ++p) {
-        const V b0 = hn::LoadU(d, bp + p * b_ks);
-        const V b1 = hn::LoadU(d, bp + p * b_ks + L);
-        for (std::size_t r = 0; r < MR; ++r) {
-          const V av = hn::Set(d, a_rows[r][p * a_ks]);
-          c0[r] = hn::MulAdd(av, b0, c0[r]);
-          c1[r] = hn::MulAdd(av, b1, c1[r]);
-        }
-      }
-    } else {  // a narrow edge panel (e.g. head width 48 = 32 + 16): skip the padding half
-      for (std::size_t p = 0; p < kc; ++p) {
-        const V b0 = hn::LoadU(d, bp + p * b_ks);
-        for (std::size_t r = 0; r < MR; ++r)
-          c0[r] = hn::MulAdd(hn::Set(d, a_rows[r][p * a_ks]), b0, c0[r]);
+void softmax_rows_impl(float* x, std::size_t rows, std::size_t cols, std::size_t ld) {
+  if (cols == 0) return;
+  for (std::size_t i = 0; i < rows; ++i) softmax_row(x + i * ld, cols);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM (driver: gemm_blocked.hpp)
+// ---------------------------------------------------------------------------------------------
+
+// Tile: MR rows x NV vectors of FMA accumulators, op(A) values broadcast from A in place, op(B)
+// from the packed panel. MR * 3 accumulators + 3 B vectors + 1 broadcast fit the register file:
+// MR = 8 with 32 vector registers (AVX-512, NEON), 4 with 16 (AVX2, SSE4).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_ARCH_ARM_A64
+constexpr std::size_t kMR = 8;
+#else
+constexpr std::size_t kMR = 4;
+#endif
+constexpr std::size_t kNV = 3;
+
+// The C update, the same for full and edge tiles: alpha * acc, or alpha * acc + beta * C in one
+// FMA (beta == 1 skips the exact multiply by 1).
+HWY_INLINE vec_f update(vec_f acc, const float* c, vec_f va, vec_f vb, float beta) {
+  const tag_f d;
+  if (beta == 0.0f) return hn::Mul(va, acc);
+  if (beta == 1.0f) return hn::MulAdd(va, acc, hn::LoadU(d, c));
+  return hn::MulAdd(va, acc, hn::Mul(vb, hn::LoadU(d, c)));
+}
+
+template <std::size_t NV>
+HWY_NOINLINE void tile_nv(std::size_t kc, const float* const* a_rows, std::size_t a_ks,
+                          const float* HWY_RESTRICT bp, float* c, std::size_t ldc, std::size_t mr,
+                          std::size_t nr, float alpha, float beta) {
+  const tag_f d;
+  vec_f acc[kMR][NV];
+  const float* ar[kMR];
+  for (std::size_t r = 0; r < kMR; ++r) {
+    ar[r] = a_rows[r];
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  }
+  if (a_ks == 1) {
+    for (std::size_t p = 0; p < kc; ++p) {
+      vec_f b[NV];
+      for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + p * kGemmPanel + v * kL);
+      for (std::size_t r = 0; r < kMR; ++r) {
+        const vec_f av = hn::Set(d, ar[r][p]);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
       }
     }
-    if (mr == MR && nr == NR) {  // full tile: update C with vectors
-      const V va = hn::Set(d, alpha), vb = hn::Set(d, beta);
-      for (std::size_t r = 0; r < MR; ++r) {
-        float* cr = c + r * ldc;
-        if (beta == 0.0f) {
-          hn::StoreU(hn::Mul(va, c0[r]), d, cr);
-          hn::StoreU(hn::Mul(va, c1[r]), d, cr + L);
-        } else if (beta == 1.0f) {
-          hn::StoreU(hn::MulAdd(va, c0[r], hn::LoadU(d, cr)), d, cr);
-          hn::StoreU(hn::MulAdd(va, c1[r], hn::LoadU(d, cr + L)), d, cr + L);
-        } else {
-          hn::StoreU(hn::MulAdd(va, c0[r], hn::Mul(vb, hn::LoadU(d, cr))), d, cr);
-          hn::StoreU(hn::MulAdd(va, c1[r], hn::Mul(vb, hn::LoadU(d, cr + L))), d, cr + L);
-        }
+  } else {
+    for (std::size_t p = 0; p < kc; ++p) {
+      vec_f b[NV];
+      for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + p * kGemmPanel + v * kL);
+      for (std::size_t r = 0; r < kMR; ++r) {
+        const vec_f av = hn::Set(d, ar[r][p * a_ks]);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
+      }
+    }
+  }
+  const vec_f va = hn::Set(d, alpha), vb = hn::Set(d, beta);
+  if (mr == kMR && nr == NV * kL) {
+    for (std::size_t r = 0; r < kMR; ++r)
+      for (std::size_t v = 0; v < NV; ++v) {
+        float* cv = c + r * ldc + v * kL;
+        hn::StoreU(update(acc[r][v], cv, va, vb, beta), d, cv);
+      }
+    return;
+  }
+  // Edge tile: the valid corner of C goes through a full-size buffer and the same update.
+  HWY_ALIGN float t[kMR * NV * kL];
+  for (std::size_t r = 0; r < kMR; ++r)
+    for (std::size_t j = 0; j < NV * kL; ++j)
+      t[r * NV * kL + j] = beta != 0.0f && r < mr && j < nr ? c[r * ldc + j] : 0.0f;
+  for (std::size_t r = 0; r < kMR; ++r)
+    for (std::size_t v = 0; v < NV; ++v) {
+      float* tv = t + r * NV * kL + v * kL;
+      hn::Store(update(acc[r][v], tv, va, vb, beta), d, tv);
+    }
+  for (std::size_t r = 0; r < mr; ++r)
+    for (std::size_t j = 0; j < nr; ++j) c[r * ldc + j] = t[r * NV * kL + j];
+}
+
+#undef GPSA_GEMM_TRANSPOSE8  // set again below for the targets that have it
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// dst row q (stride ds) = column q of the 8 x 8 block at src (row stride ss): 24 in-register
+// shuffles instead of 64 scalar moves.
+HWY_INLINE void transpose8(const float* src, std::size_t ss, float* dst, std::size_t ds) {
+  const hn::CappedTag<float, 8> d8;
+  const hn::Repartition<double, decltype(d8)> dd;
+  using V8 = hn::Vec<decltype(d8)>;
+  V8 r[8];
+  for (std::size_t i = 0; i < 8; ++i) r[i] = hn::LoadU(d8, src + i * ss);
+  V8 t[8];
+  for (std::size_t i = 0; i < 8; i += 2) {
+    t[i] = hn::InterleaveLower(d8, r[i], r[i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
+    t[i + 1] = hn::InterleaveUpper(d8, r[i], r[i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  }
+  V8 u[8];
+  for (std::size_t h = 0; h < 8; h += 4) {
+    const auto t0 = hn::BitCast(dd, t[h]), t1 = hn::BitCast(dd, t[h + 1]);
+    const auto t2 = hn::BitCast(dd, t[h + 2]), t3 = hn::BitCast(dd, t[h + 3]);
+    u[h] = hn::BitCast(d8, hn::InterleaveLower(dd, t0, t2));      // a0 b0 c0 d0 | a4 ..
+    u[h + 1] = hn::BitCast(d8, hn::InterleaveUpper(dd, t0, t2));  // a1 b1 c1 d1 | a5 ..
+    u[h + 2] = hn::BitCast(d8, hn::InterleaveLower(dd, t1, t3));  // a2 .. | a6 ..
+    u[h + 3] = hn::BitCast(d8, hn::InterleaveUpper(dd, t1, t3));  // a3 .. | a7 ..
+  }
+  for (std::size_t q = 0; q < 4; ++q) {
+    hn::StoreU(hn::ConcatLowerLower(d8, u[4 + q], u[q]), d8, dst + q * ds);
+    hn::StoreU(hn::ConcatUpperUpper(d8, u[4 + q], u[q]), d8, dst + (q + 4) * ds);
+  }
+}
+#define GPSA_GEMM_TRANSPOSE8 1
+#endif
+
+// op(B) rows [p0, p0 + kc), columns [j0, j0 + w) into a kc x kGemmPanel panel, zero-padded.
+void pack_b_panel(bool trans_b, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
+                  std::size_t j0, std::size_t w, float* bp) {
+  const tag_f d;
+  if (!trans_b) {
+    if (w == kGemmPanel) {
+      for (std::size_t p = 0; p < kc; ++p) {
+        const float* s = b + (p0 + p) * ldb + j0;
+        for (std::size_t j = 0; j < kGemmPanel; j += kL)
+          hn::StoreU(hn::LoadU(d, s + j), d, bp + p * kGemmPanel + j);
       }
       return;
     }
-    HWY_ALIGN float out[MR * NR];
-    for (std::size_t r = 0; r < MR; ++r) {
-      hn::Store(c0[r], d, out + r * NR);
-      hn::Store(c1[r], d, out + r * NR + L);
-    }
-    gemm_update_c(out, NR, c, ldc, mr, nr, alpha, beta);
+    gemm_pack_b_panel_scalar(false, b, ldb, p0, kc, j0, w, bp);
+    return;
+  }
+#if defined(GPSA_GEMM_TRANSPOSE8)
+  const std::size_t w8 = w - w % 8, k8 = kc - kc % 8;
+  for (std::size_t jg = 0; jg < w8; jg += 8)
+    for (std::size_t pg = 0; pg < k8; pg += 8)
+      transpose8(b + (j0 + jg) * ldb + p0 + pg, ldb, bp + pg * kGemmPanel + jg, kGemmPanel);
+  for (std::size_t p = 0; p < kc; ++p) {
+    float* dst = bp + p * kGemmPanel;
+    const std::size_t j_from = p < k8 ? w8 : 0;  // rows p < k8 have their first w8 done
+    for (std::size_t j = j_from; j < w; ++j) dst[j] = b[(j0 + j) * ldb + p0 + p];
+    for (std::size_t j = w; j < kGemmPanel; ++j) dst[j] = 0.0f;
+  }
+#else
+  gemm_pack_b_panel_scalar(true, b, ldb, p0, kc, j0, w, bp);
+#endif
+}
+
+struct hwy_kernel {
+  static constexpr std::size_t MR = kMR;
+  static constexpr std::size_t NR = kNV * kL;
+  static void tile(std::size_t kc, const float* const* a_rows, std::size_t a_ks, const float* bp,
+                   float* c, std::size_t ldc, std::size_t mr, std::size_t nr, float alpha,
+                   float beta) noexcept {
+    const std::size_t nv = (nr + kL - 1) / kL;
+    if (nv == 3)
+      tile_nv<3>(kc, a_rows, a_ks, bp, c, ldc, mr, nr, alpha, beta);
+    else if (nv == 2)
+      tile_nv<2>(kc, a_rows, a_ks, bp, c, ldc, mr, nr, alpha, beta);
+    else
+      tile_nv<1>(kc, a_rows, a_ks, bp, c, ldc, mr, nr, alpha, beta);
+  }
+  static void pack_b(bool trans_b, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
+                     std::size_t j0, std::size_t w, float* bp) noexcept {
+    pack_b_panel(trans_b, b, ldb, p0, kc, j0, w, bp);
   }
 };
-// K block: a KC x NR panel of op(B) (16 KB with AVX-512) plus an MR x KC sliver of A stay in L1.
-constexpr std::size_t kHwyKc = 128;
 
-void gemm_impl(const gemm_problem& g) {
-  HWY_ALIGN float bpack[kHwyKc * hwy_kernel::NR];
-  gemm_blocked_run<hwy_kernel, kHwyKc>(g, bpack);
+void gemm_impl(const gemm_problem& g, const gemm_b_source& src) {
+  HWY_ALIGN float bpack[kGemmKcMax * kGemmPanel];
+  gemm_blocked_run<hwy_kernel>(g, src, bpack);
 }
+
+void pack_b_impl(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                 float* out) {
+  gemm_pack_b_all(trans_b, k, n, b, ldb, out, &pack_b_panel);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FMA peak and target name
+// ---------------------------------------------------------------------------------------------
+
+// As many independent FMA chains as the GEMM tile keeps (enough to cover FMA latency times
+// throughput on every target), on registers only.
+constexpr std::size_t kPeakChains = kMR * kNV;
+
+float fma_peak_impl(std::size_t iterations) {
+  const tag_f d;
+  vec_f acc[kPeakChains];
+  for (std::size_t i = 0; i < kPeakChains; ++i)
+    acc[i] = hn::Set(d, 1.0f + static_cast<float>(i) * 1e-3f);
+  const vec_f mul = hn::Set(d, 0.999999f), add = hn::Set(d, 1e-7f);
+  for (std::size_t it = 0; it < iterations; ++it) {
+    // Fully unrolled so the chains live in registers.
+#pragma GCC unroll 32
+    for (std::size_t i = 0; i < kPeakChains; ++i) acc[i] = hn::MulAdd(acc[i], mul, add);
+  }
+  vec_f s = acc[0];
+  for (std::size_t i = 1; i < kPeakChains; ++i) s = hn::Add(s, acc[i]);
+  return hn::GetLane(hn::SumOfLanes(d, s));
+}
+
+std::size_t fma_peak_flops_impl() { return kPeakChains * kL * 2; }
 
 const char* target_name_impl() { return hwy::TargetName(HWY_TARGET); }
 
@@ -178,6 +331,9 @@ namespace gpsa::detail {
 HWY_EXPORT(exp_impl);
 HWY_EXPORT(softmax_rows_impl);
 HWY_EXPORT(gemm_impl);
+HWY_EXPORT(pack_b_impl);
+HWY_EXPORT(fma_peak_impl);
+HWY_EXPORT(fma_peak_flops_impl);
 HWY_EXPORT(target_name_impl);
 
 void hwy_exp(const float* in, float* out, std::size_t n) noexcept {
@@ -186,8 +342,48 @@ void hwy_exp(const float* in, float* out, std::size_t n) noexcept {
 void hwy_softmax_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept {
   HWY_DYNAMIC_DISPATCH(softmax_rows_impl)(x, rows, cols, ld);
 }
-void hwy_gemm_blocked(const gemm_problem& g) noexcept { HWY_DYNAMIC_DISPATCH(gemm_impl)(g); }
+void hwy_gemm(const gemm_problem& g, const gemm_b_source& src) noexcept {
+  HWY_DYNAMIC_DISPATCH(gemm_impl)(g, src);
+}
+void hwy_pack_b(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                float* out) noexcept {
+  HWY_DYNAMIC_DISPATCH(pack_b_impl)(trans_b, k, n, b, ldb, out);
+}
 const char* hwy_target_name() noexcept { return HWY_DYNAMIC_DISPATCH(target_name_impl)(); }
+
+namespace {
+// The compiled targets this CPU supports, read once (before any test mock can change it).
+std::int64_t all_targets() noexcept {
+  static const std::int64_t mask = hwy::SupportedTargets() & HWY_TARGETS;
+  return mask;
+}
+std::int64_t nth_target(std::size_t index) noexcept {
+  std::int64_t m = all_targets();
+  for (; m != 0; m &= m - 1, --index)
+    if (index == 0) return m & -m;
+  return 0;
+}
+}  // namespace
+
+std::size_t simd_target_count() noexcept {
+  std::size_t n = 0;
+  for (std::int64_t m = all_targets(); m != 0; m &= m - 1) ++n;
+  return n;
+}
+const char* simd_target_name(std::size_t index) noexcept {
+  const std::int64_t t = nth_target(index);
+  return t != 0 ? hwy::TargetName(t) : "";
+}
+void simd_target_select(std::size_t index) noexcept {
+  (void)all_targets();
+  hwy::SetSupportedTargetsForTest(nth_target(index));  // 0: back to the CPU's own choice
+}
+float fma_peak(std::size_t iterations) noexcept {
+  return HWY_DYNAMIC_DISPATCH(fma_peak_impl)(iterations);
+}
+std::size_t fma_peak_flops_per_iteration() noexcept {
+  return HWY_DYNAMIC_DISPATCH(fma_peak_flops_impl)();
+}
 
 }  // namespace gpsa::detail
 #endif  // HWY_ONCE

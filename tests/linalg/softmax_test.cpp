@@ -1,5 +1,5 @@
 // softmax_rows vs a float64 reference: random rows, +-1e4 logits, -inf entries, equal values,
-// padded row stride; public (SIMD when built) and scalar backends.
+// padded row stride; gpsa::softmax_rows on every SIMD target of the build, and the scalar kernel.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,18 +7,31 @@
 #include <random>
 #include <vector>
 
-#include "gpsa/detail/linalg_impl.hpp"
+#include <functional>
+#include <string>
+
 #include "gpsa/linalg.hpp"
+#include "linalg_impl.hpp"
+#include "targets.hpp"
 
 namespace {
 
-using softmax_fn = void (*)(float*, std::size_t, std::size_t, std::size_t);
 struct backend {
-  const char* name;
-  softmax_fn fn;
+  std::string name;
+  std::function<void(float*, std::size_t, std::size_t, std::size_t)> fn;
 };
-const backend kBackends[] = {{"public", &gpsa::softmax_rows},
-                             {"scalar", &gpsa::detail::softmax_rows_scalar}};
+// gpsa::softmax_rows forced to each SIMD target, then the scalar kernel.
+const std::vector<backend> kBackends = [] {
+  std::vector<backend> out;
+  for (const std::size_t t : gpsa_test::simd_targets())
+    out.push_back(
+        {gpsa_test::target_name(t), [t](float* x, std::size_t r, std::size_t c, std::size_t ld) {
+           const gpsa_test::target_scope scope(t);
+           gpsa::softmax_rows(x, r, c, ld);
+         }});
+  out.push_back({"scalar", &gpsa::detail::softmax_rows_scalar});
+  return out;
+}();
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr double kEps = std::numeric_limits<float>::epsilon();
