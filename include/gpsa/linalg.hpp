@@ -46,8 +46,10 @@ void gemm_packed(bool trans_a, std::size_t m, std::size_t n, std::size_t k, floa
 
 // Numerically stable softmax of each row in place (subtracts the row max, so logits of +-1e4
 // neither overflow nor give NaN): `rows` rows of `cols` values, row stride `ld`.
-// -inf entries get probability 0. A row that is all -inf (or contains NaN) becomes NaN, as in
-// PyTorch.
+// -inf entries get probability 0; probabilities below FLT_MIN (~1.2e-38) are flushed to 0, so
+// products with them never meet subnormal numbers. A row that is all -inf (or contains NaN)
+// becomes NaN, as in PyTorch. The row sum is taken in 16 partials added in a fixed order, so
+// the bits do not depend on the vector width (AVX2 and AVX-512 agree).
 void softmax_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept;
 
 // out[i] = exp(in[i]) for n values; out may equal in (other overlaps are not allowed).

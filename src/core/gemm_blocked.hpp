@@ -43,6 +43,9 @@ constexpr std::size_t gemm_kc(std::size_t k) noexcept {
   return blocks == 0 ? 0 : (k + blocks - 1) / blocks;
 }
 
+// Longest span (in floats) of a B panel read in place: 16 pages.
+inline constexpr std::size_t kGemmInPlaceSpan = 16384;
+
 constexpr std::size_t gemm_panels(std::size_t n) noexcept {
   return (n + kGemmPanel - 1) / kGemmPanel;
 }
@@ -90,11 +93,14 @@ struct gemm_b_source {
 
 // Kernel provides
 //   MR, NR (NR divides kGemmPanel);
-//   tile(kc, a_rows[MR], a_ks, bp, c, ldc, mr, nr, alpha, beta): for r < MR, j < NR,
-//     acc[r][j] = sum_p a_rows[r][p * a_ks] * bp[p * kGemmPanel + j] (FMA chain in p order), then
-//     the mr x nr corner of C gets alpha * acc (beta == 0) or alpha * acc + beta * C;
+//   tile(kc, a, a_rs, a_ks, mr, bp, b_ks, c, ldc, nr, alpha, beta): for r < mr, j < nr,
+//     acc[r][j] = sum_p a[r * a_rs + p * a_ks] * bp[p * b_ks + j] (FMA chain in p order), then
+//     C[r][j] = alpha * acc (beta == 0) or alpha * acc + beta * C; bp holds NR readable columns;
 //   pack_b(trans_b, b, ldb, p0, kc, j0, w, bp): like gemm_pack_b_panel_scalar.
-// bpack: kGemmKcMax * kGemmPanel floats (unused when B comes pre-packed).
+// op(B) panels are read in place when B is not transposed, the panel is full (its rows are
+// contiguous) and its rows span at most kGemmInPlaceSpan floats (beyond, strided rows cost TLB
+// misses on every tile), else packed into bpack (kGemmKcMax * kGemmPanel floats; unused when B
+// comes pre-packed). op(A) is always read in place.
 template <class Kernel>
 void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bpack) noexcept {
   constexpr std::size_t MR = Kernel::MR;
@@ -110,19 +116,23 @@ void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bp
   const std::size_t m_blocks = (g.m + kGemmMcMax - 1) / kGemmMcMax;
   std::size_t mc = (g.m + m_blocks - 1) / m_blocks;
   mc = (mc + MR - 1) / MR * MR;
-  const std::size_t a_ks = g.trans_a ? g.lda : 1;
-  const float* a_rows[MR];
+  const std::size_t a_rs = g.trans_a ? 1 : g.lda, a_ks = g.trans_a ? g.lda : 1;
   for (std::size_t p0 = 0; p0 < g.k; p0 += kc0) {
     const std::size_t kc = g.k - p0 < kc0 ? g.k - p0 : kc0;
     const float beta = p0 == 0 ? g.beta : 1.0f;
+    const float* a_block = g.a + p0 * a_ks;
     for (std::size_t i0 = 0; i0 < g.m; i0 += mc) {
       const std::size_t i1 = g.m - i0 < mc ? g.m : i0 + mc;
       for (std::size_t j0 = 0; j0 < g.n; j0 += kGemmPanel) {
         const std::size_t w = g.n - j0 < kGemmPanel ? g.n - j0 : kGemmPanel;
         const float* bp;
+        std::size_t b_ks = kGemmPanel;
         if (src.packed != nullptr) {
           bp = src.packed + p0 * src.panels * kGemmPanel +
                (src.panel0 + j0 / kGemmPanel) * kc * kGemmPanel;
+        } else if (!g.trans_b && w == kGemmPanel && kc * g.ldb <= kGemmInPlaceSpan) {
+          bp = g.b + p0 * g.ldb + j0;
+          b_ks = g.ldb;
         } else {
           Kernel::pack_b(g.trans_b, g.b, g.ldb, p0, kc, j0, w, bpack);
           bp = bpack;
@@ -131,13 +141,8 @@ void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bp
           const std::size_t nr = w - s < NR ? w - s : NR;
           for (std::size_t ic = i0; ic < i1; ic += MR) {
             const std::size_t mr = i1 - ic < MR ? i1 - ic : MR;
-            // Rows past the edge repeat the last real row: computed, never stored.
-            for (std::size_t r = 0; r < MR; ++r) {
-              const std::size_t i = ic + (r < mr ? r : mr - 1);
-              a_rows[r] = g.trans_a ? g.a + p0 * g.lda + i : g.a + i * g.lda + p0;
-            }
-            Kernel::tile(kc, a_rows, a_ks, bp + s, g.c + ic * g.ldc + j0 + s, g.ldc, mr, nr,
-                         g.alpha, beta);
+            Kernel::tile(kc, a_block + ic * a_rs, a_rs, a_ks, mr, bp + s, b_ks,
+                         g.c + ic * g.ldc + j0 + s, g.ldc, nr, g.alpha, beta);
           }
         }
       }

@@ -79,15 +79,18 @@ constexpr std::size_t kVecFloats = 2;
 struct scalar_kernel {
   static constexpr std::size_t MR = 4;
   static constexpr std::size_t NR = 3 * kVecFloats;
-  static void tile(std::size_t kc, const float* const* a_rows, std::size_t a_ks, const float* bp,
-                   float* c, std::size_t ldc, std::size_t mr, std::size_t nr, float alpha,
-                   float beta) noexcept {
+  static void tile(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
+                   std::size_t mr, const float* bp, std::size_t b_ks, float* c, std::size_t ldc,
+                   std::size_t nr, float alpha, float beta) noexcept {
+    // Rows past the edge repeat the last real row: computed, never stored.
+    const float* a_rows[MR];
+    for (std::size_t r = 0; r < MR; ++r) a_rows[r] = a + (r < mr ? r : mr - 1) * a_rs;
 #if defined(__GNUC__)
     using vec = float __attribute__((vector_size(kVecFloats * sizeof(float))));
     vec acc[MR][3] = {};
     for (std::size_t p = 0; p < kc; ++p) {
       vec b[3];
-      std::memcpy(b, bp + p * kGemmPanel, sizeof b);
+      std::memcpy(b, bp + p * b_ks, sizeof b);
       for (std::size_t r = 0; r < MR; ++r) {
         const float av = a_rows[r][p * a_ks];
         for (std::size_t v = 0; v < 3; ++v) acc[r][v] += av * b[v];
@@ -98,7 +101,7 @@ struct scalar_kernel {
 #else
     float out[MR * NR] = {};
     for (std::size_t p = 0; p < kc; ++p) {
-      const float* brow = bp + p * kGemmPanel;
+      const float* brow = bp + p * b_ks;
       for (std::size_t r = 0; r < MR; ++r) {
         const float av = a_rows[r][p * a_ks];
         for (std::size_t j = 0; j < NR; ++j) out[r * NR + j] += av * brow[j];
@@ -144,8 +147,12 @@ void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size
     float mx = m[0];
     for (std::size_t l = 1; l < kLanes; ++l) mx = m[l] > mx ? m[l] : mx;
     for (std::size_t j = full; j < cols; ++j) mx = row[j] > mx ? row[j] : mx;
-    // all -inf row: -inf - -inf = NaN, as in PyTorch
-    for (std::size_t j = 0; j < cols; ++j) row[j] = exp1(row[j] - mx);
+    // all -inf row: -inf - -inf = NaN, as in PyTorch. Results below FLT_MIN are flushed to 0
+    // (as the SIMD kernels do), so later products never see subnormals.
+    for (std::size_t j = 0; j < cols; ++j) {
+      const float e = exp1(row[j] - mx);
+      row[j] = e < FLT_MIN ? 0.0f : e;
+    }
     float s[kLanes] = {};
     for (std::size_t j = 0; j < full; j += kLanes)
       for (std::size_t l = 0; l < kLanes; ++l) s[l] += row[j + l];

@@ -3,8 +3,10 @@
 // Highway and GPSA_SIMD is not OFF.
 #if defined(GPSA_HAVE_HWY)
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "gemm_blocked.hpp"
 #include "linalg_hwy.hpp"
@@ -78,44 +80,111 @@ void exp_impl(const float* in, float* out, std::size_t n) {
   }
 }
 
-// One row: max, exp(x - max) with the sum in kSumLanes partials, scale by 1/sum. Columns are
-// walked in blocks of kSumLanes; the tail block is padded with -inf (exp gives 0).
+// exp for softmax arguments x - rowmax: x <= 0, -inf or NaN. Results below FLT_MIN (x < ln 2^-126)
+// are flushed to 0, so the probabilities the attention GEMMs read are never subnormal (no
+// microcode assists; the change is below 1.2e-38 absolute). Fewer operations than exp_vec: one
+// FMA rounds x * log2(e) to an integer in the low mantissa bits of 1.5 * 2^23 (so n needs no
+// float->int conversion) and 2^n (n in [-127, 0]) is one normal float.
+template <class D, class V>
+HWY_INLINE V exp_nonpositive(D d, V x) {
+  const hn::RebindToSigned<D> di;
+  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23, bits 0x4B400000
+  const V xc = hn::Max(x, hn::Set(d, -88.0f));
+  const V t = hn::MulAdd(xc, hn::Set(d, 1.44269504088896341f), hn::Set(d, kShift));
+  const V n = hn::Sub(t, hn::Set(d, kShift));
+  V r = hn::NegMulAdd(n, hn::Set(d, 0.693145751953125f), xc);
+  r = hn::NegMulAdd(n, hn::Set(d, 1.428606765330187045e-06f), r);
+  V p = hn::Set(d, 1.0f / 5040.0f);
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 720.0f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 120.0f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 24.0f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 6.0f));
+  p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  // (n + 127) << 23 from t's bits: t = 0x4B400000 + n as an integer.
+  const auto e = hn::ShiftLeft<23>(hn::Add(hn::BitCast(di, t), hn::Set(di, 127 - 0x4B400000)));
+  V y = hn::Mul(p, hn::BitCast(d, e));
+  y = hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.3365447505f)), y);  // below FLT_MIN, -inf
+  return hn::IfThenElse(hn::Eq(x, x), y, x);                          // NaN in, NaN out
+}
+
+// The 16 partial sums of a row (in vectors of kL lanes) added in one fixed pairwise order.
+HWY_INLINE float fixed_order_sum(const vec_f* sum) {
+  const tag_f d;
+  HWY_ALIGN float part[kSumLanes];
+  for (std::size_t q = 0; q < kSumVecs; ++q) hn::Store(sum[q], d, part + q * kL);
+  float h8[8], h4[4];
+  for (std::size_t j = 0; j < 8; ++j) h8[j] = part[j] + part[j + 8];
+  for (std::size_t j = 0; j < 4; ++j) h4[j] = h8[j] + h8[j + 4];
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
+// A row shorter than 16: through a buffer padded with -inf (exp gives 0), element j in partial j.
+void softmax_short_row(float* row, std::size_t cols) {
+  const tag_f d;
+  HWY_ALIGN float buf[kSumLanes];
+  for (std::size_t j = 0; j < kSumLanes; ++j) buf[j] = j < cols ? row[j] : -__builtin_huge_valf();
+  vec_f m = hn::Load(d, buf);
+  for (std::size_t q = 1; q < kSumVecs; ++q) m = hn::Max(m, hn::Load(d, buf + q * kL));
+  const vec_f mx = hn::MaxOfLanes(d, m);
+  vec_f sum[kSumVecs];
+  for (std::size_t q = 0; q < kSumVecs; ++q) {
+    sum[q] = exp_nonpositive(d, hn::Sub(hn::Load(d, buf + q * kL), mx));
+    hn::Store(sum[q], d, buf + q * kL);
+  }
+  const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, fixed_order_sum(sum)));
+  for (std::size_t q = 0; q < kSumVecs; ++q)
+    hn::Store(hn::Mul(hn::Load(d, buf + q * kL), inv), d, buf + q * kL);
+  for (std::size_t j = 0; j < cols; ++j) row[j] = buf[j];
+}
+
+// One row: max, exp(x - max) with the sum in kSumLanes partials, scale by 1/sum. Columns go in
+// blocks of 16 (element j to partial j mod 16); a partial last block is read as the row's last 16
+// columns, its lanes already done masked out of the sum (recomputing and re-storing them gives
+// the same values), so every element lands in the same partial on every target.
 void softmax_row(float* row, std::size_t cols) {
   const tag_f d;
+  if (cols < kSumLanes) return softmax_short_row(row, cols);
   const std::size_t full = cols - cols % kSumLanes;
   const std::size_t tail = cols - full;
-  HWY_ALIGN float buf[kSumLanes];
-  for (std::size_t j = 0; j < kSumLanes; ++j)
-    buf[j] = j < tail ? row[full + j] : -__builtin_huge_valf();
-  vec_f vmax = hn::Load(d, buf);
-  for (std::size_t q = 1; q < kSumVecs; ++q) vmax = hn::Max(vmax, hn::Load(d, buf + q * kL));
-  for (std::size_t j = 0; j < full; j += kL) vmax = hn::Max(vmax, hn::LoadU(d, row + j));
-  const vec_f mx = hn::MaxOfLanes(d, vmax);  // max is exact: any order gives the same value
+  float* last = row + cols - kSumLanes;
+  vec_f tv[kSumVecs];
+  for (std::size_t q = 0; q < kSumVecs; ++q) tv[q] = hn::LoadU(d, last + q * kL);
+  // Four independent max chains (the max is exact: any order gives the same value).
+  vec_f m0 = tv[0], m1 = tv[kSumVecs - 1], m2 = m0, m3 = m1;
+  std::size_t j4 = 0;
+  for (; j4 + 4 * kL <= full; j4 += 4 * kL) {
+    m0 = hn::Max(m0, hn::LoadU(d, row + j4));
+    m1 = hn::Max(m1, hn::LoadU(d, row + j4 + kL));
+    m2 = hn::Max(m2, hn::LoadU(d, row + j4 + 2 * kL));
+    m3 = hn::Max(m3, hn::LoadU(d, row + j4 + 3 * kL));
+  }
+  for (; j4 < full; j4 += kL) m0 = hn::Max(m0, hn::LoadU(d, row + j4));
+  for (std::size_t q = 1; q + 1 < kSumVecs; ++q) m2 = hn::Max(m2, tv[q]);
+  const vec_f mx = hn::MaxOfLanes(d, hn::Max(hn::Max(m0, m1), hn::Max(m2, m3)));
   vec_f sum[kSumVecs];
   for (std::size_t q = 0; q < kSumVecs; ++q) sum[q] = hn::Zero(d);
   for (std::size_t j = 0; j < full; j += kSumLanes) {
     for (std::size_t q = 0; q < kSumVecs; ++q) {
-      const vec_f e = exp_vec(d, hn::Sub(hn::LoadU(d, row + j + q * kL), mx));
+      const vec_f e = exp_nonpositive(d, hn::Sub(hn::LoadU(d, row + j + q * kL), mx));
       hn::StoreU(e, d, row + j + q * kL);
       sum[q] = hn::Add(sum[q], e);
     }
   }
-  for (std::size_t q = 0; q < kSumVecs; ++q) {
-    const vec_f e = exp_vec(d, hn::Sub(hn::Load(d, buf + q * kL), mx));
-    hn::Store(e, d, buf + q * kL);
-    sum[q] = hn::Add(sum[q], e);
+  if (tail != 0) {
+    const vec_f first_new = hn::Set(d, static_cast<float>(kSumLanes - tail));
+    for (std::size_t q = 0; q < kSumVecs; ++q) {
+      tv[q] = exp_nonpositive(d, hn::Sub(tv[q], mx));
+      const auto fresh = hn::Ge(hn::Iota(d, static_cast<float>(q * kL)), first_new);
+      sum[q] = hn::Add(sum[q], hn::IfThenElseZero(fresh, tv[q]));
+    }
   }
-  HWY_ALIGN float part[kSumLanes];
-  for (std::size_t q = 0; q < kSumVecs; ++q) hn::Store(sum[q], d, part + q * kL);
-  // Fixed pairwise order over the 16 partials.
-  for (std::size_t w = kSumLanes / 2; w > 0; w /= 2)
-    for (std::size_t j = 0; j < w; ++j) part[j] += part[j + w];
-  const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, part[0]));
+  const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, fixed_order_sum(sum)));
   for (std::size_t j = 0; j < full; j += kL)
     hn::StoreU(hn::Mul(hn::LoadU(d, row + j), inv), d, row + j);
-  for (std::size_t q = 0; q < kSumVecs; ++q)
-    hn::Store(hn::Mul(hn::Load(d, buf + q * kL), inv), d, buf + q * kL);
-  for (std::size_t j = 0; j < tail; ++j) row[full + j] = buf[j];
+  if (tail != 0)
+    for (std::size_t q = 0; q < kSumVecs; ++q) hn::StoreU(hn::Mul(tv[q], inv), d, last + q * kL);
 }
 
 void softmax_rows_impl(float* x, std::size_t rows, std::size_t cols, std::size_t ld) {
@@ -146,58 +215,69 @@ HWY_INLINE vec_f update(vec_f acc, const float* c, vec_f va, vec_f vb, float bet
   return hn::MulAdd(va, acc, hn::Mul(vb, hn::LoadU(d, c)));
 }
 
-template <std::size_t NV>
-HWY_NOINLINE void tile_nv(std::size_t kc, const float* const* a_rows, std::size_t a_ks,
-                          const float* HWY_RESTRICT bp, float* c, std::size_t ldc, std::size_t mr,
-                          std::size_t nr, float alpha, float beta) {
+// acc[r][v] += a(r, p) * b(p, v) over p < kc, for the tile's MR rows: row pointers kept in
+// registers, one broadcast per row and step.
+template <std::size_t MR, std::size_t NV, bool kUnitK>
+HWY_INLINE void tile_loop(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
+                          const float* HWY_RESTRICT bp, std::size_t b_ks, vec_f (&acc)[MR][NV]) {
   const tag_f d;
-  vec_f acc[kMR][NV];
-  const float* ar[kMR];
-  for (std::size_t r = 0; r < kMR; ++r) {
-    ar[r] = a_rows[r];
+  const float* ar[MR];
+  for (std::size_t r = 0; r < MR; ++r) ar[r] = a + r * a_rs;
+  for (std::size_t p = 0; p < kc; ++p) {
+    vec_f b[NV];
+    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + p * b_ks + v * kL);
+    for (std::size_t r = 0; r < MR; ++r) {
+      const vec_f av = hn::Set(d, kUnitK ? ar[r][p] : ar[r][p * a_ks]);
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
+    }
+  }
+}
+
+// One MR x (NV vectors) tile; MR is the exact row count (edge tiles have their own
+// instantiations: no padded rows are computed).
+template <std::size_t MR, std::size_t NV>
+HWY_NOINLINE void tile_mr_nv(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
+                             const float* HWY_RESTRICT bp, std::size_t b_ks, float* c,
+                             std::size_t ldc, std::size_t nr, float alpha, float beta) {
+  const tag_f d;
+  vec_f acc[MR][NV];
+  for (std::size_t r = 0; r < MR; ++r)
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
-  }
-  if (a_ks == 1) {
-    for (std::size_t p = 0; p < kc; ++p) {
-      vec_f b[NV];
-      for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + p * kGemmPanel + v * kL);
-      for (std::size_t r = 0; r < kMR; ++r) {
-        const vec_f av = hn::Set(d, ar[r][p]);
-        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
-      }
-    }
-  } else {
-    for (std::size_t p = 0; p < kc; ++p) {
-      vec_f b[NV];
-      for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + p * kGemmPanel + v * kL);
-      for (std::size_t r = 0; r < kMR; ++r) {
-        const vec_f av = hn::Set(d, ar[r][p * a_ks]);
-        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
-      }
-    }
-  }
+  if (a_ks == 1)
+    tile_loop<MR, NV, true>(kc, a, a_rs, a_ks, bp, b_ks, acc);
+  else
+    tile_loop<MR, NV, false>(kc, a, a_rs, a_ks, bp, b_ks, acc);
   const vec_f va = hn::Set(d, alpha), vb = hn::Set(d, beta);
-  if (mr == kMR && nr == NV * kL) {
-    for (std::size_t r = 0; r < kMR; ++r)
+  if (nr == NV * kL) {
+    for (std::size_t r = 0; r < MR; ++r)
       for (std::size_t v = 0; v < NV; ++v) {
         float* cv = c + r * ldc + v * kL;
         hn::StoreU(update(acc[r][v], cv, va, vb, beta), d, cv);
       }
     return;
   }
-  // Edge tile: the valid corner of C goes through a full-size buffer and the same update.
-  HWY_ALIGN float t[kMR * NV * kL];
-  for (std::size_t r = 0; r < kMR; ++r)
-    for (std::size_t j = 0; j < NV * kL; ++j)
-      t[r * NV * kL + j] = beta != 0.0f && r < mr && j < nr ? c[r * ldc + j] : 0.0f;
-  for (std::size_t r = 0; r < kMR; ++r)
-    for (std::size_t v = 0; v < NV; ++v) {
-      float* tv = t + r * NV * kL + v * kL;
-      hn::Store(update(acc[r][v], tv, va, vb, beta), d, tv);
-    }
-  for (std::size_t r = 0; r < mr; ++r)
-    for (std::size_t j = 0; j < nr; ++j) c[r * ldc + j] = t[r * NV * kL + j];
+  // Edge columns: the valid part of each row goes through a full-width buffer and the same
+  // update.
+  HWY_ALIGN float t[NV * kL];
+  for (std::size_t r = 0; r < MR; ++r) {
+    float* cr = c + r * ldc;
+    for (std::size_t j = 0; j < NV * kL; ++j) t[j] = beta != 0.0f && j < nr ? cr[j] : 0.0f;
+    for (std::size_t v = 0; v < NV; ++v)
+      hn::Store(update(acc[r][v], t + v * kL, va, vb, beta), d, t + v * kL);
+    for (std::size_t j = 0; j < nr; ++j) cr[j] = t[j];
+  }
 }
+
+using tile_fn = void (*)(std::size_t, const float*, std::size_t, std::size_t, const float*,
+                         std::size_t, float*, std::size_t, std::size_t, float, float);
+
+// kTiles[mr - 1][nv - 1]: every row count up to kMR, every width up to kNV vectors.
+template <std::size_t... R>
+constexpr auto make_tile_table(std::index_sequence<R...>) {
+  return std::array<std::array<tile_fn, kNV>, sizeof...(R)>{
+      {{&tile_mr_nv<R + 1, 1>, &tile_mr_nv<R + 1, 2>, &tile_mr_nv<R + 1, 3>}...}};
+}
+constexpr auto kTiles = make_tile_table(std::make_index_sequence<kMR>());
 
 #undef GPSA_GEMM_TRANSPOSE8  // set again below for the targets that have it
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
@@ -249,8 +329,10 @@ void pack_b_panel(bool trans_b, const float* b, std::size_t ldb, std::size_t p0,
   }
 #if defined(GPSA_GEMM_TRANSPOSE8)
   const std::size_t w8 = w - w % 8, k8 = kc - kc % 8;
-  for (std::size_t jg = 0; jg < w8; jg += 8)
-    for (std::size_t pg = 0; pg < k8; pg += 8)
+  // Whole rows of the panel at a time (8 k values x the panel's width): each output line is
+  // written once, while it is in cache.
+  for (std::size_t pg = 0; pg < k8; pg += 8)
+    for (std::size_t jg = 0; jg < w8; jg += 8)
       transpose8(b + (j0 + jg) * ldb + p0 + pg, ldb, bp + pg * kGemmPanel + jg, kGemmPanel);
   for (std::size_t p = 0; p < kc; ++p) {
     float* dst = bp + p * kGemmPanel;
@@ -266,16 +348,10 @@ void pack_b_panel(bool trans_b, const float* b, std::size_t ldb, std::size_t p0,
 struct hwy_kernel {
   static constexpr std::size_t MR = kMR;
   static constexpr std::size_t NR = kNV * kL;
-  static void tile(std::size_t kc, const float* const* a_rows, std::size_t a_ks, const float* bp,
-                   float* c, std::size_t ldc, std::size_t mr, std::size_t nr, float alpha,
-                   float beta) noexcept {
-    const std::size_t nv = (nr + kL - 1) / kL;
-    if (nv == 3)
-      tile_nv<3>(kc, a_rows, a_ks, bp, c, ldc, mr, nr, alpha, beta);
-    else if (nv == 2)
-      tile_nv<2>(kc, a_rows, a_ks, bp, c, ldc, mr, nr, alpha, beta);
-    else
-      tile_nv<1>(kc, a_rows, a_ks, bp, c, ldc, mr, nr, alpha, beta);
+  static void tile(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
+                   std::size_t mr, const float* bp, std::size_t b_ks, float* c, std::size_t ldc,
+                   std::size_t nr, float alpha, float beta) noexcept {
+    kTiles[mr - 1][(nr + kL - 1) / kL - 1](kc, a, a_rs, a_ks, bp, b_ks, c, ldc, nr, alpha, beta);
   }
   static void pack_b(bool trans_b, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
                      std::size_t j0, std::size_t w, float* bp) noexcept {
