@@ -17,8 +17,10 @@ struct executor;  // gpsa/attention.hpp: a host-supplied parallel loop
 // Deterministic by construction: each C element is summed in an order fixed by k alone (K in
 // equal blocks of at most 256, each an in-order FMA chain), so the bits do not depend on m, n,
 // which part of C a call computes, the executor's worker count, environment variables, or
-// (among targets with FMA: AVX2, AVX-512) the SIMD target. gemm starts no thread and allocates
-// nothing; it uses up to ~50 KB of stack for one packed panel of op(B).
+// (among targets with FMA: AVX2, AVX-512) the SIMD target. Subnormal inputs and results count
+// as 0 inside the call (x86: MXCSR flush-to-zero, the caller's mode restored on return), which
+// spares ~100-cycle microcode assists per operation on tiny values. gemm starts no thread and
+// allocates nothing; it uses up to ~50 KB of stack for one packed panel of op(B).
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) noexcept;

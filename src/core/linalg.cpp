@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "fp_env.hpp"
 #include "gemm_blocked.hpp"
 #include "linalg_impl.hpp"
 
@@ -172,11 +173,13 @@ void gemm_blocked_scalar(bool trans_a, bool trans_b, std::size_t m, std::size_t 
 }
 
 void gemm_run_scalar(const gemm_problem& g, const gemm_b_source& src) noexcept {
+  const flush_subnormals ftz;
   alignas(64) float bpack[kGemmKcMax * kGemmPanel];
   gemm_blocked_run<scalar_kernel>(g, src, bpack);
 }
 
 void gemm_run(const gemm_problem& g, const gemm_b_source& src) noexcept {
+  const flush_subnormals ftz;
 #if defined(GPSA_HAVE_HWY)
   hwy_gemm(g, src);
 #else

@@ -19,6 +19,10 @@
 #include "linalg_impl.hpp"
 #include "targets.hpp"
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 namespace {
 
 using gemm_sig = void(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*,
@@ -336,6 +340,27 @@ TEST(Gemm, PackBChecksItsArguments) {
             gpsa::status::invalid_argument);  // ldb shorter than a row of B
   EXPECT_EQ(gpsa::gemm_pack_b(false, 100, 49, b.data(), 49, packed), gpsa::status::ok);
   EXPECT_EQ(gpsa::gemm_pack_b(false, 0, 49, nullptr, 49, {}), gpsa::status::ok);  // nothing
+}
+
+TEST(Gemm, SubnormalResultsAreZeroAndTheCallersModeIsKept) {
+  // 1e-20 * 1e-20 = 1e-40 is subnormal: gemm counts it as 0 (x86: FTZ/DAZ for the call only).
+  const float a[] = {1e-20f, 1e-20f}, b[] = {1e-20f, 1e-20f};
+#if defined(__SSE__)
+  const unsigned before = _mm_getcsr();
+#endif
+  for (const auto& be : backends()) {
+    float c = 1.0f;
+    be.fn(false, false, 1, 1, 2, 1.0f, a, 2, b, 1, 0.0f, &c, 1);
+#if defined(__SSE__)
+    EXPECT_EQ(c, 0.0f) << be.name;
+    EXPECT_EQ(_mm_getcsr(), before) << be.name << ": the caller's MXCSR was not restored";
+#else
+    EXPECT_TRUE(c == 0.0f || std::fabs(c - 2e-40f) < 1e-44f) << be.name;
+#endif
+  }
+  // Outside gemm, subnormals are still produced (the mode really was restored).
+  volatile float tiny = 1e-20f;
+  EXPECT_GT(tiny * tiny, 0.0f);
 }
 
 TEST(Gemm, BackendNames) {
