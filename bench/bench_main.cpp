@@ -1,20 +1,12 @@
-// bench_gpsa: every gpsa benchmark in one program, so one run gives same-run ratios (forward vs
-// the FMA peak, fill vs memset, ...). The JSON context records the GEMM and SIMD backends.
+// bench_gpsa: every gpsa kernel benchmark in one program, so one run gives same-run ratios
+// (forward vs the FMA peak, fill vs memset, gpsa's GEMM vs the installed BLAS libraries).
 //   build/default/bench/bench_gpsa --benchmark_filter='BM_(FmaPeak|Forward/small/1)$'
-#include <benchmark/benchmark.h>
-
 #include "bench_common.hpp"
-#include "gpsa/linalg.hpp"
+#include "bench_main.hpp"
 
 int main(int argc, char** argv) {
-  benchmark::AddCustomContext("gpsa_gemm_backend", gpsa::gemm_backend());
-  benchmark::AddCustomContext("gpsa_simd_backend", gpsa::simd_backend());
   gpsa_bench::register_linalg_benchmarks();
   gpsa_bench::register_layer_benchmarks();
   gpsa_bench::register_table_benchmarks();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return gpsa_bench::run_benchmarks(argc, argv);
 }

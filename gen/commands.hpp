@@ -19,5 +19,6 @@ void add_table(CLI::App& app);
 void add_forward(CLI::App& app);
 void add_fold(CLI::App& app);
 void add_demo(CLI::App& app);
+void add_preprocess(CLI::App& app);
 
 }  // namespace gpsa::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   gpsa::cli::add_forward(app);
   gpsa::cli::add_fold(app);
   gpsa::cli::add_demo(app);
+  gpsa::cli::add_preprocess(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

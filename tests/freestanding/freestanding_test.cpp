@@ -11,6 +11,7 @@
 #include <new>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/convit.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/gpsa.h"
 #include "gpsa/grid.hpp"
@@ -234,6 +235,95 @@ void layer() {
   check(s[0] == 1.0f && s[1] == 0.0f, "softmax_rows");
 }
 
+// A whole ConViT (gpsa/convit.hpp) on static buffers: 16x16 images, 4-pixel patches, D = 8,
+// H = 2, one GPSA and one MHSA block. Checks structural facts: final-norm rows have mean 0 and
+// variance 1 (unit norm weight, zero bias), and the logits are the head applied to token 0.
+void model() {
+  constexpr std::size_t S = 16, P = 4, C = 3, D = 8, H = 2, M = 16, K = 3, B = 2, N = 16, T = 17;
+  static float patch_w[D * C * P * P], pos[N * D], cls[D], ones[M], zeros[M];
+  static float qk[2 * D * D], v[D * D], pos_w[H * 3], gate[H], qkv[3 * D * D], proj[D * D];
+  static float fc1[M * D], fc2[D * M], head_w[K * D], head_b[K];
+  static float images[B * C * S * S], logits[B * K], features[B * T * D],
+      folded[2 * H * 2 * 16 + H];
+  static float scratch[1 << 15];
+  unsigned seed = 12345u;
+  const auto fill = [&seed](float* a, std::size_t n, float scale) {
+    for (std::size_t i = 0; i < n; ++i) {
+      seed = seed * 1664525u + 1013904223u;
+      a[i] = scale * (static_cast<float>(seed >> 8) / 16777216.0f - 0.5f);
+    }
+  };
+  fill(patch_w, std::size(patch_w), 0.3f);
+  fill(pos, std::size(pos), 1.0f);
+  fill(cls, D, 1.0f);
+  fill(qk, std::size(qk), 1.0f);
+  fill(v, std::size(v), 1.0f);
+  fill(qkv, std::size(qkv), 1.0f);
+  fill(proj, std::size(proj), 1.0f);
+  fill(fc1, std::size(fc1), 1.0f);
+  fill(fc2, std::size(fc2), 0.5f);
+  fill(head_w, std::size(head_w), 1.0f);
+  fill(head_b, K, 1.0f);
+  fill(images, std::size(images), 4.0f);
+  check(gpsa::local_init(H, 1.0f, pos_w) == gpsa::status::ok, "model: local_init");
+  gate[0] = 1.0f;
+  gate[1] = -1.0f;
+  for (std::size_t i = 0; i < M; ++i) ones[i] = 1.0f, zeros[i] = 0.0f;
+
+  gpsa::convit_block_weights blocks[2]{};
+  for (auto& b : blocks) {
+    b.norm1_weight = b.norm2_weight = ones;
+    b.norm1_bias = b.norm2_bias = zeros;
+    b.proj_weight = proj;
+    b.fc1_weight = fc1;
+    b.fc2_weight = fc2;
+  }
+  blocks[0].qk_weight = qk;
+  blocks[0].v_weight = v;
+  blocks[0].pos_proj_weight = pos_w;
+  blocks[0].gating_param = gate;
+  blocks[1].qkv_weight = qkv;
+  gpsa::convit_weights w;
+  w.config = {S, P, C, D, H, 2, 1, M, K, 1e-6f};
+  w.patch_weight = patch_w;
+  w.pos_embed = pos;
+  w.cls_token = cls;
+  w.blocks = blocks;
+  w.norm_weight = ones;
+  w.norm_bias = zeros;
+  w.head_weight = head_w;
+  w.head_bias = head_b;
+  check(gpsa::validate(w) == gpsa::status::ok, "model: validate");
+  std::size_t nf = 0, ns = 0;
+  check(gpsa::convit_folded_size(w.config, nf) == gpsa::status::ok && nf <= std::size(folded),
+        "model: folded size");
+  check(
+      gpsa::convit_scratch_size(w.config, B, 1, ns) == gpsa::status::ok && ns <= std::size(scratch),
+      "model: scratch size");
+  check(gpsa::convit_fold(w, std::span<float>(folded, nf)) == gpsa::status::ok, "model: fold");
+  check(gpsa::convit_forward(w, std::span<const float>(folded, nf), B, images, logits, features,
+                             std::span<float>(scratch, ns)) == gpsa::status::ok,
+        "model: forward");
+  bool normed = true, head = true;
+  for (std::size_t r = 0; r < B * T; ++r) {
+    double m = 0, q = 0;
+    for (std::size_t j = 0; j < D; ++j) m += features[r * D + j];
+    for (std::size_t j = 0; j < D; ++j) q += double(features[r * D + j]) * features[r * D + j];
+    normed = normed && near(float(m / D), 0.0f, 1e-5f) && near(float(q / D), 1.0f, 1e-4f);
+  }
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t k = 0; k < K; ++k) {
+      double z = head_b[k];
+      for (std::size_t j = 0; j < D; ++j) z += double(head_w[k * D + j]) * features[b * T * D + j];
+      head = head && near(logits[b * K + k], float(z), 1e-5f);
+    }
+  check(normed, "model: final-norm rows have mean 0, variance 1");
+  check(head, "model: logits = head(token 0)");
+  check(gpsa::convit_forward(w, std::span<const float>(folded, nf), B, images, logits, nullptr,
+                             std::span<float>(scratch, ns - 1)) == gpsa::status::buffer_too_small,
+        "model: short scratch is a status");
+}
+
 // The replacements must really be in force: a child that allocates has to die by SIGABRT.
 template <class F>
 bool child_aborts(F f) {
@@ -257,6 +347,7 @@ int main() {
   armed = true;
   tables();
   layer();
+  model();
   check(child_aborts([] { sink = ::operator new(16); }), "operator new aborts");
   check(child_aborts([] { sink = std::malloc(16); }), "malloc aborts");
   armed = false;  // printf may allocate its buffer through libc (not wrapped, but be plain)

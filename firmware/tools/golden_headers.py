@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Generates the C headers the firmware test images embed, from the golden PyTorch data.
+
+A firmware image has no file system, so its reference data is compiled in. Each header in
+HEADERS below is built from files in tests/golden/ (PyTorch's outputs) by this script, with the
+Python standard library only, and is committed (like ctre's single header); ctest regenerates
+them in memory and fails when a committed one differs (--check).
+
+  firmware/tools/golden_headers.py                      rewrite every header
+  firmware/tools/golden_headers.py --check              compare, exit 1 naming a stale header
+  firmware/tools/golden_headers.py --gpsa build/default/gen/gpsa [--check]
+                                                        also the `gpsa fold --format c` header
+
+Adding a header: write a function that returns the header text (see rel_indices_golden and
+convit_tiny_golden; read_npy / read_safetensors / c_array do the work) and list it in HEADERS.
+"""
+import argparse
+import ast
+import hashlib
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+OUT = os.path.join(ROOT, "firmware", "golden")
+
+
+# ---- readers (little-endian float32/float64, C order: what tests/golden holds) --------------
+
+def read_npy(path):
+    """Returns (shape, values) of a .npy file with dtype <f4 or <f8, C order."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:6] != b"\x93NUMPY":
+        raise SystemExit(f"{path}: not a .npy file")
+    major = raw[6]
+    hlen_size = 2 if major == 1 else 4
+    hlen = int.from_bytes(raw[8:8 + hlen_size], "little")
+    header = raw[8 + hlen_size:8 + hlen_size + hlen].decode("latin1")
+    meta = ast.literal_eval(header)
+    if meta["fortran_order"] or meta["descr"] not in ("<f4", "<f8"):
+        raise SystemExit(f"{path}: expected C-order <f4 or <f8, got {meta}")
+    shape = tuple(meta["shape"])
+    count = math.prod(shape)
+    code = "f" if meta["descr"] == "<f4" else "d"
+    data = raw[8 + hlen_size + hlen:]
+    values = struct.unpack_from(f"<{count}{code}", data)
+    return shape, list(values)
+
+
+def read_safetensors(path):
+    """Returns {key: (shape, values)} for the F32 tensors of a safetensors file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack_from("<Q", raw)[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for key, t in header.items():
+        if key == "__metadata__" or t["dtype"] != "F32":
+            continue
+        b, e = t["data_offsets"]
+        out[key] = (tuple(t["shape"]), list(struct.unpack_from(f"<{(e - b) // 4}f", raw, 8 + n + b)))
+    return out
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+# ---- C emission -----------------------------------------------------------------------------
+
+def f32(x):
+    """x rounded to float32 (as a Python float)."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def float_literal(v):
+    """Shortest decimal that reads back as the same float32, with an f suffix."""
+    v = f32(v)
+    if not math.isfinite(v):
+        raise SystemExit(f"non-finite value {v} in golden data")
+    for prec in range(1, 10):
+        s = "%.*g" % (prec, v)
+        if f32(float(s)) == v:
+            break
+    if "." not in s and "e" not in s:
+        s += ".0"
+    return s + "f"
+
+
+def double_literal(v):
+    s = repr(float(v))  # shortest round-trip form
+    return s if ("." in s or "e" in s) else s + ".0"
+
+
+def c_array(ctype, name, dims, values, fmt, per_line=8):
+    """`static GOLDEN_CONST ctype name[d0][d1]... GOLDEN_UNUSED = {...};`, braces per dimension."""
+    if math.prod(dims) != len(values):
+        raise SystemExit(f"{name}: {len(values)} values for dims {dims}")
+
+    def emit(dims, vals, indent):
+        if len(dims) == 1:
+            return [indent + ", ".join(fmt(v) for v in vals[i:i + per_line]) + ","
+                    for i in range(0, len(vals), per_line)]
+        step = math.prod(dims[1:])
+        out = []
+        for i in range(dims[0]):
+            out.append(indent + "{")
+            out += emit(dims[1:], vals[i * step:(i + 1) * step], indent + "  ")
+            out.append(indent + "},")
+        return out
+
+    ext = "".join(f"[{d}]" for d in dims)
+    return f"static GOLDEN_CONST {ctype} {name}{ext} GOLDEN_UNUSED = {{\n" + \
+        "\n".join(emit(list(dims), values, "  ")) + "\n};\n"
+
+
+PRELUDE = """\
+#ifndef GOLDEN_CONST
+#ifdef __cplusplus
+#define GOLDEN_CONST constexpr /* usable in constant expressions (e.g. gpsa::fold_layer) */
+#else
+#define GOLDEN_CONST const
+#endif
+#if defined(__GNUC__)
+#define GOLDEN_UNUSED __attribute__((unused))
+#else
+#define GOLDEN_UNUSED
+#endif
+#endif
+"""
+
+
+def header(name, purpose, sources, body):
+    guard = name.upper().replace(".", "_") + "_INCLUDED"
+    lines = [f"/* {name}: {purpose}", " * Generated by firmware/tools/golden_headers.py; do not edit.",
+             " * Sources (tests/golden, PyTorch reference data) and their SHA-256:"]
+    for s in sources:
+        lines.append(f" *   {os.path.relpath(s, GOLDEN)}  {sha256(s)}")
+    lines.append(" */")
+    return "\n".join(lines) + f"\n#ifndef {guard}\n#define {guard}\n\n" + PRELUDE + "\n" + body + \
+        f"\n#endif /* {guard} */\n"
+
+
+# ---- the headers ----------------------------------------------------------------------------
+
+REL_GRIDS = (1, 2, 3, 4, 7, 14)
+
+
+def rel_indices_golden():
+    """PyTorch's get_rel_indices tables, losslessly as int16: every value is a small integer,
+    checked here to give back the exact float32 bits (sign of zero included)."""
+    body, sources = "", []
+    for s in REL_GRIDS:
+        path = os.path.join(GOLDEN, f"rel_indices_s{s}.npy")
+        sources.append(path)
+        shape, vals = read_npy(path)
+        n = s * s
+        if shape != (n, n, 3):
+            raise SystemExit(f"{path}: shape {shape}, expected {(n, n, 3)}")
+        ints = []
+        for v in vals:
+            i = int(v)
+            if not (-32768 <= i <= 32767) or struct.pack("<f", float(i)) != struct.pack("<f", v):
+                raise SystemExit(f"{path}: value {v!r} is not an int16 that converts back exactly")
+            ints.append(i)
+        body += f"/* rel_indices_s{s}.npy: ({n}, {n}, 3), element (p, q, c) at (p*{n} + q)*3 + c */\n"
+        body += f"#define GOLDEN_REL_S{s}_COUNT {len(ints)}\n"
+        body += c_array("short", f"golden_rel_s{s}", [len(ints)], ints, str, per_line=24)
+        body += "\n"
+    return header("rel_indices_golden.h",
+                  "PyTorch's relative-index tables (GPSA.get_rel_indices) for S = "
+                  + ", ".join(map(str, REL_GRIDS)) + ",\n * as int16 (all values are integers; "
+                  "(float)value has the golden float32's exact bits).", sources, body)
+
+
+CONVIT_CASE = "s14_h4_c192_convit_tiny"
+CONVIT_ROWS = (0, 13, 97, 105, 182, 195)  # corners, an edge, the centre (y*14 + x)
+
+
+def convit_tiny_golden():
+    """The ConViT-Ti-shaped golden layer (14x14, 4 heads): its positional weights, and for a few
+    query rows the positional attention softmax(P) in float64 (computed here from the weights,
+    independent of gpsa), the content attention in float64 (from x.npy and qk.weight; rounded to
+    float32 as the blend's input) and PyTorch's attention rows from attn.npy."""
+    case_dir = os.path.join(GOLDEN, CONVIT_CASE)
+    with open(os.path.join(GOLDEN, "cases.json")) as f:
+        meta = json.load(f)
+    case = next(c for c in meta["cases"] if c["name"] == CONVIT_CASE)
+    pre, S, H, D = case["prefix"], case["grid"], case["heads"], case["dim"]
+    N, d = S * S, D // H
+    wpath, xpath, apath = (os.path.join(case_dir, f) for f in ("weights.safetensors", "x.npy", "attn.npy"))
+    st = read_safetensors(wpath)
+    w = st[pre + ".pos_proj.weight"][1]
+    b = st[pre + ".pos_proj.bias"][1]
+    gating = st[pre + ".gating_param"][1]
+    wqk = st[pre + ".qk.weight"][1]  # (2D, D)
+    bqk = st[pre + ".qk.bias"][1] if pre + ".qk.bias" in st else [0.0] * (2 * D)
+    xshape, x = read_npy(xpath)
+    ashape, attn = read_npy(apath)
+    if xshape[1:] != (N, D) or ashape[1:] != (H, N, N):
+        raise SystemExit(f"{CONVIT_CASE}: unexpected shapes x {xshape}, attn {ashape}")
+
+    def softmax(row):
+        m = max(row)
+        e = [math.exp(v - m) for v in row]
+        s = math.fsum(e)
+        return [v / s for v in e]
+
+    pos, content, ref = [], [], []
+    xb = [x[n * D:(n + 1) * D] for n in range(N)]  # batch item 0
+    for h in range(H):
+        # P[h,p,q] = W0*dx + W1*dy + W2*(dx^2+dy^2) + b (the definition; no separability used)
+        for p in CONVIT_ROWS:
+            yp, xp = divmod(p, S)
+            logits = []
+            for q in range(N):
+                yq, xq = divmod(q, S)
+                dx, dy = xq - xp, yq - yp
+                logits.append(w[3 * h] * dx + w[3 * h + 1] * dy + w[3 * h + 2] * (dx * dx + dy * dy) + b[h])
+            pos += softmax(logits)
+        # content[h] = softmax(q_h k_h^T / sqrt(d))
+        rows_q = [[math.fsum(a * c for a, c in zip(xb[n], wqk[(h * d + j) * D:(h * d + j + 1) * D]))
+                   + bqk[h * d + j] for j in range(d)] for n in CONVIT_ROWS]
+        keys = [[math.fsum(a * c for a, c in zip(xb[n], wqk[(D + h * d + j) * D:(D + h * d + j + 1) * D]))
+                 + bqk[D + h * d + j] for j in range(d)] for n in range(N)]
+        scale = 1.0 / math.sqrt(d)
+        for qv in rows_q:
+            content += softmax([math.fsum(a * c for a, c in zip(qv, k)) * scale for k in keys])
+        for p in CONVIT_ROWS:
+            ref += attn[(h * N + p) * N:(h * N + p + 1) * N]
+
+    R = len(CONVIT_ROWS)
+    body = f"""\
+/* Golden case {CONVIT_CASE}: grid {S}x{S} (N = {N}), H = {H}, D = {D}, batch item 0.
+ * Tolerances (cases.json): attention max abs error <= {meta['tolerance']['attn_abs']!r}. */
+#define CONVIT_TINY_GRID {S}
+#define CONVIT_TINY_HEADS {H}
+#define CONVIT_TINY_PATCHES {N}
+#define CONVIT_TINY_ROWS {R}
+#define CONVIT_TINY_ATTN_TOL {meta['tolerance']['attn_abs']!r}
+
+/* {pre}.pos_proj.weight (H, 3), .pos_proj.bias (H), .gating_param (H): exact float32 */
+"""
+    body += c_array("float", "convit_tiny_pos_weight", [H * 3], w, float_literal, per_line=6)
+    body += c_array("float", "convit_tiny_pos_bias", [H], b, float_literal)
+    body += c_array("float", "convit_tiny_gating", [H], gating, float_literal)
+    body += "\n/* the query patches p = y*14 + x of the rows below */\n"
+    body += c_array("int", "convit_tiny_query_rows", [R], list(CONVIT_ROWS), str)
+    body += "\n/* softmax(P[h]) rows in float64, [h][row][q] */\n"
+    body += c_array("double", "convit_tiny_position_f64", [H, R, N], pos, double_literal, per_line=4)
+    body += "\n/* content attention rows softmax(q_h k_h^T / sqrt(d)), float64 rounded to float32, [h][row][q] */\n"
+    body += c_array("float", "convit_tiny_content", [H, R, N], content, float_literal, per_line=6)
+    body += "\n/* PyTorch's attention rows attn.npy[0][h][p][:], exact float32, [h][row][q] */\n"
+    body += c_array("float", "convit_tiny_attn", [H, R, N], ref, float_literal, per_line=6)
+    return header("convit_tiny_golden.h",
+                  "reference rows of the ConViT-Ti-shaped golden GPSA layer for the\n"
+                  " * firmware fold test (positional weights; float64 softmax(P) and content "
+                  "rows; PyTorch's attn rows).", [os.path.join(GOLDEN, "cases.json"), wpath, xpath, apath], body)
+
+
+HEADERS = {
+    "rel_indices_golden.h": rel_indices_golden,
+    "convit_tiny_golden.h": convit_tiny_golden,
+}
+
+# Written by the gpsa CLI itself (--gpsa): the folded ConViT-Ti layer as a firmware header.
+FOLD_HEADER = "convit_tiny_fold.h"
+FOLD_ARGS = ["fold", "--weights", os.path.join("tests", "golden", CONVIT_CASE, "weights.safetensors"),
+             "--grid", "14", "--name", "convit_tiny_fold", "--format", "c"]
+
+
+def gpsa_fold_header(gpsa):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, FOLD_HEADER)
+        p = subprocess.run([gpsa] + FOLD_ARGS + ["-o", out], cwd=ROOT, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"{gpsa} {' '.join(FOLD_ARGS)}: failed:\n{p.stderr}")
+        with open(out, encoding="utf-8") as f:
+            return f.read()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with the committed headers, write nothing")
+    ap.add_argument("--gpsa", help="the gpsa CLI: also (re)generate " + FOLD_HEADER)
+    ap.add_argument("--out", default=OUT, help="folder of the headers (default firmware/golden)")
+    args = ap.parse_args()
+
+    made = {name: build for name, build in HEADERS.items()}
+    if args.gpsa:
+        made[FOLD_HEADER] = lambda: gpsa_fold_header(os.path.abspath(args.gpsa))
+    stale = []
+    for name, build in made.items():
+        text = build()
+        path = os.path.join(args.out, name)
+        if args.check:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    current = f.read()
+            except OSError as e:
+                stale.append(f"{path}: {e.strerror}")
+                continue
+            if current != text:
+                stale.append(f"{path}: differs from what its sources give")
+            else:
+                print(f"{path}: up to date")
+        else:
+            os.makedirs(args.out, exist_ok=True)
+            tmp = path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+            print(f"{path}: written ({len(text)} bytes)")
+    if stale:
+        for s in stale:
+            print(f"golden_headers.py: {s}", file=sys.stderr)
+        print("golden_headers.py: regenerate with: cmake --build --preset default --target firmware_headers",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

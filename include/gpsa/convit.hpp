@@ -1,0 +1,161 @@
+// Whole ConViT inference (timm's ConViT: patch embedding, GPSA and MHSA blocks, class token,
+// final norm, head) in the no-heap, no-exception core: weights as views, caller-owned scratch.
+//
+// The model, as timm's ConViT computes it at evaluation (dropout and drop-path are identities):
+//   x = patch_embed(images) + pos_embed          Conv2d(C -> D, kernel p, stride p), flattened to
+//                                                (B, N, D), N = (S/p)^2, patch n = row * (S/p) +
+//                                                col
+//   for block i in [0, depth):
+//     if i == local_up_to_layer: x = concat(cls_token, x)     (B, N+1, D), class token first
+//     x = x + attn_i(norm1_i(x))       GPSA for i < local_up_to_layer, else MHSA (softmax
+//     attention) x = x + fc2_i(gelu(fc1_i(norm2_i(x))))                   exact GELU, 0.5 x (1 +
+//     erf(x / sqrt 2))
+//   features = norm(x)                 (B, T, D), T = N + 1 (N when local_up_to_layer == depth:
+//                                      timm then never prepends the class token)
+//   logits   = head(features[:, 0])    (B, classes)
+// Every LayerNorm uses config.eps (1e-6 in the released models). Layouts are PyTorch's, row-major
+// float32: images (B, C, S, S), nn.Linear weight (out, in), conv weight (D, C, p, p).
+//
+// Use (CMSIS-NN style; every buffer is the caller's):
+//   gpsa::convit_weights w = ...;                        // views, e.g. into flash
+//   std::size_t nf = 0, ns = 0;
+//   gpsa::convit_folded_size(w.config, nf);              // GPSA positional state, once per model
+//   gpsa::convit_fold(w, folded);                        // span of nf floats
+//   gpsa::convit_scratch_size(w.config, batch, 1, ns);   // workers = 1 without an executor
+//   gpsa::convit_forward(w, folded, batch, images, logits, features_or_null, scratch);
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "gpsa/attention.hpp"
+#include "gpsa/grid.hpp"
+#include "gpsa/status.hpp"
+
+namespace gpsa {
+
+// The shape of a ConViT. timm's convit_tiny: {224, 16, 3, 192, 4, 12, 10, 768, 1000}.
+struct convit_config {
+  std::size_t image_size = 0;         // S: square images, S % patch_size == 0
+  std::size_t patch_size = 0;         // p: patch grid (S/p) x (S/p)
+  std::size_t channels = 3;           // C: image channels (in_chans)
+  std::size_t dim = 0;                // D: model width
+  std::size_t heads = 0;              // H: attention heads, D % H == 0
+  std::size_t depth = 0;              // blocks, >= 1
+  std::size_t local_up_to_layer = 0;  // L <= depth: blocks [0, L) are GPSA, [L, depth) MHSA
+  std::size_t mlp_hidden = 0;         // M: fc1 rows (D * mlp_ratio)
+  std::size_t classes = 0;            // head rows, >= 1
+  float eps = 1e-6f;                  // LayerNorm epsilon
+
+  constexpr std::size_t grid_side() const noexcept {
+    return patch_size != 0 ? image_size / patch_size : 0;
+  }
+  constexpr gpsa::grid patch_grid() const noexcept { return {grid_side(), grid_side()}; }
+  constexpr std::size_t patches() const noexcept { return grid_side() * grid_side(); }  // N
+  constexpr bool has_class_token() const noexcept { return local_up_to_layer < depth; }
+  constexpr std::size_t tokens() const noexcept {  // T, the token count of `features`
+    return patches() + (has_class_token() ? 1 : 0);
+  }
+  constexpr std::size_t head_dim() const noexcept { return heads != 0 ? dim / heads : 0; }
+  constexpr bool is_gpsa_block(std::size_t i) const noexcept { return i < local_up_to_layer; }
+};
+
+// ok, or invalid_argument when a count is zero (except local_up_to_layer), S % p != 0,
+// D % H != 0, local_up_to_layer > depth or eps is not a finite value >= 0.
+status validate(const convit_config& c) noexcept;
+
+// Views of one block's parameters, timm key names (under blocks.{i}.) in the comments. A block
+// uses the GPSA fields (i < local_up_to_layer) or the MHSA ones, never both. Every *_bias may be
+// null (zero; qk/v/qkv biases exist only in qkv_bias models); weights are required.
+struct convit_block_weights {
+  const float* norm1_weight = nullptr;  // norm1.weight          (D)
+  const float* norm1_bias = nullptr;    // norm1.bias            (D)
+  // GPSA blocks
+  const float* qk_weight = nullptr;        // attn.qk.weight        (2D, D)
+  const float* qk_bias = nullptr;          // attn.qk.bias          (2D)
+  const float* v_weight = nullptr;         // attn.v.weight         (D, D)
+  const float* v_bias = nullptr;           // attn.v.bias           (D)
+  const float* pos_proj_weight = nullptr;  // attn.pos_proj.weight  (H, 3)
+  const float* pos_proj_bias = nullptr;    // attn.pos_proj.bias    (H) (cancels in the softmax)
+  const float* gating_param = nullptr;     // attn.gating_param     (H)
+  // MHSA blocks
+  const float* qkv_weight = nullptr;  // attn.qkv.weight       (3D, D), rows [q | k | v]
+  const float* qkv_bias = nullptr;    // attn.qkv.bias         (3D)
+  // both
+  const float* proj_weight = nullptr;   // attn.proj.weight      (D, D)
+  const float* proj_bias = nullptr;     // attn.proj.bias        (D)
+  const float* norm2_weight = nullptr;  // norm2.weight          (D)
+  const float* norm2_bias = nullptr;    // norm2.bias            (D)
+  const float* fc1_weight = nullptr;    // mlp.fc1.weight        (M, D)
+  const float* fc1_bias = nullptr;      // mlp.fc1.bias          (M)
+  const float* fc2_weight = nullptr;    // mlp.fc2.weight        (D, M)
+  const float* fc2_bias = nullptr;      // mlp.fc2.bias          (D)
+};
+
+// Views of a whole model. Nothing is copied: the arrays may live in flash.
+struct convit_weights {
+  convit_config config{};
+  const float* patch_weight = nullptr;  // patch_embed.proj.weight  (D, C, p, p)
+  const float* patch_bias = nullptr;    // patch_embed.proj.bias    (D)
+  const float* pos_embed = nullptr;     // pos_embed                (1, N, D)
+  const float* cls_token = nullptr;  // cls_token                (1, 1, D), unused when L == depth
+  std::span<const convit_block_weights> blocks;  // config.depth blocks
+  const float* norm_weight = nullptr;            // norm.weight              (D)
+  const float* norm_bias = nullptr;              // norm.bias                (D)
+  const float* head_weight = nullptr;            // head.weight              (classes, D)
+  const float* head_bias = nullptr;              // head.bias                (classes)
+};
+
+// validate(config), then: blocks.size() == depth (shape_mismatch) and every required pointer set
+// (invalid_argument).
+status validate(const convit_weights& w) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Folded positional state (input-independent: once per model; the grid is fixed by the config)
+// ---------------------------------------------------------------------------------------------
+
+// Floats of the folded state: local_up_to_layer * (H*(R^2 + C^2) + H), R = C = S / p.
+status convit_folded_size(const convit_config& c, std::size_t& floats) noexcept;
+
+// Folds every GPSA block's positional branch (gpsa::fold_positional) into `folded`: per GPSA
+// block i, in order, fx (H, C, C), gy (H, R, R), lambda (H). invalid_argument when a
+// pos_proj / gating value is NaN or Inf; buffer_too_small when `folded` is short.
+status convit_fold(const convit_weights& w, std::span<float> folded) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+// ---------------------------------------------------------------------------------------------
+
+// Scratch floats of convit_forward for `batch` images and an executor of `workers` workers (1
+// without one; 0 is invalid_argument). About B*T*2D for the token stream and its normed copy,
+// plus the largest of: one image's patches, the GPSA layer's scratch (B*N*3D + per worker
+// 64*N + 2*N*D/H), the MHSA's (B*T*3D + per worker 64*T), one row block of the MLP (256*M).
+status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_t workers,
+                           std::size_t& floats) noexcept;
+
+// logits (B, classes) and, when `features` is not null, features (B, T, D) after the final norm
+// of `batch` images (B, C, S, S). `folded` comes from convit_fold for these weights. ex: null
+// runs serially; otherwise the (item, head) attention work is split over its workers, with
+// results bit-identical for any worker count (size the scratch with ex->workers).
+// Errors: validate(w); invalid_argument (null images/logits, bad executor); buffer_too_small
+// (folded or scratch short); size_overflow. batch == 0 is a no-op. Outputs must not overlap
+// the inputs, the weights or the scratch.
+status convit_forward(const convit_weights& w, std::span<const float> folded, std::size_t batch,
+                      const float* images, float* logits, float* features, std::span<float> scratch,
+                      const executor* ex = nullptr) noexcept;
+
+// The exact GELU PyTorch's nn.GELU() computes, 0.5 x (1 + erf(x / sqrt 2)), in place on n values,
+// with a vectorisable erf (rational approximation, |error| <= 5e-7 against the exact erf;
+// tools/fit_erf.py derives its coefficients). Exposed for tests and custom blocks.
+void gelu_inplace(float* x, std::size_t n) noexcept;
+
+// LayerNorm of `rows` rows of D values (row strides ldx / ldy; y may equal x):
+// y = (x - mean) / sqrt(var + eps) * weight + bias, biased variance; weight and bias may be null
+// (1 and 0). Two passes (mean, then squared deviations): in double in the portable build, in
+// float SIMD lanes on values shifted by the row's first element otherwise; both stay within a
+// few float ulps of the float64 result, also for rows whose mean is far larger than their spread.
+void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
+                     const float* weight, const float* bias, float eps, float* y,
+                     std::size_t ldy) noexcept;
+
+}  // namespace gpsa

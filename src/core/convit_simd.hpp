@@ -1,0 +1,28 @@
+// Private to gpsa::core: the Highway (runtime-dispatched) kernels of the whole-model forward.
+#pragma once
+
+#include <cstddef>
+
+namespace gpsa::detail {
+
+#if defined(GPSA_HAVE_HWY)
+// gelu_inplace on the best SIMD target of the running CPU (convit_hwy.cpp).
+void hwy_gelu(float* x, std::size_t n) noexcept;
+// layer_norm_rows, float lanes with a shifted two-pass sum (convit_hwy.cpp).
+void hwy_layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
+                    const float* weight, const float* bias, float eps, float* y,
+                    std::size_t ldy) noexcept;
+#endif
+
+// The rational erf approximation of gelu_inplace: erf(u) ~ u P(u^2) / Q(u^2) for |u| <= kErfClamp,
+// +-1 beyond (coefficients from tools/fit_erf.py; max |error| 3.7e-7 in float).
+namespace gelu_coeff {
+inline constexpr float kErfClamp = 3.925f;
+inline constexpr float p0 = 1.128378987e+00f, p1 = 1.929735690e-01f, p2 = 5.308448523e-02f,
+                       p3 = 3.876371542e-03f, p4 = 2.874933125e-04f, p5 = 2.030861879e-06f;
+inline constexpr float q1 = 5.043500066e-01f, q2 = 1.151678786e-01f, q3 = 1.518844254e-02f,
+                       q4 = 1.189761213e-03f, q5 = 3.803143409e-05f;
+inline constexpr float kRsqrt2 = 0.70710678118654752f;
+}  // namespace gelu_coeff
+
+}  // namespace gpsa::detail

@@ -1,0 +1,351 @@
+// The timm ConViT checkpoint schema: which keys a ConViT has, what their shapes must be, and the
+// configuration they imply (depth, D, H, local_up_to_layer, patch and image size, MLP width,
+// classes, qkv bias).
+#include "convit_checkpoint.hpp"
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <utility>
+
+#include "gpsa/grid.hpp"
+#include "gpsa/model.hpp"
+
+namespace gpsa::detail {
+namespace {
+
+// ---- generic checkpoint helpers ---------------------------------------------------------------
+// MERGE(refactor, issue 12): join_key, the missing-key message and the shape check below are
+// the minimal generic part; replace them with the checkpoint module's (one copy of key joining
+// and shape checks in gpsa::runtime) and keep the ConViT schema (class `schema`) as it is.
+
+std::string join_key(std::string_view prefix, std::string_view suffix) {
+  std::string k(prefix);
+  if (!k.empty()) k += '.';
+  k += suffix;
+  return k;
+}
+
+using shape_t = std::vector<std::size_t>;
+
+// ---- the ConViT schema ----------------------------------------------------------------------
+
+// Symbols of the symbolic shapes in messages and where their values came from.
+struct symbol {
+  std::size_t value = 0;
+  std::string from;  // the key it was read from
+};
+
+class schema {
+ public:
+  explicit schema(const io::safetensors_file& f) : f_(f), file_(f.path.string()) {
+    for (const auto& [k, t] : f.tensors) keys_.insert(k);
+    for (const auto& [k, d] : f.unsupported) keys_.insert(k);
+  }
+
+  convit_checkpoint run() {
+    convit_checkpoint out;
+    convit_config& c = out.config;
+
+    // Patch embedding: D, C and p.
+    const io::tensor& pw = get("patch_embed.proj.weight");
+    if (pw.shape.size() != 4 || pw.shape[0] == 0 || pw.shape[1] == 0 || pw.shape[2] == 0 ||
+        pw.shape[2] != pw.shape[3])
+      fail("patch_embed.proj.weight has shape " + io::shape_text(pw.shape) +
+           ", expected (D,C,p,p) (a square Conv2d kernel)");
+    set_symbol("D", pw.shape[0], "patch_embed.proj.weight");
+    set_symbol("C", pw.shape[1], "patch_embed.proj.weight");
+    set_symbol("p", pw.shape[2], "patch_embed.proj.weight");
+    c.dim = sym("D");
+    c.channels = sym("C");
+    c.patch_size = sym("p");
+    use(out, "patch_embed.proj.weight", &convit_weights::patch_weight);
+    expect(out, "patch_embed.proj.bias", {"D"}, &convit_weights::patch_bias);
+
+    // Positional embedding: N patches on a square grid, image size S = sqrt(N) * p.
+    const io::tensor& pe = get("pos_embed");
+    if (pe.shape.size() != 3 || pe.shape[0] != 1 || pe.shape[1] == 0 || pe.shape[2] != c.dim)
+      shape_error("pos_embed", pe.shape, "(1,N,D)", "(1,N," + std::to_string(c.dim) + ")", {"D"});
+    grid g{};
+    if (square_grid_from_patches(pe.shape[1], g) != status::ok)
+      fail("pos_embed has shape " + io::shape_text(pe.shape) +
+           ": N = " + std::to_string(pe.shape[1]) +
+           " patches is not a square grid (ConViT takes square images)");
+    set_symbol("N", pe.shape[1], "pos_embed");
+    c.image_size = g.rows * c.patch_size;
+    use(out, "pos_embed", &convit_weights::pos_embed);
+    expect(out, "cls_token", {"1", "1", "D"}, &convit_weights::cls_token);
+
+    // Blocks: depth, local_up_to_layer, H, M, qkv bias.
+    c.depth = count_blocks();
+    c.local_up_to_layer = c.depth;
+    for (std::size_t i = 0; i < c.depth; ++i)
+      if (has(block_key(i, "attn.qkv.weight"))) {
+        c.local_up_to_layer = i;
+        break;
+      }
+    if (c.local_up_to_layer == 0)
+      fail(
+          "blocks.0 is an MHSA block (has blocks.0.attn.qkv.weight): gpsa needs at least one "
+          "GPSA block first (its attn.pos_proj.weight gives the number of heads)");
+    const std::string hk = block_key(0, "attn.pos_proj.weight");
+    const io::tensor& pp = get(hk);
+    if (pp.shape.size() != 2 || pp.shape[0] == 0 || pp.shape[1] != 3)
+      fail(hk + " has shape " + io::shape_text(pp.shape) + ", expected (H,3)");
+    set_symbol("H", pp.shape[0], hk);
+    c.heads = sym("H");
+    if (c.dim % c.heads != 0)
+      fail("width D = " + std::to_string(c.dim) + " (from patch_embed.proj.weight) is not " +
+           "divisible by H = " + std::to_string(c.heads) + " heads (from " + hk + ")");
+    const std::string mk = block_key(0, "mlp.fc1.weight");
+    const io::tensor& f1 = get(mk);
+    if (f1.shape.size() != 2 || f1.shape[0] == 0 || f1.shape[1] != c.dim)
+      shape_error(mk, f1.shape, "(M,D)", "(M," + std::to_string(c.dim) + ")", {"D"});
+    set_symbol("M", f1.shape[0], mk);
+    c.mlp_hidden = sym("M");
+    out.qkv_bias = has(block_key(0, "attn.qk.bias"));
+    bias_from_ = block_key(0, "attn.qk.bias");
+    for (std::size_t i = 0; i < c.depth; ++i) block(out, i);
+
+    // Final norm and head.
+    expect(out, "norm.weight", {"D"}, &convit_weights::norm_weight);
+    expect(out, "norm.bias", {"D"}, &convit_weights::norm_bias);
+    const io::tensor& hw = get("head.weight");
+    if (hw.shape.size() != 2 || hw.shape[0] == 0 || hw.shape[1] != c.dim)
+      shape_error("head.weight", hw.shape, "(classes,D)", "(classes," + std::to_string(c.dim) + ")",
+                  {"D"});
+    set_symbol("classes", hw.shape[0], "head.weight");
+    c.classes = sym("classes");
+    use(out, "head.weight", &convit_weights::head_weight);
+    expect(out, "head.bias", {"classes"}, &convit_weights::head_bias);
+
+    reject_unused(c);
+    return out;
+  }
+
+ private:
+  const io::safetensors_file& f_;
+  std::string file_;
+  std::set<std::string> keys_;  // every key of the file (readable dtype or not)
+  std::set<std::string> used_;
+  std::map<std::string, symbol> sym_;
+  std::string bias_from_;
+
+  [[noreturn]] void fail(const std::string& msg) const { throw model_error(file_ + ": " + msg); }
+
+  bool has(const std::string& key) const { return keys_.count(key) != 0; }
+
+  static std::string block_key(std::size_t i, std::string_view suffix) {
+    return join_key("blocks." + std::to_string(i), suffix);
+  }
+
+  [[noreturn]] void missing(const std::string& key) const {
+    std::string msg = "missing key '" + key + "'";
+    // A wrapped state_dict ("module.cls_token", "model.cls_token") is the common mistake.
+    for (const auto& k : keys_)
+      if (k.size() > key.size() + 1 && k.compare(k.size() - key.size(), key.size(), key) == 0 &&
+          k[k.size() - key.size() - 1] == '.') {
+        msg += " (the file has '" + k + "': strip the prefix '" +
+               k.substr(0, k.size() - key.size()) + "' from every key)";
+        break;
+      }
+    if (keys_.empty()) msg += " (the file holds no tensors)";
+    fail(msg + "; expected a timm ConViT state_dict");
+  }
+
+  const io::tensor& get(const std::string& key) {
+    if (!has(key)) missing(key);
+    return f_.at(key);  // io_error naming the dtype when it cannot be converted
+  }
+
+  void set_symbol(const std::string& name, std::size_t value, const std::string& from) {
+    sym_[name] = symbol{value, from};
+  }
+  std::size_t sym(const std::string& name) const { return sym_.at(name).value; }
+
+  // "(2D,D)" style pattern and its value for dims given as symbol products ("2*D" -> 2D).
+  struct dim_spec {
+    std::string text;  // as shown: "2D", "D", "1", "H"
+    std::size_t value = 0;
+    std::vector<std::string> uses;  // symbols involved
+  };
+  dim_spec spec(const std::string& d) const {
+    dim_spec s;
+    std::size_t factor = 1;
+    std::string name = d;
+    if (!d.empty() && d[0] >= '0' && d[0] <= '9') {
+      std::size_t i = 0;
+      while (i < d.size() && d[i] >= '0' && d[i] <= '9') ++i;
+      factor = std::stoul(d.substr(0, i));
+      name = d.substr(i);
+    }
+    if (name.empty()) {
+      s.text = d;
+      s.value = factor;
+      return s;
+    }
+    s.text = (factor != 1 ? std::to_string(factor) : std::string()) + name;
+    s.value = factor * sym(name);
+    s.uses.push_back(name);
+    return s;
+  }
+
+  [[noreturn]] void shape_error(const std::string& key, const shape_t& got,
+                                const std::string& pattern, const std::string& value,
+                                const std::vector<std::string>& uses) const {
+    std::string msg = key + " has shape " + io::shape_text(got) + ", expected " + pattern;
+    if (value != pattern) msg += " = " + value;
+    std::string notes;
+    std::set<std::string> seen;
+    for (const auto& u : uses) {
+      const auto it = sym_.find(u);
+      if (it == sym_.end() || it->second.from == key || !seen.insert(u).second) continue;
+      notes += (notes.empty() ? "" : ", ") + u + " = " + std::to_string(it->second.value) +
+               " from " + it->second.from;
+    }
+    if (!notes.empty()) msg += " (" + notes + ")";
+    fail(msg);
+  }
+
+  // Checks `key` has the shape given by `dims` (symbols or numbers) and returns it.
+  const io::tensor& check(const std::string& key, const std::vector<std::string>& dims) {
+    const io::tensor& t = get(key);
+    shape_t want;
+    std::string pattern = "(", value = "(";
+    std::vector<std::string> uses;
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+      const dim_spec s = spec(dims[i]);
+      want.push_back(s.value);
+      if (i != 0) {
+        pattern += ',';
+        value += ',';
+      }
+      pattern += s.text;
+      value += std::to_string(s.value);
+      uses.insert(uses.end(), s.uses.begin(), s.uses.end());
+    }
+    pattern += dims.size() == 1 ? ",)" : ")";
+    value += dims.size() == 1 ? ",)" : ")";
+    if (t.shape != want) shape_error(key, t.shape, pattern, value, uses);
+    return t;
+  }
+
+  void use(convit_checkpoint& out, const std::string& key, const float* convit_weights::*field) {
+    used_.insert(key);
+    out.slots.push_back({key, convit_slot::no_block, field, nullptr});
+  }
+  void use(convit_checkpoint& out, std::size_t block, const std::string& key,
+           const float* convit_block_weights::*field) {
+    used_.insert(key);
+    out.slots.push_back({key, block, nullptr, field});
+  }
+  void expect(convit_checkpoint& out, const std::string& key, const std::vector<std::string>& dims,
+              const float* convit_weights::*field) {
+    check(key, dims);
+    use(out, key, field);
+  }
+  void expect(convit_checkpoint& out, std::size_t i, const std::string& suffix,
+              const std::vector<std::string>& dims, const float* convit_block_weights::*field) {
+    const std::string key = block_key(i, suffix);
+    check(key, dims);
+    use(out, i, key, field);
+  }
+
+  // Depth: blocks.0 ... blocks.{depth-1}, from the largest index present (a gap is then a
+  // missing key of the block in the gap).
+  std::size_t count_blocks() const {
+    std::optional<std::size_t> top;
+    for (const auto& k : keys_) {
+      const auto i = block_index(k);
+      if (i && (!top || *i > *top)) top = i;
+    }
+    if (!top) missing("blocks.0.norm1.weight");
+    return *top + 1;
+  }
+
+  // i of "blocks.{i}.*" (decimal, no leading zeros), or nothing.
+  static std::optional<std::size_t> block_index(const std::string& k) {
+    static constexpr std::string_view pre = "blocks.";
+    if (k.compare(0, pre.size(), pre) != 0) return std::nullopt;
+    std::size_t j = pre.size(), i = 0;
+    const std::size_t start = j;
+    while (j < k.size() && k[j] >= '0' && k[j] <= '9') {
+      if (i > (static_cast<std::size_t>(-1) - 9) / 10) return std::nullopt;
+      i = i * 10 + static_cast<std::size_t>(k[j] - '0');
+      ++j;
+    }
+    if (j == start || j >= k.size() || k[j] != '.' || (k[start] == '0' && j - start > 1))
+      return std::nullopt;
+    return i;
+  }
+
+  void block(convit_checkpoint& out, std::size_t i) {
+    using B = convit_block_weights;
+    const convit_config& c = out.config;
+    const bool gpsa = c.is_gpsa_block(i);
+    expect(out, i, "norm1.weight", {"D"}, &B::norm1_weight);
+    expect(out, i, "norm1.bias", {"D"}, &B::norm1_bias);
+    const std::string first_mhsa = block_key(c.local_up_to_layer, "attn.qkv.weight");
+    if (gpsa) {
+      expect(out, i, "attn.qk.weight", {"2D", "D"}, &B::qk_weight);
+      expect(out, i, "attn.v.weight", {"D", "D"}, &B::v_weight);
+      expect(out, i, "attn.pos_proj.weight", {"H", "3"}, &B::pos_proj_weight);
+      expect(out, i, "attn.pos_proj.bias", {"H"}, &B::pos_proj_bias);
+      expect(out, i, "attn.gating_param", {"H"}, &B::gating_param);
+      qkv_bias(out, i, "attn.qk.bias", {"2D"}, &B::qk_bias);
+      qkv_bias(out, i, "attn.v.bias", {"D"}, &B::v_bias);
+    } else {
+      for (const char* s :
+           {"attn.qk.weight", "attn.v.weight", "attn.pos_proj.weight", "attn.gating_param"})
+        if (has(block_key(i, s))) {
+          if (i == c.local_up_to_layer)
+            fail("unexpected key '" + block_key(i, s) + "': blocks." + std::to_string(i) +
+                 " has both GPSA keys and an MHSA key (" + first_mhsa + ")");
+          fail("unexpected key '" + block_key(i, s) + "': a GPSA block after the first MHSA " +
+               "block (" + first_mhsa + "); timm's ConViT has all its GPSA blocks first");
+        }
+      expect(out, i, "attn.qkv.weight", {"3D", "D"}, &B::qkv_weight);
+      qkv_bias(out, i, "attn.qkv.bias", {"3D"}, &B::qkv_bias);
+    }
+    expect(out, i, "attn.proj.weight", {"D", "D"}, &B::proj_weight);
+    expect(out, i, "attn.proj.bias", {"D"}, &B::proj_bias);
+    expect(out, i, "norm2.weight", {"D"}, &B::norm2_weight);
+    expect(out, i, "norm2.bias", {"D"}, &B::norm2_bias);
+    expect(out, i, "mlp.fc1.weight", {"M", "D"}, &B::fc1_weight);
+    expect(out, i, "mlp.fc1.bias", {"M"}, &B::fc1_bias);
+    expect(out, i, "mlp.fc2.weight", {"D", "M"}, &B::fc2_weight);
+    expect(out, i, "mlp.fc2.bias", {"D"}, &B::fc2_bias);
+  }
+
+  // qk / v / qkv biases: present in every block or in none (timm's one qkv_bias flag).
+  void qkv_bias(convit_checkpoint& out, std::size_t i, const std::string& suffix,
+                const std::vector<std::string>& dims, const float* convit_block_weights::*field) {
+    const std::string key = block_key(i, suffix);
+    if (out.qkv_bias) {
+      if (!has(key))
+        fail("missing key '" + key + "' (" + bias_from_ +
+             " is present: qkv_bias must be the same in every block)");
+      expect(out, i, suffix, dims, field);
+    } else if (has(key)) {
+      fail("unexpected key '" + key + "' (" + bias_from_ +
+           " is absent: qkv_bias must be the same in every block)");
+    }
+  }
+
+  void reject_unused(const convit_config& c) const {
+    for (const auto& k : keys_)
+      if (used_.count(k) == 0)
+        fail("unexpected key '" + k + "' (not part of a timm ConViT of depth " +
+             std::to_string(c.depth) + ", local_up_to_layer " +
+             std::to_string(c.local_up_to_layer) + ")");
+  }
+};
+
+}  // namespace
+
+convit_checkpoint inspect_convit_checkpoint(const io::safetensors_file& file) {
+  return schema(file).run();
+}
+
+}  // namespace gpsa::detail

@@ -1,0 +1,256 @@
+// The core whole-model API (gpsa/convit.hpp): status codes, size queries, folded state, GELU and
+// LayerNorm against float64 formulas, and the core forward on caller-owned buffers agreeing
+// with the golden PyTorch outputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gpsa/convit.hpp"
+#include "gpsa/executor.hpp"
+#include "gpsa/fold.hpp"
+#include "gpsa/model.hpp"
+#include "model_test_util.hpp"
+
+namespace {
+
+using namespace model_test;
+using gpsa::status;
+
+gpsa::convit_config tiny_config() {
+  gpsa::convit_config c;
+  c.image_size = 224;
+  c.patch_size = 16;
+  c.dim = 192;
+  c.heads = 4;
+  c.depth = 12;
+  c.local_up_to_layer = 10;
+  c.mlp_hidden = 768;
+  c.classes = 1000;
+  return c;
+}
+
+TEST(ConvitCore, GeluMatchesErfFormula) {
+  std::vector<float> x;
+  for (int i = -200000; i <= 200000; ++i) x.push_back(static_cast<float>(i) * 5e-5f);  // [-10, 10]
+  for (const float v : {-60.0f, -12.5f, 12.5f, 60.0f, 1e-30f, -1e-30f, 0.0f}) x.push_back(v);
+  std::vector<float> y = x;
+  gpsa::gelu_inplace(y.data(), y.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double want = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    const double err = std::abs(y[i] - want) / std::max(1.0, std::abs(v));
+    worst = std::max(worst, err);
+  }
+  std::printf("[ gelu     ] max |gelu - exact| / max(1, |x|) = %.3g\n", worst);
+  EXPECT_LE(worst, 5e-7);
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  gpsa::gelu_inplace(&nan, 1);
+  EXPECT_TRUE(std::isnan(nan));
+}
+
+TEST(ConvitCore, LayerNormMatchesFormula) {
+  // Rows with a large mean and a small spread: the case a one-pass float variance gets wrong.
+  for (const std::size_t D : {192u, 37u, 5u}) {
+    const std::size_t rows = 5, ld = 200;
+    std::mt19937 gen(3);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> x(rows * ld), w(D), b(D), y(rows * ld, -7.0f);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < D; ++j) x[r * ld + j] = 1000.0f * float(r) + 0.01f * u(gen);
+    for (auto& v : w) v = 1.0f + 0.2f * u(gen);
+    for (auto& v : b) v = 0.1f * u(gen);
+    gpsa::layer_norm_rows(x.data(), rows, D, ld, w.data(), b.data(), 1e-6f, y.data(), ld);
+    double worst = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      double mean = 0, var = 0;
+      for (std::size_t j = 0; j < D; ++j) mean += x[r * ld + j];
+      mean /= D;
+      for (std::size_t j = 0; j < D; ++j) var += (x[r * ld + j] - mean) * (x[r * ld + j] - mean);
+      var /= D;
+      for (std::size_t j = 0; j < D; ++j) {
+        const double want = (x[r * ld + j] - mean) / std::sqrt(var + 1e-6) * w[j] + b[j];
+        worst = std::max(worst, std::abs(y[r * ld + j] - want));
+      }
+      for (std::size_t j = D; j < ld; ++j) EXPECT_EQ(y[r * ld + j], -7.0f);  // padding untouched
+    }
+    EXPECT_LE(worst, 2e-6);
+    // In place, without affine parameters: mean 0, variance 1.
+    gpsa::layer_norm_rows(x.data(), rows, D, ld, nullptr, nullptr, 0.0f, x.data(), ld);
+    for (std::size_t r = 0; r < rows; ++r) {
+      double m = 0, v = 0;
+      for (std::size_t j = 0; j < D; ++j) m += x[r * ld + j];
+      for (std::size_t j = 0; j < D; ++j) v += double(x[r * ld + j]) * x[r * ld + j];
+      EXPECT_NEAR(m / D, 0.0, 1e-6);
+      EXPECT_NEAR(v / D, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST(ConvitCore, ConfigValidationAndSizes) {
+  gpsa::convit_config c = tiny_config();
+  EXPECT_EQ(gpsa::validate(c), status::ok);
+  EXPECT_EQ(c.patches(), 196u);
+  EXPECT_EQ(c.tokens(), 197u);
+  EXPECT_EQ(c.head_dim(), 48u);
+  std::size_t f = 0;
+  ASSERT_EQ(gpsa::convit_folded_size(c, f), status::ok);
+  EXPECT_EQ(f, 10u * (4u * (14 * 14 + 14 * 14) + 4u));  // L * (H (R^2 + C^2) + H)
+  std::size_t s1 = 0, s2 = 0, s8 = 0;
+  ASSERT_EQ(gpsa::convit_scratch_size(c, 1, 1, s1), status::ok);
+  ASSERT_EQ(gpsa::convit_scratch_size(c, 1, 2, s2), status::ok);
+  ASSERT_EQ(gpsa::convit_scratch_size(c, 8, 1, s8), status::ok);
+  EXPECT_GE(s1, 2u * 197 * 192);            // the token stream and its normed copy
+  EXPECT_LT(s1, 2u * 197 * 192 + 200000u);  // ~0.9 MB for ConViT-Ti, B = 1
+  EXPECT_GT(s2, s1);
+  EXPECT_GT(s8, s1);
+  EXPECT_EQ(gpsa::convit_scratch_size(c, 1, 0, s1), status::invalid_argument);
+
+  const auto bad = [&](auto edit) {
+    gpsa::convit_config k = tiny_config();
+    edit(k);
+    return gpsa::validate(k);
+  };
+  EXPECT_EQ(bad([](auto& k) { k.image_size = 225; }), status::invalid_argument);  // S % p
+  EXPECT_EQ(bad([](auto& k) { k.heads = 5; }), status::invalid_argument);         // D % H
+  EXPECT_EQ(bad([](auto& k) { k.local_up_to_layer = 13; }), status::invalid_argument);
+  EXPECT_EQ(bad([](auto& k) { k.depth = 0; }), status::invalid_argument);
+  EXPECT_EQ(bad([](auto& k) { k.classes = 0; }), status::invalid_argument);
+  EXPECT_EQ(bad([](auto& k) { k.eps = -1.0f; }), status::invalid_argument);
+  EXPECT_EQ(bad([](auto& k) { k.eps = NAN; }), status::invalid_argument);
+  EXPECT_EQ(bad([](auto& k) { k.local_up_to_layer = 12; }), status::ok);  // no MHSA block
+  EXPECT_EQ(bad([](auto& k) { k.local_up_to_layer = 0; }), status::ok);   // no GPSA block
+  EXPECT_EQ(gpsa::convit_scratch_size(c, std::numeric_limits<std::size_t>::max() / 64, 1, s1),
+            status::size_overflow);
+}
+
+struct golden_micro {
+  gpsa::convit model = gpsa::convit::load(golden_dir() / "convit_micro_4x4" / "model.safetensors");
+  std::vector<float> x = read_f32(golden_dir() / "convit_micro_4x4" / "x.npy");
+  std::vector<float> logits = read_f32(golden_dir() / "convit_micro_4x4" / "logits.npy");
+  std::vector<float> features = read_f32(golden_dir() / "convit_micro_4x4" / "features.npy");
+};
+
+// The core API on caller-owned buffers, driven by hand as firmware would.
+TEST(ConvitCore, ForwardOnCallerBuffers) {
+  const golden_micro g;
+  const gpsa::convit_weights& w = g.model.weights();
+  const std::size_t B = 2;
+  std::size_t nf = 0, ns = 0;
+  ASSERT_EQ(gpsa::convit_folded_size(w.config, nf), status::ok);
+  ASSERT_EQ(gpsa::convit_scratch_size(w.config, B, 1, ns), status::ok);
+  std::vector<float> folded(nf), scratch(ns), logits(B * 10, NAN), features(B * 17 * 96, NAN);
+  ASSERT_EQ(gpsa::convit_fold(w, folded), status::ok);
+  ASSERT_EQ(gpsa::convit_forward(w, folded, B, g.x.data(), logits.data(), features.data(), scratch),
+            status::ok);
+  EXPECT_LE(rel_error(logits, g.logits), 1e-4);
+  EXPECT_LE(rel_error(features, g.features), 1e-4);
+  // Without features (and a scratch full of NaN: nothing may read it before writing it).
+  std::fill(scratch.begin(), scratch.end(), NAN);
+  std::vector<float> logits2(B * 10, NAN);
+  ASSERT_EQ(gpsa::convit_forward(w, folded, B, g.x.data(), logits2.data(), nullptr, scratch),
+            status::ok);
+  EXPECT_LE(rel_error(logits2, g.logits), 1e-4);
+}
+
+TEST(ConvitCore, ForwardStatusCodes) {
+  const golden_micro g;
+  const gpsa::convit_weights& w = g.model.weights();
+  std::size_t nf = 0, ns = 0;
+  ASSERT_EQ(gpsa::convit_folded_size(w.config, nf), status::ok);
+  ASSERT_EQ(gpsa::convit_scratch_size(w.config, 2, 1, ns), status::ok);
+  std::vector<float> folded(nf), scratch(ns), logits(20, -3.0f);
+  ASSERT_EQ(gpsa::convit_fold(w, folded), status::ok);
+  const float* x = g.x.data();
+  const auto fwd = [&](const gpsa::convit_weights& ww, std::span<const float> f, std::size_t b,
+                       const float* in, float* out, std::span<float> sc,
+                       const gpsa::executor* ex = nullptr) {
+    return gpsa::convit_forward(ww, f, b, in, out, nullptr, sc, ex);
+  };
+  EXPECT_EQ(fwd(w, folded, 2, x, logits.data(), {scratch.data(), ns - 1}),
+            status::buffer_too_small);
+  EXPECT_EQ(fwd(w, {folded.data(), nf - 1}, 2, x, logits.data(), scratch),
+            status::buffer_too_small);
+  EXPECT_EQ(fwd(w, folded, 2, nullptr, logits.data(), scratch), status::invalid_argument);
+  EXPECT_EQ(fwd(w, folded, 2, x, nullptr, scratch), status::invalid_argument);
+  EXPECT_EQ(fwd(w, folded, 0, nullptr, nullptr, {}), status::ok);  // batch 0: nothing to do
+  for (const float v : logits) EXPECT_EQ(v, -3.0f);                // outputs untouched so far
+  gpsa::executor ex{};
+  ex.workers = 2;  // no parallel_for
+  EXPECT_EQ(fwd(w, folded, 2, x, logits.data(), scratch, &ex), status::invalid_argument);
+  // Two workers: sized with the workers query, the same logits as serial.
+  gpsa::thread_pool_executor pool(2);
+  std::size_t ns2 = 0;
+  ASSERT_EQ(gpsa::convit_scratch_size(w.config, 2, 2, ns2), status::ok);
+  std::vector<float> scratch2(ns2), serial(20), parallel(20);
+  EXPECT_EQ(fwd(w, folded, 2, x, serial.data(), scratch), status::ok);
+  EXPECT_EQ(fwd(w, folded, 2, x, parallel.data(), scratch2, &pool.get()), status::ok);
+  EXPECT_EQ(serial, parallel);
+  gpsa::convit_weights bad = w;
+  bad.blocks = w.blocks.subspan(1);
+  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::shape_mismatch);
+  std::vector<gpsa::convit_block_weights> blocks(w.blocks.begin(), w.blocks.end());
+  bad = w;
+  bad.blocks = blocks;
+  blocks[3].qkv_weight = nullptr;  // an MHSA block without its qkv
+  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
+  blocks[3].qkv_weight = w.blocks[3].qkv_weight;
+  blocks[1].gating_param = nullptr;
+  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_fold(bad, folded), status::invalid_argument);
+  bad = w;
+  bad.pos_embed = nullptr;
+  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
+  bad = w;
+  bad.config.heads = 5;
+  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_fold(w, {folded.data(), nf - 1}), status::buffer_too_small);
+  // NaN gate: the fold refuses it.
+  std::vector<float> gate(w.blocks[2].gating_param, w.blocks[2].gating_param + 2);
+  gate[0] = NAN;
+  blocks.assign(w.blocks.begin(), w.blocks.end());
+  blocks[2].gating_param = gate.data();
+  bad = w;
+  bad.blocks = blocks;
+  EXPECT_EQ(gpsa::convit_fold(bad, folded), status::invalid_argument);
+}
+
+// The folded state holds, per GPSA block, the positional softmax of its pos_proj weights:
+// checked against softmax_q(w0 dx + w1 dy + w2 (dx^2 + dy^2)) in float64.
+TEST(ConvitCore, FoldedStateLayout) {
+  const golden_micro g;
+  const gpsa::convit_weights& w = g.model.weights();
+  std::vector<float> folded(g.model.folded().begin(), g.model.folded().end());
+  const std::size_t H = 2, G = 4, N = 16, per = H * (G * G + G * G) + H;
+  ASSERT_EQ(folded.size(), 3 * per);
+  double worst = 0;
+  for (std::size_t l = 0; l < 3; ++l) {
+    const float* pw = w.blocks[l].pos_proj_weight;
+    const gpsa::folded_view f{{G, G},
+                              H,
+                              folded.data() + l * per,
+                              folded.data() + l * per + H * G * G,
+                              folded.data() + l * per + 2 * H * G * G};
+    for (std::size_t h = 0; h < H; ++h) {
+      const double lam = 1.0 / (1.0 + std::exp(-double(w.blocks[l].gating_param[h])));
+      EXPECT_NEAR(f.lambda[h], lam, 1e-7);
+      for (std::size_t p = 0; p < N; ++p) {
+        std::vector<double> row(N);
+        double m = -1e300, s = 0;
+        for (std::size_t q = 0; q < N; ++q) {
+          const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
+          row[q] = pw[h * 3] * dx + pw[h * 3 + 1] * dy + pw[h * 3 + 2] * (dx * dx + dy * dy);
+          m = std::max(m, row[q]);
+        }
+        for (auto& v : row) s += (v = std::exp(v - m));
+        for (std::size_t q = 0; q < N; ++q)
+          worst = std::max(worst, std::abs(f.position(h, p, q) - row[q] / s));
+      }
+    }
+  }
+  EXPECT_LE(worst, 1e-6);
+}
+
+}  // namespace
