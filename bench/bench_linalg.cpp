@@ -108,9 +108,12 @@ std::vector<peer> load_peers() {
       out.push_back({"blis", f, nullptr});
   }
   if (void* h = open_first({"libdnnl.so.2", "libdnnl.so.3"})) {
-    // oneDNN threads through OpenMP: one thread, as for the others.
-    if (auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads")))
-      set(1);
+    // oneDNN threads through OpenMP (GNU libgomp, loaded with it): one thread, as the others.
+    void* gomp = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);
+    auto set = gomp != nullptr ? reinterpret_cast<void (*)(int)>(dlsym(gomp, "omp_set_num_threads"))
+                               : nullptr;
+    if (set == nullptr) return out;  // cannot pin it to one thread: leave it out
+    set(1);
     if (auto f = reinterpret_cast<dnnl_sgemm_fn>(dlsym(h, "dnnl_sgemm")))
       out.push_back({"onednn", nullptr, f});
   }

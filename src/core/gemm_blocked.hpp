@@ -36,6 +36,18 @@ inline constexpr std::size_t kGemmKcMax = 256;
 // Rows of A per M block (the B panels are packed once per block; A is read in place).
 inline constexpr std::size_t kGemmMcMax = 256;
 
+// Hints the cache to fetch [p, p + bytes) soon (into L2): the next panel's source rows, spread
+// over the current panel's tiles, so packing it later does not wait on L3 or memory.
+inline void gemm_prefetch(const float* p, std::size_t bytes) noexcept {
+#if defined(__GNUC__)
+  const char* c = reinterpret_cast<const char*>(p);
+  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 // The K block length for a product with inner dimension k: k split in equal blocks of at most
 // kGemmKcMax (the last one shorter). A function of k only: this fixes every sum's order.
 constexpr std::size_t gemm_kc(std::size_t k) noexcept {
@@ -137,10 +149,25 @@ void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bp
           Kernel::pack_b(g.trans_b, g.b, g.ldb, p0, kc, j0, w, bpack);
           bp = bpack;
         }
+        // The source of the next panel that will be packed: its rows (B rows for trans_b, K
+        // rows otherwise), prefetched a few per tile.
+        const std::size_t jn = j0 + kGemmPanel;
+        const bool prefetch = src.packed == nullptr && jn < g.n && (g.trans_b || bp == bpack);
+        const std::size_t wn = g.n - jn < kGemmPanel ? g.n - jn : kGemmPanel;
+        const std::size_t src_rows = g.trans_b ? wn : kc;
+        const std::size_t row_bytes = (g.trans_b ? kc : wn) * sizeof(float);
+        const std::size_t tiles = (w + NR - 1) / NR * ((i1 - i0 + MR - 1) / MR);
+        const std::size_t per_tile = (src_rows + tiles - 1) / tiles;
+        std::size_t next_row = 0;
         for (std::size_t s = 0; s < w; s += NR) {
           const std::size_t nr = w - s < NR ? w - s : NR;
           for (std::size_t ic = i0; ic < i1; ic += MR) {
             const std::size_t mr = i1 - ic < MR ? i1 - ic : MR;
+            if (prefetch)
+              for (std::size_t r = 0; r < per_tile && next_row < src_rows; ++r, ++next_row)
+                gemm_prefetch(g.trans_b ? g.b + (jn + next_row) * g.ldb + p0
+                                        : g.b + (p0 + next_row) * g.ldb + jn,
+                              row_bytes);
             Kernel::tile(kc, a_block + ic * a_rs, a_rs, a_ks, mr, bp + s, b_ks,
                          g.c + ic * g.ldc + j0 + s, g.ldc, nr, g.alpha, beta);
           }
