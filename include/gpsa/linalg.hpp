@@ -26,8 +26,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           std::size_t ldc) noexcept;
 
 // The same product with C split over an executor's workers (null: the call above), in column
-// panels of 48 (or row blocks when C is narrow). Bit-identical to the serial call for any
-// worker count and schedule; each worker uses its own stack for packing.
+// units of 16 (or row blocks of 8 when C is narrower than the worker count). Bit-identical to
+// the serial call for any worker count and schedule; each worker uses its own stack for
+// packing. Call it from outside the executor's tasks (a pool that runs one parallel_for at a
+// time, like gpsa::thread_pool_executor, would wait on itself).
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc, const executor* ex) noexcept;
@@ -41,7 +43,8 @@ status gemm_packed_b_size(std::size_t k, std::size_t n, std::size_t& floats) noe
 // buffer_too_small / invalid_argument (null b with k, n > 0) / size_overflow.
 status gemm_pack_b(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
                    std::span<float> packed) noexcept;
-// C = alpha * op(A) * B + beta * C with B from gemm_pack_b (same k and n); ex may be null.
+// C = alpha * op(A) * B + beta * C with B from gemm_pack_b (same k and n); ex may be null (else
+// C is split in column units of 48).
 void gemm_packed(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha,
                  const float* a, std::size_t lda, const float* packed_b, float beta, float* c,
                  std::size_t ldc, const executor* ex = nullptr) noexcept;
