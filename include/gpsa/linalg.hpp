@@ -20,7 +20,8 @@ struct executor;  // gpsa/attention.hpp: a host-supplied parallel loop
 // (among targets with FMA: AVX2, AVX-512) the SIMD target. Subnormal inputs and results count
 // as 0 inside the call (x86: MXCSR flush-to-zero, the caller's mode restored on return), which
 // spares ~100-cycle microcode assists per operation on tiny values. gemm starts no thread and
-// allocates nothing; it uses up to ~50 KB of stack for one packed panel of op(B).
+// allocates nothing; it keeps one packed panel of op(B) on the stack: 48 KB in a SIMD build,
+// 128 x 3 vectors of the compile flags in the portable one (3 KB on a scalar FPU).
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) noexcept;
@@ -35,16 +36,17 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           std::size_t ldc, const executor* ex) noexcept;
 
 // op(B) packed once for many products (constant weights, e.g. x W^T with trans_b): the packing
-// gemm does on every call for every 256 rows of A, done ahead. The layout does not depend on the
-// SIMD target. gemm_packed gives exactly gemm's bits.
-// Size in floats of the packed op(B) (k x n): k * 48 * ceil(n / 48); size_overflow if too big.
+// gemm does on every call for every 256 rows of A, done ahead. The layout is the build's (it does
+// not depend on the SIMD target the CPU runs). gemm_packed gives exactly gemm's bits.
+// Size in floats of the packed op(B) (k x n): k times n rounded up to whole panels (48 columns
+// in a SIMD build); size_overflow if too big.
 status gemm_packed_b_size(std::size_t k, std::size_t n, std::size_t& floats) noexcept;
 // Packs op(B) (B stored k x n, or n x k with trans_b) into `packed` (>= gemm_packed_b_size).
 // buffer_too_small / invalid_argument (null b with k, n > 0) / size_overflow.
 status gemm_pack_b(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
                    std::span<float> packed) noexcept;
 // C = alpha * op(A) * B + beta * C with B from gemm_pack_b (same k and n); ex may be null (else
-// C is split in column units of 48).
+// C is split in whole panels).
 void gemm_packed(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha,
                  const float* a, std::size_t lda, const float* packed_b, float beta, float* c,
                  std::size_t ldc, const executor* ex = nullptr) noexcept;

@@ -103,8 +103,10 @@ constexpr void fill_rel_indices_unchecked(std::size_t R, std::size_t C, T* d) no
   for (std::size_t xp = 0; xp < C; ++xp) {
     T* top = d + xp * row;                     // query (0, xp)
     T* bottom = d + ((R - 1) * C + xp) * row;  // query (R-1, xp)
-    for (T* r : {top, bottom}) {
-      const std::size_t yp = r == top ? 0 : R - 1;
+    T* const ends[2] = {top, bottom};
+    for (std::size_t e = 0; e < 2; ++e) {
+      T* r = ends[e];
+      const std::size_t yp = e == 0 ? 0 : R - 1;
       if (xp > 0 && shift_by_key) {
         std::copy_n(r - row, row - 3, r + 3);
         for (std::size_t yq = 0; yq < R; ++yq) put_triple(r + yq * blk, -sp(xp), sp(yq) - sp(yp));

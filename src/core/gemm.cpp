@@ -14,8 +14,8 @@ using detail::gemm_b_source;
 using detail::gemm_problem;
 using detail::kGemmPanel;
 
-// Columns per unit of the split: 16 (a third of a panel: small enough to balance two workers on
-// 432 columns) when op(B) is packed on the fly, whole panels when it comes pre-packed.
+// Columns per unit of the split: 16 (small enough to balance two workers on 432 columns) when
+// op(B) is packed on the fly, whole panels when it comes pre-packed.
 constexpr std::size_t kColUnit = 16;
 // Rows per unit when C is too narrow to split by columns (a multiple of every kernel's MR).
 constexpr std::size_t kRowUnit = 8;

@@ -28,11 +28,31 @@ struct gemm_problem {
   std::size_t ldc;
 };
 
-// Columns of one packed op(B) panel: a multiple of every kernel width (3 vectors of 16, 8, 4 or
-// 2 floats), and a divisor of every ConViT width (192, 432, 768, 4 D) and head width (48).
+// Floats in the widest vector the compile flags allow (the plain C++ kernel's unit; a plain
+// scalar FPU gets 2).
+#if defined(__AVX512F__)
+inline constexpr std::size_t kGemmVecFloats = 16;
+#elif defined(__AVX__)
+inline constexpr std::size_t kGemmVecFloats = 8;
+#elif defined(__SSE2__) || defined(__ARM_NEON) || defined(__ALTIVEC__)
+inline constexpr std::size_t kGemmVecFloats = 4;
+#else
+inline constexpr std::size_t kGemmVecFloats = 2;
+#endif
+
+#if defined(GPSA_HAVE_HWY)
+// Columns of one packed op(B) panel: a multiple of every kernel width (3 vectors of 16, 8 or 4
+// floats; the plain C++ kernel's 3 x kGemmVecFloats), and a divisor of every ConViT width
+// (192, 432, 768, 4 D) and of the head width (48).
 inline constexpr std::size_t kGemmPanel = 48;
 // Longest K block: a kc x 48 panel of B (48 KB at 256) is read once per 8-row tile.
 inline constexpr std::size_t kGemmKcMax = 256;
+#else
+// The portable (firmware) build: a panel is one tile of the plain C++ kernel wide and K blocks
+// are 128 long, so the packed panel on the stack is small (3 KB on a scalar FPU).
+inline constexpr std::size_t kGemmPanel = 3 * kGemmVecFloats;
+inline constexpr std::size_t kGemmKcMax = 128;
+#endif
 // Rows of A per M block (the B panels are packed once per block; A is read in place).
 inline constexpr std::size_t kGemmMcMax = 256;
 

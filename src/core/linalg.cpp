@@ -63,20 +63,12 @@ inline float exp1(float x) noexcept {
 // The firmware tile: plain loops over a fixed MR x NR accumulator the compiler keeps in
 // registers and vectorises along NR with whatever the target flags allow.
 // NR is three of the widest vectors the compile flags allow (2 floats for plain scalar FPUs; 3
-// vectors divide the 48-column panel), so the MR x NR accumulators fit the register file. With
+// vectors divide the panel width), so the MR x NR accumulators fit the register file. With
 // GCC/Clang the columns are generic vector-extension types (lowered to scalar code where the
 // target has no SIMD), because the auto-vectoriser otherwise vectorises this nest across rows;
 // other compilers get plain loops. The C update runs over the whole MR x NR tile (through a
 // buffer), so full and edge tiles execute the same code.
-#if defined(__AVX512F__)
-constexpr std::size_t kVecFloats = 16;
-#elif defined(__AVX__)
-constexpr std::size_t kVecFloats = 8;
-#elif defined(__SSE2__) || defined(__ARM_NEON) || defined(__ALTIVEC__)
-constexpr std::size_t kVecFloats = 4;
-#else
-constexpr std::size_t kVecFloats = 2;
-#endif
+constexpr std::size_t kVecFloats = kGemmVecFloats;
 struct scalar_kernel {
   static constexpr std::size_t MR = 4;
   static constexpr std::size_t NR = 3 * kVecFloats;
