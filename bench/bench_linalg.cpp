@@ -274,8 +274,9 @@ void register_linalg_benchmarks() {
   const std::vector<std::pair<std::string, std::vector<std::size_t>>> shapes = {
       {"QkProj", {192, 432, 768}},  {"Proj", {192, 432, 768}}, {"MlpUp", {192, 432, 768}},
       {"MlpDown", {192, 432, 768}}, {"QKt", {kHeadDim}},       {"AV", {kHeadDim}}};
-  for (const auto& [shape_name, dims] : shapes) {
-    for (const std::size_t dim : dims) {
+  for (const auto& entry : shapes) {
+    const std::string& shape_name = entry.first;  // not a structured binding: lambdas capture it
+    for (const std::size_t dim : entry.second) {
       const shape s = make_shape(shape_name, dim);
       const std::string d = std::to_string(dim);
       const auto bm = [&](std::string_view impl) {
