@@ -3,7 +3,10 @@
 
 Small, valid files that reach every branch of the readers' happy paths: each .npy version,
 both float dtypes, scalar/empty/1-D shapes; safetensors with every convertible dtype, an
-unsupported one, metadata, empty tensors and a GPSA layer with timm key names.
+unsupported one, metadata, empty tensors and a GPSA layer with timm key names. Then the limit
+cases of issue 13, at and one over the limits the fuzz targets set (16 tensors, rank 8, 16
+metadata entries; the real limits need more than -max_len bytes) and at the real rank limit 64:
+tensor count, rank, metadata size and kind, unexpected fields, control characters in keys.
 """
 import json
 import os
@@ -22,13 +25,14 @@ def npy(descr, shape, payload, major=1, fortran=False):
     return b"\x93NUMPY" + bytes([major, 0]) + length + header + payload
 
 
-def safetensors(tensors, metadata=None):
-    """tensors: list of (key, dtype, shape, raw bytes)."""
+def safetensors(tensors, metadata=None, extra=None):
+    """tensors: list of (key, dtype, shape, raw bytes); extra: more fields for every tensor."""
     header, data = {}, b""
     if metadata is not None:
         header["__metadata__"] = metadata
     for key, dtype, shape, raw in tensors:
         header[key] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        header[key].update(extra or {})
         data += raw
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * ((8 - len(text) % 8) % 8)
@@ -77,6 +81,29 @@ def main():
         (p + "qk.weight", "F32", [2 * d, d], f32(*(ident + ident))),
         (p + "v.weight", "F32", [d, d], f32(*ident)),
     ]))
+
+
+    # Limits (fuzz targets: 16 tensors, rank 8, 16 metadata entries; readers: rank 64).
+    for n in (16, 17):
+        write("safetensors", "limit_tensors_%d.safetensors" % n,
+              safetensors([("t%d" % i, "F32", [1], f32(i)) for i in range(n)]))
+    for rank in (8, 9, 64, 65):
+        write("safetensors", "limit_rank_%d.safetensors" % rank,
+              safetensors([("t", "F32", [1] * rank, f32(1))]))
+    for n in (16, 17):
+        write("safetensors", "limit_metadata_%d.safetensors" % n,
+              safetensors([("t", "F32", [1], f32(1))], metadata={"k%d" % i: "v" for i in range(n)}))
+    write("safetensors", "metadata_not_string.safetensors",
+          safetensors([("t", "F32", [1], f32(1))], metadata={"format": {"nested": ["pt"]}}))
+    dup = b'{"__metadata__":{"a":"x","a":"y"},"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    write("safetensors", "metadata_duplicate.safetensors", struct.pack("<Q", len(dup)) + dup + f32(1))
+    write("safetensors", "unexpected_field.safetensors",
+          safetensors([("t", "F32", [1], f32(1))], extra={"extra": {"deep": [1, 2, 3]}}))
+    write("safetensors", "control_chars_in_key.safetensors",
+          safetensors([("evil\n\x1b[31m\u202e", "X", [1], f32(1))]))
+    write("npy", "limit_rank_8.npy", npy("<f4", [1] * 8, f32(1)))
+    write("npy", "limit_rank_9.npy", npy("<f4", [1] * 9, f32(1)))
+    write("npy", "control_chars_in_descr.npy", npy("<f4\x1b[2J", [1], f32(1)))
 
 
 if __name__ == "__main__":

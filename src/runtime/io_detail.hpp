@@ -1,6 +1,7 @@
-// Internal helpers shared by gpsa::runtime's readers (not installed, not part of the API).
+// Internal helpers shared by gpsa::runtime's readers and writers (not installed, not API).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -14,18 +15,20 @@
 
 namespace gpsa::io::detail {
 
-// The whole content of a regular file; io_error "PATH: cannot open: REASON" otherwise.
-// Pipes and devices are refused (reading /dev/zero would never end).
-std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path);
-
-// `s` made safe for a one-line message: control and non-ASCII bytes as \xNN, cut at `max`.
-std::string printable(std::string_view s, std::size_t max = 64);
-
 // Python-style shape text without spaces: "()", "(3,)", "(2,4,16)".
 using gpsa::io::shape_text;
 
-// Product of `shape`, false if it overflows size_t.
-bool checked_numel(const std::vector<std::size_t>& shape, std::size_t& out) noexcept;
+// Keys and other file content in messages are cut here: a 90 MB key must not become a 90 MB
+// message.
+inline constexpr std::size_t k_shown_bytes = 200;
+
+// printable() with the cut used for file content.
+inline std::string shown(std::string_view s) { return printable(s, k_shown_bytes); }
+
+// Product of `shape` (0 if a dimension is 0), false when the product of the non-zero
+// dimensions overflows, or when it times `elem_size` does (see io::checked_bytes).
+bool checked_numel(std::span<const std::size_t> shape, std::size_t elem_size,
+                   std::size_t& numel) noexcept;
 
 // Sizes `v` to n elements; io_error "NAME: not enough memory for WHAT (n elements)" instead of
 // std::bad_alloc, so a huge but valid file still fails with a one-line message.
@@ -51,5 +54,27 @@ void resize_or_throw(std::vector<T>& v, std::size_t n, const std::string& name,
     throw_out_of_memory(name, what, n * sizeof(T));
   }
 }
+
+// ---- Registry of staged files, for the signal handlers (temp_registry.cpp) -------------------
+// A fixed table, so a signal handler can walk it without allocating or locking.
+
+enum class staged_kind : int {
+  temp,     // a temporary: removed
+  backup,   // a hard link keeping a target's old file: put back while the commit is renaming
+  created,  // a target that did not exist: removed again while the commit is renaming
+};
+
+// Phase of an output_set's commit, read by the signal handler through the slot's pointer.
+enum commit_phase : int { phase_staging = 0, phase_renaming = 1, phase_committed = 2 };
+
+// Records `path` (and for backup/created the `target`, both absolute). Returns the slot, or -1
+// when the table is full or a path does not fit.
+int stage_path(staged_kind kind, const std::string& path, const std::string& target,
+               const std::atomic<int>* phase) noexcept;
+// Forgets a slot (after the file was renamed or removed). -1 is ignored.
+void unstage(int slot) noexcept;
+// Undoes one slot as a signal would (removes a temporary, puts a backup back during the rename
+// phase, ...) and forgets it. Async-signal-safe.
+void undo_slot(int slot) noexcept;
 
 }  // namespace gpsa::io::detail

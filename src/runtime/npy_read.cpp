@@ -17,7 +17,8 @@ constexpr std::string_view k_convert = "; convert with a.astype('<f4')";
 // 'shape': (2, 3), }". A small recursive-descent parser for exactly that subset.
 class header_parser {
  public:
-  header_parser(std::string_view text, const std::string& name) : s_(text), name_(name) {}
+  header_parser(std::string_view text, const std::string& name, std::size_t max_rank)
+      : s_(text), name_(name), max_rank_(max_rank) {}
 
   struct result {
     std::string descr;
@@ -35,7 +36,7 @@ class header_parser {
       if (peek() == '}') break;
       const std::string key = parse_string("a quoted key");
       skip_ws();
-      expect(':', "':' after key '" + detail::printable(key) + "'");
+      expect(':', "':' after key '" + detail::shown(key) + "'");
       skip_ws();
       if (key == "descr") {
         if (have_descr) fail("key 'descr' appears twice");
@@ -52,7 +53,7 @@ class header_parser {
         have_shape = true;
         r.shape = parse_shape();
       } else {
-        fail("unexpected key '" + detail::printable(key) +
+        fail("unexpected key '" + detail::shown(key) +
              "' (a .npy header has exactly 'descr', 'fortran_order', 'shape')");
       }
       skip_ws();
@@ -78,7 +79,7 @@ class header_parser {
     throw io_error(name_ + ": malformed .npy header: " + what);
   }
   [[noreturn]] void fail_expected(const std::string& what) const {
-    std::string got = pos_ < s_.size() ? "'" + detail::printable(s_.substr(pos_, 1)) + "'"
+    std::string got = pos_ < s_.size() ? "'" + detail::shown(s_.substr(pos_, 1)) + "'"
                                        : std::string("end of header");
     fail("expected " + what + " at byte " + std::to_string(pos_) + ", found " + got);
   }
@@ -134,7 +135,8 @@ class header_parser {
     for (;;) {
       skip_ws();
       if (peek() == ')') break;
-      if (shape.size() >= 64) fail("shape has more than 64 dimensions");
+      if (shape.size() >= max_rank_)
+        fail("shape has more than " + std::to_string(max_rank_) + " dimensions");
       shape.push_back(parse_int());
       trailing_comma = false;
       skip_ws();
@@ -153,6 +155,7 @@ class header_parser {
 
   std::string_view s_;
   const std::string& name_;
+  std::size_t max_rank_;
   std::size_t pos_ = 0;
 };
 
@@ -161,7 +164,7 @@ std::string dtype_name(char kind, std::string_view size) {
   const std::string bits = [&] {
     std::size_t n = 0;
     for (char c : size) {
-      if (c < '0' || c > '9' || n > 1000) return std::string(size);
+      if (c < '0' || c > '9' || n > 1000) return detail::shown(size);
       n = n * 10 + static_cast<std::size_t>(c - '0');
     }
     return std::to_string(n * 8);
@@ -196,7 +199,11 @@ std::string dtype_name(char kind, std::string_view size) {
 
 }  // namespace
 
-tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& name) {
+namespace {
+
+// Magic, version and header length: returns the header text; `data_at` is where the data start.
+std::string_view read_preamble(std::span<const std::uint8_t> bytes, const std::string& name,
+                               const read_limits& limits, std::size_t& data_at) {
   static constexpr std::uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   const std::size_t size = bytes.size();
   if (size < 6 || std::memcmp(bytes.data(), magic, 6) != 0)
@@ -214,15 +221,19 @@ tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& name) {
   std::size_t header_len = 0;
   for (std::size_t i = 0; i < len_bytes; ++i)
     header_len |= static_cast<std::size_t>(bytes[8 + i]) << (8 * i);
+  if (header_len > limits.npy_header_bytes)
+    throw io_error(name + ": header length " + std::to_string(header_len) + " bytes is over the " +
+                   bytes_text(limits.npy_header_bytes) + " limit (corrupt, or not a .npy file)");
   if (header_len > size - preamble)
     throw io_error(name + ": truncated .npy file: header says " + std::to_string(header_len) +
                    " bytes, only " + std::to_string(size - preamble) + " follow");
-  const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + preamble, header_len);
-  const auto h = header_parser(header, name).parse();
+  data_at = preamble + header_len;
+  return {reinterpret_cast<const char*>(bytes.data()) + preamble, header_len};
+}
 
-  // dtype: byte order, kind, item size.
-  const std::string& d = h.descr;
-  const std::string shown = detail::printable(d);
+// Bytes per element of the dtype string; refuses everything but '<f4' and '<f8'.
+std::size_t check_dtype(const std::string& d, const std::string& name) {
+  const std::string shown = detail::shown(d);
   if (d.size() < 2)
     throw io_error(name + ": dtype '" + shown + "' is not understood" + std::string(k_convert));
   const char order = d[0], kind = d[1];
@@ -241,27 +252,64 @@ tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& name) {
     throw io_error(name + ": dtype '" + shown +
                    "' has no explicit byte order; expected '<f4' or '<f8'" +
                    std::string(k_convert));
-  const std::size_t itemsize = item == "4" ? 4 : 8;
+  return item == "4" ? 4 : 8;
+}
 
-  if (h.fortran) {
-    // Fortran and C order coincide when at most one dimension is longer than 1.
-    std::size_t long_dims = 0;
-    for (auto s : h.shape) long_dims += s > 1;
-    if (long_dims > 1)
-      throw io_error(name +
-                     ": Fortran-order arrays are not supported; save "
-                     "np.ascontiguousarray(a) instead");
+// Fortran and C order coincide when at most one dimension is longer than 1.
+void check_order(bool fortran, const std::vector<std::size_t>& shape, const std::string& name) {
+  if (!fortran) return;
+  std::size_t long_dims = 0;
+  for (auto s : shape) long_dims += s > 1;
+  if (long_dims > 1)
+    throw io_error(name +
+                   ": Fortran-order arrays are not supported; save "
+                   "np.ascontiguousarray(a) instead");
+}
+
+// Little-endian float32 / float64 elements -> float.
+void convert(const std::uint8_t* p, std::size_t numel, std::size_t itemsize, float* out) {
+  if (itemsize == 4) {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (numel) std::memcpy(out, p, numel * 4);
+    } else {
+      for (std::size_t i = 0; i < numel; ++i, p += 4) {
+        std::uint32_t u = 0;
+        for (int b = 0; b < 4; ++b) u |= std::uint32_t{p[b]} << (8 * b);
+        out[i] = std::bit_cast<float>(u);
+      }
+    }
+    return;
   }
+  for (std::size_t i = 0; i < numel; ++i, p += 8) {
+    std::uint64_t u = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&u, p, 8);
+    } else {
+      for (int b = 0; b < 8; ++b) u |= std::uint64_t{p[b]} << (8 * b);
+    }
+    out[i] = detail::narrow(std::bit_cast<double>(u));
+  }
+}
 
-  std::size_t numel = 0, want = 0;
-  if (!detail::checked_numel(h.shape, numel) || numel > std::numeric_limits<std::size_t>::max() / 8)
+}  // namespace
+
+tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& file,
+                 const read_limits& limits) {
+  const std::string name = display_path(file);
+  std::size_t data_at = 0;
+  const std::string_view header = read_preamble(bytes, name, limits, data_at);
+  const auto h = header_parser(header, name, limits.rank).parse();
+  const std::size_t itemsize = check_dtype(h.descr, name);
+  check_order(h.fortran, h.shape, name);
+
+  std::size_t numel = 0;
+  if (!detail::checked_numel(h.shape, itemsize, numel))
     throw io_error(name + ": shape " + detail::shape_text(h.shape) + " is too large");
-  want = numel * itemsize;
-  const std::size_t offset = preamble + header_len;
-  const std::size_t have = size - offset;
+  const std::size_t want = numel * itemsize;
+  const std::size_t have = bytes.size() - data_at;
   if (have != want) {
     throw io_error(name + ": data is " + std::to_string(have) + " bytes, shape " +
-                   detail::shape_text(h.shape) + " of '" + shown + "' needs " +
+                   detail::shape_text(h.shape) + " of '" + detail::shown(h.descr) + "' needs " +
                    std::to_string(want) +
                    (have < want ? " (file is truncated)" : " (trailing bytes)"));
   }
@@ -269,34 +317,13 @@ tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& name) {
   tensor t;
   t.shape = h.shape;
   detail::resize_or_throw(t.data, numel, name, "the array");
-  const std::uint8_t* p = bytes.data() + offset;
-  if (itemsize == 4) {
-    if constexpr (std::endian::native == std::endian::little) {
-      if (numel) std::memcpy(t.data.data(), p, numel * 4);
-    } else {
-      for (std::size_t i = 0; i < numel; ++i, p += 4) {
-        std::uint32_t u = 0;
-        for (int b = 0; b < 4; ++b) u |= std::uint32_t{p[b]} << (8 * b);
-        t.data[i] = std::bit_cast<float>(u);
-      }
-    }
-  } else {
-    for (std::size_t i = 0; i < numel; ++i, p += 8) {
-      std::uint64_t u = 0;
-      if constexpr (std::endian::native == std::endian::little) {
-        std::memcpy(&u, p, 8);
-      } else {
-        for (int b = 0; b < 8; ++b) u |= std::uint64_t{p[b]} << (8 * b);
-      }
-      t.data[i] = detail::narrow(std::bit_cast<double>(u));
-    }
-  }
+  convert(bytes.data() + data_at, numel, itemsize, t.data.data());
   return t;
 }
 
-tensor read_npy(const std::filesystem::path& path) {
-  const auto bytes = detail::read_file_bytes(path);
-  return parse_npy(bytes, path.string());
+tensor read_npy(const std::filesystem::path& path, const read_limits& limits) {
+  const auto bytes = read_file(path, limits.file_bytes);
+  return parse_npy(bytes, path.string(), limits);
 }
 
 }  // namespace gpsa::io

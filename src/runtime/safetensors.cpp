@@ -2,26 +2,17 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <tuple>
+#include <unordered_set>
 
 #include "gpsa/io.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {
 namespace {
-
-using json = nlohmann::json;
-
-// Refused before any allocation: real headers are a few hundred bytes per tensor.
-constexpr std::uint64_t k_max_header = 100u * 1000u * 1000u;
-// A safetensors header is 3 levels deep ({key: {shape: [..]}}); 64 is generous and keeps a
-// hostile "[[[[..." from building a deep tree.
-constexpr int k_max_depth = 64;
 
 enum class kind { f32, f16, bf16, f64, unsupported };
 
@@ -94,138 +85,283 @@ U load_le(const std::uint8_t* p) {
   return u;
 }
 
-struct too_deep {};
-
-// nlohmann keeps the last of duplicate keys silently; a checkpoint with two values for one
-// key is corrupt or crafted, so the parse callback records the first duplicate it sees.
-class duplicate_finder {
- public:
-  bool operator()(int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        if (depth >= k_max_depth) throw too_deep{};
-        keys_.emplace_back();
-        break;
-      case json::parse_event_t::array_start:
-        if (depth >= k_max_depth) throw too_deep{};
-        break;
-      case json::parse_event_t::object_end:
-        if (!keys_.empty()) keys_.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!keys_.empty() && !keys_.back().insert(parsed.get<std::string>()).second &&
-            duplicate_.empty())
-          duplicate_ =
-              parsed.get<std::string>().empty() ? std::string("\"\"") : parsed.get<std::string>();
-        break;
-      default:
-        break;
-    }
-    return true;
-  }
-  const std::string& duplicate() const { return duplicate_; }
-
- private:
-  std::vector<std::set<std::string>> keys_;
-  std::string duplicate_;
-};
-
 struct entry {
   std::string key;
-  const dtype_info* dtype;
+  const dtype_info* dtype = nullptr;
   std::vector<std::size_t> shape;
-  std::uint64_t begin, end;
+  std::uint64_t begin = 0, end = 0;
 };
 
-}  // namespace
+// The header, parsed in one pass by nlohmann's SAX interface straight into `entries` (no JSON
+// tree: memory is the entries plus the lexer's current token). The schema is checked on the
+// fly, so a hostile header stops at its first wrong event: a 65th dimension, a tensor over the
+// limit, an object where a number belongs. Every handler returns false to stop on a problem,
+// kept in `error`.
+class header_reader {
+ public:
+  header_reader(const std::string& name, const read_limits& limits, std::uint64_t data_size)
+      : name_(name), limits_(limits), data_size_(data_size) {}
 
-const tensor& safetensors_file::at(const std::string& key) const {
-  if (auto it = tensors.find(key); it != tensors.end()) return it->second;
-  const std::string shown = path.string();
-  if (auto it = unsupported.find(key); it != unsupported.end())
-    throw io_error(shown + ": tensor '" + detail::printable(key) + "' has dtype " + it->second +
-                   ", which gpsa does not read (supported: F32, F16, BF16, F64); convert it, "
-                   "e.g. t.float() before saving");
-  throw io_error(shown + ": missing key '" + detail::printable(key) + "'");
-}
+  std::vector<entry> entries;
+  std::string error;
+  bool complete() const { return at_ == where::done; }
 
-safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name) {
-  const std::size_t size = bytes.size();
-  const auto fail = [&](const std::string& what) -> void { throw io_error(name + ": " + what); };
-  if (size < 8)
-    fail("truncated safetensors file: " + std::to_string(size) +
-         " bytes, the header length alone needs 8");
-  const std::uint64_t header_len = load_le<std::uint64_t>(bytes.data());
-  if (header_len > k_max_header)
-    fail("header length " + std::to_string(header_len) +
-         " bytes is over the 100 MB limit (corrupt, or not a safetensors file)");
-  if (header_len > size - 8)
-    fail("truncated safetensors file: header length is " + std::to_string(header_len) +
-         " bytes but only " + std::to_string(size - 8) + " follow");
-  if (header_len == 0) fail("malformed header: empty (expected a JSON object)");
-
-  const char* hb = reinterpret_cast<const char*>(bytes.data()) + 8;
-  json root;
-  duplicate_finder dups;
-  try {
-    root = json::parse(hb, hb + header_len, std::ref(dups), /*allow_exceptions=*/true);
-  } catch (const json::exception& e) {
+  // ---- nlohmann SAX interface ----
+  bool null() { return scalar("null"); }
+  bool boolean(bool) { return scalar("a boolean"); }
+  bool number_integer(std::int64_t) { return scalar("a negative number"); }
+  bool number_float(double, const std::string&) { return scalar("a fractional number"); }
+  bool binary(nlohmann::json::binary_t&) { return scalar("binary data"); }
+  bool number_unsigned(std::uint64_t v) {
+    if (at_ == where::shape) {
+      if (cur_.shape.size() >= limits_.rank)
+        return fail(tensor_name() + " has more than " + std::to_string(limits_.rank) +
+                    " dimensions");
+      cur_.shape.push_back(v);
+      return true;
+    }
+    if (at_ == where::offsets) {
+      if (offsets_seen_ >= 2) return fail(tensor_name() + k_offsets_shape);
+      (offsets_seen_++ == 0 ? cur_.begin : cur_.end) = v;
+      return true;
+    }
+    return scalar("a number");
+  }
+  bool string(std::string& v) {
+    if (at_ == where::field && field_ == "dtype") {
+      cur_.dtype = find_dtype(v);
+      if (!cur_.dtype) return fail(tensor_name() + " has unknown dtype '" + detail::shown(v) + "'");
+      have_dtype_ = true;
+      at_ = where::tensor;
+      return true;
+    }
+    if (at_ == where::meta_value) {
+      at_ = where::metadata;
+      return true;
+    }
+    return scalar("a string");
+  }
+  bool start_object(std::size_t) {
+    switch (at_) {
+      case where::top:
+        at_ = where::root;
+        return true;
+      case where::root_value:
+        if (is_metadata_) {
+          at_ = where::metadata;
+          keys_.clear();
+          return true;
+        }
+        cur_ = entry{};
+        cur_.key = std::move(key_);
+        have_dtype_ = have_shape_ = have_offsets_ = false;
+        at_ = where::tensor;
+        return true;
+      default:
+        return scalar("a JSON object");
+    }
+  }
+  bool key(std::string& k) {
+    switch (at_) {
+      case where::root:
+        return root_key(k);
+      case where::tensor:
+        return tensor_key(k);
+      case where::metadata:
+        if (keys_.size() >= limits_.metadata_entries)
+          return fail("malformed header: __metadata__ has more than " +
+                      std::to_string(limits_.metadata_entries) + " entries");
+        if (!keys_.insert(k).second) return duplicate(k);
+        keys_last_ = k;
+        at_ = where::meta_value;
+        return true;
+      default:
+        return fail("malformed header: unexpected key '" + detail::shown(k) + "'");
+    }
+  }
+  bool end_object() {
+    switch (at_) {
+      case where::tensor:
+        at_ = where::root;
+        return finish_tensor();
+      case where::metadata:
+        at_ = where::root;
+        keys_.clear();
+        return true;
+      default:  // where::root: the empty set of fields cannot end anywhere else
+        at_ = where::done;
+        return true;
+    }
+  }
+  bool start_array(std::size_t) {
+    if (at_ == where::field && field_ == "shape") {
+      at_ = where::shape;
+      return true;
+    }
+    if (at_ == where::field && field_ == "data_offsets") {
+      at_ = where::offsets;
+      offsets_seen_ = 0;
+      return true;
+    }
+    return scalar("an array");
+  }
+  bool end_array() {
+    if (at_ == where::offsets && offsets_seen_ != 2) return fail(tensor_name() + k_offsets_shape);
+    at_ = where::tensor;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& e) {
     // parse_error, but also out_of_range for a number like 1e400 (found by fuzzing).
     // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
     std::string msg = e.what();
     if (auto p = msg.find("] "); p != std::string::npos) msg.erase(0, p + 2);
-    fail("malformed JSON header: " + detail::printable(msg, 200));
-  } catch (const too_deep&) {
-    fail("malformed header: JSON nested deeper than " + std::to_string(k_max_depth) + " levels");
+    return fail("malformed JSON header: " + detail::shown(msg));
   }
-  if (!dups.duplicate().empty())
-    fail("malformed header: key '" + detail::printable(dups.duplicate()) + "' appears twice");
-  if (!root.is_object()) fail("malformed header: expected a JSON object of tensors");
 
-  const std::uint64_t data_size = size - 8 - header_len;
-  const std::uint8_t* data = bytes.data() + 8 + header_len;
-  std::vector<entry> entries;
-  entries.reserve(root.size());
-  for (const auto& [key, info] : root.items()) {
-    if (key == "__metadata__") continue;  // free-form string map; gpsa has no use for it
-    const std::string k = "tensor '" + detail::printable(key) + "'";
-    if (!info.is_object()) fail("malformed header: " + k + " is not a JSON object");
-    const auto dt = info.find("dtype");
-    const auto sh = info.find("shape");
-    const auto off = info.find("data_offsets");
-    if (dt == info.end() || !dt->is_string()) fail(k + " has no \"dtype\" string");
-    if (sh == info.end() || !sh->is_array()) fail(k + " has no \"shape\" array");
-    if (off == info.end() || !off->is_array()) fail(k + " has no \"data_offsets\" array");
-    const auto& dname = dt->get_ref<const std::string&>();
-    const dtype_info* d = find_dtype(dname);
-    if (!d) fail(k + " has unknown dtype '" + detail::printable(dname) + "'");
-    entry e{key, d, {}, 0, 0};
-    for (const auto& s : *sh) {
-      if (!s.is_number_unsigned())
-        fail(k + " has a shape entry that is not a non-negative integer");
-      e.shape.push_back(s.get<std::uint64_t>());
+ private:
+  // Where the next event belongs.
+  enum class where {
+    top,         // before the root object
+    root,        // in the root object, expecting a key
+    root_value,  // after a root key
+    tensor,      // in a tensor's object, expecting a key
+    field,       // after "dtype" / "shape" / "data_offsets"
+    shape,       // in the shape array
+    offsets,     // in the data_offsets array
+    metadata,    // in __metadata__, expecting a key
+    meta_value,  // after a __metadata__ key
+    done,
+  };
+  static constexpr const char* k_offsets_shape =
+      ": \"data_offsets\" must be two non-negative integers [begin, end]";
+
+  bool fail(std::string what) {
+    if (error.empty()) error = name_ + ": " + std::move(what);
+    return false;
+  }
+  bool duplicate(const std::string& k) {
+    return fail("malformed header: key '" + (k.empty() ? std::string("\"\"") : detail::shown(k)) +
+                "' appears twice");
+  }
+  std::string tensor_name() const { return "tensor '" + detail::shown(cur_.key) + "'"; }
+
+  // A value that is not what the schema has at this place: say what was expected.
+  bool scalar(const char* found) {
+    switch (at_) {
+      case where::top:
+      case where::done:
+        return fail("malformed header: expected a JSON object of tensors");
+      case where::root_value:
+        if (is_metadata_)
+          return fail("malformed header: __metadata__ must be an object of strings, found " +
+                      std::string(found));
+        return fail("malformed header: tensor '" + detail::shown(key_) + "' is not a JSON object");
+      case where::field:
+        if (field_ == "dtype") return fail(tensor_name() + " has no \"dtype\" string");
+        if (field_ == "shape") return fail(tensor_name() + " has no \"shape\" array");
+        return fail(tensor_name() + " has no \"data_offsets\" array");
+      case where::shape:
+        return fail(tensor_name() + " has a shape entry that is not a non-negative integer");
+      case where::offsets:
+        return fail(tensor_name() + k_offsets_shape);
+      case where::meta_value:
+        return fail("malformed header: __metadata__ value of '" + detail::shown(keys_last_) +
+                    "' is " + found + ", expected a string");
+      default:
+        return fail("malformed header: unexpected " + std::string(found));
     }
-    if (off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
-      fail(k + ": \"data_offsets\" must be two non-negative integers [begin, end]");
-    e.begin = (*off)[0].get<std::uint64_t>();
-    e.end = (*off)[1].get<std::uint64_t>();
-    const std::string range = "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ")";
-    if (e.begin > e.end) fail(k + " has data_offsets " + range + " with begin after end");
-    if (e.end > data_size)
-      fail(k + " has data_offsets " + range + " beyond the data section (" +
-           std::to_string(data_size) + " bytes): file truncated or corrupt");
-    std::size_t numel = 0;
-    if (!detail::checked_numel(e.shape, numel) ||
-        (d->size && numel > std::numeric_limits<std::size_t>::max() / d->size))
-      fail(k + " has shape " + detail::shape_text(e.shape) + ", too large");
-    if (d->size && numel * d->size != e.end - e.begin)
-      fail(k + " has shape " + detail::shape_text(e.shape) + " of " + std::string(d->name) + " = " +
-           std::to_string(numel * d->size) + " bytes, but data_offsets " + range + " span " +
-           std::to_string(e.end - e.begin));
-    entries.push_back(std::move(e));
   }
 
-  // No two tensors may share bytes (empty tensors occupy none).
+  bool root_key(std::string& k) {
+    if (!root_keys_.insert(k).second) return duplicate(k);
+    is_metadata_ = k == "__metadata__";
+    if (!is_metadata_ && entries.size() >= limits_.tensors)
+      return fail("header has more than " + std::to_string(limits_.tensors) +
+                  " tensors (the limit; corrupt or not a checkpoint)");
+    key_ = k;
+    at_ = where::root_value;
+    return true;
+  }
+
+  bool tensor_key(const std::string& k) {
+    bool* seen = k == "dtype"          ? &have_dtype_
+                 : k == "shape"        ? &have_shape_
+                 : k == "data_offsets" ? &have_offsets_
+                                       : nullptr;
+    if (!seen)
+      return fail(tensor_name() + " has an unexpected field '" + detail::shown(k) +
+                  "' (expected dtype, shape, data_offsets)");
+    if (*seen) return duplicate(k);
+    *seen = true;
+    field_ = k;
+    at_ = where::field;
+    return true;
+  }
+
+  // Every field present, offsets inside the data section and matching shape x dtype size.
+  bool finish_tensor() {
+    const std::string k = tensor_name();
+    if (!have_dtype_) return fail(k + " has no \"dtype\" string");
+    if (!have_shape_) return fail(k + " has no \"shape\" array");
+    if (!have_offsets_) return fail(k + " has no \"data_offsets\" array");
+    const std::string range =
+        "[" + std::to_string(cur_.begin) + ", " + std::to_string(cur_.end) + ")";
+    if (cur_.begin > cur_.end)
+      return fail(k + " has data_offsets " + range + " with begin after end");
+    if (cur_.end > data_size_)
+      return fail(k + " has data_offsets " + range + " beyond the data section (" +
+                  std::to_string(data_size_) + " bytes): file truncated or corrupt");
+    const std::size_t size = cur_.dtype->size;
+    std::size_t numel = 0;
+    if (!detail::checked_numel(cur_.shape, size, numel))
+      return fail(k + " has shape " + detail::shape_text(cur_.shape) + ", too large");
+    if (size && numel * size != cur_.end - cur_.begin)
+      return fail(k + " has shape " + detail::shape_text(cur_.shape) + " of " +
+                  std::string(cur_.dtype->name) + " = " + std::to_string(numel * size) +
+                  " bytes, but data_offsets " + range + " span " +
+                  std::to_string(cur_.end - cur_.begin));
+    entries.push_back(std::move(cur_));
+    return true;
+  }
+
+  const std::string& name_;
+  const read_limits& limits_;
+  std::uint64_t data_size_;
+  where at_ = where::top;
+  std::unordered_set<std::string> root_keys_;  // tensor names and __metadata__
+  std::unordered_set<std::string> keys_;       // keys of __metadata__
+  std::string keys_last_;
+  std::string key_;    // the root key whose value comes next
+  std::string field_;  // the tensor field whose value comes next
+  bool is_metadata_ = false;
+  entry cur_;
+  bool have_dtype_ = false, have_shape_ = false, have_offsets_ = false;
+  std::size_t offsets_seen_ = 0;
+};
+
+// The 8-byte header length, checked against the limit and the file.
+std::uint64_t header_length(std::span<const std::uint8_t> bytes, const std::string& name,
+                            const read_limits& limits) {
+  const std::size_t size = bytes.size();
+  if (size < 8)
+    throw io_error(name + ": truncated safetensors file: " + std::to_string(size) +
+                   " bytes, the header length alone needs 8");
+  const std::uint64_t header_len = load_le<std::uint64_t>(bytes.data());
+  if (header_len > limits.header_bytes)
+    throw io_error(name + ": header length " + std::to_string(header_len) + " bytes is over the " +
+                   (limits.header_bytes == max_header_bytes ? std::string("100 MB")
+                                                            : bytes_text(limits.header_bytes)) +
+                   " limit (corrupt, or not a safetensors file)");
+  if (header_len > size - 8)
+    throw io_error(name + ": truncated safetensors file: header length is " +
+                   std::to_string(header_len) + " bytes but only " + std::to_string(size - 8) +
+                   " follow");
+  if (header_len == 0) throw io_error(name + ": malformed header: empty (expected a JSON object)");
+  return header_len;
+}
+
+// No two tensors may share bytes (empty tensors occupy none).
+void check_overlaps(const std::vector<entry>& entries, const std::string& name) {
   std::vector<const entry*> by_offset;
   for (const auto& e : entries)
     if (e.begin < e.end) by_offset.push_back(&e);
@@ -236,55 +372,83 @@ safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const st
     const entry& a = *by_offset[i - 1];
     const entry& b = *by_offset[i];
     if (b.begin < a.end)
-      fail("tensors '" + detail::printable(a.key) + "' [" + std::to_string(a.begin) + ", " +
-           std::to_string(a.end) + ") and '" + detail::printable(b.key) + "' [" +
-           std::to_string(b.begin) + ", " + std::to_string(b.end) + ") overlap");
+      throw io_error(name + ": tensors '" + detail::shown(a.key) + "' [" + std::to_string(a.begin) +
+                     ", " + std::to_string(a.end) + ") and '" + detail::shown(b.key) + "' [" +
+                     std::to_string(b.begin) + ", " + std::to_string(b.end) + ") overlap");
   }
+}
+
+// The tensor's bytes (little-endian, checked size) converted to float32.
+tensor convert(entry& e, const std::uint8_t* p, const std::string& name) {
+  tensor t;
+  t.shape = std::move(e.shape);
+  const std::size_t n = (e.end - e.begin) / e.dtype->size;
+  detail::resize_or_throw(t.data, n, name, "tensor '" + detail::shown(e.key) + "'");
+  float* out = t.data.data();
+  switch (e.dtype->k) {
+    case kind::f32:
+      if constexpr (std::endian::native == std::endian::little) {
+        if (n) std::memcpy(out, p, n * 4);
+      } else {
+        for (std::size_t i = 0; i < n; ++i)
+          out[i] = std::bit_cast<float>(load_le<std::uint32_t>(p + 4 * i));
+      }
+      break;
+    case kind::f16:
+      for (std::size_t i = 0; i < n; ++i) out[i] = half_to_float(load_le<std::uint16_t>(p + 2 * i));
+      break;
+    case kind::bf16:
+      for (std::size_t i = 0; i < n; ++i) out[i] = bf16_to_float(load_le<std::uint16_t>(p + 2 * i));
+      break;
+    case kind::f64:
+      for (std::size_t i = 0; i < n; ++i)
+        out[i] = detail::narrow(std::bit_cast<double>(load_le<std::uint64_t>(p + 8 * i)));
+      break;
+    case kind::unsupported:
+      break;
+  }
+  return t;
+}
+
+}  // namespace
+
+const tensor& safetensors_file::at(const std::string& key) const {
+  if (auto it = tensors.find(key); it != tensors.end()) return it->second;
+  const std::string shown = display_path(path);
+  if (auto it = unsupported.find(key); it != unsupported.end())
+    throw io_error(shown + ": tensor '" + detail::shown(key) + "' has dtype " + it->second +
+                   ", which gpsa does not read (supported: F32, F16, BF16, F64); convert it, "
+                   "e.g. t.float() before saving");
+  throw io_error(shown + ": missing key '" + detail::shown(key) + "'");
+}
+
+safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& file,
+                                   const read_limits& limits) {
+  const std::string name = display_path(file);
+  const std::uint64_t header_len = header_length(bytes, name, limits);
+  const char* hb = reinterpret_cast<const char*>(bytes.data()) + 8;
+  header_reader reader(name, limits, bytes.size() - 8 - header_len);
+  const bool ok = nlohmann::json::sax_parse(hb, hb + header_len, &reader);
+  if (!reader.error.empty()) throw io_error(reader.error);
+  if (!ok || !reader.complete())
+    throw io_error(name + ": malformed header: expected a JSON object of tensors");
+  check_overlaps(reader.entries, name);
 
   safetensors_file f;
-  f.path = name;
-  for (auto& e : entries) {
-    if (e.dtype->k == kind::unsupported) {
-      f.unsupported.emplace(e.key, std::string(e.dtype->name));
-      continue;
-    }
-    tensor t;
-    t.shape = std::move(e.shape);
-    const std::size_t n = (e.end - e.begin) / e.dtype->size;
-    detail::resize_or_throw(t.data, n, name, "tensor '" + detail::printable(e.key) + "'");
-    const std::uint8_t* p = data + e.begin;
-    switch (e.dtype->k) {
-      case kind::f32:
-        if constexpr (std::endian::native == std::endian::little) {
-          if (n) std::memcpy(t.data.data(), p, n * 4);
-        } else {
-          for (std::size_t i = 0; i < n; ++i)
-            t.data[i] = std::bit_cast<float>(load_le<std::uint32_t>(p + 4 * i));
-        }
-        break;
-      case kind::f16:
-        for (std::size_t i = 0; i < n; ++i)
-          t.data[i] = half_to_float(load_le<std::uint16_t>(p + 2 * i));
-        break;
-      case kind::bf16:
-        for (std::size_t i = 0; i < n; ++i)
-          t.data[i] = bf16_to_float(load_le<std::uint16_t>(p + 2 * i));
-        break;
-      case kind::f64:
-        for (std::size_t i = 0; i < n; ++i)
-          t.data[i] = detail::narrow(std::bit_cast<double>(load_le<std::uint64_t>(p + 8 * i)));
-        break;
-      case kind::unsupported:
-        break;
-    }
-    f.tensors.emplace(std::move(e.key), std::move(t));
+  f.path = file;
+  const std::uint8_t* data = bytes.data() + 8 + header_len;
+  for (auto& e : reader.entries) {
+    if (e.dtype->k == kind::unsupported)
+      f.unsupported.emplace(std::move(e.key), std::string(e.dtype->name));
+    else
+      f.tensors.emplace(e.key, convert(e, data + e.begin, name));
   }
   return f;
 }
 
-safetensors_file read_safetensors(const std::filesystem::path& path) {
-  const auto bytes = detail::read_file_bytes(path);
-  auto f = parse_safetensors(bytes, path.string());
+safetensors_file read_safetensors(const std::filesystem::path& path, const read_limits& limits) {
+  const auto bytes = read_file(path, limits.file_bytes);
+  auto f = parse_safetensors(bytes, path.string(), limits);
   f.path = path;
   return f;
 }

@@ -73,6 +73,28 @@ inline bytes make_safetensors(std::string_view header, const bytes& data) {
   return b;
 }
 
+// Runs `f`, expects io_error whose message is one line, starts with `start` and contains
+// every string of `parts` (for messages that begin with flags rather than a file name).
+template <class F>
+std::string expect_io_message(F&& f, const std::string& start,
+                              std::initializer_list<std::string> parts) {
+  try {
+    f();
+  } catch (const gpsa::io::io_error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(start, 0), 0u) << "message does not start with '" << start << "': " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
+    for (const char c : msg)
+      EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          << "raw control character " << int(c) << " in: " << msg;
+    for (const auto& p : parts)
+      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+    return msg;
+  }
+  ADD_FAILURE() << "expected gpsa::io::io_error, nothing was thrown";
+  return {};
+}
+
 // Runs `f`, expects io_error whose message is one line, starts with "NAME: " and contains
 // every string of `parts`. Returns the message for further checks.
 template <class F>
@@ -85,6 +107,9 @@ std::string expect_io_error(F&& f, const std::string& name,
     EXPECT_EQ(msg.rfind(name + ": ", 0), 0u)
         << "message does not start with the file name: " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
+    for (const char c : msg)
+      EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          << "raw control character " << int(c) << " in: " << msg;
     for (const auto& p : parts)
       EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
     return msg;

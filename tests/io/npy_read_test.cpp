@@ -148,7 +148,14 @@ TEST(NpyReadErrors, ShapeSizeMismatchAndTruncatedData) {
   npy_error(make_npy(npy_dict("<f8", "(2,)"), three), {"12 bytes", "needs 16"});
   // A shape whose element count overflows must not be multiplied blindly, nor allocated.
   npy_error(make_npy(npy_dict("<f4", "(4294967296, 4294967296)"), three), {"too large"});
-  npy_error(make_npy(npy_dict("<f4", "(2305843009213693952,)"), three), {"too large"});  // 2^61 * 8
+  // 2^61 float32 = 2^63 bytes still fits 64 bits (refused by size); 2^62 * 4 does not.
+  npy_error(make_npy(npy_dict("<f4", "(2305843009213693952,)"), three),
+            {"needs 9223372036854775808", "truncated"});
+  npy_error(make_npy(npy_dict("<f4", "(4611686018427387904,)"), three), {"too large"});
+  npy_error(make_npy(npy_dict("<f8", "(2305843009213693952,)"), three), {"too large"});
+  // A zero does not hide an overflow of the other dimensions: both orders are refused alike.
+  npy_error(make_npy(npy_dict("<f4", "(0, 4294967296, 4294967296)"), {}), {"too large"});
+  npy_error(make_npy(npy_dict("<f4", "(4294967296, 4294967296, 0)"), {}), {"too large"});
   npy_error(make_npy(npy_dict("<f4", "(99999999999999999999,)"), three),
             {"shape entry is too large"});
 }
@@ -185,8 +192,11 @@ TEST(NpyReadErrors, HeaderLengthBeyondFile) {
   b[9] = 0xff;  // 65535 > file size
   npy_error(b, {"truncated", "header says 65535 bytes"});
   bytes v2 = make_npy(npy_dict("<f4", "(1,)"), le_bytes<float>({1}), 2);
-  v2[11] = 0xff;  // ~4 GB header length in a 2.0 file: refused before any allocation
-  npy_error(v2, {"truncated", "header says"});
+  v2[11] = 0xff;  // ~4 GB header length in a 2.0 file: over the header limit
+  npy_error(v2, {"header length 4278190196 bytes", "over the 1.0 MiB limit"});
+  v2[11] = 0;
+  v2[10] = 0x01;  // 65652 bytes: under the limit, beyond the file
+  npy_error(v2, {"truncated", "header says 65652 bytes"});
 }
 
 TEST(NpyReadErrors, TruncatedAtEveryByte) {
@@ -224,4 +234,37 @@ TEST(NpyReadErrors, FileErrorsNameThePath) {
   }
   EXPECT_EQ(gpsa::io::read_npy(good).data, (std::vector<float>{1.5f, 2}));
   fs::remove_all(dir);
+}
+
+TEST(NpyReadErrors, HostileDescrIsEscaped) {
+  const std::string descr = std::string("<f4") + '\0';
+  const std::string msg =
+      npy_error(make_npy(npy_dict(descr, "(1,)"), le_bytes<float>({1})), {"dtype '<f4\\x00'"});
+  npy_error(make_npy(npy_dict("<f4\x1b[2J", "(1,)"), le_bytes<float>({1})),
+            {"dtype '<f4\\x1b[2J'"});
+  EXPECT_EQ(msg.find('\0'), std::string::npos);
+}
+
+TEST(NpyReadErrors, RankAndHeaderLimits) {
+  std::string shape = "(";
+  for (int i = 0; i < 64; ++i) shape += "1, ";
+  EXPECT_EQ(parse(make_npy(npy_dict("<f4", shape + ")"), le_bytes<float>({1}))).shape.size(), 64u);
+  npy_error(make_npy(npy_dict("<f4", shape + "1, )"), le_bytes<float>({1})),
+            {"more than 64 dimensions"});
+  gpsa::io::read_limits small;
+  small.rank = 2;
+  expect_io_error(
+      [&] {
+        gpsa::io::parse_npy(make_npy(npy_dict("<f4", "(1, 1, 1)"), le_bytes<float>({1})), "x.npy",
+                            small);
+      },
+      "x.npy", {"more than 2 dimensions"});
+  small = {};
+  small.npy_header_bytes = 32;
+  expect_io_error(
+      [&] {
+        gpsa::io::parse_npy(make_npy(npy_dict("<f4", "(1,)"), le_bytes<float>({1})), "x.npy",
+                            small);
+      },
+      "x.npy", {"header length", "bytes is over the 32 bytes limit"});
 }

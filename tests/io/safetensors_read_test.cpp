@@ -213,8 +213,9 @@ TEST(SafetensorsReadErrors, HeaderLengthAbsurdOrBeyondFile) {
 }
 
 TEST(SafetensorsReadErrors, MalformedJson) {
-  for (const char* h : {"{", "not json", "{\"t\":}", "{\"t\":{\"dtype\":\"F32\"", "{} trailing",
-                        "{\"a\":1,}", "\xff\xfe{}", "{\"t\":{\"dtype\":\"F\xff\"}}"})
+  for (const char* h :
+       {"{", "not json", "{\"t\":}", "{\"t\":{\"dtype\":\"F32\"", "{} trailing",
+        "{\"__metadata__\":{\"a\":\"b\",}}", "\xff\xfe{}", "{\"t\":{\"dtype\":\"F\xff\"}}"})
     st_error(make_safetensors(h, {}), {"malformed JSON header"});
   // Numbers beyond double's range make nlohmann throw out_of_range, not parse_error (a fuzzer
   // find): still a one-line io_error.
@@ -223,8 +224,13 @@ TEST(SafetensorsReadErrors, MalformedJson) {
       {"malformed JSON header", "number overflow"});
   for (const char* h : {"[]", "42", "\"x\"", "null"})
     st_error(make_safetensors(h, {}), {"malformed header", "JSON object"});
-  st_error(make_safetensors(std::string(100, '[') + std::string(100, ']'), {}),
-           {"nested deeper than 64"});
+  // Deep nesting stops at the first level the schema does not have: no deep tree is built.
+  st_error(make_safetensors(std::string(100000, '[') + std::string(100000, ']'), {}),
+           {"malformed header", "JSON object of tensors"});
+  st_error(make_safetensors("{\"t\":{\"dtype\":\"F32\",\"shape\":" + std::string(100000, '[') +
+                                std::string(100000, ']') + "}}",
+                            {}),
+           {"'t'", "shape entry that is not a non-negative integer"});
   st_error(make_safetensors("{\"t\":5}", {}), {"'t'", "not a JSON object"});
 }
 
@@ -323,4 +329,107 @@ TEST(SafetensorsReadErrors, FileErrorsNameThePath) {
   EXPECT_EQ(f.path, good);
   expect_io_error([&] { f.at("nope"); }, good.string(), {"missing key 'nope'"});
   fs::remove_all(dir);
+}
+
+// ---- limits and the schema (issue 13) ------------------------------------------------------
+
+namespace {
+
+// `n` one-float tensors "t0", "t1", ... (F32, shape [1]).
+bytes many_tensors(std::size_t n) {
+  std::string h = "{";
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) h += ',';
+    h.append("\"t").append(std::to_string(i));
+    h.append("\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[");
+    h.append(std::to_string(4 * i)).append(",").append(std::to_string(4 * i + 4)).append("]}");
+  }
+  return make_safetensors(h + "}", bytes(4 * n, 0));
+}
+
+std::string shape_of_rank(std::size_t rank) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < rank; ++i) s += i ? ",1" : "1";
+  return s + "]";
+}
+
+}  // namespace
+
+TEST(SafetensorsLimits, TensorCountIsCapped) {
+  gpsa::io::read_limits small;
+  small.tensors = 8;
+  EXPECT_EQ(parse_safetensors(many_tensors(8), k_name, small).tensors.size(), 8u);
+  expect_io_error([&] { parse_safetensors(many_tensors(9), k_name, small); }, k_name,
+                  {"more than 8 tensors"});
+  // __metadata__ is not a tensor.
+  const bytes with_meta = make_safetensors(
+      "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+      "\"data_offsets\":[0,4]}}",
+      bytes(4, 0));
+  small.tensors = 1;
+  EXPECT_EQ(parse_safetensors(with_meta, k_name, small).tensors.size(), 1u);
+}
+
+TEST(SafetensorsLimits, RankUpTo64) {
+  const auto t = parse(one_tensor("F32", shape_of_rank(64), bytes(4, 0)));
+  EXPECT_EQ(t.at("t").shape, std::vector<std::size_t>(64, 1));
+  st_error(one_tensor("F32", shape_of_rank(65), bytes(4, 0)), {"'t'", "more than 64 dimensions"});
+  // A header of millions of dimensions stops at the 65th (bounded memory, checked in
+  // test_io_scale).
+  st_error(one_tensor("F32", shape_of_rank(1'000'000), bytes(4, 0)), {"more than 64 dimensions"});
+}
+
+TEST(SafetensorsLimits, MetadataIsAMapOfStrings) {
+  const auto meta = [](const std::string& m) {
+    return make_safetensors("{\"__metadata__\":" + m + "}", {});
+  };
+  EXPECT_TRUE(parse(meta("{}")).tensors.empty());
+  EXPECT_TRUE(parse(meta("{\"format\":\"pt\",\"note\":\"\\u00e9\\n\"}")).tensors.empty());
+  st_error(meta("{\"a\":1}"), {"__metadata__ value of 'a' is a number, expected a string"});
+  st_error(meta("{\"a\":{}}"), {"__metadata__ value of 'a'", "JSON object"});
+  st_error(meta("{\"a\":[\"x\"]}"), {"__metadata__ value of 'a'", "array"});
+  st_error(meta("\"pt\""), {"__metadata__ must be an object of strings"});
+  st_error(meta("{\"a\":\"x\",\"a\":\"y\"}"), {"key 'a' appears twice"});
+  st_error(make_safetensors("{\"__metadata__\":{},\"__metadata__\":{}}", {}),
+           {"key '__metadata__' appears twice"});
+  gpsa::io::read_limits small;
+  small.metadata_entries = 2;
+  EXPECT_NO_THROW(parse_safetensors(meta("{\"a\":\"1\",\"b\":\"2\"}"), k_name, small));
+  expect_io_error(
+      [&] { parse_safetensors(meta("{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}"), k_name, small); },
+      k_name, {"__metadata__ has more than 2 entries"});
+}
+
+TEST(SafetensorsLimits, TensorEntriesHaveExactlyTheThreeFields) {
+  st_error(make_safetensors("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],"
+                            "\"extra\":{\"deep\":[1,2,3]}}}",
+                            bytes(4, 0)),
+           {"'t'", "unexpected field 'extra'"});
+  st_error(make_safetensors("{\"t\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,4]}}",
+                            bytes(4, 0)),
+           {"'t'", "no \"shape\" array"});
+}
+
+TEST(SafetensorsLimits, HeaderAndFileSizeLimitsAreParameters) {
+  gpsa::io::read_limits small;
+  small.header_bytes = 16;
+  expect_io_error([&] { parse_safetensors(two_tensors(), k_name, small); }, k_name,
+                  {"over the 16 bytes limit"});
+}
+
+TEST(SafetensorsLimits, HostileKeysAreEscapedAndCut) {
+  // ESC sequences, a newline and a bidi override in a key (JSON escapes; invalid UTF-8 is a
+  // JSON error): one line, no raw control byte, and a huge key does not make a huge message.
+  const std::string key = "evil\\n\\u001b[31mred\\u001b[0m\\u202e";
+  const std::string msg = st_error(
+      make_safetensors("{\"" + key + "\":{\"dtype\":\"X\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                       bytes(4, 0)),
+      {"'evil\\x0a\\x1b[31mred\\x1b[0m\\u202e'"});
+  (void)msg;
+  const std::string big(100000, 'k');
+  const std::string m2 = st_error(
+      make_safetensors("{\"" + big + "\":{\"dtype\":\"X\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                       bytes(4, 0)),
+      {"unknown dtype 'X'", "..."});
+  EXPECT_LT(m2.size(), 400u);
 }
