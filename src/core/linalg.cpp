@@ -165,13 +165,13 @@ void gemm_blocked_scalar(bool trans_a, bool trans_b, std::size_t m, std::size_t 
 }
 
 void gemm_run_scalar(const gemm_problem& g, const gemm_b_source& src) noexcept {
-  const flush_subnormals ftz;
+  [[maybe_unused]] const flush_subnormals ftz;  // no-op where there is no MXCSR
   alignas(64) float bpack[kGemmKcMax * kGemmPanel];
   gemm_blocked_run<scalar_kernel>(g, src, bpack);
 }
 
 void gemm_run(const gemm_problem& g, const gemm_b_source& src) noexcept {
-  const flush_subnormals ftz;
+  [[maybe_unused]] const flush_subnormals ftz;  // no-op where there is no MXCSR
 #if defined(GPSA_HAVE_HWY)
   hwy_gemm(g, src);
 #else
