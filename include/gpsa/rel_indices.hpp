@@ -77,13 +77,15 @@ constexpr void put_triple(T* out, std::ptrdiff_t dx, std::ptrdiff_t dy) noexcept
 }
 
 // Fills an already validated buffer. In constant evaluation every element is computed. At run
-// time rows are mostly copies, so the fill runs near copy bandwidth (bench/bench_table.cpp):
-//  - query (yp, xp), xp > 0, is query (yp, xp-1)'s row shifted by one key (dx one less,
-//    same dy), except the first key of each key row, recomputed;
-//  - query (yp, 0), yp > 0, is query (yp-1, 0)'s row shifted by one key row (same dx, dy one
-//    less), except the first key row, recomputed; also used for every row when the one-key shift
-//    would copy between addresses a multiple of 4 KiB apart plus a few bytes (e.g. S = 32
-//    float: rows of exactly 3 pages), where x86 cores stall on false store-to-load aliasing.
+// time almost everything is block copies from two L1-resident rows (bench: BM_RelFill vs
+// BM_Memset). Key row yq of query (yp, xp) holds dy = yq - yp, and
+//  - the first and last query rows of column xp, (0, xp) and (R-1, xp), hold every dy >= 0 and
+//    every dy <= 0: they are computed (column 0), or copied from column xp-1's by one key with
+//    the first key of each key row recomputed (other columns; computed instead when that copy
+//    would run between addresses a multiple of 4 KiB apart plus a few bytes, e.g. S = 32 float,
+//    where x86 cores stall on false store-to-load aliasing);
+//  - every other query row (yp, xp) is key rows [R-1-yp, R-1) of row (R-1, xp) followed by key
+//    rows [0, R-yp) of row (0, xp): two copies of whole key rows.
 template <class T>
 constexpr void fill_rel_indices_unchecked(std::size_t R, std::size_t C, T* d) noexcept {
   using sp = std::ptrdiff_t;
@@ -99,18 +101,25 @@ constexpr void fill_rel_indices_unchecked(std::size_t R, std::size_t C, T* d) no
   }
   const std::size_t alias = (row + 3) * sizeof(T) % 4096;
   const bool shift_by_key = alias >= 256 && alias <= 4096 - 256;
-  compute_row(d, 0, 0);
-  for (std::size_t p = 1; p < n; ++p) {
-    const std::size_t yp = p / C, xp = p % C;
-    T* r = d + p * row;
-    if (xp > 0 && shift_by_key) {
-      std::copy_n(r - row, row - 3, r + 3);
-      for (std::size_t yq = 0; yq < R; ++yq) put_triple(r + yq * blk, -sp(xp), sp(yq) - sp(yp));
-    } else if (yp > 0) {
-      std::copy_n(r - C * row, row - blk, r + blk);
-      for (std::size_t xq = 0; xq < C; ++xq) put_triple(r + 3 * xq, sp(xq) - sp(xp), -sp(yp));
-    } else {
-      compute_row(r, yp, xp);
+  for (std::size_t xp = 0; xp < C; ++xp) {
+    T* top = d + xp * row;                     // query (0, xp)
+    T* bottom = d + ((R - 1) * C + xp) * row;  // query (R-1, xp)
+    T* const ends[2] = {top, bottom};
+    for (std::size_t e = 0; e < 2; ++e) {
+      T* r = ends[e];
+      const std::size_t yp = e == 0 ? 0 : R - 1;
+      if (xp > 0 && shift_by_key) {
+        std::copy_n(r - row, row - 3, r + 3);
+        for (std::size_t yq = 0; yq < R; ++yq) put_triple(r + yq * blk, -sp(xp), sp(yq) - sp(yp));
+      } else {
+        compute_row(r, yp, xp);
+      }
+      if (R == 1) break;
+    }
+    for (std::size_t yp = 1; yp + 1 < R; ++yp) {
+      T* r = d + (yp * C + xp) * row;
+      std::copy_n(bottom + (R - 1 - yp) * blk, yp * blk, r);
+      std::copy_n(top, (R - yp) * blk, r + yp * blk);
     }
   }
 }

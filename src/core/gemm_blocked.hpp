@@ -1,4 +1,14 @@
-// Private: the cache-blocked GEMM driver shared by the scalar and the Highway tile kernels.
+// Private: the cache-blocked GEMM driver shared by the portable and the Highway tile kernels.
+//
+// Determinism by construction: every element of C is
+//   acc = 0; for p in one K block (in order): acc = acc + a(i,p) * b(p,j)   (one FMA per step
+//   where the kernel has FMA, else multiply then add);
+//   C = alpha * acc (first block, beta == 0) or alpha * acc + beta * C (later blocks: beta = 1).
+// The K blocks depend on k alone (gemm_kc), never on m, n, the tiling, the SIMD width or the
+// thread split; edge tiles run the same arithmetic as full ones (zero-padded B, clamped A rows,
+// the C update through the same code). So C is bit-identical whichever rectangle of C a call or
+// a worker computes, and, between targets with the same FMA behaviour (AVX2 and AVX-512),
+// whichever target runs.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +28,60 @@ struct gemm_problem {
   std::size_t ldc;
 };
 
+// Floats in the widest vector the compile flags allow (the plain C++ kernel's unit; a plain
+// scalar FPU gets 2).
+#if defined(__AVX512F__)
+inline constexpr std::size_t kGemmVecFloats = 16;
+#elif defined(__AVX__)
+inline constexpr std::size_t kGemmVecFloats = 8;
+#elif defined(__SSE2__) || defined(__ARM_NEON) || defined(__ALTIVEC__)
+inline constexpr std::size_t kGemmVecFloats = 4;
+#else
+inline constexpr std::size_t kGemmVecFloats = 2;
+#endif
+
+#if defined(GPSA_HAVE_HWY)
+// Columns of one packed op(B) panel: a multiple of every kernel width (3 vectors of 16, 8 or 4
+// floats; the plain C++ kernel's 3 x kGemmVecFloats), and a divisor of every ConViT width
+// (192, 432, 768, 4 D) and of the head width (48).
+inline constexpr std::size_t kGemmPanel = 48;
+// Longest K block: a kc x 48 panel of B (48 KB at 256) is read once per 8-row tile.
+inline constexpr std::size_t kGemmKcMax = 256;
+#else
+// The portable (firmware) build: a panel is one tile of the plain C++ kernel wide and K blocks
+// are 128 long, so the packed panel on the stack is small (3 KB on a scalar FPU).
+inline constexpr std::size_t kGemmPanel = 3 * kGemmVecFloats;
+inline constexpr std::size_t kGemmKcMax = 128;
+#endif
+// Rows of A per M block (the B panels are packed once per block; A is read in place).
+inline constexpr std::size_t kGemmMcMax = 256;
+
+// Hints the cache to fetch [p, p + bytes) soon (into L2): the next panel's source rows, spread
+// over the current panel's tiles, so packing it later does not wait on L3 or memory.
+inline void gemm_prefetch(const float* p, std::size_t bytes) noexcept {
+#if defined(__GNUC__)
+  const char* c = reinterpret_cast<const char*>(p);
+  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+// The K block length for a product with inner dimension k: k split in equal blocks of at most
+// kGemmKcMax (the last one shorter). A function of k only: this fixes every sum's order.
+constexpr std::size_t gemm_kc(std::size_t k) noexcept {
+  const std::size_t blocks = (k + kGemmKcMax - 1) / kGemmKcMax;
+  return blocks == 0 ? 0 : (k + blocks - 1) / blocks;
+}
+
+// Longest span (in floats) of a B panel read in place: 16 pages.
+inline constexpr std::size_t kGemmInPlaceSpan = 16384;
+
+constexpr std::size_t gemm_panels(std::size_t n) noexcept {
+  return (n + kGemmPanel - 1) / kGemmPanel;
+}
+
 // C = beta * C, with beta == 0 writing zeros (so NaN/Inf in the old C never propagate).
 inline void gemm_scale_c(std::size_t m, std::size_t n, float beta, float* c,
                          std::size_t ldc) noexcept {
@@ -32,85 +96,125 @@ inline void gemm_scale_c(std::size_t m, std::size_t n, float beta, float* c,
   }
 }
 
-// c[r][j] = alpha * acc[r][j] + beta * c[r][j] for an mr x nr corner of a tile (acc row stride
-// nr_stride); beta == 0 never reads C, beta == 1 skips the multiply.
-inline void gemm_update_c(const float* acc, std::size_t nr_stride, float* c, std::size_t ldc,
-                          std::size_t mr, std::size_t nr, float alpha, float beta) noexcept {
-  for (std::size_t r = 0; r < mr; ++r) {
-    float* cr = c + r * ldc;
-    const float* o = acc + r * nr_stride;
-    if (beta == 0.0f) {
-      for (std::size_t j = 0; j < nr; ++j) cr[j] = alpha * o[j];
-    } else if (beta == 1.0f) {
-      for (std::size_t j = 0; j < nr; ++j) cr[j] += alpha * o[j];
+// op(B) rows [p0, p0 + kc), columns [j0, j0 + w) into a kc x kGemmPanel panel, zero-padded to the
+// panel width. The portable version; kernels may provide faster ones.
+inline void gemm_pack_b_panel_scalar(bool trans_b, const float* b, std::size_t ldb, std::size_t p0,
+                                     std::size_t kc, std::size_t j0, std::size_t w,
+                                     float* bp) noexcept {
+  for (std::size_t p = 0; p < kc; ++p) {
+    float* dst = bp + p * kGemmPanel;
+    std::size_t j = 0;
+    if (trans_b) {
+      for (; j < w; ++j) dst[j] = b[(j0 + j) * ldb + p0 + p];
     } else {
-      for (std::size_t j = 0; j < nr; ++j) cr[j] = alpha * o[j] + beta * cr[j];
+      const float* src = b + (p0 + p) * ldb + j0;
+      for (; j < w; ++j) dst[j] = src[j];
     }
+    for (; j < kGemmPanel; ++j) dst[j] = 0.0f;
   }
 }
 
-// Loop nest: K in blocks of KC, M in blocks of MC rows (the MC x KC block of A stays in L2 while
-// every NR-wide panel of op(B) sweeps over it; a large batch would otherwise stream A from L3 once
-// per panel), N in NR-wide panels (the KC x NR panel and an MR x KC sliver of A stay in L1), M in
-// MR-row tiles.
-// Kernel provides MR, NR and
-//   tile(kc, a_rows[MR], a_kstride, b_panel, b_kstride, c, ldc, mr, nr, alpha, beta):
-//   acc[r][j] = sum_p a_rows[r][p * a_kstride] * b_panel[p * b_kstride + j], then the mr x nr
-//   corner of C gets alpha * acc + beta * C (gemm_update_c's rules).
-// beta applies on the first K block only (1 afterwards), so C is read and written once per block
-// and never read when beta == 0.
-// op(B) panels are read in place when B is not transposed and the panel is full width; otherwise
-// they are packed (zero-padded) into `bpack` (KC * NR floats, caller's stack). No heap.
-template <class Kernel, std::size_t KC>
-void gemm_blocked_run(const gemm_problem& g, float* bpack) noexcept {
+// Where a product's op(B) panels come from: packed on the fly from b, or a gemm_pack_b layout
+// (K blocks of gemm_kc(k) rows, each `panels` panels of kc x kGemmPanel floats) whose panel
+// `panel0` holds column 0 of this call.
+struct gemm_b_source {
+  const float* packed = nullptr;
+  std::size_t panels = 0;
+  std::size_t panel0 = 0;
+};
+
+// Kernel provides
+//   MR, NR (NR divides kGemmPanel);
+//   tile(kc, a, a_rs, a_ks, mr, bp, b_ks, c, ldc, nr, alpha, beta): for r < mr, j < nr,
+//     acc[r][j] = sum_p a[r * a_rs + p * a_ks] * bp[p * b_ks + j] (FMA chain in p order), then
+//     C[r][j] = alpha * acc (beta == 0) or alpha * acc + beta * C; bp holds NR readable columns;
+//   pack_b(trans_b, b, ldb, p0, kc, j0, w, bp): like gemm_pack_b_panel_scalar.
+// op(B) panels are read in place when B is not transposed, the panel is full (its rows are
+// contiguous) and its rows span at most kGemmInPlaceSpan floats (beyond, strided rows cost TLB
+// misses on every tile), else packed into bpack (kGemmKcMax * kGemmPanel floats; unused when B
+// comes pre-packed). op(A) is always read in place.
+template <class Kernel>
+void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bpack) noexcept {
   constexpr std::size_t MR = Kernel::MR;
   constexpr std::size_t NR = Kernel::NR;
-  constexpr std::size_t MC = 32 * MR;  // 256 rows x KC 128 floats = 128 KB with MR = 8
+  static_assert(kGemmPanel % NR == 0, "a kernel's width must divide the panel width");
   if (g.m == 0 || g.n == 0) return;
   if (g.k == 0 || g.alpha == 0.0f) {
     gemm_scale_c(g.m, g.n, g.beta, g.c, g.ldc);
     return;
   }
-
-  const float* a_rows[MR];
-  const std::size_t a_ks = g.trans_a ? g.lda : 1;
-  for (std::size_t pc = 0; pc < g.k; pc += KC) {
-    const std::size_t kc = g.k - pc < KC ? g.k - pc : KC;
-    const float beta = pc == 0 ? g.beta : 1.0f;
-    for (std::size_t i0 = 0; i0 < g.m; i0 += MC) {
-      const std::size_t i1 = g.m - i0 < MC ? g.m : i0 + MC;
-      for (std::size_t jc = 0; jc < g.n; jc += NR) {
-        const std::size_t nr = g.n - jc < NR ? g.n - jc : NR;
+  const std::size_t kc0 = gemm_kc(g.k);
+  // M blocks of equal size (rounded up to whole tiles), at most kGemmMcMax rows.
+  const std::size_t m_blocks = (g.m + kGemmMcMax - 1) / kGemmMcMax;
+  std::size_t mc = (g.m + m_blocks - 1) / m_blocks;
+  mc = (mc + MR - 1) / MR * MR;
+  const std::size_t a_rs = g.trans_a ? 1 : g.lda, a_ks = g.trans_a ? g.lda : 1;
+  for (std::size_t p0 = 0; p0 < g.k; p0 += kc0) {
+    const std::size_t kc = g.k - p0 < kc0 ? g.k - p0 : kc0;
+    const float beta = p0 == 0 ? g.beta : 1.0f;
+    const float* a_block = g.a + p0 * a_ks;
+    for (std::size_t i0 = 0; i0 < g.m; i0 += mc) {
+      const std::size_t i1 = g.m - i0 < mc ? g.m : i0 + mc;
+      for (std::size_t j0 = 0; j0 < g.n; j0 += kGemmPanel) {
+        const std::size_t w = g.n - j0 < kGemmPanel ? g.n - j0 : kGemmPanel;
         const float* bp;
-        std::size_t b_ks;
-        if (!g.trans_b && nr == NR) {
-          bp = g.b + pc * g.ldb + jc;
+        std::size_t b_ks = kGemmPanel;
+        if (src.packed != nullptr) {
+          bp = src.packed + p0 * src.panels * kGemmPanel +
+               (src.panel0 + j0 / kGemmPanel) * kc * kGemmPanel;
+        } else if (!g.trans_b && w == kGemmPanel && kc * g.ldb <= kGemmInPlaceSpan) {
+          bp = g.b + p0 * g.ldb + j0;
           b_ks = g.ldb;
         } else {
-          for (std::size_t p = 0; p < kc; ++p) {
-            float* dst = bpack + p * NR;
-            std::size_t j = 0;
-            if (g.trans_b) {
-              for (; j < nr; ++j) dst[j] = g.b[(jc + j) * g.ldb + pc + p];
-            } else {
-              for (; j < nr; ++j) dst[j] = g.b[(pc + p) * g.ldb + jc + j];
-            }
-            for (; j < NR; ++j) dst[j] = 0.0f;
-          }
+          Kernel::pack_b(g.trans_b, g.b, g.ldb, p0, kc, j0, w, bpack);
           bp = bpack;
-          b_ks = NR;
         }
-        for (std::size_t ic = i0; ic < i1; ic += MR) {
-          const std::size_t mr = i1 - ic < MR ? i1 - ic : MR;
-          // Rows past the edge repeat the last real row: computed, never stored.
-          for (std::size_t r = 0; r < MR; ++r) {
-            const std::size_t i = ic + (r < mr ? r : mr - 1);
-            a_rows[r] = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
+        // The source of the next panel that will be packed: its rows (B rows for trans_b, K
+        // rows otherwise), prefetched a few per tile.
+        const std::size_t jn = j0 + kGemmPanel;
+        const bool prefetch = src.packed == nullptr && jn < g.n && (g.trans_b || bp == bpack);
+        const std::size_t wn = g.n - jn < kGemmPanel ? g.n - jn : kGemmPanel;
+        const std::size_t src_rows = g.trans_b ? wn : kc;
+        const std::size_t row_bytes = (g.trans_b ? kc : wn) * sizeof(float);
+        const std::size_t tiles = (w + NR - 1) / NR * ((i1 - i0 + MR - 1) / MR);
+        const std::size_t per_tile = (src_rows + tiles - 1) / tiles;
+        std::size_t next_row = 0;
+        for (std::size_t s = 0; s < w; s += NR) {
+          const std::size_t nr = w - s < NR ? w - s : NR;
+          for (std::size_t ic = i0; ic < i1; ic += MR) {
+            const std::size_t mr = i1 - ic < MR ? i1 - ic : MR;
+            if (prefetch)
+              for (std::size_t r = 0; r < per_tile && next_row < src_rows; ++r, ++next_row)
+                gemm_prefetch(g.trans_b ? g.b + (jn + next_row) * g.ldb + p0
+                                        : g.b + (p0 + next_row) * g.ldb + jn,
+                              row_bytes);
+            Kernel::tile(kc, a_block + ic * a_rs, a_rs, a_ks, mr, bp + s, b_ks,
+                         g.c + ic * g.ldc + j0 + s, g.ldc, nr, g.alpha, beta);
           }
-          Kernel::tile(kc, a_rows, a_ks, bp, b_ks, g.c + ic * g.ldc + jc, g.ldc, mr, nr, g.alpha,
-                       beta);
         }
       }
+    }
+  }
+}
+
+// linalg.cpp: the product on the dispatched kernels (Highway, else the portable one), the
+// portable one alone, and the gemm_pack_b layout on the dispatched packing.
+void gemm_run(const gemm_problem& g, const gemm_b_source& src) noexcept;
+void gemm_run_scalar(const gemm_problem& g, const gemm_b_source& src) noexcept;
+void gemm_pack_b_run(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                     float* out) noexcept;
+
+// The gemm_pack_b layout for op(B) (k x n): every K block, every panel, zero-padded.
+template <class PackPanel>
+void gemm_pack_b_all(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                     float* out, PackPanel pack) noexcept {
+  const std::size_t kc0 = gemm_kc(k), panels = gemm_panels(n);
+  for (std::size_t p0 = 0; p0 < k; p0 += kc0) {
+    const std::size_t kc = k - p0 < kc0 ? k - p0 : kc0;
+    for (std::size_t jp = 0; jp < panels; ++jp) {
+      const std::size_t j0 = jp * kGemmPanel;
+      const std::size_t w = n - j0 < kGemmPanel ? n - j0 : kGemmPanel;
+      pack(trans_b, b, ldb, p0, kc, j0, w, out + p0 * panels * kGemmPanel + jp * kc * kGemmPanel);
     }
   }
 }

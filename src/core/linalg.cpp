@@ -1,4 +1,4 @@
-// Dense primitives of the core: GEMM (CBLAS or blocked), row softmax and exp (Highway or scalar).
+// Dense primitives of the core: the portable GEMM kernel, row softmax and exp (Highway or scalar).
 #include "gpsa/linalg.hpp"
 
 #include <bit>
@@ -8,21 +8,12 @@
 #include <cstring>
 #include <limits>
 
+#include "fp_env.hpp"
 #include "gemm_blocked.hpp"
-#include "gpsa/detail/linalg_impl.hpp"
-
-#if defined(GPSA_HAVE_CBLAS)
-#include <cblas.h>
-#endif
+#include "linalg_impl.hpp"
 
 #if defined(GPSA_HAVE_HWY)
-namespace gpsa::detail {
-// Defined in linalg_hwy.cpp (Highway runtime dispatch).
-void hwy_exp(const float* in, float* out, std::size_t n) noexcept;
-void hwy_softmax_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept;
-void hwy_gemm_blocked(const gemm_problem& g) noexcept;
-const char* hwy_target_name() noexcept;
-}  // namespace gpsa::detail
+#include "linalg_hwy.hpp"
 #endif
 
 namespace gpsa {
@@ -71,36 +62,31 @@ inline float exp1(float x) noexcept {
 
 // The firmware tile: plain loops over a fixed MR x NR accumulator the compiler keeps in
 // registers and vectorises along NR with whatever the target flags allow.
-// NR is two of the widest vectors the compile flags allow (2 floats for plain scalar FPUs), so
-// the MR x NR accumulators fit the register file without spilling. With GCC/Clang the columns are
-// generic vector-extension types (lowered to scalar code where the target has no SIMD), because
-// the auto-vectoriser otherwise vectorises this nest across rows; other compilers get plain loops.
-#if defined(__AVX512F__)
-constexpr std::size_t kVecFloats = 16;
-#elif defined(__AVX__)
-constexpr std::size_t kVecFloats = 8;
-#elif defined(__SSE2__) || defined(__ARM_NEON) || defined(__ALTIVEC__)
-constexpr std::size_t kVecFloats = 4;
-#else
-constexpr std::size_t kVecFloats = 2;
-#endif
+// NR is three of the widest vectors the compile flags allow (2 floats for plain scalar FPUs; 3
+// vectors divide the panel width), so the MR x NR accumulators fit the register file. With
+// GCC/Clang the columns are generic vector-extension types (lowered to scalar code where the
+// target has no SIMD), because the auto-vectoriser otherwise vectorises this nest across rows;
+// other compilers get plain loops. The C update runs over the whole MR x NR tile (through a
+// buffer), so full and edge tiles execute the same code.
+constexpr std::size_t kVecFloats = kGemmVecFloats;
 struct scalar_kernel {
   static constexpr std::size_t MR = 4;
-  static constexpr std::size_t NR = 2 * kVecFloats;
-  static void tile(std::size_t kc, const float* const* a_rows, std::size_t a_ks, const float* bp,
-                   std::size_t b_ks, float* c, std::size_t ldc, std::size_t mr, std::size_t nr,
-                   float alpha, float beta) noexcept {
+  static constexpr std::size_t NR = 3 * kVecFloats;
+  static void tile(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
+                   std::size_t mr, const float* bp, std::size_t b_ks, float* c, std::size_t ldc,
+                   std::size_t nr, float alpha, float beta) noexcept {
+    // Rows past the edge repeat the last real row: computed, never stored.
+    const float* a_rows[MR];
+    for (std::size_t r = 0; r < MR; ++r) a_rows[r] = a + (r < mr ? r : mr - 1) * a_rs;
 #if defined(__GNUC__)
     using vec = float __attribute__((vector_size(kVecFloats * sizeof(float))));
-    vec acc[MR][2] = {};
+    vec acc[MR][3] = {};
     for (std::size_t p = 0; p < kc; ++p) {
-      vec b0, b1;
-      std::memcpy(&b0, bp + p * b_ks, sizeof b0);
-      std::memcpy(&b1, bp + p * b_ks + kVecFloats, sizeof b1);
+      vec b[3];
+      std::memcpy(b, bp + p * b_ks, sizeof b);
       for (std::size_t r = 0; r < MR; ++r) {
         const float av = a_rows[r][p * a_ks];
-        acc[r][0] += av * b0;
-        acc[r][1] += av * b1;
+        for (std::size_t v = 0; v < 3; ++v) acc[r][v] += av * b[v];
       }
     }
     float out[MR * NR];
@@ -115,10 +101,23 @@ struct scalar_kernel {
       }
     }
 #endif
-    gemm_update_c(out, NR, c, ldc, mr, nr, alpha, beta);
+    float t[MR * NR];
+    for (std::size_t r = 0; r < MR; ++r)
+      for (std::size_t j = 0; j < NR; ++j)
+        t[r * NR + j] = beta != 0.0f && r < mr && j < nr ? c[r * ldc + j] : 0.0f;
+    if (beta == 0.0f) {
+      for (std::size_t i = 0; i < MR * NR; ++i) t[i] = alpha * out[i];
+    } else {
+      for (std::size_t i = 0; i < MR * NR; ++i) t[i] = alpha * out[i] + beta * t[i];
+    }
+    for (std::size_t r = 0; r < mr; ++r)
+      for (std::size_t j = 0; j < nr; ++j) c[r * ldc + j] = t[r * NR + j];
+  }
+  static void pack_b(bool trans_b, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
+                     std::size_t j0, std::size_t w, float* bp) noexcept {
+    gemm_pack_b_panel_scalar(trans_b, b, ldb, p0, kc, j0, w, bp);
   }
 };
-constexpr std::size_t kScalarKc = 128;
 
 }  // namespace
 
@@ -141,8 +140,12 @@ void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size
     float mx = m[0];
     for (std::size_t l = 1; l < kLanes; ++l) mx = m[l] > mx ? m[l] : mx;
     for (std::size_t j = full; j < cols; ++j) mx = row[j] > mx ? row[j] : mx;
-    // all -inf row: -inf - -inf = NaN, as in PyTorch
-    for (std::size_t j = 0; j < cols; ++j) row[j] = exp1(row[j] - mx);
+    // all -inf row: -inf - -inf = NaN, as in PyTorch. Results below FLT_MIN are flushed to 0
+    // (as the SIMD kernels do), so later products never see subnormals.
+    for (std::size_t j = 0; j < cols; ++j) {
+      const float e = exp1(row[j] - mx);
+      row[j] = e < FLT_MIN ? 0.0f : e;
+    }
     float s[kLanes] = {};
     for (std::size_t j = 0; j < full; j += kLanes)
       for (std::size_t l = 0; l < kLanes; ++l) s[l] += row[j + l];
@@ -157,48 +160,59 @@ void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size
 void gemm_blocked_scalar(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
                          float alpha, const float* a, std::size_t lda, const float* b,
                          std::size_t ldb, float beta, float* c, std::size_t ldc) noexcept {
-  alignas(64) float bpack[kScalarKc * scalar_kernel::NR];
-  const gemm_problem g{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
-  gemm_blocked_run<scalar_kernel, kScalarKc>(g, bpack);
+  gemm_run_scalar(gemm_problem{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc},
+                  gemm_b_source{});
 }
 
-void gemm_blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
-                  float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-                  float beta, float* c, std::size_t ldc) noexcept {
+void gemm_run_scalar(const gemm_problem& g, const gemm_b_source& src) noexcept {
+  [[maybe_unused]] const flush_subnormals ftz;  // no-op where there is no MXCSR
+  alignas(64) float bpack[kGemmKcMax * kGemmPanel];
+  gemm_blocked_run<scalar_kernel>(g, src, bpack);
+}
+
+void gemm_run(const gemm_problem& g, const gemm_b_source& src) noexcept {
+  [[maybe_unused]] const flush_subnormals ftz;  // no-op where there is no MXCSR
 #if defined(GPSA_HAVE_HWY)
-  hwy_gemm_blocked(gemm_problem{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
+  hwy_gemm(g, src);
 #else
-  gemm_blocked_scalar(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_run_scalar(g, src);
 #endif
 }
+
+void gemm_pack_b_run(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                     float* out) noexcept {
+#if defined(GPSA_HAVE_HWY)
+  hwy_pack_b(trans_b, k, n, b, ldb, out);
+#else
+  gemm_pack_b_all(trans_b, k, n, b, ldb, out, &gemm_pack_b_panel_scalar);
+#endif
+}
+
+#if !defined(GPSA_HAVE_HWY)
+std::size_t simd_target_count() noexcept { return 1; }
+const char* simd_target_name(std::size_t index) noexcept { return index == 0 ? "scalar" : ""; }
+void simd_target_select(std::size_t) noexcept {}
+
+float fma_peak(std::size_t iterations) noexcept {
+  // Independent multiply-add chains in plain C++ (what the portable kernels can use).
+  float acc[12];
+  for (std::size_t i = 0; i < 12; ++i) acc[i] = 1.0f + static_cast<float>(i) * 1e-3f;
+  for (std::size_t it = 0; it < iterations; ++it)
+    for (float& x : acc) x = x * 0.999999f + 1e-7f;
+  float s = 0.0f;
+  for (float x : acc) s += x;
+  return s;
+}
+std::size_t fma_peak_flops_per_iteration() noexcept { return 12 * 2; }
+#endif
 
 }  // namespace detail
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) noexcept {
-#if defined(GPSA_HAVE_CBLAS)
-  if (m == 0 || n == 0) return;
-  if (k == 0 || alpha == 0.0f) {  // CBLAS would reject lda < 1 etc.; nothing to multiply anyway
-    detail::gemm_scale_c(m, n, beta, c, ldc);
-    return;
-  }
-  // CBLAS checks ld >= row length even for a single stored row, whose ld is never used.
-  const std::size_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
-  const std::size_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
-  if (a_rows == 1 && lda < a_cols) lda = a_cols;
-  if (b_rows == 1 && ldb < b_cols) ldb = b_cols;
-  if (m == 1 && ldc < n) ldc = n;
-  constexpr std::size_t kMax = static_cast<std::size_t>(INT_MAX);
-  if (m <= kMax && n <= kMax && k <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax) {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                beta, c, static_cast<int>(ldc));
-    return;
-  }
-#endif
-  detail::gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  detail::gemm_run(
+      detail::gemm_problem{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}, {});
 }
 
 void softmax_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept {
@@ -218,10 +232,10 @@ void exp_inplace(const float* in, float* out, std::size_t n) noexcept {
 }
 
 const char* gemm_backend() noexcept {
-#if defined(GPSA_HAVE_CBLAS)
-  return "cblas";
+#if defined(GPSA_HAVE_HWY)
+  return "blocked-highway";
 #else
-  return "portable";
+  return "blocked-portable";
 #endif
 }
 

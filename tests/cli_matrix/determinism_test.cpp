@@ -1,7 +1,11 @@
-// Same input -> byte-identical output: every file gpsa table / forward / fold writes is
-// produced twice, the second time from another working directory and with another environment
-// (time zone, locale, SOURCE_DATE_EPOCH), and the bytes are compared.
+// Same input -> byte-identical output (issues 6 and 9): every file gpsa table / forward / fold
+// writes is produced again from another working directory and with other environments (time
+// zone, locale, SOURCE_DATE_EPOCH, and for forward every thread-count variable a BLAS or OpenMP
+// runtime reads), and the bytes are compared. And gpsa starts no thread: it runs to the end with
+// a shim that makes pthread_create fatal (whose positive control is a program that starts one).
 #include <gtest/gtest.h>
+
+#include <spawn.h>
 
 #include "cli_runner.hpp"
 
@@ -9,36 +13,63 @@ namespace {
 
 using namespace gpsa_cli_test;
 
-// A second environment that must not change a single byte.
-const run_limits kOtherEnv{fs::temp_directory_path(),
-                           {"TZ=Asia/Kathmandu", "LC_ALL=C.UTF-8", "LANG=de_DE.UTF-8",
-                            "SOURCE_DATE_EPOCH=1", "OMP_NUM_THREADS=1"},
-                           0,
-                           0};
+const std::vector<std::string> kOtherLocale = {"TZ=Asia/Kathmandu", "LC_ALL=C.UTF-8",
+                                               "LANG=de_DE.UTF-8", "SOURCE_DATE_EPOCH=1"};
 
-// Runs `args` (with "@DIR/" standing for a fresh folder) twice; returns the named outputs of both
-// runs after checking that they succeeded.
-void expect_identical_runs(const std::vector<std::string>& args,
-                           const std::vector<std::string>& outputs, const scratch& inputs) {
-  scratch first, second;
-  for (const scratch* dir : {&first, &second}) {
-    std::vector<std::string> a;
-    for (std::string s : args) {
-      for (auto at = s.find("@DIR"); at != std::string::npos; at = s.find("@DIR"))
-        s.replace(at, 4, dir->path.string());
-      for (auto at = s.find("@IN"); at != std::string::npos; at = s.find("@IN"))
-        s.replace(at, 3, inputs.path.string());
-      a.push_back(s);
-    }
-    const run_result r = run_gpsa(a, dir == &first ? run_limits{} : kOtherEnv);
-    ASSERT_TRUE(r.exited && r.code == 0) << r;
+// A second environment that must not change a single byte.
+const run_limits kOtherEnv{fs::temp_directory_path(), kOtherLocale, 0, 0};
+
+// Thread-count variables of OpenMP, OpenBLAS (two spellings), GotoBLAS, MKL and BLIS, set to 1,
+// to 2 and to 7: none may change a byte (a threaded BLAS made them change the sums' order).
+std::vector<run_limits> thread_envs() {
+  std::vector<run_limits> out{kOtherEnv};
+  for (const char* n : {"1", "2", "7"}) {
+    std::vector<std::string> env = kOtherLocale;
+    for (const char* var : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS",
+                            "MKL_NUM_THREADS", "BLIS_NUM_THREADS"})
+      env.push_back(std::string(var) + "=" + n);
+    out.push_back({fs::temp_directory_path(), env, 0, 0});
   }
+  for (const char* var : {"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "GOTO_NUM_THREADS=1"})
+    out.push_back({{}, {var}, 0, 0});  // one at a time
+  return out;
+}
+
+std::vector<std::string> expand(const std::vector<std::string>& args, const scratch& dir,
+                                const scratch& inputs) {
+  std::vector<std::string> a;
+  for (std::string s : args) {
+    for (auto at = s.find("@DIR"); at != std::string::npos; at = s.find("@DIR"))
+      s.replace(at, 4, dir.path.string());
+    for (auto at = s.find("@IN"); at != std::string::npos; at = s.find("@IN"))
+      s.replace(at, 3, inputs.path.string());
+    a.push_back(s);
+  }
+  return a;
+}
+
+// Runs `args` (with "@DIR/" standing for a fresh folder) once with the test's environment and
+// once per entry of `others`; every named output must have the first run's bytes.
+void expect_identical_runs(const std::vector<std::string>& args,
+                           const std::vector<std::string>& outputs, const scratch& inputs,
+                           const std::vector<run_limits>& others = {kOtherEnv}) {
+  scratch first;
+  const run_result r0 = run_gpsa(expand(args, first, inputs));
+  ASSERT_TRUE(r0.exited && r0.code == 0) << r0;
   for (const auto& f : outputs) {
     ASSERT_TRUE(fs::is_regular_file(first / f)) << f;
-    const std::string a = slurp(first / f), b = slurp(second / f);
-    EXPECT_GT(a.size(), 0u) << f;
-    EXPECT_TRUE(a == b) << f << ": the two runs differ (" << a.size() << " vs " << b.size()
-                        << " bytes)";
+    EXPECT_GT(slurp(first / f).size(), 0u) << f;
+  }
+  for (const run_limits& env : others) {
+    SCOPED_TRACE(::testing::PrintToString(env.extra_env));
+    scratch again;
+    const run_result r = run_gpsa(expand(args, again, inputs), env);
+    ASSERT_TRUE(r.exited && r.code == 0) << r;
+    for (const auto& f : outputs) {
+      const std::string a = slurp(first / f), b = slurp(again / f);
+      EXPECT_TRUE(a == b) << f << ": the two runs differ (" << a.size() << " vs " << b.size()
+                          << " bytes)";
+    }
   }
 }
 
@@ -67,8 +98,66 @@ TEST(Determinism, Forward) {
     expect_identical_runs(
         {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/x.npy", "-o", "@DIR/y.npy",
          "--attention", "@DIR/attn.npy", "--distances", "@DIR/dist.npy"},
-        {"y.npy", "attn.npy", "dist.npy"}, in);
+        {"y.npy", "attn.npy", "dist.npy"}, in, thread_envs());
+    // The fused path (no attention written) too.
+    expect_identical_runs(
+        {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/x.npy", "-o", "@DIR/y.npy"},
+        {"y.npy"}, in, thread_envs());
   }
+}
+
+// ---- no hidden threads -------------------------------------------------------------------------
+
+const run_limits kNoThreads{{}, {std::string("LD_PRELOAD=") + GPSA_NO_THREADS_SHIM}, 0, 0};
+
+TEST(NoHiddenThreads, ShimCatchesAThread) {
+  // The control: under the shim, a program that starts a thread dies with the shim's status.
+  char* argv[] = {const_cast<char*>(GPSA_THREAD_PROBE), nullptr};
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::string(*e).rfind("LD_PRELOAD=", 0) != 0) env_s.push_back(*e);
+  env_s.push_back(kNoThreads.extra_env[0]);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, GPSA_THREAD_PROBE, nullptr, nullptr, argv, envp.data()), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 86) << "the shim did not catch std::thread";
+}
+
+TEST(NoHiddenThreads, CliRunsWithoutStartingAThread) {
+  for (const std::string c : {"s14_h4_c192_convit_tiny", "s3_h9_c36_bias"}) {
+    SCOPED_TRACE(c);
+    const scratch in, out;
+    copy_golden(c + "/weights.safetensors", in / "w.safetensors");
+    copy_golden(c + "/x.npy", in / "x.npy");
+    for (const std::vector<std::string>& extra :
+         std::vector<std::vector<std::string>>{{},
+                                               {"--attention", (out / "attn.npy").string(),
+                                                "--distances", (out / "dist.npy").string()}}) {
+      std::vector<std::string> args{"forward",
+                                    "--weights",
+                                    (in / "w.safetensors").string(),
+                                    "--input",
+                                    (in / "x.npy").string(),
+                                    "-o",
+                                    (out / "y.npy").string()};
+      args.insert(args.end(), extra.begin(), extra.end());
+      const run_result r = run_gpsa(args, kNoThreads);
+      EXPECT_TRUE(r.exited && r.code == 0) << r;
+    }
+    const run_result f = run_gpsa({"fold", "--weights", (in / "w.safetensors").string(), "--grid",
+                                   "14", "-o", (out / "fold.h").string()},
+                                  kNoThreads);
+    EXPECT_TRUE(f.exited && f.code == 0) << f;
+  }
+  const scratch tables;
+  const run_result t =
+      run_gpsa({"table", "--grid", "5x3", "-o", (tables / "t.npy").string()}, kNoThreads);
+  EXPECT_TRUE(t.exited && t.code == 0) << t;
 }
 
 TEST(Determinism, Fold) {

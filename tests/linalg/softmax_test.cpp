@@ -1,24 +1,39 @@
 // softmax_rows vs a float64 reference: random rows, +-1e4 logits, -inf entries, equal values,
-// padded row stride; public (SIMD when built) and scalar backends.
+// padded row stride; gpsa::softmax_rows on every SIMD target of the build, and the scalar kernel.
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
-#include "gpsa/detail/linalg_impl.hpp"
+#include <functional>
+#include <string>
+
 #include "gpsa/linalg.hpp"
+#include "linalg_impl.hpp"
+#include "targets.hpp"
 
 namespace {
 
-using softmax_fn = void (*)(float*, std::size_t, std::size_t, std::size_t);
 struct backend {
-  const char* name;
-  softmax_fn fn;
+  std::string name;
+  std::function<void(float*, std::size_t, std::size_t, std::size_t)> fn;
 };
-const backend kBackends[] = {{"public", &gpsa::softmax_rows},
-                             {"scalar", &gpsa::detail::softmax_rows_scalar}};
+// gpsa::softmax_rows forced to each SIMD target, then the scalar kernel.
+const std::vector<backend> kBackends = [] {
+  std::vector<backend> out;
+  for (const std::size_t t : gpsa_test::simd_targets())
+    out.push_back(
+        {gpsa_test::target_name(t), [t](float* x, std::size_t r, std::size_t c, std::size_t ld) {
+           const gpsa_test::target_scope scope(t);
+           gpsa::softmax_rows(x, r, c, ld);
+         }});
+  out.push_back({"scalar", &gpsa::detail::softmax_rows_scalar});
+  return out;
+}();
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr double kEps = std::numeric_limits<float>::epsilon();
@@ -41,9 +56,10 @@ void expect_softmax_close(const backend& be, const std::vector<float>& in, std::
       const double d = static_cast<double>(r[j]) - mx;
       const double ref = std::exp(d) / sum;
       const double got = x[i * ld + j];
+      // Probabilities below FLT_MIN may be flushed to 0 (documented), hence the absolute part.
       const double tol =
-          ref == 0.0
-              ? 1e-44
+          ref < FLT_MIN
+              ? FLT_MIN
               : ref * kEps * (0.5 * std::fabs(d) + 8.0 + 2.0 * static_cast<double>(cols)) + 1e-44;
       ASSERT_TRUE(std::isfinite(got)) << be.name << " row " << i << " col " << j;
       ASSERT_NEAR(got, ref, tol) << be.name << " row " << i << " col " << j << " x=" << r[j];
@@ -108,6 +124,29 @@ TEST_P(SoftmaxTest, EqualValuesGiveUniformRow) {
   }
 }
 
+TEST_P(SoftmaxTest, SameBytesOnEveryFusedMultiplyAddTarget) {
+  // Row sums are kept in 16 partials added in a fixed order whatever the vector width.
+  const std::size_t cols = GetParam(), rows = 7, ld = cols + 2;
+  std::mt19937 gen(static_cast<unsigned>(cols) + 99);
+  std::normal_distribution<float> dist(0.0f, 4.0f);
+  std::vector<float> x(rows * ld);
+  for (auto& v : x) v = dist(gen);
+  std::vector<float> first;
+  for (const std::size_t t : gpsa_test::simd_targets()) {
+    if (!gpsa_test::fused_multiply_add(t)) continue;
+    std::vector<float> y = x;
+    {
+      const gpsa_test::target_scope scope(t);
+      gpsa::softmax_rows(y.data(), rows, cols, ld);
+    }
+    if (first.empty())
+      first = y;
+    else
+      EXPECT_EQ(std::memcmp(y.data(), first.data(), y.size() * sizeof(float)), 0)
+          << gpsa_test::target_name(t);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cols, SoftmaxTest,
                          ::testing::Values(1, 3, 4, 8, 15, 16, 17, 64, 196, 197, 433));
 
@@ -116,6 +155,18 @@ TEST(Softmax, AllMinusInfinityRowIsNaNLikePyTorch) {
     std::vector<float> x = {-kInf, -kInf, -kInf};
     be.fn(x.data(), 1, 3, 3);
     for (float v : x) EXPECT_TRUE(std::isnan(v)) << be.name;
+  }
+}
+
+TEST(Softmax, ProbabilitiesBelowFloatMinAreZero) {
+  // exp(-90) / (1 + ...) ~ 8e-40 is subnormal: flushed, so later products never see subnormals.
+  for (const auto& be : kBackends) {
+    std::vector<float> x = {0.0f, -90.0f, -87.0f, -1e30f};
+    be.fn(x.data(), 1, 4, 4);
+    EXPECT_EQ(x[1], 0.0f) << be.name;
+    EXPECT_GT(x[2], FLT_MIN) << be.name;  // exp(-87) ~ 1.6e-38 is normal: kept
+    EXPECT_EQ(x[3], 0.0f) << be.name;
+    EXPECT_NEAR(x[0], 1.0f, 1e-7f) << be.name;
   }
 }
 

@@ -1,0 +1,111 @@
+// gemm over an executor's workers and with pre-packed op(B): the product split into rectangles
+// of C, each computed by the serial driver (bit-identical by construction, gemm_blocked.hpp).
+#include <cstddef>
+#include <span>
+
+#include "gemm_blocked.hpp"
+#include "gpsa/attention.hpp"  // gpsa::executor
+#include "gpsa/linalg.hpp"
+
+namespace gpsa {
+namespace {
+
+using detail::gemm_b_source;
+using detail::gemm_problem;
+using detail::kGemmPanel;
+
+// Columns per unit of the split: 16 (small enough to balance two workers on 432 columns) when
+// op(B) is packed on the fly, whole panels when it comes pre-packed.
+constexpr std::size_t kColUnit = 16;
+// Rows per unit when C is too narrow to split by columns (a multiple of every kernel's MR).
+constexpr std::size_t kRowUnit = 8;
+
+struct split_job {
+  gemm_problem g;
+  gemm_b_source src;
+  bool by_cols;
+  std::size_t unit, units, chunks;
+
+  // Chunk `index` of `chunks` near-equal runs of units.
+  static void run(void* arg, std::size_t index, std::size_t /*worker*/) noexcept {
+    const auto& j = *static_cast<const split_job*>(arg);
+    const std::size_t u0 = j.units * index / j.chunks, u1 = j.units * (index + 1) / j.chunks;
+    gemm_problem g = j.g;
+    gemm_b_source src = j.src;
+    if (j.by_cols) {
+      const std::size_t c0 = u0 * j.unit, c1 = u1 * j.unit < g.n ? u1 * j.unit : g.n;
+      if (src.packed != nullptr)
+        src.panel0 += c0 / kGemmPanel;
+      else
+        g.b += g.trans_b ? c0 * g.ldb : c0;
+      g.c += c0;
+      g.n = c1 - c0;
+    } else {
+      const std::size_t r0 = u0 * j.unit, r1 = u1 * j.unit < g.m ? u1 * j.unit : g.m;
+      g.a += g.trans_a ? r0 : r0 * g.lda;
+      g.c += r0 * g.ldc;
+      g.m = r1 - r0;
+    }
+    detail::gemm_run(g, src);
+  }
+};
+
+void run_split(const gemm_problem& g, const gemm_b_source& src, const executor* ex) noexcept {
+  const std::size_t workers = ex != nullptr && ex->parallel_for != nullptr ? ex->workers : 1;
+  if (workers <= 1 || g.m == 0 || g.n == 0 || g.k == 0 || g.alpha == 0.0f) {
+    detail::gemm_run(g, src);
+    return;
+  }
+  const std::size_t col_unit = src.packed != nullptr ? kGemmPanel : kColUnit;
+  const std::size_t col_units = (g.n + col_unit - 1) / col_unit;
+  const std::size_t row_units = (g.m + kRowUnit - 1) / kRowUnit;
+  split_job job{g, src, true, col_unit, col_units, 0};
+  if (col_units < workers && row_units > col_units) {
+    job.by_cols = false;
+    job.unit = kRowUnit;
+    job.units = row_units;
+  }
+  job.chunks = job.units < workers ? job.units : workers;
+  if (job.chunks <= 1) {
+    detail::gemm_run(g, src);
+    return;
+  }
+  ex->parallel_for(ex->context, job.chunks, &split_job::run, &job);
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+          std::size_t ldc, const executor* ex) noexcept {
+  run_split(gemm_problem{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}, {}, ex);
+}
+
+status gemm_packed_b_size(std::size_t k, std::size_t n, std::size_t& floats) noexcept {
+  const std::size_t panels = detail::gemm_panels(n);
+  const std::size_t max = static_cast<std::size_t>(-1);
+  if (panels != 0 && k > max / kGemmPanel / panels) return status::size_overflow;
+  floats = k * kGemmPanel * panels;
+  return status::ok;
+}
+
+status gemm_pack_b(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                   std::span<float> packed) noexcept {
+  std::size_t need = 0;
+  if (const status s = gemm_packed_b_size(k, n, need); s != status::ok) return s;
+  if (need == 0) return status::ok;
+  if (b == nullptr || packed.data() == nullptr) return status::invalid_argument;
+  if (ldb < (trans_b ? k : n)) return status::invalid_argument;
+  if (packed.size() < need) return status::buffer_too_small;
+  detail::gemm_pack_b_run(trans_b, k, n, b, ldb, packed.data());
+  return status::ok;
+}
+
+void gemm_packed(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                 const float* a, std::size_t lda, const float* packed_b, float beta, float* c,
+                 std::size_t ldc, const executor* ex) noexcept {
+  const gemm_problem g{trans_a, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc};
+  run_split(g, gemm_b_source{packed_b, detail::gemm_panels(n), 0}, ex);
+}
+
+}  // namespace gpsa

@@ -1,0 +1,35 @@
+// Core-private entry points behind gpsa/linalg.hpp: the portable kernels and the SIMD target
+// controls, exposed so the tests and benchmarks cover every backend and target in any build.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gpsa::detail {
+
+// The plain-C++ blocked GEMM (the firmware path, vectorised only by the compiler's own flags).
+// Same contract and the same K blocking as gpsa::gemm.
+void gemm_blocked_scalar(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
+                         float alpha, const float* a, std::size_t lda, const float* b,
+                         std::size_t ldb, float beta, float* c, std::size_t ldc) noexcept;
+
+// Scalar exp and softmax (firmware path), same contracts as gpsa::exp_inplace / softmax_rows.
+void exp_scalar(const float* in, float* out, std::size_t n) noexcept;
+void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept;
+
+// SIMD targets this build compiled that this CPU runs, best first (Highway names: "AVX3",
+// "AVX2", "SSE4", ..., "EMU128"); a build without Highway has one, "scalar".
+std::size_t simd_target_count() noexcept;
+const char* simd_target_name(std::size_t index) noexcept;
+// Makes every later dispatch use target `index` (< simd_target_count()); an index past the end
+// restores the automatic choice. For tests and benchmarks: not safe while other threads run
+// gpsa kernels.
+void simd_target_select(std::size_t index) noexcept;
+
+// A register-only FMA loop on the dispatched target (no memory traffic): `iterations` rounds of
+// fma_peak_flops_per_iteration() floating-point operations. Returns a value derived from the
+// accumulators so the loop cannot be dropped.
+float fma_peak(std::size_t iterations) noexcept;
+std::size_t fma_peak_flops_per_iteration() noexcept;
+
+}  // namespace gpsa::detail

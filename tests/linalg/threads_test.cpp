@@ -1,0 +1,166 @@
+// Through the library: the kernels start no thread (the process keeps its one task in
+// /proc/self/task), and the layer's outputs are the same bytes on every SIMD target with fused
+// multiply-add and for any worker count of a real thread pool.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gpsa/attention.hpp"
+#include "gpsa/executor.hpp"
+#include "gpsa/fold.hpp"
+#include "gpsa/linalg.hpp"
+#include "targets.hpp"
+
+namespace {
+
+std::size_t tasks_of_this_process() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// The count once it settles to `expected` (a joined thread's task entry can outlive the join
+// for a moment), or the last count after 2 s.
+std::size_t tasks_settling_to(std::size_t expected) {
+  std::size_t n = tasks_of_this_process();
+  for (int i = 0; i < 200 && n != expected; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    n = tasks_of_this_process();
+  }
+  return n;
+}
+
+std::vector<float> rnd(std::size_t n, unsigned seed, float scale) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+bool same_bytes(const std::vector<float>& x, const std::vector<float>& y) {
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+// A ConViT-Ti-shaped layer (D = 192, H = 4, 14 x 14 grid) with random weights.
+struct layer {
+  static constexpr std::size_t H = 4, D = 192;
+  static constexpr gpsa::grid g{14, 14};
+  std::vector<float> qk = rnd(2 * D * D, 1, 0.07f), v = rnd(D * D, 2, 0.07f),
+                     proj = rnd(D * D, 3, 0.07f), projb = rnd(D, 4, 0.1f),
+                     posw = rnd(3 * H, 5, 1.0f), gating = rnd(H, 6, 2.0f);
+  gpsa::gpsa_weights w{H, D, qk.data(), nullptr, v.data(), nullptr, proj.data(), projb.data()};
+  // The folded positional branch (fx, gy, lambda) the kernels read.
+  std::vector<float> fx = std::vector<float>(H * 14 * 14), gy = fx, lam = std::vector<float>(H);
+  gpsa::status folded = gpsa::fold_positional(g, H, posw, {}, gating, fx, gy, lam);
+  gpsa::folded_view pos() const { return {H, g, fx.data(), gy.data(), lam.data()}; }
+
+  struct outputs {
+    std::vector<float> y, attn, y_fused, attn_only;
+  };
+  // forward with attn, the fused forward, and gpsa_attention, each through `ex` (may be null).
+  outputs run(std::size_t batch, const gpsa::executor* ex) const {
+    const std::size_t N = g.patches(), workers = ex != nullptr ? ex->workers : 1;
+    const auto x = rnd(batch * N * D, 7, 1.0f);
+    outputs o;
+    o.y.resize(x.size());
+    o.y_fused.resize(x.size());
+    o.attn.resize(batch * H * N * N);
+    o.attn_only.resize(batch * H * N * N);
+    EXPECT_EQ(folded, gpsa::status::ok);
+    std::size_t floats = 0;
+    EXPECT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos(), batch), workers, floats),
+              gpsa::status::ok);
+    std::vector<float> scratch(floats);
+    EXPECT_EQ(gpsa::gpsa_forward(w, pos(), batch, x, o.y, o.attn, scratch, ex), gpsa::status::ok);
+    EXPECT_EQ(gpsa::gpsa_forward(w, pos(), batch, x, o.y_fused, {}, scratch, ex), gpsa::status::ok);
+    EXPECT_EQ(gpsa::gpsa_attention(w, pos(), batch, x, o.attn_only, scratch, ex), gpsa::status::ok);
+    return o;
+  }
+};
+
+void expect_same(const layer::outputs& a, const layer::outputs& b, const std::string& what) {
+  EXPECT_TRUE(same_bytes(a.y, b.y)) << what << ": y";
+  EXPECT_TRUE(same_bytes(a.attn, b.attn)) << what << ": attn";
+  EXPECT_TRUE(same_bytes(a.y_fused, b.y_fused)) << what << ": fused y";
+  EXPECT_TRUE(same_bytes(a.attn_only, b.attn_only)) << what << ": gpsa_attention";
+}
+
+TEST(Threads, KernelsStartNoThread) {
+  const std::size_t before = tasks_of_this_process();
+  ASSERT_EQ(before, 1u) << "the test process itself should be single-threaded";
+  const layer l;
+  (void)l.run(2, nullptr);
+  const std::size_t n = 300, k = 500;
+  const auto a = rnd(n * k, 8, 1.0f), b = rnd(k * n, 9, 1.0f);
+  std::vector<float> c(n * n);
+  gpsa::gemm(false, true, n, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
+  gpsa::softmax_rows(c.data(), n, n, n);
+  gpsa::exp_inplace(c.data(), c.data(), c.size());
+  EXPECT_EQ(tasks_of_this_process(), before) << "a gpsa kernel left a thread running";
+  {
+    // The control: a pool of 3 workers shows up as 2 more tasks, so the count does see threads.
+    const gpsa::thread_pool_executor pool(3);
+    EXPECT_EQ(tasks_of_this_process(), before + 2);
+  }
+  EXPECT_EQ(tasks_settling_to(before), before);
+}
+
+TEST(Threads, LayerOutputsSameBytesForAnyWorkerCount) {
+  const layer l;
+  const auto serial = l.run(3, nullptr);
+  for (std::size_t w = 1; w <= 3; ++w) {
+    const gpsa::thread_pool_executor pool(w);
+    expect_same(l.run(3, &pool.get()), serial, std::to_string(w) + " workers");
+  }
+  gpsa_test::reverse_executor five(5);
+  expect_same(l.run(3, &five.ex), serial, "5 workers, reverse order");
+}
+
+TEST(Threads, GemmSameBytesThroughAThreadPool) {
+  const std::size_t m = 196, n = 864, k = 432;
+  const auto a = rnd(m * k, 10, 1.0f), b = rnd(n * k, 11, 1.0f);
+  std::vector<float> serial(m * n), c(m * n);
+  gpsa::gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, serial.data(), n);
+  for (std::size_t w = 1; w <= 3; ++w) {
+    const gpsa::thread_pool_executor pool(w);
+    for (int rep = 0; rep < 3; ++rep) {  // several schedules
+      std::fill(c.begin(), c.end(), -1.0f);
+      gpsa::gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n,
+                 &pool.get());
+      EXPECT_TRUE(same_bytes(c, serial)) << w << " workers, run " << rep;
+    }
+  }
+}
+
+TEST(Threads, LayerOutputsSameBytesOnEveryFusedMultiplyAddTarget) {
+  const layer l;
+  std::vector<std::size_t> fma;
+  for (const std::size_t t : gpsa_test::simd_targets())
+    if (gpsa_test::fused_multiply_add(t)) fma.push_back(t);
+  if (fma.empty()) {
+    // A build or CPU without such a target (portable build, pre-AVX2 x86): nothing to compare;
+    // the outputs must still be the same bytes run to run.
+    expect_same(l.run(2, nullptr), l.run(2, nullptr), "run to run");
+    return;
+  }
+  layer::outputs first;
+  {
+    const gpsa_test::target_scope scope(fma[0]);
+    first = l.run(2, nullptr);
+  }
+  for (std::size_t i = 1; i < fma.size(); ++i) {
+    const gpsa_test::target_scope scope(fma[i]);
+    expect_same(l.run(2, nullptr), first,
+                gpsa_test::target_name(fma[i]) + " vs " + gpsa_test::target_name(fma[0]));
+  }
+}
+
+}  // namespace
