@@ -41,7 +41,7 @@ constexpr gpsa::grid kGrid{14, 14};
 struct layer {
   std::vector<float> qk, v, proj, proj_bias, pos_w, pos_b, gating, fx, gy, lambda;
   gpsa::gpsa_weights w{};
-  gpsa::pos_branch pos{};
+  gpsa::folded_view pos{};
 
   layer(std::size_t heads, std::size_t dim) {
     const float s = 1.0f / static_cast<float>(dim);
@@ -53,9 +53,8 @@ struct layer {
     pos_b.assign(heads, 0.0f);
     gating.assign(heads, 1.0f);
     if (gpsa::local_init(heads, 1.0f, pos_w) != gpsa::status::ok) std::abort();
-    w = gpsa::gpsa_weights{heads,        dim,          qk.data(),    nullptr,
-                           v.data(),     nullptr,      proj.data(),  proj_bias.data(),
-                           pos_w.data(), pos_b.data(), gating.data()};
+    w = gpsa::gpsa_weights{heads,    dim,     qk.data(),   nullptr,
+                           v.data(), nullptr, proj.data(), proj_bias.data()};
     gpsa::fold_counts n{};
     if (gpsa::fold_size(kGrid, heads, n) != gpsa::status::ok) std::abort();
     fx.resize(n.fx);
@@ -64,7 +63,7 @@ struct layer {
     if (gpsa::fold_positional(kGrid, heads, pos_w, pos_b, gating, fx, gy, lambda) !=
         gpsa::status::ok)
       std::abort();
-    pos = gpsa::pos_branch{kGrid, heads, nullptr, fx.data(), gy.data()};
+    pos = gpsa::folded_view{heads, kGrid, fx.data(), gy.data(), lambda.data()};
   }
 };
 
@@ -124,10 +123,10 @@ void BM_Attention(benchmark::State& state, config c) {
   const auto x = random_vec(B * N * c.dim, 5, 1.0f);
   std::vector<float> attn(B * c.heads * N * N);
   std::size_t floats = 0;
-  check(state, gpsa::attention_scratch_size(l.w, kGrid, B, true, floats));
+  check(state, gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, l.pos, B), 1, floats));
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    check(state, gpsa::gpsa_attention(l.w, kGrid, B, x.data(), attn.data(), &l.pos, scratch));
+    check(state, gpsa::gpsa_attention(l.w, l.pos, B, x, attn, scratch));
     benchmark::DoNotOptimize(attn.data());
     benchmark::ClobberMemory();
   }
@@ -143,11 +142,10 @@ void BM_Forward(benchmark::State& state, config c, std::size_t B, bool with_attn
   std::vector<float> y(x.size());
   std::vector<float> attn(with_attn ? B * c.heads * N * N : 0);
   std::size_t floats = 0;
-  check(state, gpsa::forward_scratch_size(l.w, kGrid, B, true, floats));
+  check(state, gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, l.pos, B), 1, floats));
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    check(state, gpsa::gpsa_forward(l.w, kGrid, B, x.data(), y.data(),
-                                    with_attn ? attn.data() : nullptr, &l.pos, scratch));
+    check(state, gpsa::gpsa_forward(l.w, l.pos, B, x, y, attn, scratch));
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -161,11 +159,10 @@ void BM_ForwardThreads(benchmark::State& state, config c, std::size_t B, std::si
   const auto x = random_vec(B * kGrid.patches() * c.dim, 6, 1.0f);
   std::vector<float> y(x.size());
   std::size_t floats = 0;
-  check(state, gpsa::forward_scratch_size(l.w, kGrid, B, true, workers, floats));
+  check(state, gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, l.pos, B), workers, floats));
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    check(state, gpsa::gpsa_forward(l.w, kGrid, B, x.data(), y.data(), nullptr, &l.pos, scratch,
-                                    &pool.get()));
+    check(state, gpsa::gpsa_forward(l.w, l.pos, B, x, y, {}, scratch, &pool.get()));
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Baking large relative-index tables (gpsa::rel_indices_v<S> for S >= 22).
 #
 # GCC 12 and Clang 14 cap constant evaluation: Clang's default -fconstexpr-steps (1048576) is

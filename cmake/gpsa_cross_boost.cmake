@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Boost.Hana for a cross build (the registry, include/gpsa/registry.hpp, is header-only Hana).
 #
 # Boost's headers do not depend on the target, but the host's Boost::headers target points at

@@ -1,9 +1,10 @@
+# SPDX-License-Identifier: MIT
 # Install rules and the package config that makes find_package(gpsa CONFIG) work.
 include(CMakePackageConfigHelpers)
 
 set(_gpsa_targets gpsa gpsa_core)
 if(TARGET gpsa_runtime)
-  list(APPEND _gpsa_targets gpsa_runtime)
+  list(APPEND _gpsa_targets gpsa_runtime gpsa_codegen)
 endif()
 set(GPSA_HAVE_IMAGE OFF)
 if(TARGET gpsa_image)
@@ -18,6 +19,7 @@ install(TARGETS ${_gpsa_targets} EXPORT gpsaTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_BINARY_DIR}/include/gpsa/version.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gpsa)
 
 set(_gpsa_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/gpsa)
 install(EXPORT gpsaTargets NAMESPACE gpsa:: DESTINATION ${_gpsa_cmake_dir})

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Warning flags for gpsa's own targets (never forced on consumers).
 set(_gpsa_warning_flags "")
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")

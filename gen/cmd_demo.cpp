@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa demo: builds a ConViT-S-shaped GPSA layer with local_init (or loads a checkpoint), runs it,
 // reports the table path, timings, each head's attention centre and nonlocality, the folded
 // firmware size, and draws the heads' positional attention maps into a PNG.
@@ -10,14 +11,15 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
-#include "fold_export.hpp"
 #include "gpsa/attention.hpp"
+#include "gpsa/checkpoint.hpp"
 #include "gpsa/fold.hpp"
+#include "gpsa/folded.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/layer.hpp"
 #include "gpsa/registry.hpp"
@@ -138,7 +140,7 @@ struct head_report {
 
 // Attention centre of head h for query p, from the separable factors: the argmax is the pair of
 // factor argmaxes, the centroid the pair of factor means; nonlocality of the positional map
-// alone, (1/N) sum_p sum_q sqrt(dx^2+dy^2) position[h,p,q] (DESIGN.md section 1).
+// alone, (1/N) sum_p sum_q sqrt(dx^2+dy^2) position[h,p,q] (docs/DESIGN.md §4).
 head_report analyse_head(const folded_view& f, std::size_t h, std::size_t p) {
   const std::size_t R = f.shape.rows, C = f.shape.cols, yp = p / C, xp = p % C;
   head_report r;
@@ -202,6 +204,88 @@ rgb_image draw_panel(const folded_view& f, std::size_t p) {
   return img;
 }
 
+// The demo's layer: local_init (no --weights) or a GPSA layer of a checkpoint; `origin` says which.
+layer make_layer(const demo_options& o, std::string& origin) {
+  if (o.weights.empty()) {
+    if (!o.prefix.empty()) throw cli_error("--prefix needs --weights");
+    origin = "ConViT-S-shaped, local_init (alpha = 1), gating_param = 1";
+    return layer(local_init_params());
+  }
+  const io::safetensors_file file = io::read_safetensors(o.weights);
+  std::string prefix = o.prefix;
+  if (prefix.empty()) {
+    const std::vector<std::string> found = gpsa_layer_prefixes(file);
+    if (found.empty())
+      throw cli_error(o.weights + ": no GPSA layer found (no key ends in '.pos_proj.weight')");
+    prefix = found.front();
+  }
+  origin = o.weights + ", layer " + prefix;
+  return layer(file, prefix);
+}
+
+// The relative-index table: baked (compile time) vs the runtime fill, for this grid; and the
+// layer's set_grid, which needs neither.
+void report_table(layer& l, gpsa::grid g, const std::string& grid_text) {
+  std::size_t table_count = 0;
+  if (const status s = rel_indices_count(g, table_count); s != status::ok)
+    throw cli_error("--grid " + grid_text + ": " + status_message(s));
+  std::vector<float> table(table_count);
+  volatile std::size_t rows_v = g.rows, cols_v = g.cols;  // keep the lookup a run-time lookup
+  bool baked = false;
+  const double t_lookup = time_us(101, [&] {
+    const rel_lookup<float> found =
+        lookup_rel_indices<float>(gpsa::grid{rows_v, cols_v}, std::span<float>(table));
+    if (!found) throw cli_error(std::string("table lookup: ") + status_message(found.code));
+    baked = found.baked();
+  });
+  const double t_fill = time_us(21, [&] {
+    if (fill_rel_indices<float>(gpsa::grid{rows_v, cols_v}, std::span<float>(table)) != status::ok)
+      throw cli_error("runtime fill failed");
+  });
+  const double t_set = time_us(1, [&] { l.set_grid(g); });
+  std::cout << "relative-index table (" << g.patches() << " x " << g.patches() << " x 3 floats, "
+            << bytes_text(table_count * sizeof(float)) << "):\n"
+            << "  baked at compile time (registry lookup): "
+            << (is_baked<float>(g) ? fmt("%10.3f us", t_lookup) : std::string("  not baked"))
+            << (baked ? "   <- used" : "") << '\n'
+            << "  runtime fill (fallback):                 " << fmt("%10.3f us", t_fill)
+            << (baked ? "" : "   <- used") << '\n'
+            << "  the layer needs neither: set_grid cached its positional branch as folded "
+            << "(separable factors, no table) in " << fmt("%.1f us", t_set) << "\n\n";
+}
+
+// Per head: lambda, the attention centre for the query patch, nonlocality.
+void report_heads(const folded_view& view, const std::vector<float>& dist, std::size_t query) {
+  const std::size_t C = view.shape.cols;
+  std::cout << "query patch " << query << " = (y " << query / C << ", x " << query % C
+            << "); offsets are (dx, dy) from it\n"
+            << "head  lambda  peak at (dx,dy)  centroid (dx,dy)    peak  nonlocality: positional  "
+               "layer\n";
+  for (std::size_t h = 0; h < view.heads; ++h) {
+    const head_report r = analyse_head(view, h, query);
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "h%-3zu  %6.3f  (%+3d,%+3d)        (%+6.2f,%+6.2f)  %6.3f  %23.3f  %5.3f\n", h,
+                  static_cast<double>(view.lambda[h]), r.peak_dx, r.peak_dy, r.mean_dx, r.mean_dy,
+                  r.peak, r.pos_dist, static_cast<double>(dist[h]));
+    std::cout << line;
+  }
+}
+
+void report_firmware(gpsa::grid g, std::size_t H) {
+  fold_counts counts{};
+  if (const status s = fold_size(g, H, counts); s != status::ok)
+    throw cli_error(std::string("fold: ") + status_message(s));
+  const std::size_t N = g.patches();
+  const std::size_t folded = counts.total() * sizeof(float), dense = H * N * N * sizeof(float);
+  std::cout << "\nfolded firmware state per layer: H*(R^2+C^2)+H = " << counts.total()
+            << " floats = " << bytes_text(folded)
+            << "; dense positional attention H*N^2 = " << H * N * N
+            << " floats = " << bytes_text(dense) << " ("
+            << fmt("%.0fx", static_cast<double>(dense) / static_cast<double>(folded))
+            << " larger)\n";
+}
+
 void run_demo(const demo_options& o) {
   const gpsa::grid g = parse_grid_text(o.grid);
   const std::size_t N = g.patches();
@@ -212,71 +296,18 @@ void run_demo(const demo_options& o) {
                     std::to_string(max_demo_patches) + " (e.g. 32x32); gpsa fold handles any grid");
   const std::size_t query = parse_query(o.query, g);
 
-  // 1. the layer
-  std::optional<layer> lay;
   std::string origin;
-  if (o.weights.empty()) {
-    if (!o.prefix.empty()) throw cli_error("--prefix needs --weights");
-    lay.emplace(local_init_params());
-    origin = "ConViT-S-shaped, local_init (alpha = 1), gating_param = 1";
-  } else {
-    const io::safetensors_file file = io::read_safetensors(o.weights);
-    std::string prefix = o.prefix;
-    if (prefix.empty()) {
-      const std::vector<std::string> found = gpsa_layer_prefixes(file);
-      if (found.empty())
-        throw cli_error(o.weights + ": no GPSA layer found (no key ends in '.pos_proj.weight')");
-      prefix = found.front();
-    }
-    lay.emplace(file, prefix);
-    origin = o.weights + ", layer " + prefix;
-  }
-  layer& l = *lay;
+  layer l = make_layer(o, origin);
   const std::size_t H = l.heads(), D = l.dim();
   std::cout << "gpsa demo: GPSA layer with H = " << H << " heads, D = " << D << ", grid " << g.rows
             << "x" << g.cols << " (N = " << N << ")\n  weights: " << origin << "\n\n";
+  report_table(l, g, o.grid);
 
-  // 2. the relative-index table: baked (compile time) vs the runtime fill, for this grid
-  std::size_t table_count = 0;
-  if (const status s = rel_indices_count(g, table_count); s != status::ok)
-    throw cli_error("--grid " + o.grid + ": " + status_message(s));
-  std::vector<float> table(table_count);
-  volatile std::size_t rows_v = g.rows, cols_v = g.cols;  // keep the lookup a run-time lookup
-  rel_lookup<float> found{};
-  const double t_lookup = time_us(101, [&] {
-    found = lookup_rel_indices<float>(gpsa::grid{rows_v, cols_v}, std::span<float>(table));
-  });
-  const double t_fill = time_us(21, [&] {
-    if (fill_rel_indices<float>(gpsa::grid{rows_v, cols_v}, std::span<float>(table)) != status::ok)
-      throw cli_error("runtime fill failed");
-  });
-  const double t_set = time_us(1, [&] { l.set_grid(g); });
-  std::cout << "relative-index table (" << N << " x " << N << " x 3 floats, "
-            << bytes_text(table_count * sizeof(float)) << "):\n"
-            << "  baked at compile time (registry lookup): "
-            << (is_baked<float>(g) ? fmt("%10.3f us", t_lookup) : std::string("  not baked"))
-            << (found.baked() ? "   <- used" : "") << '\n'
-            << "  runtime fill (fallback):                 " << fmt("%10.3f us", t_fill)
-            << (found.baked() ? "" : "   <- used") << '\n'
-            << "  the layer needs neither: set_grid cached its positional branch as "
-            << to_string(l.table_path()) << " in " << fmt("%.1f us", t_set) << "\n\n";
-
-  // 3. the fold: the firmware form of the positional branch
-  fold_counts counts{};
-  if (const status s = fold_size(g, H, counts); s != status::ok)
-    throw cli_error(std::string("fold: ") + status_message(s));
-  std::vector<float> fx(counts.fx), gy(counts.gy), lam(counts.lambda);
+  // The fold, the firmware form of the positional branch, and a forward on a fixed input.
   const layer_params& p = l.params();
-  status fold_status = status::ok;
-  const double t_fold = time_us(21, [&] {
-    fold_status =
-        fold_positional(g, H, p.pos_proj_weight, p.pos_proj_bias, p.gating_param, fx, gy, lam);
-  });
-  if (fold_status != status::ok)
-    throw cli_error(std::string("fold: ") + status_message(fold_status));
-  const folded_view view{g, H, fx.data(), gy.data(), lam.data()};
-
-  // 4. forward on a deterministic input
+  folded_state fold;
+  const double t_fold = time_us(
+      21, [&] { fold = folded_state(g, H, p.pos_proj_weight, p.pos_proj_bias, p.gating_param); });
   const std::vector<float> x = random_values(N * D, 1.0, 42);
   std::vector<float> attn, dist, y;
   const double t_fwd = time_us(5, [&] { y = l.forward(x, 1, &attn, &dist); });
@@ -287,32 +318,9 @@ void run_demo(const demo_options& o) {
             << "fold of the positional branch (run time, once): " << fmt("%.1f us", t_fold)
             << "\n\n";
 
-  // 5. per head: attention centre for the query patch, nonlocality
-  std::cout << "query patch " << query << " = (y " << query / g.cols << ", x " << query % g.cols
-            << "); offsets are (dx, dy) from it\n"
-            << "head  lambda  peak at (dx,dy)  centroid (dx,dy)    peak  nonlocality: positional  "
-               "layer\n";
-  for (std::size_t h = 0; h < H; ++h) {
-    const head_report r = analyse_head(view, h, query);
-    char line[160];
-    std::snprintf(line, sizeof line,
-                  "h%-3zu  %6.3f  (%+3d,%+3d)        (%+6.2f,%+6.2f)  %6.3f  %23.3f  %5.3f\n", h,
-                  static_cast<double>(lam[h]), r.peak_dx, r.peak_dy, r.mean_dx, r.mean_dy, r.peak,
-                  r.pos_dist, static_cast<double>(dist[h]));
-    std::cout << line;
-  }
-
-  // 6. firmware state
-  const std::size_t folded = counts.total() * sizeof(float), dense = H * N * N * sizeof(float);
-  std::cout << "\nfolded firmware state per layer: H*(R^2+C^2)+H = " << counts.total()
-            << " floats = " << bytes_text(folded)
-            << "; dense positional attention H*N^2 = " << H * N * N
-            << " floats = " << bytes_text(dense) << " ("
-            << fmt("%.0fx", static_cast<double>(dense) / static_cast<double>(folded))
-            << " larger)\n";
-
-  // 7. the picture
-  const rgb_image img = draw_panel(view, query);
+  report_heads(fold.view(), dist, query);
+  report_firmware(g, H);
+  const rgb_image img = draw_panel(fold.view(), query);
   io::write_file_atomic(o.output, encode_png(img));
   std::cout << "wrote " << o.output << ": " << img.width() << "x" << img.height()
             << " px, positional attention of query patch " << query << " for heads h0..h" << H - 1

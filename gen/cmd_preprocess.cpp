@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa preprocess: a PNG/JPEG image to the (1, 3, S, S) float32 tensor timm's evaluation
 // transform gives ConViT (bicubic resize like PIL, centre crop, ImageNet normalisation).
 #include <CLI/CLI.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The gpsa CLI's subcommands; each registers itself on the CLI11 app.
 #pragma once
 

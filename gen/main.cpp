@@ -1,11 +1,32 @@
+// SPDX-License-Identifier: MIT
 // Entry point of the gpsa command-line tool: parses arguments, runs one subcommand and turns
 // every failure into one line on stderr and a non-zero exit status.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "commands.hpp"
+#include "gpsa/version.hpp"
+
+namespace {
+
+// "gpsa bogus": CLI11 would only say that a subcommand is required; name the word instead.
+bool unknown_command(CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return false;
+  const std::string word = argv[1];
+  std::string known;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == word) return false;
+    known += (known.empty() ? "" : ", ") + sub->get_name();
+  }
+  std::cerr << "gpsa: unknown command '" << word << "' (commands: " << known
+            << "; see gpsa --help)\n";
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
 #ifdef SIGXFSZ
@@ -15,12 +36,13 @@ int main(int argc, char** argv) {
 #endif
   CLI::App app{"gpsa: gated positional self-attention (ConViT) tables, forward, firmware export"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "gpsa 0.1.0");
+  app.set_version_flag("--version", "gpsa " GPSA_VERSION_STRING);
   gpsa::cli::add_table(app);
   gpsa::cli::add_forward(app);
   gpsa::cli::add_fold(app);
   gpsa::cli::add_demo(app);
   gpsa::cli::add_preprocess(app);
+  if (unknown_command(app, argc, argv)) return 2;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

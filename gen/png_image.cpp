@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RGB canvas, bitmap font, heat colour map and libpng encoding for `gpsa demo`.
 #include "png_image.hpp"
 

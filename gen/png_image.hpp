@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A small RGB canvas for `gpsa demo`: filled rectangles, a heat colour map, a built-in 5x7 bitmap
 // font (digits, 'h', a few symbols), and PNG encoding to memory through libpng.
 #pragma once

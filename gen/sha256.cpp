@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // SHA-256 written from FIPS 180-4 (sections 4.1.2, 4.2.2, 5.1.1, 6.2): small enough that a
 // dependency (OpenSSL) for one provenance hash would cost more than it saves. Checked against
 // the standard's test vectors in tests/fold/sha256_test.cpp.
-#include "sha256.hpp"
-
 #include <cstddef>
 
-namespace gpsa::cli {
+#include "gpsa/codegen.hpp"
+
+namespace gpsa::codegen {
 namespace {
 
 constexpr std::uint32_t k_round[64] = {
@@ -57,10 +58,10 @@ void compress(std::uint32_t (&h)[8], const unsigned char* block) {
 
 }  // namespace
 
-std::array<std::uint8_t, 32> sha256(std::string_view bytes) {
+std::array<std::uint8_t, 32> sha256(std::span<const std::uint8_t> bytes) {
   std::uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const unsigned char* p = bytes.data();
   const std::size_t n = bytes.size();
   std::size_t done = 0;
   for (; n - done >= 64; done += 64) compress(h, p + done);
@@ -80,7 +81,7 @@ std::array<std::uint8_t, 32> sha256(std::string_view bytes) {
   return out;
 }
 
-std::string sha256_hex(std::string_view bytes) {
+std::string sha256_hex(std::span<const std::uint8_t> bytes) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string s;
   s.reserve(64);
@@ -91,4 +92,4 @@ std::string sha256_hex(std::string_view bytes) {
   return s;
 }
 
-}  // namespace gpsa::cli
+}  // namespace gpsa::codegen

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Measures what a baked relative-index table adds to compiling one translation unit:
 # wall time, CPU time and peak memory (/usr/bin/time -f '%e %U %S %M') of a TU that uses
 # rel_indices_v<S> minus a baseline TU that includes the same header but uses no table; and the

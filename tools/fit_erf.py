@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Derives the rational erf approximation of gpsa::gelu_inplace (src/core/convit.cpp).
 
     erf(x) ~= x * P(x^2) / Q(x^2)  for |x| <= A,  sign(x) beyond (erf(A) rounds to 1 in float)

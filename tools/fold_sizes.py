@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Measures the firmware headers `gpsa fold --format c` writes for ConViT-Ti/S/B shapes.
 
 For each shape (H = 4 / 9 / 16 heads, 14x14 grid, 10 GPSA layers, like timm's convit_tiny /

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross toolchain: Debian's arm-none-eabi GCC 12 with newlib, bare metal (no OS).
 #
 #   cmake --preset cortex-m4            (this file + Cortex-M4F flags, see CMakePresets.json)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reporting for the firmware test images: each check prints one line through semihosting
  * (newlib's printf with --specs=rdimon.specs); main returns fw_finish(), QEMU's exit status. */
 #include "fw_check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fw_check.h: how the firmware test images report (printf through semihosting, exit status). */
 #ifndef FW_CHECK_H
 #define FW_CHECK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Start-up code for the firmware test images on QEMU's mps2-an386 (Cortex-M4F).
  *
  * The vector table sits at 0x0 (section .vectors, placed first by mps2_an386.ld). On reset the

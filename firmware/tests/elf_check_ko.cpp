@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Breaks, on purpose, each rule firmware/tools/elf_check.py enforces (firmware.elf_check_ko
 // expects the check to fail and to name every violation): a gpsa object in .bss, a copy of a
 // gpsa table in .data, and a C++ dynamic initialiser in .init_array. Built, never run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Firmware image: a folded GPSA layer (the golden ConViT-Ti-shaped case, 14x14, 4 heads) on the
  * Cortex-M4, through the C API.
  *

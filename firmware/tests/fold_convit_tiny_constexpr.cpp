@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The ConViT-Ti golden layer folded by the cross compiler (gpsa::fold_layer in constant
 // evaluation): 4*(14*14 + 14*14) + 4 floats in .rodata, no start-up code. fold_convit_tiny.c
 // compares it bit for bit with the run-time fold and with the `gpsa fold` header.

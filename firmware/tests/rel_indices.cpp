@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Firmware image: the relative-index tables on the Cortex-M4, bit for bit against PyTorch.
 //
 // For every golden grid S (tests/golden/rel_indices_s*.npy, embedded by

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks a firmware image's ELF for zero init cost, and reports what gpsa contributes to it.
 
   elf_check.py check IMAGE.elf --map IMAGE.map [--rom SYMBOL ...] [--tools PREFIX]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs COMMAND (a list) and passes only if it fails (non-zero exit) and its output matches every
 # regular expression in EXPECT (a list): a check that must catch what it is shown.
 #   cmake "-DCOMMAND=prog;arg;..." "-DEXPECT=regex;..." -P expect_failure.cmake

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generates the C headers the firmware test images embed, from the golden PyTorch data.
 
 A firmware image has no file system, so its reference data is compiled in. Each header in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Whole ConViT inference (timm's ConViT: patch embedding, GPSA and MHSA blocks, class token,
 // final norm, head) in the no-heap, no-exception core: weights as views, caller-owned scratch.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::thread_pool_executor: a std::thread pool implementing the core's gpsa::executor.
 //
 // Part of gpsa::runtime. The core kernels (gpsa/attention.hpp) never start threads; they split
@@ -5,8 +6,8 @@
 // engine passes its own pool; this class is the ready-made one:
 //
 //   gpsa::thread_pool_executor pool(2);                  // the caller + 1 helper thread
-//   gpsa::forward_scratch_size(w, g, B, true, pool.workers(), floats);
-//   gpsa::gpsa_forward(w, g, B, x, y, nullptr, &pos, scratch, &pool.get());
+//   gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), pool.workers(), floats);
+//   gpsa::gpsa_forward(w, pos, B, x, y, {}, scratch, &pool.get());
 //   layer.set_executor(&pool.get());                     // or through gpsa::layer
 #pragma once
 

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Folds a GPSA layer's positional branch into separable factors, at compile time or run time.
 //
 // The compile-time and run-time folds give bit-identical factors (Fx, Gy, lambda); the kernels
 // below apply them without forming N x N matrices: (Gy (x) Fx) V costs O(N(R+C)d) per head.
 //
 // The positional logits P[h,p,q] = W0*dx + W1*dy + W2*(dx^2+dy^2) + b split into a part in dx
-// and a part in dy, so (DESIGN.md section 1), exactly,
+// and a part in dy, so (docs/DESIGN.md §5), exactly,
 //   softmax_rows(P[h])[(yp,xp),(yq,xq)] = Gy[h][yp][yq] * Fx[h][xp][xq]
 //   Fx[h][i][j] = softmax_j(W0*(j-i) + W2*(j-i)^2)      C x C, column offsets
 //   Gy[h][i][j] = softmax_j(W1*(j-i) + W2*(j-i)^2)      R x R, row offsets
@@ -45,10 +46,15 @@ constexpr status fold_size(grid g, std::size_t heads, fold_counts& out) noexcept
   return status::ok;
 }
 
-// A read-only view of folded factors: fx is (H, C, C), gy (H, R, R), lambda (H), row-major.
+// THE folded positional state of one GPSA layer, as a non-owning view: everything the kernels
+// need from pos_proj and gating_param for one grid. fx is (H, C, C), gy (H, R, R), lambda (H),
+// row-major; lambda[h] = sigmoid(gating_param[h]) as the fold computed it (every blend reads it;
+// nothing recomputes it). Its owners: gpsa::folded_layer<H, R, C> below (constexpr storage),
+// gpsa::folded_state (gpsa/folded.hpp, run time), or the caller's buffers. The C API spells the
+// same view `gpsa_folded` (gpsa/gpsa.h; same members, same order, checked in src/core/c_api.cpp).
 struct folded_view {
-  gpsa::grid shape{};
   std::size_t heads = 0;
+  gpsa::grid shape{};
   const float* fx = nullptr;
   const float* gy = nullptr;
   const float* lambda = nullptr;
@@ -126,16 +132,27 @@ GPSA_FP_STRICT_END
 
 }  // namespace detail
 
+// What the fold does with NaN/Inf in pos_proj.weight, pos_proj.bias or gating_param.
+enum class nonfinite_policy {
+  // invalid_argument: firmware and `gpsa fold` refuse weights that cannot be folded.
+  reject,
+  // PyTorch's result: a head whose pos_proj weight or bias is NaN/Inf has a softmax(P) row of
+  // NaN everywhere (each row has a logit with a zero coefficient: Inf*0 = NaN; an infinite bias
+  // gives Inf - Inf), so its fx and gy become NaN; lambda = sigmoid(gating) is NaN for a NaN
+  // gate and exactly 1 / 0 for +Inf / -Inf. gpsa::layer folds this way (docs/reliability.md).
+  propagate,
+};
+
 // Folds one layer: pos_weight is pos_proj.weight (H, 3) row-major, pos_bias pos_proj.bias (H)
-// or empty (it cancels; when given it is only checked), gating is gating_param (H).
-// Writes fx (H*C*C), gy (H*R*R) and lambda (H) into caller-owned buffers.
-// Errors: empty_grid, invalid_argument (heads == 0, or a NaN/Inf weight, bias or gating, for
-// which PyTorch's softmax would give NaN), shape_mismatch (spans of the wrong length),
-// buffer_too_small, size_overflow. Usable in constant evaluation.
+// or empty (it cancels in the softmax; it is only checked for NaN/Inf), gating is
+// gating_param (H). Writes fx (H*C*C), gy (H*R*R) and lambda (H) into caller-owned buffers.
+// Errors: empty_grid, invalid_argument (heads == 0, or with nonfinite_policy::reject a NaN/Inf
+// weight, bias or gate), shape_mismatch (spans of the wrong length), buffer_too_small,
+// size_overflow. Usable in constant evaluation.
 constexpr status fold_positional(grid g, std::size_t heads, std::span<const float> pos_weight,
                                  std::span<const float> pos_bias, std::span<const float> gating,
-                                 std::span<float> fx, std::span<float> gy,
-                                 std::span<float> lambda) noexcept {
+                                 std::span<float> fx, std::span<float> gy, std::span<float> lambda,
+                                 nonfinite_policy policy = nonfinite_policy::reject) noexcept {
   fold_counts n{};
   if (const status s = fold_size(g, heads, n); s != status::ok) return s;
   if (pos_weight.size() != heads * 3 || gating.size() != heads ||
@@ -143,40 +160,51 @@ constexpr status fold_positional(grid g, std::size_t heads, std::span<const floa
     return status::shape_mismatch;
   if (fx.size() < n.fx || gy.size() < n.gy || lambda.size() < n.lambda)
     return status::buffer_too_small;
-  for (const float v : pos_weight)
-    if (!detail::is_finite(v)) return status::invalid_argument;
-  for (const float v : pos_bias)
-    if (!detail::is_finite(v)) return status::invalid_argument;
-  for (const float v : gating)
-    if (!detail::is_finite(v)) return status::invalid_argument;
+  const auto finite_head = [&](std::size_t h) {
+    const bool w = detail::is_finite(pos_weight[3 * h]) &&
+                   detail::is_finite(pos_weight[3 * h + 1]) &&
+                   detail::is_finite(pos_weight[3 * h + 2]);
+    return w && (pos_bias.empty() || detail::is_finite(pos_bias[h]));
+  };
+  if (policy == nonfinite_policy::reject)
+    for (std::size_t h = 0; h < heads; ++h)
+      if (!finite_head(h) || !detail::is_finite(gating[h])) return status::invalid_argument;
+  const std::size_t cc = g.cols * g.cols, rr = g.rows * g.rows;
   for (std::size_t h = 0; h < heads; ++h) {
-    const double w0 = pos_weight[3 * h], w1 = pos_weight[3 * h + 1], w2 = pos_weight[3 * h + 2];
-    detail::fold_factor(w0, w2, g.cols, fx.data() + h * g.cols * g.cols);
-    detail::fold_factor(w1, w2, g.rows, gy.data() + h * g.rows * g.rows);
+    if (finite_head(h)) {
+      const double w0 = pos_weight[3 * h], w1 = pos_weight[3 * h + 1], w2 = pos_weight[3 * h + 2];
+      detail::fold_factor(w0, w2, g.cols, fx.data() + h * cc);
+      detail::fold_factor(w1, w2, g.rows, gy.data() + h * rr);
+    } else {  // nonfinite_policy::propagate
+      for (std::size_t i = 0; i < cc; ++i) fx[h * cc + i] = detail::quiet_nan_f;
+      for (std::size_t i = 0; i < rr; ++i) gy[h * rr + i] = detail::quiet_nan_f;
+    }
     lambda[h] = detail::to_float(detail::sigmoid(gating[h]));
   }
   return status::ok;
 }
 
-// A layer folded into fixed-size storage: what a firmware build bakes with
+// Compile-time storage of a folded layer, exposing the one view: what a firmware build bakes
 //   constexpr auto f = gpsa::fold_layer<9, 14>(weights, gating);
 //   static_assert(f.state == gpsa::status::ok);
+//   gpsa::gpsa_forward(w, f.view(), ...);
 // The values are those fold_positional computes at run time, bit for bit.
 template <std::size_t H, std::size_t R, std::size_t C = R>
 struct folded_layer {
-  static_assert(H > 0 && R > 0 && C > 0,
-                "gpsa::folded_layer: needs at least one head, row, column");
   static constexpr std::size_t heads = H, rows = R, cols = C, patches = R * C;
   static constexpr std::size_t fx_count = H * C * C, gy_count = H * R * R;
 
-  float fx[fx_count]{};
-  float gy[gy_count]{};
-  float lambda[H]{};
+  // (never zero-sized: a zero H, R or C is reported once, by fold_layer or view())
+  float fx[fx_count > 0 ? fx_count : 1]{};
+  float gy[gy_count > 0 ? gy_count : 1]{};
+  float lambda[H > 0 ? H : 1]{};
   gpsa::status state = status::ok;  // invalid_argument when a weight was NaN/Inf
 
-  constexpr folded_view view() const noexcept { return {grid{R, C}, H, fx, gy, lambda}; }
-  constexpr float position(std::size_t h, std::size_t p, std::size_t q) const noexcept {
-    return view().position(h, p, q);
+  constexpr folded_view view() const noexcept {
+    static_assert(H > 0 && R > 0 && C > 0,
+                  "gpsa::folded_layer: a folded layer needs at least one "
+                  "head, one row and one column");
+    return {H, grid{R, C}, fx, gy, lambda};
   }
 };
 
@@ -184,12 +212,21 @@ struct folded_layer {
 template <std::size_t H, std::size_t R, std::size_t C = R>
 constexpr folded_layer<H, R, C> fold_layer(std::span<const float, H * 3> pos_weight,
                                            std::span<const float, H> gating) noexcept {
+  // Here rather than in the class body, so a misuse gives one error (Clang adds follow-up errors
+  // on every member of a class whose body failed an assertion).
+  static_assert(H > 0 && R > 0 && C > 0,
+                "gpsa::folded_layer: a folded layer needs at least one "
+                "head, one row and one column");
   folded_layer<H, R, C> f{};
   f.state = fold_positional(grid{R, C}, H, pos_weight, {}, gating, f.fx, f.gy, f.lambda);
   return f;
 }
 
 // ---- run-time kernels on folded factors (src/core/fold.cpp) ------------------------------
+
+// ok, or empty_grid, invalid_argument (no heads, a null array) or size_overflow (N*N or a
+// factor count does not fit size_t). Every kernel that takes a folded_view checks it so.
+status validate(const folded_view& f) noexcept;
 
 // Scratch floats positional_apply needs: N * head_dim.
 constexpr std::size_t positional_apply_scratch(grid g, std::size_t head_dim) noexcept {

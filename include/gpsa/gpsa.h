@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gpsa C API (C99): relative-index tables, folded positional attention, gated blend.
  *
  * For firmware projects written in C: every function works on caller-owned buffers, never
@@ -56,7 +57,8 @@ gpsa_status gpsa_fold(size_t heads, size_t rows, size_t cols, const float* pos_w
                       const float* pos_bias, const float* gating, float* fx, size_t fx_len,
                       float* gy, size_t gy_len, float* lambda, size_t lambda_len);
 
-/* Folded factors of one layer, as produced by gpsa_fold or a generated header. */
+/* Folded factors of one layer, as produced by gpsa_fold or a generated header: the C spelling of
+ * C++'s gpsa::folded_view (same members in the same order; lambda is the fold's sigmoid). */
 typedef struct gpsa_folded {
   size_t heads;
   size_t rows;

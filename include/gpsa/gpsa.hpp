@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Umbrella header: every public gpsa header. A new public header gets one line in this list.
 #pragma once
 

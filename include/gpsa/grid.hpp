@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Patch grids (rows x cols), patch counts and the checked size arithmetic behind every table.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PNG and JPEG files to 8-bit RGB like PIL's convert("RGB"), and timm's preprocessing of them.
 //
 // Library gpsa::image (libpng, libjpeg-turbo; allocates, throws gpsa::image::image_error); the

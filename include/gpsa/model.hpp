@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::convit: a whole timm ConViT that owns its weights, loads a safetensors checkpoint,
 // infers its configuration and classifies images (allocates, throws).
 //
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/checkpoint.hpp"
 #include "gpsa/convit.hpp"
 
 namespace gpsa {
@@ -27,10 +29,11 @@ namespace io {
 struct safetensors_file;
 }
 
-// Every validation failure of gpsa::convit: an incomplete or inconsistent checkpoint (missing
-// key, wrong shape, heads / widths / qkv bias that disagree between blocks, non-square patch
-// count, unexpected key), input of the wrong size. what() is one line naming the file and the
-// key or value. File-format problems are gpsa::io::io_error, thrown by the reader.
+// Every failure of gpsa::convit's own checks: input of the wrong size, a bad executor. what() is
+// one line naming the value. An incomplete or inconsistent checkpoint (missing key, wrong shape,
+// heads / widths / qkv bias that disagree between blocks, non-square patch count, unexpected
+// key) is gpsa::checkpoint_error (gpsa/checkpoint.hpp), naming the file and the key;
+// file-format problems are gpsa::io::io_error, thrown by the reader.
 struct model_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -38,7 +41,7 @@ struct model_error : std::runtime_error {
 class convit {
  public:
   // Reads the checkpoint (io_error on a bad file), infers the configuration from its keys and
-  // shapes (model_error on a bad checkpoint) and folds the GPSA blocks' positional branch.
+  // shapes (checkpoint_error on a bad checkpoint) and folds the GPSA blocks' positional branch.
   // F32, F16, BF16 and F64 tensors load; the model computes in float32.
   static convit load(const std::filesystem::path& weights);
   // From a checkpoint already read: takes its tensors (no copy) / copies them.

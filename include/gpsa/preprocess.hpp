@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // timm's evaluation preprocessing of 8-bit RGB pixels: PIL's bicubic resize, centre crop,
 // normalise.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The registry of baked tables: the compile-time list of square grids (GPSA_BAKED_GRIDS) and a
 // lookup from a runtime grid or patch count to the baked table, else the runtime fill.
 //
@@ -82,7 +83,7 @@ constexpr const char* rel_source_name(rel_source s) noexcept {
 // Result of a lookup: on success (`code == status::ok`, also `explicit operator bool`) `view`
 // is the (N, N, 3) table; on failure `view` is empty and `code` says why.
 template <rel_element T>
-struct rel_lookup {
+struct [[nodiscard]] rel_lookup {
   status code = status::ok;
   rel_source source = rel_source::runtime;
   rel_view<T> view{};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ConViT's relative-position table (dx, dy, dx^2+dy^2 per query/key patch pair): the
 // compile-time tables, the runtime fill into caller-owned memory, and a non-owning view.
 //
@@ -172,8 +173,6 @@ constexpr status fill_rel_offsets(grid g, std::span<T> out) noexcept {
 // A baked table of the R x C grid with element type T. Build it through `rel_indices_v`.
 template <std::size_t R, std::size_t C = R, rel_element T = float>
 struct rel_table {
-  static_assert(R > 0 && C > 0, "gpsa::rel_table: a grid needs at least one row and one column");
-
   using value_type = T;
   static constexpr std::size_t rows = R;
   static constexpr std::size_t cols = C;
@@ -181,7 +180,7 @@ struct rel_table {
   static constexpr std::size_t channels = 3;
   static constexpr std::size_t count = patches * patches * channels;
 
-  T values[count]{};
+  T values[count > 0 ? count : 1]{};  // (never zero-sized: make() reports an empty grid)
 
   static constexpr gpsa::grid shape_grid() noexcept { return {R, C}; }
   static constexpr std::array<std::size_t, 3> shape() noexcept { return {patches, patches, 3}; }
@@ -194,10 +193,12 @@ struct rel_table {
   }
   constexpr rel_view<T> view() const noexcept { return {values, shape_grid()}; }
 
-  // The check lives here, where rel_indices_v instantiates it, so a wrong type gives exactly one
+  // The checks live here, where rel_indices_v instantiates them, so a misuse gives exactly one
   // error (in the class body, Clang would add follow-up errors on every use of the table).
   static constexpr rel_table make() noexcept {
-    static_assert(rel_values_fit<T>(grid{R, C}),
+    static_assert(R > 0 && C > 0,
+                  "gpsa::rel_table: a grid needs at least one row and one column");
+    static_assert(R == 0 || C == 0 || rel_values_fit<T>(grid{R, C}),
                   "gpsa::rel_table: the element type cannot hold this grid's values exactly "
                   "(dx^2+dy^2 reaches (R-1)^2+(C-1)^2; int8 holds square grids up to 8x8, "
                   "int16 up to 128x128): choose a wider element type");
@@ -217,12 +218,9 @@ inline constexpr rel_table<R, C, T> rel_indices_v = rel_table<R, C, T>::make();
 // The compact (2R-1, 2C-1, 3) offset table as a constexpr value.
 template <std::size_t R, std::size_t C = R, rel_element T = float>
 struct rel_offset_table {
-  static_assert(R > 0 && C > 0,
-                "gpsa::rel_offset_table: a grid needs at least one row and one column");
-  static_assert(rel_values_fit<T>(grid{R, C}),
-                "gpsa::rel_offset_table: the element type cannot hold this grid's values exactly");
-  static constexpr std::size_t height = 2 * R - 1, width = 2 * C - 1, count = height * width * 3;
-  T values[count]{};
+  static constexpr std::size_t height = R > 0 ? 2 * R - 1 : 0, width = C > 0 ? 2 * C - 1 : 0,
+                               count = height * width * 3;
+  T values[count > 0 ? count : 1]{};  // (never zero-sized: make() reports an empty grid)
 
   static constexpr std::size_t size() noexcept { return count; }
   constexpr const T* data() const noexcept { return values; }
@@ -233,7 +231,12 @@ struct rel_offset_table {
   constexpr T at(std::size_t p, std::size_t q, std::size_t c) const noexcept {
     return (*this)(q / C + (R - 1) - p / C, q % C + (C - 1) - p % C, c);
   }
+  // The checks live here, as in rel_table::make (one error per misuse).
   static constexpr rel_offset_table make() noexcept {
+    static_assert(R > 0 && C > 0,
+                  "gpsa::rel_offset_table: a grid needs at least one row and one column");
+    static_assert(R == 0 || C == 0 || rel_values_fit<T>(grid{R, C}),
+                  "gpsa::rel_offset_table: the element type cannot hold this grid's values exactly");
     rel_offset_table t{};
     (void)fill_rel_offsets<T>(grid{R, C}, std::span<T>(t.values, count));
     return t;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Status codes shared by the no-heap, no-exception core (tables, kernels).
 #pragma once
 
@@ -5,15 +6,15 @@ namespace gpsa {
 
 // Every core entry point reports failure through one of these; `ok` is zero so
 // `if (s != status::ok)` and `if (!is_ok(s))` read naturally in firmware code.
-enum class status : int {
-  ok = 0,
-  empty_grid,          // a grid with zero rows or zero columns
-  not_square,          // only a patch count was given and it is not a perfect square
-  buffer_too_small,    // caller-owned output or scratch is shorter than required
-  size_overflow,       // an element count does not fit in std::size_t
-  value_out_of_range,  // a table value does not fit the element type
-  shape_mismatch,      // tensors or weights disagree in shape
-  invalid_argument,    // e.g. zero heads, width not divisible by heads, null pointer
+enum class [[nodiscard]] status : int{
+    ok = 0,
+    empty_grid,          // a grid with zero rows or zero columns
+    not_square,          // only a patch count was given and it is not a perfect square
+    buffer_too_small,    // caller-owned output or scratch is shorter than required
+    size_overflow,       // an element count does not fit in std::size_t
+    value_out_of_range,  // a table value does not fit the element type
+    shape_mismatch,      // tensors or weights disagree in shape
+    invalid_argument,    // e.g. zero heads, width not divisible by heads, null pointer
 };
 
 constexpr bool is_ok(status s) noexcept { return s == status::ok; }

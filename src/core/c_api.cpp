@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
 // The C API (include/gpsa/gpsa.h): thin extern "C" wrappers over the core's C++ entry points.
 #include "gpsa/gpsa.h"
 
+#include <bit>
 #include <cstddef>
 #include <span>
+#include <type_traits>
 
 #include "gpsa/fold.hpp"
 #include "gpsa/rel_indices.hpp"
@@ -27,9 +30,23 @@ static_assert(same_codes(), "gpsa_status (gpsa.h) and gpsa::status (status.hpp) 
 
 gpsa_status to_c(gpsa::status s) noexcept { return static_cast<gpsa_status>(static_cast<int>(s)); }
 
-bool to_view(const gpsa_folded* f, gpsa::folded_view& v) noexcept {
+// gpsa_folded is the C spelling of gpsa::folded_view: same members, same order, same layout, so
+// a view crosses the API by a bit copy.
+using gpsa::folded_view;
+static_assert(std::is_standard_layout_v<folded_view> && std::is_trivially_copyable_v<folded_view>);
+static_assert(sizeof(gpsa_folded) == sizeof(folded_view));
+static_assert(offsetof(gpsa_folded, heads) == offsetof(folded_view, heads));
+static_assert(offsetof(gpsa_folded, rows) ==
+              offsetof(folded_view, shape) + offsetof(gpsa::grid, rows));
+static_assert(offsetof(gpsa_folded, cols) ==
+              offsetof(folded_view, shape) + offsetof(gpsa::grid, cols));
+static_assert(offsetof(gpsa_folded, fx) == offsetof(folded_view, fx));
+static_assert(offsetof(gpsa_folded, gy) == offsetof(folded_view, gy));
+static_assert(offsetof(gpsa_folded, lambda) == offsetof(folded_view, lambda));
+
+bool to_view(const gpsa_folded* f, folded_view& v) noexcept {
   if (f == nullptr) return false;
-  v = gpsa::folded_view{gpsa::grid{f->rows, f->cols}, f->heads, f->fx, f->gy, f->lambda};
+  v = std::bit_cast<folded_view>(*f);
   return true;
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Whole-ConViT forward on caller-owned buffers: patch embedding, GPSA / MHSA blocks, MLPs,
 // LayerNorms, class token and head (gpsa/convit.hpp). The heavy lifting is GEMM (linalg.hpp) and
 // the GPSA layer kernel (attention.hpp).
@@ -83,36 +84,22 @@ void run_tasks(const executor* ex, std::size_t count,
 }
 
 // ---- the one call into the GPSA layer kernel ------------------------------------------------
-// MERGE(refactor, issue 12): these two functions are the model's only contact with the GPSA
-// layer kernel's API (gpsa_weights + pos_branch + forward_scratch_size(weights, ...)). When the
-// kernel takes a dims struct, one folded-state view and one scratch query, rewrite only these.
-
-// A gpsa_weights for the scratch query, which reads only heads and dim; validate() wants the
-// pointers set, so they point at a dummy value that is never read.
-gpsa_weights gpsa_dims(const convit_config& c) noexcept {
-  static constexpr float unused = 0.0f;
-  gpsa_weights w{};
-  w.heads = c.heads;
-  w.dim = c.dim;
-  w.qk_weight = w.v_weight = w.proj_weight = w.pos_proj_weight = w.gating_param = &unused;
-  return w;
-}
 
 status gpsa_layer_scratch(const convit_config& c, std::size_t batch, std::size_t workers,
                           std::size_t& floats) noexcept {
-  return forward_scratch_size(gpsa_dims(c), c.patch_grid(), batch, true, workers, floats);
+  return gpsa_scratch_size({batch, c.patch_grid(), c.heads, c.dim}, workers, floats);
 }
 
-// x (B, N, D) = GPSA(x) in place for block b; fx / gy are its folded factors (convit_fold).
-// lambda (also folded) is implied by gating_param in this kernel API.
-status gpsa_layer_forward(const convit_config& c, const convit_block_weights& b, const float* fx,
-                          const float* gy, std::size_t batch, float* x, std::span<float> scratch,
-                          const executor* ex) noexcept {
-  const gpsa_weights w{c.heads,           c.dim,           b.qk_weight,   b.qk_bias,
-                       b.v_weight,        b.v_bias,        b.proj_weight, b.proj_bias,
-                       b.pos_proj_weight, b.pos_proj_bias, b.gating_param};
-  const pos_branch pos{c.patch_grid(), c.heads, nullptr, fx, gy};
-  return gpsa_forward(w, c.patch_grid(), batch, x, x, nullptr, &pos, scratch, ex);
+// x (B, N, D) = GPSA(x) in place for block b; `folded` is its folded state (fx, gy, lambda as
+// convit_fold wrote them), whose lambda the kernel's blend reads.
+status gpsa_layer_forward(const convit_config& c, const convit_block_weights& b,
+                          const float* folded, const fold_counts& n, std::size_t batch, float* x,
+                          std::span<float> scratch, const executor* ex) noexcept {
+  const gpsa_weights w{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
+                       b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
+  const folded_view pos{c.heads, c.patch_grid(), folded, folded + n.fx, folded + n.fx + n.gy};
+  const std::size_t floats = batch * c.patches() * c.dim;  // checked by convit_scratch_size
+  return gpsa_forward(w, pos, batch, {x, floats}, {x, floats}, {}, scratch, ex);
 }
 
 // ---- MHSA -----------------------------------------------------------------------------------
@@ -427,9 +414,8 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
     const std::size_t rows = batch * tokens;
     layer_norm_rows(x, rows, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D);
     if (c.is_gpsa_block(i)) {
-      const float* fx = folded.data() + i * fc.total();
-      if (const status s =
-              gpsa_layer_forward(c, b, fx, fx + fc.fx, batch, h, scratch.subspan(2 * stream), ex);
+      if (const status s = gpsa_layer_forward(c, b, folded.data() + i * fc.total(), fc, batch, h,
+                                              scratch.subspan(2 * stream), ex);
           s != status::ok)
         return s;
       add_inplace(x, h, rows * D);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Highway (runtime-dispatched SIMD) GELU and LayerNorm for the whole-model forward
 // (gpsa/convit.hpp). Compiled to nothing unless CMake found Highway and GPSA_SIMD is not OFF.
 #if defined(GPSA_HAVE_HWY)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private to gpsa::core: the Highway (runtime-dispatched) kernels of the whole-model forward.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Run-time kernels on folded positional factors: the separable product (Gy (x) Fx) V, the dense
 // expansion, and the gated blend. No heap, no exceptions.
 #include <cstddef>
@@ -5,23 +6,22 @@
 
 #include "gpsa/fold.hpp"
 
-#include "gpsa/detail/fold_kernels.hpp"
+#include "fold_kernels.hpp"
 #include "gpsa/linalg.hpp"
 
 namespace gpsa {
-namespace {
 
-status check_view(const folded_view& f) noexcept {
+status validate(const folded_view& f) noexcept {
   if (f.shape.empty()) return status::empty_grid;
   if (f.heads == 0 || f.fx == nullptr || f.gy == nullptr || f.lambda == nullptr)
     return status::invalid_argument;
-  std::size_t n = 0, nn = 0;
-  if (detail::mul_overflows(f.shape.rows, f.shape.cols, n) || detail::mul_overflows(n, n, nn))
+  fold_counts n{};
+  std::size_t patches = 0, nn = 0;
+  if (detail::mul_overflows(f.shape.rows, f.shape.cols, patches) ||
+      detail::mul_overflows(patches, patches, nn))
     return status::size_overflow;
-  return status::ok;
+  return fold_size(f.shape, f.heads, n);
 }
-
-}  // namespace
 
 namespace detail {
 
@@ -62,7 +62,7 @@ void positional_apply_factors(const float* fx, const float* gy, std::size_t R, s
 status positional_apply_head(const folded_view& f, std::size_t h, std::size_t head_dim,
                              const float* v_h, std::size_t ldv, float* out_h, std::size_t ldo,
                              std::span<float> scratch) noexcept {
-  if (const status s = check_view(f); s != status::ok) return s;
+  if (const status s = validate(f); s != status::ok) return s;
   if (h >= f.heads || head_dim == 0 || v_h == nullptr || out_h == nullptr || ldv < head_dim ||
       ldo < head_dim)
     return status::invalid_argument;
@@ -77,7 +77,7 @@ status positional_apply_head(const folded_view& f, std::size_t h, std::size_t he
 
 status positional_apply(const folded_view& f, std::size_t head_dim, const float* v, std::size_t ldv,
                         float* out, std::size_t ldo, std::span<float> scratch) noexcept {
-  if (const status s = check_view(f); s != status::ok) return s;
+  if (const status s = validate(f); s != status::ok) return s;
   std::size_t width = 0;
   if (detail::mul_overflows(f.heads, head_dim, width)) return status::size_overflow;
   if (head_dim == 0 || v == nullptr || out == nullptr || ldv < width || ldo < width)
@@ -91,7 +91,7 @@ status positional_apply(const folded_view& f, std::size_t head_dim, const float*
 }
 
 status positional_expand(const folded_view& f, std::size_t h, std::span<float> out) noexcept {
-  if (const status s = check_view(f); s != status::ok) return s;
+  if (const status s = validate(f); s != status::ok) return s;
   if (h >= f.heads) return status::invalid_argument;
   const std::size_t n = f.patches(), R = f.shape.rows, C = f.shape.cols;
   if (out.size() < n * n) return status::buffer_too_small;
@@ -138,7 +138,7 @@ void blend_rows_factored(const float* fx_h, const float* gy_h, std::size_t R, st
 status gated_blend_rows(const folded_view& f, std::size_t h, std::size_t p0, std::size_t rows,
                         const float* content, std::size_t ldc, float* out,
                         std::size_t ldo) noexcept {
-  if (const status s = check_view(f); s != status::ok) return s;
+  if (const status s = validate(f); s != status::ok) return s;
   const std::size_t n = f.patches(), R = f.shape.rows, C = f.shape.cols;
   if (h >= f.heads || content == nullptr || out == nullptr || ldc < n || ldo < n)
     return status::invalid_argument;

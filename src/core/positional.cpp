@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GPSA positional branch (dense logits and softmax; the separable factors: gpsa/fold.hpp),
 // local_init and the nonlocality metric.
 #include <cmath>
@@ -118,14 +119,17 @@ status local_init(std::size_t heads, float alpha, std::span<float> pos_proj_weig
   const auto twice_offset = [K](std::size_t h) {
     return static_cast<float>(2 * static_cast<long long>(h) - static_cast<long long>(K - 1));
   };
+  float* w = pos_proj_weight.data();
   for (std::size_t h1 = 0; h1 < K; ++h1) {
     for (std::size_t h2 = 0; h2 < K; ++h2) {
-      float* w = pos_proj_weight.data() + 3 * (h1 + K * h2);
-      w[0] = alpha * twice_offset(h2);
-      w[1] = alpha * twice_offset(h1);
-      w[2] = alpha * -1.0f;
+      float* row = w + 3 * (h1 + K * h2);
+      row[0] = twice_offset(h2);
+      row[1] = twice_offset(h1);
+      row[2] = -1.0f;
     }
   }
+  // timm: pos_proj.weight.data *= locality_strength -- every head, those past K*K included.
+  for (std::size_t i = 0; i < 3 * heads; ++i) w[i] *= alpha;
   return status::ok;
 }
 
@@ -151,13 +155,16 @@ status local_init(std::size_t heads, float alpha, std::span<float> pos_proj_weig
   return identity_init(dim, v_weight);
 }
 
-status nonlocality(grid g, std::size_t heads, std::size_t batch, const float* attn,
+status nonlocality(grid g, std::size_t heads, std::size_t batch, std::span<const float> attn_all,
                    std::span<float> dist) noexcept {
   std::size_t count = 0, total = 0;
   if (const status s = dense_count(g, heads, count); s != status::ok) return s;
-  if (batch == 0 || attn == nullptr || dist.data() == nullptr) return status::invalid_argument;
+  if (batch == 0 || attn_all.data() == nullptr || dist.data() == nullptr)
+    return status::invalid_argument;
   if (mul_overflows(count, batch, total)) return status::size_overflow;
+  if (attn_all.size() != total) return status::shape_mismatch;
   if (dist.size() < heads) return status::buffer_too_small;
+  const float* attn = attn_all.data();
   const std::size_t R = g.rows, C = g.cols, N = R * C;
   if (N == 1) {  // PyTorch's squeeze() breaks here; the only distance is 0
     for (std::size_t h = 0; h < heads; ++h) dist[h] = 0.0f;

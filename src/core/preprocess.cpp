@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // timm's evaluation preprocessing (gpsa/preprocess.hpp): Pillow's bicubic resampling in fixed
 // point, centre crop and ImageNet normalisation, on caller-owned memory.
 #include "gpsa/preprocess.hpp"

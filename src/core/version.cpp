@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Library version, so a firmware image can report which gpsa it was built with.
 #include "gpsa/version.hpp"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thin C wrappers around libpng and libjpeg for gpsa::image: they keep setjmp/longjmp error
    handling in C (no C++ frames between setjmp and longjmp) and report failures as a return
    code plus a message. Private to src/image. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::image: reads image files, decodes PNG/JPEG through codec.h, converts to RGB the way PIL
 // does, and runs timm's evaluation preprocessing from gpsa::core on the result.
 #include "gpsa/image.hpp"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libjpeg(-turbo) behind the C interface of codec.h: the whole file is in memory (jpeg_mem_src),
    fatal errors longjmp back to the running entry point, and so does the one warning that means
    the data ran out (libjpeg would otherwise pad the image with grey); other corrupt-data warnings

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libpng behind the C interface of codec.h: the whole file is in memory, libpng's errors
    longjmp back to the entry point that is running, warnings are dropped. */
 #include <png.h>

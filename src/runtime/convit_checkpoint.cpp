@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The timm ConViT checkpoint schema: which keys a ConViT has, what their shapes must be, and the
 // configuration they imply (depth, D, H, local_up_to_layer, patch and image size, MLP width,
 // classes, qkv bias).
@@ -9,24 +10,15 @@
 #include <string_view>
 #include <utility>
 
+#include "gpsa/checkpoint.hpp"
 #include "gpsa/grid.hpp"
 #include "gpsa/model.hpp"
 
 namespace gpsa::detail {
 namespace {
 
-// ---- generic checkpoint helpers ---------------------------------------------------------------
-// MERGE(refactor, issue 12): join_key, the missing-key message and the shape check below are
-// the minimal generic part; replace them with the checkpoint module's (one copy of key joining
-// and shape checks in gpsa::runtime) and keep the ConViT schema (class `schema`) as it is.
-
-std::string join_key(std::string_view prefix, std::string_view suffix) {
-  std::string k(prefix);
-  if (!k.empty()) k += '.';
-  k += suffix;
-  return k;
-}
-
+// Key joining, tensor access, the shape message and the error type come from the checkpoint
+// module (gpsa/checkpoint.hpp); this file is the ConViT schema on top of it.
 using shape_t = std::vector<std::size_t>;
 
 // ---- the ConViT schema ----------------------------------------------------------------------
@@ -39,7 +31,7 @@ struct symbol {
 
 class schema {
  public:
-  explicit schema(const io::safetensors_file& f) : f_(f), file_(f.path.string()) {
+  explicit schema(const io::safetensors_file& f) : view_(f) {
     for (const auto& [k, t] : f.tensors) keys_.insert(k);
     for (const auto& [k, d] : f.unsupported) keys_.insert(k);
   }
@@ -66,7 +58,7 @@ class schema {
     // Positional embedding: N patches on a square grid, image size S = sqrt(N) * p.
     const io::tensor& pe = get("pos_embed");
     if (pe.shape.size() != 3 || pe.shape[0] != 1 || pe.shape[1] == 0 || pe.shape[2] != c.dim)
-      shape_error("pos_embed", pe.shape, "(1,N,D)", "(1,N," + std::to_string(c.dim) + ")", {"D"});
+      shape_error("pos_embed", pe.shape, {dim{1}, dim::named("N"), dim{c.dim, "D"}}, {"D"});
     grid g{};
     if (square_grid_from_patches(pe.shape[1], g) != status::ok)
       fail("pos_embed has shape " + io::shape_text(pe.shape) +
@@ -101,7 +93,7 @@ class schema {
     const std::string mk = block_key(0, "mlp.fc1.weight");
     const io::tensor& f1 = get(mk);
     if (f1.shape.size() != 2 || f1.shape[0] == 0 || f1.shape[1] != c.dim)
-      shape_error(mk, f1.shape, "(M,D)", "(M," + std::to_string(c.dim) + ")", {"D"});
+      shape_error(mk, f1.shape, {dim::named("M"), dim{c.dim, "D"}}, {"D"});
     set_symbol("M", f1.shape[0], mk);
     c.mlp_hidden = sym("M");
     out.qkv_bias = has(block_key(0, "attn.qk.bias"));
@@ -113,8 +105,7 @@ class schema {
     expect(out, "norm.bias", {"D"}, &convit_weights::norm_bias);
     const io::tensor& hw = get("head.weight");
     if (hw.shape.size() != 2 || hw.shape[0] == 0 || hw.shape[1] != c.dim)
-      shape_error("head.weight", hw.shape, "(classes,D)", "(classes," + std::to_string(c.dim) + ")",
-                  {"D"});
+      shape_error("head.weight", hw.shape, {dim::named("classes"), dim{c.dim, "D"}}, {"D"});
     set_symbol("classes", hw.shape[0], "head.weight");
     c.classes = sym("classes");
     use(out, "head.weight", &convit_weights::head_weight);
@@ -125,14 +116,13 @@ class schema {
   }
 
  private:
-  const io::safetensors_file& f_;
-  std::string file_;
+  checkpoint_view view_;        // the whole file, no prefix
   std::set<std::string> keys_;  // every key of the file (readable dtype or not)
   std::set<std::string> used_;
   std::map<std::string, symbol> sym_;
   std::string bias_from_;
 
-  [[noreturn]] void fail(const std::string& msg) const { throw model_error(file_ + ": " + msg); }
+  [[noreturn]] void fail(const std::string& msg) const { view_.fail(msg); }
 
   bool has(const std::string& key) const { return keys_.count(key) != 0; }
 
@@ -156,7 +146,7 @@ class schema {
 
   const io::tensor& get(const std::string& key) {
     if (!has(key)) missing(key);
-    return f_.at(key);  // io_error naming the dtype when it cannot be converted
+    return view_.get(key);  // io_error naming the dtype when it cannot be converted
   }
 
   void set_symbol(const std::string& name, std::size_t value, const std::string& from) {
@@ -191,11 +181,10 @@ class schema {
     return s;
   }
 
+  // The shape message of the checkpoint module, with where each symbol's value came from.
   [[noreturn]] void shape_error(const std::string& key, const shape_t& got,
-                                const std::string& pattern, const std::string& value,
+                                std::span<const dim> want,
                                 const std::vector<std::string>& uses) const {
-    std::string msg = key + " has shape " + io::shape_text(got) + ", expected " + pattern;
-    if (value != pattern) msg += " = " + value;
     std::string notes;
     std::set<std::string> seen;
     for (const auto& u : uses) {
@@ -204,30 +193,28 @@ class schema {
       notes += (notes.empty() ? "" : ", ") + u + " = " + std::to_string(it->second.value) +
                " from " + it->second.from;
     }
-    if (!notes.empty()) msg += " (" + notes + ")";
-    fail(msg);
+    view_.shape_error(key, got, want, notes);
+  }
+  [[noreturn]] void shape_error(const std::string& key, const shape_t& got,
+                                std::initializer_list<dim> want,
+                                const std::vector<std::string>& uses) const {
+    shape_error(key, got, std::span<const dim>(want.begin(), want.size()), uses);
   }
 
   // Checks `key` has the shape given by `dims` (symbols or numbers) and returns it.
   const io::tensor& check(const std::string& key, const std::vector<std::string>& dims) {
     const io::tensor& t = get(key);
-    shape_t want;
-    std::string pattern = "(", value = "(";
+    std::vector<dim_spec> specs;
+    std::vector<dim> want;
     std::vector<std::string> uses;
-    for (std::size_t i = 0; i < dims.size(); ++i) {
-      const dim_spec s = spec(dims[i]);
-      want.push_back(s.value);
-      if (i != 0) {
-        pattern += ',';
-        value += ',';
-      }
-      pattern += s.text;
-      value += std::to_string(s.value);
+    for (const std::string& d : dims) specs.push_back(spec(d));
+    for (const dim_spec& s : specs) {  // (specs is complete: the names below stay valid)
+      want.push_back(dim{s.value, s.text});
       uses.insert(uses.end(), s.uses.begin(), s.uses.end());
     }
-    pattern += dims.size() == 1 ? ",)" : ")";
-    value += dims.size() == 1 ? ",)" : ")";
-    if (t.shape != want) shape_error(key, t.shape, pattern, value, uses);
+    bool same = t.shape.size() == want.size();
+    for (std::size_t i = 0; same && i < want.size(); ++i) same = t.shape[i] == want[i].size;
+    if (!same) shape_error(key, t.shape, want, uses);
     return t;
   }
 

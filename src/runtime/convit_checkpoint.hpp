@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The timm ConViT checkpoint schema: configuration inferred from keys and shapes, every tensor
 // checked (private to gpsa::runtime; used by gpsa::convit).
 #pragma once
@@ -28,7 +29,7 @@ struct convit_checkpoint {
 };
 
 // Infers the configuration of a timm-keyed ConViT checkpoint and checks every tensor's shape.
-// Throws gpsa::model_error with one line naming the file and the key: a missing key, a wrong
+// Throws gpsa::checkpoint_error with one line naming the file and the key: a missing key, a wrong
 // shape (with the expected one and where each symbol came from), inconsistent heads / widths /
 // qkv bias across blocks, a GPSA block after an MHSA block, a non-square patch count, a key that
 // is not part of a ConViT. io_error for a tensor of a dtype gpsa cannot read.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::thread_pool_executor: the caller plus workers - 1 std::threads sharing an atomic index.
 #include "gpsa/executor.hpp"
 

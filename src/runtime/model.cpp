@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::convit: owned weights from a timm checkpoint, views for the core forward, folded state.
 #include "gpsa/model.hpp"
 
@@ -55,10 +56,10 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   s->weights.blocks = s->blocks;
   const std::string file_name = file.path.string();
   if (const status st = validate(s->weights); st != status::ok)
-    throw model_error(file_name + ": inconsistent ConViT configuration: " + status_text(st));
+    throw checkpoint_error(file_name + ": inconsistent ConViT configuration: " + status_text(st));
   std::size_t nf = 0;
   if (const status st = convit_folded_size(ck.config, nf); st != status::ok)
-    throw model_error(file_name + ": folded positional state: " + status_text(st));
+    throw checkpoint_error(file_name + ": folded positional state: " + status_text(st));
   s->folded.resize(nf);
   // The fold refuses NaN / Inf positional weights or gates (the positional softmax would be NaN).
   const std::size_t H = ck.config.heads;
@@ -73,11 +74,11 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
                       : !finite(b.gating_param, H)      ? "gating_param"
                                                         : nullptr;
     if (bad != nullptr)
-      throw model_error(file_name + ": blocks." + std::to_string(i) + ".attn." + bad +
-                        " holds NaN or Inf (the positional softmax would be NaN)");
+      throw checkpoint_error(file_name + ": blocks." + std::to_string(i) + ".attn." + bad +
+                             " holds NaN or Inf (the positional softmax would be NaN)");
   }
   if (const status st = convit_fold(s->weights, s->folded); st != status::ok)
-    throw model_error(file_name + ": folding the positional branch: " + status_text(st));
+    throw checkpoint_error(file_name + ": folding the positional branch: " + status_text(st));
   return s;
 }
 

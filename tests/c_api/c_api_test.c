@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /* The C API (gpsa/gpsa.h), exercised from C99: every result is compared with an independent
- * computation in double written here, from the formulas of DESIGN.md section 1. */
+ * computation in double written here, from the formulas of docs/DESIGN.md. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The C example of docs/firmware.md, compiled as C99 and run by ctest. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs the real gpsa binary the way a user does (fork + exec, no shell) and reports how it ended:
 // exit code or signal, stdout, stderr. Also fixtures made from the golden files (copies, prefixes,
 // byte patches, NaN/Inf pokes) and a small .npy reader independent of gpsa's.

@@ -1,7 +1,8 @@
-// The bad-input matrix of the gpsa CLI (issue 6): every case runs the real binary and must end
-// with a normal non-zero exit (no signal), exactly one line "gpsa: ..." on stderr naming the
-// file / key / value and the problem, nothing on stdout, the input files unchanged and no output
-// or temporary file (.NAME.tmp.XXXXXX) left anywhere.
+// SPDX-License-Identifier: MIT
+// The bad-input matrix of the gpsa CLI (docs/reliability.md): every case runs the real binary and
+// must end with a normal non-zero exit (no signal), exactly one line "gpsa: ..." on stderr naming
+// the file / key / value and the problem, nothing on stdout, the input files unchanged and no
+// output or temporary file (.NAME.tmp.XXXXXX) left anywhere.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -576,6 +577,12 @@ std::vector<bad_case> fold_cases() {
        fold("@IN/w.safetensors", {"--format", "npy"}, "2", "@IN/../in/w.safetensors"),
        {"w.safetensors", "input"},
        inputs()});
+  add({"WithWeightsNeedsC",
+       fold("@IN/w.safetensors", {"--with-weights", "--format", "npy"}),
+       {"--with-weights needs --format c"},
+       inputs()});
+  // not fold itself, but the same contract: an unknown command is named in the one-line error
+  add({"UnknownCommand", {"bogus", "--grid", "3"}, {"unknown command 'bogus'"}, inputs(), {}, 2});
   return v;
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // NaN / Inf in `gpsa forward` without --strict: they propagate exactly as in PyTorch's GPSA.
 // The expected pattern follows from the layer's math (a NaN in one batch item's x makes that
 // item's q, k, v rows NaN, so every softmax row of that item holds a NaN; a NaN or +Inf in one

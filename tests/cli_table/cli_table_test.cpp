@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `gpsa table` end to end: .npy output equals PyTorch's golden files, every dtype, C headers that
 // compile as C99 (and C++) and hold the formula's values, and every bad argument failing with
 // one line on stderr that names the value and leaving no file behind.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Compile-fail twins (Eigen's failtest idea): built twice, once as-is (must compile) and once
 // with GPSA_KO defined, which asks for an int8 table of a 9x9 grid: dx^2+dy^2 reaches 128 >
 // INT8_MAX, so gpsa must refuse at compile time with a readable message, never wrap.

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // `gpsa demo` end to end: it runs with no arguments, prints the report, and writes a PNG that
 // libpng decodes to the expected size, with one non-uniform tile per head whose brightest cell
-// sits where local_init (DESIGN.md section 1) centres that head. Options and errors too.
+// sits where local_init (docs/DESIGN.md §6) centres that head. Options and errors too.
 #include <gtest/gtest.h>
 #include <png.h>
 #include <sys/wait.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa_forward / gpsa_attention through executors (a serial one written here, one that runs the
 // tasks in reverse order, gpsa::thread_pool_executor with 1-3 workers) against the serial path,
 // bit for bit, on random shapes and on the golden cases; scratch sizes and argument errors.
@@ -15,6 +16,7 @@
 #include "gpsa/attention.hpp"
 #include "gpsa/executor.hpp"
 #include "gpsa/fold.hpp"
+#include "gpsa/folded.hpp"
 #include "gpsa/layer.hpp"
 
 namespace {
@@ -62,17 +64,17 @@ struct random_layer {
       qkb = rnd(2 * D, gen, s);
       vb = rnd(D, gen, s);
     }
-    w = gpsa::gpsa_weights{H,
-                           D,
-                           qk.data(),
-                           bias ? qkb.data() : nullptr,
-                           v.data(),
-                           bias ? vb.data() : nullptr,
-                           proj.data(),
-                           projb.data(),
-                           posw.data(),
-                           posb.data(),
-                           gating.data()};
+    w = gpsa::gpsa_weights{H,           D,
+                           qk.data(),   bias ? qkb.data() : nullptr,
+                           v.data(),    bias ? vb.data() : nullptr,
+                           proj.data(), projb.data()};
+  }
+  // The folded positional branch for grid g.
+  gpsa::folded_state fold_for(gpsa::grid g) const {
+    return gpsa::folded_state(g, w.heads, posw, posb, gating);
+  }
+  gpsa::layer_params params() const {
+    return {w.heads, w.dim, qk, qkb, v, vb, proj, projb, posw, posb, gating};
   }
 };
 
@@ -92,38 +94,33 @@ struct executors {
 };
 
 // y and attn (when with_attn) of gpsa_forward, scratch poisoned with NaN first.
-gpsa::status forward(const gpsa::gpsa_weights& w, gpsa::grid g, std::size_t B,
-                     const std::vector<float>& x, const gpsa::pos_branch* pos, bool with_attn,
-                     const gpsa::executor* ex, std::vector<float>& y, std::vector<float>& attn) {
+gpsa::status forward(const gpsa::gpsa_weights& w, const gpsa::folded_view& pos, std::size_t B,
+                     const std::vector<float>& x, bool with_attn, const gpsa::executor* ex,
+                     std::vector<float>& y, std::vector<float>& attn) {
   std::size_t floats = 0;
   const std::size_t workers = ex != nullptr ? ex->workers : 1;
-  if (const auto s = gpsa::forward_scratch_size(w, g, B, pos != nullptr, workers, floats);
+  if (const auto s = gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), workers, floats);
       s != gpsa::status::ok)
     return s;
   std::vector<float> scratch(floats, std::numeric_limits<float>::quiet_NaN());
-  const std::size_t N = g.patches();
+  const std::size_t N = pos.patches();
   y.assign(x.size(), -1.0f);
   attn.assign(with_attn ? B * w.heads * N * N : 0, -1.0f);
-  if (ex == nullptr)  // the original overload: today's serial path
-    return gpsa::gpsa_forward(w, g, B, x.data(), y.data(), with_attn ? attn.data() : nullptr, pos,
-                              scratch);
-  return gpsa::gpsa_forward(w, g, B, x.data(), y.data(), with_attn ? attn.data() : nullptr, pos,
-                            scratch, ex);
+  return gpsa::gpsa_forward(w, pos, B, x, y, attn, scratch, ex);
 }
 
-gpsa::status attention(const gpsa::gpsa_weights& w, gpsa::grid g, std::size_t B,
-                       const std::vector<float>& x, const gpsa::pos_branch* pos,
-                       const gpsa::executor* ex, std::vector<float>& attn) {
+gpsa::status attention(const gpsa::gpsa_weights& w, const gpsa::folded_view& pos, std::size_t B,
+                       const std::vector<float>& x, const gpsa::executor* ex,
+                       std::vector<float>& attn) {
   std::size_t floats = 0;
   const std::size_t workers = ex != nullptr ? ex->workers : 1;
-  if (const auto s = gpsa::attention_scratch_size(w, g, B, pos != nullptr, workers, floats);
+  if (const auto s = gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), workers, floats);
       s != gpsa::status::ok)
     return s;
   std::vector<float> scratch(floats, std::numeric_limits<float>::quiet_NaN());
-  const std::size_t N = g.patches();
+  const std::size_t N = pos.patches();
   attn.assign(B * w.heads * N * N, -1.0f);
-  if (ex == nullptr) return gpsa::gpsa_attention(w, g, B, x.data(), attn.data(), pos, scratch);
-  return gpsa::gpsa_attention(w, g, B, x.data(), attn.data(), pos, scratch, ex);
+  return gpsa::gpsa_attention(w, pos, B, x, attn, scratch, ex);
 }
 
 struct shape {
@@ -142,38 +139,28 @@ TEST(Executor, RandomShapesBitIdentical) {
     random_layer l(sh.H, sh.H * sh.d, sh.bias, ++seed);
     std::mt19937 gen(seed * 7);
     const auto x = rnd(sh.B * g.patches() * l.w.dim, gen, 1.0f);
-    // The folded positional branch as a pos_branch, and the dense one.
-    gpsa::fold_counts n{};
-    ASSERT_EQ(gpsa::fold_size(g, sh.H, n), gpsa::status::ok);
-    std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda), dense(sh.H * g.patches() * g.patches());
-    ASSERT_EQ(gpsa::fold_positional(g, sh.H, l.posw, l.posb, l.gating, fx, gy, lam),
-              gpsa::status::ok);
-    ASSERT_EQ(gpsa::pos_attention(g, sh.H, l.posw.data(), l.posb.data(), dense), gpsa::status::ok);
-    const gpsa::pos_branch folded{g, sh.H, nullptr, fx.data(), gy.data()};
-    const gpsa::pos_branch dense_pb{g, sh.H, dense.data(), nullptr, nullptr};
-    const gpsa::pos_branch* branches[] = {nullptr, &folded, &dense_pb};
+    const gpsa::folded_state fold = l.fold_for(g);
+    const gpsa::folded_view pos = fold.view();
     const std::string where = std::to_string(sh.R) + "x" + std::to_string(sh.C) +
                               " H=" + std::to_string(sh.H) + " d=" + std::to_string(sh.d) +
                               " B=" + std::to_string(sh.B);
-    for (const gpsa::pos_branch* pb : branches) {
-      for (bool with_attn : {false, true}) {
-        std::vector<float> y0, a0;
-        ASSERT_EQ(forward(l.w, g, sh.B, x, pb, with_attn, nullptr, y0, a0), gpsa::status::ok);
-        for (float v : y0) ASSERT_TRUE(std::isfinite(v)) << where;
-        for (const auto& [name, e] : ex.all()) {
-          std::vector<float> y1, a1;
-          ASSERT_EQ(forward(l.w, g, sh.B, x, pb, with_attn, e, y1, a1), gpsa::status::ok);
-          EXPECT_TRUE(same_bits(y0, y1)) << where << " " << name << " attn=" << with_attn;
-          EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name;
-        }
-      }
-      std::vector<float> a0;
-      ASSERT_EQ(attention(l.w, g, sh.B, x, pb, nullptr, a0), gpsa::status::ok);
+    for (bool with_attn : {false, true}) {
+      std::vector<float> y0, a0;
+      ASSERT_EQ(forward(l.w, pos, sh.B, x, with_attn, nullptr, y0, a0), gpsa::status::ok);
+      for (float v : y0) ASSERT_TRUE(std::isfinite(v)) << where;
       for (const auto& [name, e] : ex.all()) {
-        std::vector<float> a1;
-        ASSERT_EQ(attention(l.w, g, sh.B, x, pb, e, a1), gpsa::status::ok);
-        EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name << " gpsa_attention";
+        std::vector<float> y1, a1;
+        ASSERT_EQ(forward(l.w, pos, sh.B, x, with_attn, e, y1, a1), gpsa::status::ok);
+        EXPECT_TRUE(same_bits(y0, y1)) << where << " " << name << " attn=" << with_attn;
+        EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name;
       }
+    }
+    std::vector<float> a0;
+    ASSERT_EQ(attention(l.w, pos, sh.B, x, nullptr, a0), gpsa::status::ok);
+    for (const auto& [name, e] : ex.all()) {
+      std::vector<float> a1;
+      ASSERT_EQ(attention(l.w, pos, sh.B, x, e, a1), gpsa::status::ok);
+      EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name << " gpsa_attention";
     }
   }
 }
@@ -217,26 +204,17 @@ INSTANTIATE_TEST_SUITE_P(Cases, GoldenExecutor, ::testing::ValuesIn(case_names()
                          [](const auto& info) { return info.param; });
 
 TEST(Executor, ScratchSizes) {
-  random_layer l(3, 24, false, 3);
   const gpsa::grid g{5, 4};
-  const std::size_t N = 20, B = 2, D = 24, d = 8;
+  const std::size_t N = 20, B = 2, D = 24, d = 8, H = 3;
   const std::size_t work = std::min<std::size_t>(64, N) * N + 2 * N * d;
-  std::size_t f1 = 0, f3 = 0, fo = 0;
-  ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, 1, f1), gpsa::status::ok);
-  ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, fo), gpsa::status::ok);
-  ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, 3, f3), gpsa::status::ok);
-  EXPECT_EQ(f1, fo);
+  std::size_t f1 = 0, f3 = 0;
+  ASSERT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, 1, f1), gpsa::status::ok);
+  ASSERT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, 3, f3), gpsa::status::ok);
   EXPECT_EQ(f1, B * N * 3 * D + work);
   EXPECT_EQ(f3, B * N * 3 * D + 3 * work);
-  std::size_t a1 = 0, a3 = 0;
-  ASSERT_EQ(gpsa::attention_scratch_size(l.w, g, B, true, 1, a1), gpsa::status::ok);
-  ASSERT_EQ(gpsa::attention_scratch_size(l.w, g, B, true, 3, a3), gpsa::status::ok);
-  EXPECT_EQ(a1, a3);
-  EXPECT_EQ(a1, N * 2 * D);
   std::size_t z = 0;
-  EXPECT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, 0, z), gpsa::status::invalid_argument);
-  EXPECT_EQ(gpsa::attention_scratch_size(l.w, g, B, true, 0, z), gpsa::status::invalid_argument);
-  EXPECT_EQ(gpsa::forward_scratch_size(l.w, g, B, true, std::numeric_limits<std::size_t>::max(), z),
+  EXPECT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, 0, z), gpsa::status::invalid_argument);
+  EXPECT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, std::numeric_limits<std::size_t>::max(), z),
             gpsa::status::size_overflow);
 }
 
@@ -248,48 +226,42 @@ TEST(Executor, ScratchTooSmallForWorkers) {
   const auto x = rnd(B * g.patches() * l.w.dim, gen, 1.0f);
   std::vector<float> y(x.size());
   executors ex;
-  for (bool with_pos : {false, true}) {
-    std::size_t serial_floats = 0, three = 0;
-    ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, with_pos, serial_floats), gpsa::status::ok);
-    ASSERT_EQ(gpsa::forward_scratch_size(l.w, g, B, with_pos, 3, three), gpsa::status::ok);
-    gpsa::fold_counts n{};
-    ASSERT_EQ(gpsa::fold_size(g, 3, n), gpsa::status::ok);
-    std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda);
-    ASSERT_EQ(gpsa::fold_positional(g, 3, l.posw, l.posb, l.gating, fx, gy, lam), gpsa::status::ok);
-    const gpsa::pos_branch pb{g, 3, nullptr, fx.data(), gy.data()};
-    const gpsa::pos_branch* pos = with_pos ? &pb : nullptr;
-    std::vector<float> scratch(three);
-    for (const gpsa::executor* e :
-         {&ex.p3.get(), static_cast<const gpsa::executor*>(&ex.reverse)}) {
-      EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos,
-                                   std::span<float>(scratch).first(serial_floats), e),
-                gpsa::status::buffer_too_small);
-      EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos,
-                                   std::span<float>(scratch).first(three - 1), e),
-                gpsa::status::buffer_too_small);
-      EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos, scratch, e),
-                gpsa::status::ok);
-    }
-    // One worker needs exactly the serial size.
-    EXPECT_EQ(gpsa::gpsa_forward(l.w, g, B, x.data(), y.data(), nullptr, pos,
-                                 std::span<float>(scratch).first(serial_floats), &ex.serial),
-              gpsa::status::ok);
+  const gpsa::folded_state fold = l.fold_for(g);
+  const gpsa::folded_view pos = fold.view();
+  std::size_t serial_floats = 0, three = 0;
+  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, pos, B), 1, serial_floats),
+            gpsa::status::ok);
+  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, pos, B), 3, three), gpsa::status::ok);
+  std::vector<float> scratch(three);
+  for (const gpsa::executor* e : {&ex.p3.get(), static_cast<const gpsa::executor*>(&ex.reverse)}) {
+    EXPECT_EQ(gpsa::gpsa_forward(l.w, pos, B, x, y, {},
+                                 std::span<float>(scratch).first(serial_floats), e),
+              gpsa::status::buffer_too_small);
+    EXPECT_EQ(
+        gpsa::gpsa_forward(l.w, pos, B, x, y, {}, std::span<float>(scratch).first(three - 1), e),
+        gpsa::status::buffer_too_small);
+    EXPECT_EQ(gpsa::gpsa_forward(l.w, pos, B, x, y, {}, scratch, e), gpsa::status::ok);
   }
+  // One worker needs exactly the serial size.
+  EXPECT_EQ(gpsa::gpsa_forward(l.w, pos, B, x, y, {},
+                               std::span<float>(scratch).first(serial_floats), &ex.serial),
+            gpsa::status::ok);
 }
 
 TEST(Executor, BadExecutorIsInvalidArgument) {
   random_layer l(2, 8, false, 6);
   const gpsa::grid g{2, 2};
+  const gpsa::folded_state fold = l.fold_for(g);
   std::vector<float> x(4 * 8, 0.5f), y(x.size()), attn(2 * 16), scratch(100000);
   const gpsa::executor no_workers{nullptr, &serial_for, 0};
   const gpsa::executor no_fn{nullptr, nullptr, 2};
   for (const gpsa::executor* e : {&no_workers, &no_fn}) {
-    EXPECT_EQ(gpsa::gpsa_forward(l.w, g, 1, x.data(), y.data(), nullptr, nullptr, scratch, e),
+    EXPECT_EQ(gpsa::gpsa_forward(l.w, fold.view(), 1, x, y, {}, scratch, e),
               gpsa::status::invalid_argument);
-    EXPECT_EQ(gpsa::gpsa_attention(l.w, g, 1, x.data(), attn.data(), nullptr, scratch, e),
+    EXPECT_EQ(gpsa::gpsa_attention(l.w, fold.view(), 1, x, attn, scratch, e),
               gpsa::status::invalid_argument);
   }
-  gpsa::layer layer(l.w);
+  gpsa::layer layer(l.params());
   EXPECT_THROW(layer.set_executor(&no_workers), gpsa::layer_error);
   EXPECT_THROW(layer.set_executor(&no_fn), gpsa::layer_error);
   EXPECT_EQ(layer.get_executor(), nullptr);

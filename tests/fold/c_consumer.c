@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A C99 firmware-style consumer of a header written by `gpsa fold --format c`, compiled and run
  * by tests/fold/fold_cli_test.cpp. It checks, from C:
  *   - the header's storage is exactly H*(R^2 + C^2) + H floats per layer;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::detail::exp / expf / sigmoid: compile-time checks against correctly rounded values
 // (Python's math.exp, rounded to float with struct), and run-time sweeps against std::exp.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `gpsa fold` end to end: layer discovery and order, the dense .npy against float64, the C99
 // header compiled by the C compiler with -Werror and checked by a C program, provenance, and
 // every error path (one line, non-zero exit, no output left). Also the export helpers.
@@ -8,18 +9,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "fold_export.hpp"
 #include "fold_test_support.hpp"
+#include "gpsa/checkpoint.hpp"
+#include "gpsa/codegen.hpp"
 #include "gpsa/io.hpp"
-#include "sha256.hpp"
+#include "gpsa/version.hpp"
 
 #include "../support/test_util.hpp"
 
@@ -138,7 +144,10 @@ TEST_F(FoldCli, HeaderCompilesAsC99AndAgreesWithNpyAndFloat64) {
   const std::string text = slurp(hdr);
   EXPECT_NE(text.find("Checkpoint: convit_like.safetensors\n"), std::string::npos);
   EXPECT_EQ(text.find(dir.string()), std::string::npos) << "machine path in the header";
-  EXPECT_NE(text.find("SHA-256:    " + gpsa::cli::sha256_hex(bytes)), std::string::npos);
+  EXPECT_NE(text.find("SHA-256:    " +
+                      gpsa::codegen::sha256_hex(std::span(
+                          reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()))),
+            std::string::npos);
   EXPECT_NE(text.find("Grid:       7 x 6 (N = 42"), std::string::npos);
   EXPECT_LT(text.find("*   2: blocks.2.attn"), text.find("*   10: blocks.10.attn"));
   EXPECT_NE(text.find("#define GPSA_FOLD_LAYERS 13"), std::string::npos);
@@ -152,11 +161,11 @@ TEST_F(FoldCli, HeaderCompilesAsC99AndAgreesWithNpyAndFloat64) {
     b += "{";
     g += "{";
     for (std::size_t h = 0; h < 4; ++h) {
-      w += "{" + gpsa::cli::c_float_literal(l.w.w[3 * h]) + "," +
-           gpsa::cli::c_float_literal(l.w.w[3 * h + 1]) + "," +
-           gpsa::cli::c_float_literal(l.w.w[3 * h + 2]) + "},";
-      b += gpsa::cli::c_float_literal(l.w.b[h]) + ",";
-      g += gpsa::cli::c_float_literal(l.w.gating[h]) + ",";
+      w += "{" + gpsa::codegen::c_float_literal(l.w.w[3 * h]) + "," +
+           gpsa::codegen::c_float_literal(l.w.w[3 * h + 1]) + "," +
+           gpsa::codegen::c_float_literal(l.w.w[3 * h + 2]) + "},";
+      b += gpsa::codegen::c_float_literal(l.w.b[h]) + ",";
+      g += gpsa::codegen::c_float_literal(l.w.gating[h]) + ",";
     }
     w += "},";
     b += "},";
@@ -196,6 +205,73 @@ TEST_F(FoldCli, GoldenCheckpointHeaderSizeIsTheFoldedState) {
   EXPECT_NE(text.find("#define CONVIT_TINY_FLOATS_PER_LAYER 1572"),
             std::string::npos);  // 4*(196+196)+4
   EXPECT_NE(text.find("0: blocks.0.attn"), std::string::npos);
+}
+
+// One version source: `gpsa --version` and the headers it writes print CMake's project(VERSION).
+TEST_F(FoldCli, VersionIsTheProjectVersion) {
+  const run_result r = gpsa("--version");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "gpsa " GPSA_VERSION_STRING "\n");
+  EXPECT_STREQ(GPSA_VERSION_STRING, GPSA_EXPECTED_VERSION);
+}
+
+// --with-weights: the header also holds every parameter of every layer, bit for bit (printed
+// back by a C99 program with %.9g, which round-trips a float), and builds with -Werror.
+TEST_F(FoldCli, WithWeightsHeaderHoldsEveryParameter) {
+  const fs::path ck = fs::path(GPSA_GOLDEN_DIR) / "s3_h9_c36_bias" / "weights.safetensors";
+  const fs::path hdr = dir / "w.h", src = dir / "print.c", exe = dir / "print";
+  run_result r = gpsa("fold --weights " + quote(ck.string()) +
+                      " --grid 3 --name lw --with-weights -o " + quote(hdr.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("with weights"), std::string::npos) << r.out;
+  const std::string text = slurp(hdr);
+  EXPECT_NE(text.find("#define LW_DIM 36"), std::string::npos);
+  EXPECT_NE(text.find("#define LW_QKV_BIAS 1"), std::string::npos);
+  EXPECT_NE(text.find("static const float lw_l0_qk_weight[72][36]"), std::string::npos);
+  const gpsa::layer_params p =
+      gpsa::read_gpsa_layer(gpsa::io::read_safetensors(ck), "blocks.0.attn");
+  const std::pair<const char*, const std::vector<float>*> arrays[] = {
+      {"qk_weight", &p.qk_weight},
+      {"qk_bias", &p.qk_bias},
+      {"v_weight", &p.v_weight},
+      {"v_bias", &p.v_bias},
+      {"proj_weight", &p.proj_weight},
+      {"proj_bias", &p.proj_bias},
+      {"pos_proj_weight", &p.pos_proj_weight},
+      {"pos_proj_bias", &p.pos_proj_bias},
+      {"gating_param", &p.gating_param}};
+  std::string c =
+      "#include \"gpsa/gpsa.h\"\n#include \"w.h\"\n#include <stdio.h>\n"
+      "static void dump(const float* v, unsigned long n) {\n"
+      "  unsigned long i;\n  for (i = 0; i < n; ++i) printf(\"%.9g\\n\", (double)v[i]);\n}\n"
+      "int main(void) {\n";
+  for (const auto& [name, v] : arrays)
+    c += "  dump((const float*)lw_l0_" + std::string(name) + ", " + std::to_string(v->size()) +
+         "ul);\n";
+  c += "  return lw_layers[0].heads == 9 ? 0 : 1;\n}\n";
+  fold_test::write_bytes(src.string(), c);
+  const std::string cc = quote(GPSA_C_COMPILER) + " -std=c99 -Wall -Wextra -Wpedantic -Werror -I" +
+                         quote(dir.string()) + " -I" + quote(GPSA_INCLUDE_DIR);
+  r = run(cc + " " + quote(src.string()) + " -o " + quote(exe.string()));
+  ASSERT_EQ(r.status, 0) << "the generated header does not build as C99:\n" << r.err;
+  r = run(quote(exe.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  for (const auto& [name, v] : arrays)
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      ASSERT_TRUE(std::getline(lines, line)) << name;
+      ASSERT_EQ(std::strtof(line.c_str(), nullptr), (*v)[i]) << name << "[" << i << "]";
+    }
+  EXPECT_FALSE(std::getline(lines, line));
+  // a checkpoint with only the positional tensors cannot give weights
+  const fs::path pos_only = dir / "pos.safetensors";
+  fold_test::write_bytes(pos_only.string(), checkpoint(make_layers(2, {0})));
+  r = gpsa("fold --weights " + quote(pos_only.string()) + " --grid 3 --with-weights -o " +
+           quote((dir / "x.h").string()));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("missing key 'blocks.0.attn.qk.weight'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "x.h"));
 }
 
 // One bad invocation: non-zero exit, a single "gpsa: ..." line containing `needle`, and the
@@ -259,7 +335,7 @@ TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
                                            {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
                                            {"blocks.0.attn.gating_param", {3}, {1, 1, 1}}}),
            "--grid 4"),
-      out, "blocks.0.attn.gating_param has shape (3,), expected (2,)");
+      out, "blocks.0.attn.gating_param has shape (3,), expected (H,) = (2,)");
   std::vector<float> wnan = w6;
   wnan[4] = NAN;
   expect_clean_failure(
@@ -268,7 +344,9 @@ TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
                                         {"blocks.0.attn.pos_proj.bias", {2}, {0, 0}},
                                         {"blocks.0.attn.gating_param", {2}, {1, 1}}}),
            "--grid 4"),
-      out, "blocks.0.attn.pos_proj.weight element 4 is NaN");
+      out,
+      "tensor 'blocks.0.attn.pos_proj.weight' has NaN at index (1,1); a non-finite weight cannot "
+      "be folded");
   expect_clean_failure(
       *this,
       fold(write_ck("mixed.safetensors", {{"blocks.0.attn.pos_proj.weight", {2, 3}, w6},
@@ -296,10 +374,10 @@ TEST_F(FoldCli, ErrorsNameTheProblemAndLeaveNoOutput) {
   EXPECT_NE(slurp(out).find("GPSA_FOLD_H_INCLUDED"), std::string::npos);
 }
 
-// ---- helpers of gen/fold_export ------------------------------------------------------------
+// ---- gpsa::natural_less and gpsa::codegen's text helpers ----------------------------------
 
 TEST(FoldExport, NaturalOrderComparesLayerIndicesByValue) {
-  using gpsa::cli::natural_less;
+  using gpsa::natural_less;
   EXPECT_TRUE(natural_less("blocks.2.attn", "blocks.10.attn"));
   EXPECT_FALSE(natural_less("blocks.10.attn", "blocks.2.attn"));
   EXPECT_TRUE(natural_less("blocks.9.attn", "blocks.9.attn2"));
@@ -312,21 +390,27 @@ TEST(FoldExport, NaturalOrderComparesLayerIndicesByValue) {
 TEST(FoldExport, FloatLiteralsRoundTripAndAreValidC) {
   for (const float v : {0.0f, 1.0f, 0.5f, 0.1f, 1.0f / 3, 3.0517578e-05f, 1e-40f, 1.4e-45f,
                         3.4028235e38f, 0.731058598f, 196.0f}) {
-    const std::string s = gpsa::cli::c_float_literal(v);
+    const std::string s = gpsa::codegen::c_float_literal(v);
     EXPECT_EQ(s.back(), 'f');
     EXPECT_NE(s.find_first_of(".e"), std::string::npos) << s;  // never "1f"
     EXPECT_EQ(std::strtof(s.c_str(), nullptr), v) << s;
   }
-  EXPECT_EQ(gpsa::cli::c_float_literal(1.0f), "1.0f");
-  EXPECT_EQ(gpsa::cli::c_float_literal(0.25f), "0.25f");
+  EXPECT_EQ(gpsa::codegen::c_float_literal(1.0f), "1.0f");
+  EXPECT_EQ(gpsa::codegen::c_float_literal(0.25f), "0.25f");
 }
 
-TEST(FoldExport, GridText) {
-  EXPECT_EQ(gpsa::cli::parse_grid_text("14"), (gpsa::grid{14, 14}));
-  EXPECT_EQ(gpsa::cli::parse_grid_text("8x32"), (gpsa::grid{8, 32}));
-  for (const char* bad :
-       {"", "0", "x", "3x", "x3", "-1", "3x0", "1.5", "3x4x5", "99999999999x99999999999"})
-    EXPECT_THROW(gpsa::cli::parse_grid_text(bad), std::runtime_error) << bad;
+TEST(FoldExport, CTextHelpers) {
+  using namespace gpsa::codegen;
+  EXPECT_THROW(c_float_literal(std::numeric_limits<float>::quiet_NaN()), std::invalid_argument);
+  EXPECT_THROW(c_float_literal(std::numeric_limits<float>::infinity()), std::invalid_argument);
+  EXPECT_TRUE(is_c_identifier("gpsa_fold2"));
+  EXPECT_TRUE(is_c_identifier("_x"));
+  for (const char* bad : {"", "2x", "a-b", "a b", "\xc3\xa9"})
+    EXPECT_FALSE(is_c_identifier(bad)) << bad;
+  EXPECT_EQ(c_macro_name("convit_Tiny9"), "CONVIT_TINY9");
+  EXPECT_EQ(c_comment_text("a*/b\n\x01"
+                           "c"),
+            "a*_b??c");
 }
 
 }  // namespace

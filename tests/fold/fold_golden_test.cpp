@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fold on every golden case (tests/golden/cases.json): factors vs an independent float64
 // softmax(P), and the gated blend of the folded branch with a float64 content attention vs
 // PyTorch's attn.npy.
@@ -25,7 +26,7 @@ nlohmann::json cases_json() {
   return nlohmann::json::parse(in);
 }
 
-// content[h] = softmax(q_h k_h^T / sqrt(d)) for batch item b, in double (DESIGN.md section 1).
+// content[h] = softmax(q_h k_h^T / sqrt(d)) for batch item b, in double (docs/DESIGN.md §4).
 std::vector<double> content_f64(const gpsa::io::safetensors_file& st, const std::string& prefix,
                                 const gpsa::io::tensor& x, std::size_t b, std::size_t H,
                                 std::size_t h) {
@@ -82,7 +83,7 @@ TEST(FoldGolden, EveryCaseMatchesFloat64AndPyTorchAttention) {
 
     std::vector<float> fx(H * S * S), gy(H * S * S), lam(H), dense(N * N);
     ASSERT_EQ(gpsa::fold_positional(g, H, w, bias, gating, fx, gy, lam), gpsa::status::ok);
-    const gpsa::folded_view view{g, H, fx.data(), gy.data(), lam.data()};
+    const gpsa::folded_view view{H, g, fx.data(), gy.data(), lam.data()};
 
     // 1. factors vs the dense float64 softmax(P), with the bias the fold leaves out
     double worst_pos = 0;

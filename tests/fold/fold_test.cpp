@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fold: compile-time folds checked by static_assert against closed forms, compile-time ==
 // run-time bit for bit (C++ and C API), the factors against an independent float64 dense
 // softmax(P), the separable positional product and the gated blend against float64 formulas.
@@ -24,7 +25,7 @@ using gpsa::status;
 
 // ---- compile-time folds ------------------------------------------------------------------
 
-// local_init (DESIGN.md section 1), alpha = 1: K = 3, c = 1, head h = h1 + 3*h2 gets
+// local_init (docs/DESIGN.md §6), alpha = 1: K = 3, c = 1, head h = h1 + 3*h2 gets
 // (2(h2-c), 2(h1-c), -1), centred on offset (dx, dy) = (h2-c, h1-c).
 constexpr std::array<float, 27> local_init_9 = [] {
   std::array<float, 27> w{};
@@ -112,8 +113,8 @@ static_assert([] {
   }
   return true;
 }());
-// position() is the product of the factors
-static_assert(convit_s.position(4, 7 * 14 + 7, 7 * 14 + 7) ==
+// the view's position() is the product of the factors
+static_assert(convit_s.view().position(4, 7 * 14 + 7, 7 * 14 + 7) ==
               convit_s.gy[(4 * 14 + 7) * 14 + 7] * convit_s.fx[(4 * 14 + 7) * 14 + 7]);
 
 // ---- compile time == run time -------------------------------------------------------------
@@ -216,7 +217,7 @@ void expect_matches_reference(grid g, const fold_test::pos_weights& p) {
   const std::size_t H = p.heads, N = g.patches();
   std::vector<float> fx(H * g.cols * g.cols), gy(H * g.rows * g.rows), lam(H), dense(N * N);
   ASSERT_EQ(gpsa::fold_positional(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
-  const gpsa::folded_view v{g, H, fx.data(), gy.data(), lam.data()};
+  const gpsa::folded_view v{H, g, fx.data(), gy.data(), lam.data()};
   for (std::size_t h = 0; h < H; ++h) {
     ASSERT_EQ(gpsa::positional_expand(v, h, dense), status::ok);
     const std::vector<double> ref =
@@ -268,7 +269,7 @@ TEST(PositionalApply, MatchesDenseProductInFloat64) {
     std::vector<float> v(N * ldv), out(N * ldo, 1234.0f),
         scratch(gpsa::positional_apply_scratch(g, d));
     for (float& x : v) x = nd(rng);
-    const gpsa::folded_view view{g, H, fx.data(), gy.data(), lam.data()};
+    const gpsa::folded_view view{H, g, fx.data(), gy.data(), lam.data()};
     ASSERT_EQ(gpsa::positional_apply(view, d, v.data(), ldv, out.data(), ldo, scratch), status::ok);
     for (std::size_t h = 0; h < H; ++h) {
       const std::vector<double> pos =
@@ -289,7 +290,7 @@ TEST(PositionalApply, ChecksArguments) {
   const grid g{4, 4};
   std::vector<float> fx(16, 0.25f), gy(16, 0.25f), lam(1, 0.5f), v(16 * 2), out(16 * 2),
       scratch(32);
-  gpsa::folded_view f{g, 1, fx.data(), gy.data(), lam.data()};
+  gpsa::folded_view f{1, g, fx.data(), gy.data(), lam.data()};
   EXPECT_EQ(
       gpsa::positional_apply(f, 2, v.data(), 2, out.data(), 2, std::span<float>(scratch).first(31)),
       status::buffer_too_small);
@@ -317,7 +318,7 @@ TEST(GatedBlend, MatchesPyTorchFormulaInFloat64) {
   const fold_test::pos_weights p = fold_test::random_weights(H, 9);
   std::vector<float> fx(H * 36), gy(H * 25), lam(H);
   ASSERT_EQ(gpsa::fold_positional(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
-  const gpsa::folded_view view{g, H, fx.data(), gy.data(), lam.data()};
+  const gpsa::folded_view view{H, g, fx.data(), gy.data(), lam.data()};
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   const std::size_t p0 = 7, rows = 11, ld = N + 2;

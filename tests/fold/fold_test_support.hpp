@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the fold tests: an independent float64 reference of the dense positional attention,
 // a tiny safetensors writer (so tests can build multi-layer checkpoints), deterministic weights.
 #pragma once
@@ -15,7 +16,7 @@
 
 namespace fold_test {
 
-// softmax_q(P[h]) for one head, straight from DESIGN.md section 1 in double: the full N x N
+// softmax_q(P[h]) for one head, straight from docs/DESIGN.md §3 in double: the full N x N
 // logits (not the separable form), dense row softmax with the row max subtracted.
 inline std::vector<double> dense_position_f64(std::size_t R, std::size_t C, const float* w3,
                                               double bias) {

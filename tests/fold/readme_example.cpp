@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C++ example of docs/firmware.md: a layer folded by the compiler, used at run time.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `gpsa forward` as a user runs it: every golden case through the binary, error exits with one
 // line on stderr, and never an output file left behind after an error.
 #include <gtest/gtest.h>

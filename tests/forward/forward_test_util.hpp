@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the layer / forward tests: golden cases from cases.json, temp folders, a small
 // safetensors writer (independent of gpsa's reader) and a process runner for the CLI.
 #pragma once

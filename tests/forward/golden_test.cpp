@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every golden case of tests/golden/cases.json (PyTorch reference) through gpsa::layer and through
 // the core kernels, within the tolerances of cases.json.
 #include <gtest/gtest.h>
@@ -61,7 +62,8 @@ TEST_P(Golden, LayerApi) {
   EXPECT_EQ(l.heads(), g.c.heads);
   EXPECT_EQ(l.dim(), g.c.dim);
   EXPECT_EQ(l.has_qkv_bias(), g.c.qkv_bias);
-  EXPECT_EQ(l.table_path(), gpsa::table_source::none);
+  EXPECT_FALSE(l.patch_grid());
+  EXPECT_EQ(l.folded().heads, 0u);
 
   // Without a fixed grid: square grid of N, positional branch computed per call.
   std::vector<float> attn0, dist0;
@@ -70,7 +72,8 @@ TEST_P(Golden, LayerApi) {
 
   // With the grid fixed: the positional branch is folded once (no table needed).
   l.set_grid({g.c.grid, g.c.grid});
-  EXPECT_EQ(l.table_path(), gpsa::table_source::folded);
+  EXPECT_EQ(l.folded().heads, g.c.heads);
+  EXPECT_EQ(l.folded().shape, (gpsa::grid{g.c.grid, g.c.grid}));
   std::vector<float> attn1, dist1;
   const std::vector<float> y1 = l.forward(g.x.data, g.c.batch, &attn1, &dist1);
   EXPECT_EQ(y1, y0);
@@ -81,39 +84,33 @@ TEST_P(Golden, LayerApi) {
   EXPECT_LE(max_abs_diff(l.attention(g.x.data, g.c.batch), attn0), 1e-7);
 }
 
-// The no-heap kernels directly: factored positional branch computed inside gpsa_forward.
+// The no-heap kernels directly, on a fold into caller-owned buffers (gpsa::fold_positional).
 TEST_P(Golden, CoreKernels) {
   const golden_data g = load(GetParam());
   const gpsa::layer l =
       gpsa::layer::load(golden_dir() / g.c.name / "weights.safetensors", g.c.prefix);
   const gpsa::gpsa_weights w = l.weights();
+  const gpsa::layer_params& p = l.params();
   const gpsa::grid grid{g.c.grid, g.c.grid};
   const std::size_t B = g.c.batch, N = grid.patches(), H = w.heads;
+  gpsa::fold_counts n{};
+  ASSERT_EQ(gpsa::fold_size(grid, H, n), gpsa::status::ok);
+  std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda);
+  ASSERT_EQ(gpsa::fold_positional(grid, H, p.pos_proj_weight, p.pos_proj_bias, p.gating_param, fx,
+                                  gy, lam),
+            gpsa::status::ok);
+  const gpsa::folded_view pos{H, grid, fx.data(), gy.data(), lam.data()};
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::forward_scratch_size(w, grid, B, false, need), gpsa::status::ok);
+  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), 1, need), gpsa::status::ok);
   std::vector<float> scratch(need), y(g.x.data.size()), attn(B * H * N * N), dist(H);
-  ASSERT_EQ(
-      gpsa::gpsa_forward(w, grid, B, g.x.data.data(), y.data(), attn.data(), nullptr, scratch),
-      gpsa::status::ok);
-  ASSERT_EQ(gpsa::nonlocality(grid, H, B, attn.data(), dist), gpsa::status::ok);
+  ASSERT_EQ(gpsa::gpsa_forward(w, pos, B, g.x.data, y, attn, scratch), gpsa::status::ok);
+  ASSERT_EQ(gpsa::nonlocality(grid, H, B, attn, dist), gpsa::status::ok);
   expect_close(g, y, attn, dist, "core");
-
-  // Dense positional branch from the offset structure (no table at all).
-  std::vector<float> pos(H * N * N);
-  ASSERT_EQ(gpsa::pos_attention(grid, H, w.pos_proj_weight, w.pos_proj_bias, pos),
-            gpsa::status::ok);
-  const gpsa::pos_branch pb{grid, H, pos.data(), nullptr, nullptr};
-  ASSERT_EQ(gpsa::forward_scratch_size(w, grid, B, true, need), gpsa::status::ok);
-  std::vector<float> scratch2(need), y2(y.size()), attn2(attn.size());
-  ASSERT_EQ(gpsa::gpsa_forward(w, grid, B, g.x.data.data(), y2.data(), attn2.data(), &pb, scratch2),
-            gpsa::status::ok);
-  ASSERT_EQ(gpsa::nonlocality(grid, H, B, attn2.data(), dist), gpsa::status::ok);
-  expect_close(g, y2, attn2, dist, "dense");
 }
 
 // Neither attn nor dist requested: the fused path (row blocks, separable position @ v, no row
 // renormalisation), through the layer with and without a fixed grid and through the core kernels
-// with the fold computed inside. y must meet the golden tolerance, and stay close to the exact
+// on the layer's fold. y must meet the golden tolerance, and stay close to the exact
 // PyTorch-order path (which the renormalisation skip is argued against in attention.cpp).
 TEST_P(Golden, FusedForwardWithoutAttention) {
   const golden_data g = load(GetParam());
@@ -135,13 +132,12 @@ TEST_P(Golden, FusedForwardWithoutAttention) {
               g.c.name.c_str(), err, err / ymax, drift);
 
   const gpsa::gpsa_weights w = l.weights();
-  const gpsa::grid grid{g.c.grid, g.c.grid};
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::forward_scratch_size(w, grid, g.c.batch, false, need), gpsa::status::ok);
+  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, l.folded(), g.c.batch), 1, need),
+            gpsa::status::ok);
   std::vector<float> scratch(need), y2(x.data.size());
-  ASSERT_EQ(
-      gpsa::gpsa_forward(w, grid, g.c.batch, x.data.data(), y2.data(), nullptr, nullptr, scratch),
-      gpsa::status::ok);
+  ASSERT_EQ(gpsa::gpsa_forward(w, l.folded(), g.c.batch, x.data, y2, {}, scratch),
+            gpsa::status::ok);
   EXPECT_LE(max_abs_diff(y2, g.y.data), tol.y_rel_to_max * ymax) << g.c.name << " core";
 }
 

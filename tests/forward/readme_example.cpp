@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The code examples of docs/layer.md, compiled and run on a golden case (keep in sync).
 #include <gtest/gtest.h>
 
@@ -15,22 +16,36 @@ std::vector<float> run_layer(const char* weights_path, const char* x_path) {
   gpsa::io::tensor x = gpsa::io::read_npy(x_path);  // (B, 196, D) float32 or float64
   std::vector<float> attn, dist;                    // optional outputs: (B, H, N, N) and (H)
   std::vector<float> y = layer.forward(x.data, x.shape[0], &attn, &dist);
-  std::printf("H = %zu, D = %zu, table: %s, dist[0] = %.4f\n", layer.heads(), layer.dim(),
-              gpsa::to_string(layer.table_path()), dist[0]);
+  std::printf("H = %zu, D = %zu, dist[0] = %.4f\n", layer.heads(), layer.dim(), dist[0]);
   return y;  // (B, 196, D)
 }
 
 // ---- README example 2: the no-heap core ----------------------------------------------------
-// Firmware-style: weights as plain arrays, one caller-owned scratch buffer, status returns.
-gpsa::status run_core(const gpsa::gpsa_weights& w, gpsa::grid g, const float* x, float* y,
-                      float* scratch, std::size_t scratch_floats) {
+// Firmware-style: weights as plain arrays, the positional branch folded once into caller-owned
+// buffers, one caller-owned scratch buffer, status returns.
+gpsa::status run_core(const gpsa::gpsa_weights& w, const gpsa::folded_view& pos,
+                      std::span<const float> x, std::span<float> y, std::span<float> scratch) {
   std::size_t need = 0;
-  if (gpsa::status s = gpsa::forward_scratch_size(w, g, /*batch=*/1, /*with_pos=*/false, need);
+  if (gpsa::status s = gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, /*batch=*/1), 1, need);
       s != gpsa::status::ok)
     return s;
-  if (need > scratch_floats) return gpsa::status::buffer_too_small;
-  // pos = nullptr: the positional branch is folded (gpsa::fold_positional) into the scratch.
-  return gpsa::gpsa_forward(w, g, 1, x, y, /*attn_out=*/nullptr, /*pos=*/nullptr, {scratch, need});
+  if (need > scratch.size()) return gpsa::status::buffer_too_small;
+  return gpsa::gpsa_forward(w, pos, 1, x, y, /*attn=*/{}, scratch.first(need));
+}
+
+// The fold of pos_proj / gating_param for a 14x14 grid (e.g. at start-up, or at compile time
+// with gpsa::fold_layer): H*(14*14 + 14*14) + H floats.
+gpsa::status fold_14x14(std::size_t heads, std::span<const float> pos_weight,
+                        std::span<const float> pos_bias, std::span<const float> gating,
+                        std::span<float> fx, std::span<float> gy, std::span<float> lambda,
+                        gpsa::folded_view& out) {
+  const gpsa::grid g{14, 14};
+  if (gpsa::status s =
+          gpsa::fold_positional(g, heads, pos_weight, pos_bias, gating, fx, gy, lambda);
+      s != gpsa::status::ok)
+    return s;
+  out = gpsa::folded_view{heads, g, fx.data(), gy.data(), lambda.data()};
+  return gpsa::status::ok;
 }
 // ---- end of README examples ----------------------------------------------------------------
 
@@ -46,11 +61,14 @@ TEST(ReadmeRuntime, ExamplesRunOnGoldenCase) {
   EXPECT_LE(max_abs_diff(y, want.data), 1e-4 * max_abs(want.data));
 
   const gpsa::layer l = gpsa::layer::load(d / "weights.safetensors");
+  const gpsa::layer_params& p = l.params();
   const auto x = gpsa::io::read_npy(d / "x.npy");
+  std::vector<float> fx(4 * 196), gy(4 * 196), lam(4);
+  gpsa::folded_view pos{};
+  ASSERT_EQ(fold_14x14(4, p.pos_proj_weight, p.pos_proj_bias, p.gating_param, fx, gy, lam, pos),
+            gpsa::status::ok);
   std::vector<float> y2(x.data.size()), scratch(1 << 20);
-  ASSERT_EQ(
-      run_core(l.weights(), {14, 14}, x.data.data(), y2.data(), scratch.data(), scratch.size()),
-      gpsa::status::ok);
+  ASSERT_EQ(run_core(l.weights(), pos, x.data, y2, scratch), gpsa::status::ok);
   EXPECT_LE(max_abs_diff(y2, want.data), 1e-4 * max_abs(want.data));
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The firmware promise, checked: the core headers and kernels build with -fno-exceptions
 // -fno-rtti and run without touching the heap. Every global operator new/new[] (and, through
 // the linker's --wrap, every malloc-family call made by this program's own objects and by
@@ -180,16 +181,21 @@ void layer() {
   w.qk_weight = qk;
   w.v_weight = v;
   w.proj_weight = proj;
-  w.pos_proj_weight = pos_w;
-  w.gating_param = gating;
   check(gpsa::validate(w) == gpsa::status::ok, "validate");
   const gpsa::grid g{3, 3};
+  // The folded positional branch, into static buffers.
+  static float fx[H * 9], gy[H * 9], lambda[H];
+  check(gpsa::fold_positional(g, H, std::span<const float>(pos_w), {},
+                              std::span<const float>(gating), fx, gy, lambda) == gpsa::status::ok,
+        "fold_positional");
+  const gpsa::folded_view f{H, g, fx, gy, lambda};
   std::size_t need = 0;
-  check(gpsa::forward_scratch_size(w, g, B, false, need) == gpsa::status::ok, "scratch size");
+  check(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f, B), 1, need) == gpsa::status::ok,
+        "scratch size");
   check(need <= std::size(scratch), "scratch fits the static buffer");
-  check(gpsa::gpsa_forward(w, g, B, x, y, attn, nullptr, std::span<float>(scratch, need)) ==
-            gpsa::status::ok,
-        "gpsa_forward");
+  check(
+      gpsa::gpsa_forward(w, f, B, x, y, attn, std::span<float>(scratch, need)) == gpsa::status::ok,
+      "gpsa_forward");
   float worst = 0;
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t p = 0; p < N; ++p)
@@ -207,18 +213,14 @@ void layer() {
   check(rows, "attention rows sum to 1");
   check(gpsa::nonlocality(g, H, B, attn, dist) == gpsa::status::ok && dist[0] > 0.0f,
         "nonlocality");
-  check(gpsa::gpsa_forward(w, g, B, x, y, nullptr, nullptr, std::span<float>(scratch, 1)) ==
+  check(gpsa::gpsa_forward(w, f, B, x, y, {}, std::span<float>(scratch, 1)) ==
             gpsa::status::buffer_too_small,
         "short scratch is a status");
 
   // The folded positional branch applied to a column-constant V gives V back.
-  static float fx[H * 9], gy[H * 9], lambda[H], vv[N * D], out[N * D];
-  check(gpsa::fold_positional(g, H, std::span<const float>(pos_w), {},
-                              std::span<const float>(gating), fx, gy, lambda) == gpsa::status::ok,
-        "fold_positional");
+  static float vv[N * D], out[N * D];
   for (std::size_t p = 0; p < N; ++p)
     for (std::size_t c = 0; c < D; ++c) vv[p * D + c] = float(c + 1);
-  const gpsa::folded_view f{g, H, fx, gy, lambda};
   check(gpsa::positional_apply(f, D / H, vv, D, out, D,
                                std::span<float>(scratch, gpsa::positional_apply_scratch(
                                                              g, D / H))) == gpsa::status::ok,

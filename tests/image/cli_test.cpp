@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `gpsa preprocess` run as a user runs it (fork + exec): the golden cases end to end, and the
 // bad-input matrix: each case must exit 1 (2 for usage errors) with exactly one line
 // "gpsa: ..." naming the file or value, print nothing on stdout, leave the inputs untouched and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::image on bad input: every failure is an image_error whose message is one line naming
 // the file and the problem; nothing crashes, hangs or allocates for a size it then refuses.
 #include <gtest/gtest.h>

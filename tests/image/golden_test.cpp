@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::image against PIL and PyTorch: every shared golden case (tests/golden/images, tolerances
 // from its cases.json), and gpsa's own fixtures (tests/image/fixtures, made with PIL by
 // make_fixtures.py), whose decoded pixels and resized crops must be PIL's bytes exactly.

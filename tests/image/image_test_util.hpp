@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers of the gpsa::image tests: fixture paths, an independent CRC-32 for crafted PNG chunks,
 // and the ToTensor + Normalize formula applied to PIL's uint8 crops.
 #pragma once

@@ -1,4 +1,5 @@
-// .npy reader: accepted variants, float64 conversion, and the bad-input matrix of issue 6.
+// .npy reader: accepted variants, float64 conversion, and the bad-input matrix
+// (docs/reliability.md).
 #include <unistd.h>
 #include <cmath>
 #include <filesystem>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Core GPSA kernels (gpsa/attention.hpp) against an independent float64 computation.
 #include <gtest/gtest.h>
 
@@ -30,7 +31,7 @@ status fold_factors(grid g, std::size_t H, const fvec& w, fvec& fx, fvec& gy) {
 // (H, N, N) = gy[h] (x) fx[h] for every head, through gpsa::positional_expand.
 status expand_factors(grid g, std::size_t H, const fvec& fx, const fvec& gy, fvec& out) {
   const fvec lam(H, 0.0f);
-  const gpsa::folded_view f{g, H, fx.data(), gy.data(), lam.data()};
+  const gpsa::folded_view f{H, g, fx.data(), gy.data(), lam.data()};
   const std::size_t nn = g.patches() * g.patches();
   if (out.size() < H * nn) return status::buffer_too_small;
   for (std::size_t h = 0; h < H; ++h)
@@ -200,84 +201,113 @@ TEST(Content, ScaledScoresMatchFloat64) {
 
 // ---- gate ---------------------------------------------------------------------------------
 
-TEST(Stability, GateLambdaIsStable) {
-  for (float g : {-100.0f, -30.0f, -3.0f, -1e-3f, 0.0f, 1e-3f, 1.0f, 2.0f, 9.0f, 30.0f, 100.0f}) {
-    const double lam = 1.0 / (1.0 + std::exp(-double(g)));
-    const double oml = 1.0 / (1.0 + std::exp(double(g)));
-    const float fl = gpsa::gate_lambda(g), fo = gpsa::gate_one_minus_lambda(g);
-    EXPECT_TRUE(std::isfinite(fl) && std::isfinite(fo)) << g;
+// lambda is the fold's (gpsa::fold_positional, constexpr sigmoid): accurate against float64 for
+// gates in [-100, 100]; with nonfinite_policy::propagate, +-Inf give exactly 1 / 0 and NaN NaN.
+TEST(Gate, FoldLambdaIsStable) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const fvec gates = {
+      -100.0f, -30.0f, -3.0f, -1e-3f, 0.0f, 1e-3f, 1.0f,
+      2.0f,    9.0f,   30.0f, 100.0f, inf,  -inf,  std::numeric_limits<float>::quiet_NaN()};
+  const std::size_t H = gates.size();
+  const grid g{1, 2};
+  const fvec w(3 * H, 0.0f);
+  fvec fx(H * 4), gy(H), lam(H);
+  ASSERT_EQ(gpsa::fold_positional(g, H, w, {}, gates, fx, gy, lam), status::invalid_argument)
+      << "reject is the default";
+  ASSERT_EQ(
+      gpsa::fold_positional(g, H, w, {}, gates, fx, gy, lam, gpsa::nonfinite_policy::propagate),
+      status::ok);
+  for (std::size_t h = 0; h + 3 < H; ++h) {
+    const double ref = 1.0 / (1.0 + std::exp(-double(gates[h])));
+    EXPECT_TRUE(std::isfinite(lam[h])) << gates[h];
     // relative accuracy, down to float's subnormal spacing
-    EXPECT_NEAR(fl, lam, std::max(lam * 1e-7, 1.5e-45)) << g;
-    EXPECT_NEAR(fo, oml, std::max(oml * 1e-7, 1.5e-45)) << g;
+    EXPECT_NEAR(lam[h], ref, std::max(ref * 1e-7, 1.5e-45)) << gates[h];
   }
-  EXPECT_EQ(gpsa::gate_lambda(100.0f), 1.0f);
-  EXPECT_EQ(gpsa::gate_lambda(std::numeric_limits<float>::infinity()), 1.0f);
-  EXPECT_EQ(gpsa::gate_lambda(-std::numeric_limits<float>::infinity()), 0.0f);
-  EXPECT_TRUE(std::isnan(gpsa::gate_lambda(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(lam[H - 3], 1.0f);
+  EXPECT_EQ(lam[H - 4], 1.0f);  // sigmoid(100) rounds to 1 in float
+  EXPECT_EQ(lam[H - 2], 0.0f);
+  EXPECT_TRUE(std::isnan(lam[H - 1]));
+  EXPECT_EQ(count_nonfinite(fx) + count_nonfinite(gy), 0u) << "finite weights, finite factors";
 }
 
-// attn = (1-l) c + l p, each row divided by its sum, for gating +-100 and in between.
-TEST(Stability, GateBlendPlusMinus100) {
+// gated_blend_rows: (1-l) c + l p, each row divided by its sum, with l the fold's lambda, for
+// gates +-100 and in between; p from the fold's factors, the blend recomputed in float64.
+TEST(Gate, BlendPlusMinus100) {
   std::mt19937 rng(5);
-  const std::size_t rows = 6, cols = 11;
-  fvec c = uniform(rng, rows * cols, 0.0f, 1.0f), p = uniform(rng, rows * cols, 0.0f, 1.0f);
-  for (float g : {-100.0f, -3.0f, 0.0f, 2.0f, 100.0f}) {
+  const grid g{2, 3};
+  const std::size_t N = 6, rows = 4, p0 = 1;
+  const fvec w = uniform(rng, 3, -2, 2);
+  const fvec c = uniform(rng, rows * N, 0.0f, 1.0f);
+  for (float gate : {-100.0f, -3.0f, 0.0f, 2.0f, 100.0f}) {
+    const fvec gating{gate};
+    fvec fx(9), gy(4), lam(1), pos(N * N);
+    ASSERT_EQ(gpsa::fold_positional(g, 1, w, {}, gating, fx, gy, lam), status::ok);
+    const gpsa::folded_view view{1, g, fx.data(), gy.data(), lam.data()};
+    ASSERT_EQ(gpsa::positional_expand(view, 0, pos), status::ok);
     fvec a = c;
-    ASSERT_EQ(gpsa::gate_blend(rows, cols, g, a.data(), cols, p.data(), cols), status::ok);
-    const double lam = 1.0 / (1.0 + std::exp(-double(g)));
+    ASSERT_EQ(gpsa::gated_blend_rows(view, 0, p0, rows, a.data(), N, a.data(), N), status::ok);
+    const double l = lam[0];
     for (std::size_t i = 0; i < rows; ++i) {
       double s = 0;
-      dvec r(cols);
-      for (std::size_t j = 0; j < cols; ++j)
-        s += (r[j] = (1 - lam) * c[i * cols + j] + lam * p[i * cols + j]);
-      for (std::size_t j = 0; j < cols; ++j)
-        ASSERT_NEAR(a[i * cols + j], r[j] / s, 1e-6) << "g=" << g;
+      dvec r(N);
+      for (std::size_t j = 0; j < N; ++j)
+        s += (r[j] = (1 - l) * c[i * N + j] + l * pos[(p0 + i) * N + j]);
+      for (std::size_t j = 0; j < N; ++j) ASSERT_NEAR(a[i * N + j], r[j] / s, 1e-6) << "g=" << gate;
     }
-  }
-}
-
-TEST(Gate, FactoredBlendEqualsDenseBlendOnExpandedFactors) {
-  std::mt19937 rng(6);
-  const grid g{3, 4};
-  const std::size_t H = 2, N = 12;
-  const fvec w = uniform(rng, 3 * H, -2, 2);
-  fvec fx(H * 16), gy(H * 9), pos(H * N * N);
-  ASSERT_EQ(fold_factors(g, H, w, fx, gy), status::ok);
-  ASSERT_EQ(expand_factors(g, H, fx, gy, pos), status::ok);
-  const fvec c = uniform(rng, N * N, 0.0f, 1.0f);
-  const fvec lam(H, gpsa::gate_lambda(0.7f));
-  const gpsa::folded_view view{g, H, fx.data(), gy.data(), lam.data()};
-  for (std::size_t h = 0; h < H; ++h) {
-    fvec a = c, b = c;
-    ASSERT_EQ(gpsa::gate_blend(N, N, 0.7f, a.data(), N, pos.data() + h * N * N, N), status::ok);
-    ASSERT_EQ(gpsa::gated_blend_rows(view, h, 0, N, b.data(), N, b.data(), N), status::ok);
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
   }
 }
 
 // ---- local_init ---------------------------------------------------------------------------
 
-TEST(LocalInit, MatchesFormulaAndLeavesExtraHeads) {
-  for (std::size_t H : {1u, 2u, 4u, 5u, 9u, 10u, 16u, 17u}) {
-    for (float alpha : {1.0f, 0.5f, 40.0f}) {
-      fvec w(3 * H, 123.0f);
-      ASSERT_EQ(gpsa::local_init(H, alpha, w), status::ok);
-      std::size_t K = 0;
-      while ((K + 1) * (K + 1) <= H) ++K;
-      const double c = (double(K) - 1.0) / 2.0;
-      for (std::size_t h = 0; h < H; ++h) {
-        if (h >= K * K) {
-          for (int j = 0; j < 3; ++j) EXPECT_EQ(w[3 * h + j], 123.0f) << "H=" << H << " h=" << h;
-          continue;
-        }
-        const std::size_t h1 = h % K, h2 = h / K;  // h = h1 + K*h2
-        EXPECT_EQ(w[3 * h + 0], static_cast<float>(alpha * 2.0 * (double(h2) - c)))
-            << H << " " << h;
-        EXPECT_EQ(w[3 * h + 1], static_cast<float>(alpha * 2.0 * (double(h1) - c)))
-            << H << " " << h;
-        EXPECT_EQ(w[3 * h + 2], -alpha) << H << " " << h;
-      }
+// timm's GPSA.local_init, transcribed: kernel_size = int(H ** .5), center = (kernel_size-1)/2;
+// for h1, h2 in range(kernel_size): position = h1 + kernel_size*h2, weight[position, 2] = -1,
+// weight[position, 1] = 2*(h1-center), weight[position, 0] = 2*(h2-center); then
+// pos_proj.weight.data *= locality_strength -- the WHOLE float32 weight, heads >= K^2 included.
+fvec timm_local_init(std::size_t H, float alpha, fvec weight) {
+  const auto K = static_cast<std::size_t>(std::sqrt(static_cast<double>(H)));
+  const double center = (static_cast<double>(K) - 1.0) / 2.0;
+  for (std::size_t h1 = 0; h1 < K; ++h1)
+    for (std::size_t h2 = 0; h2 < K; ++h2) {
+      const std::size_t position = h1 + K * h2;
+      weight[3 * position + 2] = -1.0f;
+      weight[3 * position + 1] = static_cast<float>(2.0 * (static_cast<double>(h1) - center));
+      weight[3 * position + 0] = static_cast<float>(2.0 * (static_cast<double>(h2) - center));
     }
+  for (float& v : weight) v *= alpha;  // a float32 tensor times a Python float: float32 product
+  return weight;
+}
+
+TEST(LocalInit, MatchesTimmIncludingHeadsPastKSquared) {
+  std::mt19937 rng(21);
+  for (std::size_t H : {1u, 2u, 4u, 5u, 9u, 10u, 12u, 16u, 17u}) {
+    for (float alpha : {1.0f, 2.0f, 0.5f, 40.0f}) {
+      const fvec before = uniform(rng, 3 * H, -1.0f, 1.0f);  // nn.Linear's random init
+      fvec w = before;
+      ASSERT_EQ(gpsa::local_init(H, alpha, w), status::ok);
+      const fvec want = timm_local_init(H, alpha, before);
+      for (std::size_t i = 0; i < 3 * H; ++i)
+        EXPECT_EQ(w[i], want[i]) << "H=" << H << " alpha=" << alpha << " i=" << i;
+    }
+  }
+}
+
+// The two cases the issue names, spelled out: H = 5 (K = 2, head 4 past K^2) and H = 12
+// (K = 3, heads 9..11 past K^2), alpha = 2.
+TEST(LocalInit, ExtraHeadsAreScaledByAlpha) {
+  for (std::size_t H : {5u, 12u}) {
+    const std::size_t K = H == 5 ? 2 : 3;
+    fvec w(3 * H);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.125f * static_cast<float>(i + 1);
+    const fvec before = w;
+    ASSERT_EQ(gpsa::local_init(H, 2.0f, w), status::ok);
+    for (std::size_t h = K * K; h < H; ++h)
+      for (std::size_t j = 0; j < 3; ++j)
+        EXPECT_EQ(w[3 * h + j], 2.0f * before[3 * h + j]) << "H=" << H << " h=" << h;
+    // head 0 = (h1, h2) = (0, 0): 2 * (2(0-c), 2(0-c), -1) with c = (K-1)/2
+    const float off = 2.0f * -(static_cast<float>(K) - 1.0f);
+    EXPECT_EQ(w[0], off);
+    EXPECT_EQ(w[1], off);
+    EXPECT_EQ(w[2], -2.0f);
   }
 }
 
@@ -298,7 +328,7 @@ TEST(LocalInit, IdentityValueAndErrors) {
 
 TEST(Nonlocality, SinglePatchIsZero) {
   fvec attn{1.0f, 1.0f, 1.0f}, dist(3, -1.0f);
-  ASSERT_EQ(gpsa::nonlocality({1, 1}, 3, 1, attn.data(), dist), status::ok);
+  ASSERT_EQ(gpsa::nonlocality({1, 1}, 3, 1, attn, dist), status::ok);
   for (float d : dist) EXPECT_EQ(d, 0.0f);
 }
 
@@ -307,12 +337,13 @@ TEST(Nonlocality, MatchesFloat64) {
   const std::size_t R = 3, C = 5, N = 15, H = 4, B = 2;
   const fvec attn = uniform(rng, B * H * N * N, 0.0f, 1.0f);
   fvec dist(H);
-  ASSERT_EQ(gpsa::nonlocality({R, C}, H, B, attn.data(), dist), status::ok);
+  ASSERT_EQ(gpsa::nonlocality({R, C}, H, B, attn, dist), status::ok);
   const dvec ref = gpsa_test::dist(R, C, H, B, attn);
   EXPECT_LE(max_abs_diff(dist, ref), 1e-6);
-  EXPECT_EQ(gpsa::nonlocality({R, C}, H, 0, attn.data(), dist), status::invalid_argument);
+  EXPECT_EQ(gpsa::nonlocality({R, C}, H, 0, attn, dist), status::invalid_argument);
   fvec short_dist(H - 1);
-  EXPECT_EQ(gpsa::nonlocality({R, C}, H, B, attn.data(), short_dist), status::buffer_too_small);
+  EXPECT_EQ(gpsa::nonlocality({R, C}, H, B, attn, short_dist), status::buffer_too_small);
+  EXPECT_EQ(gpsa::nonlocality({R, C}, H, 1, attn, dist), status::shape_mismatch);
 }
 
 // ---- full layer ---------------------------------------------------------------------------
@@ -323,37 +354,23 @@ struct fwd_case {
   bool bias;
 };
 
-enum class pos_mode { computed, dense, factored };
-
-// Runs gpsa_forward with a scratch of exactly the queried size followed by guard values.
-fvec run_forward(const rand_layer& l, grid g, std::size_t B, const fvec& x, fvec* attn,
-                 pos_mode mode) {
+// Runs gpsa_forward on the layer's fold with a scratch of exactly the queried size followed by
+// guard values.
+fvec run_forward(const rand_layer& l, grid g, std::size_t B, const fvec& x, fvec* attn) {
   const gpsa::gpsa_weights w = l.view();
   const std::size_t N = g.patches(), H = l.H;
-  fvec dense, fx, gy;
-  gpsa::pos_branch pb{g, H, nullptr, nullptr, nullptr};
-  if (mode == pos_mode::dense) {
-    dense.resize(H * N * N);
-    EXPECT_EQ(gpsa::pos_attention(g, H, w.pos_proj_weight, w.pos_proj_bias, dense), status::ok);
-    pb.dense = dense.data();
-  } else if (mode == pos_mode::factored) {
-    fx.resize(H * g.cols * g.cols);
-    gy.resize(H * g.rows * g.rows);
-    const fvec pw(w.pos_proj_weight, w.pos_proj_weight + 3 * H);
-    EXPECT_EQ(fold_factors(g, H, pw, fx, gy), status::ok);
-    pb.fx = fx.data();
-    pb.gy = gy.data();
-  }
-  const gpsa::pos_branch* pos = mode == pos_mode::computed ? nullptr : &pb;
+  const folded_buffers f(l, g);
+  EXPECT_EQ(f.code, status::ok);
   std::size_t need = 0;
-  EXPECT_EQ(gpsa::forward_scratch_size(w, g, B, pos != nullptr, need), status::ok);
+  EXPECT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), B), 1, need), status::ok);
   const float guard = 1234.5f;
   fvec scratch(need + 64, guard);
   fvec y(B * N * l.D, std::numeric_limits<float>::quiet_NaN());
   if (attn != nullptr) attn->assign(B * H * N * N, std::numeric_limits<float>::quiet_NaN());
-  EXPECT_EQ(gpsa::gpsa_forward(w, g, B, x.data(), y.data(), attn ? attn->data() : nullptr, pos,
-                               std::span<float>(scratch.data(), need)),
-            status::ok);
+  EXPECT_EQ(
+      gpsa::gpsa_forward(w, f.view(), B, x, y, attn ? std::span<float>(*attn) : std::span<float>(),
+                         std::span<float>(scratch.data(), need)),
+      status::ok);
   for (std::size_t i = need; i < scratch.size(); ++i)
     EXPECT_EQ(scratch[i], guard) << "scratch overrun at " << i;
   return y;
@@ -361,7 +378,7 @@ fvec run_forward(const rand_layer& l, grid g, std::size_t B, const fvec& x, fvec
 
 class Forward : public ::testing::TestWithParam<fwd_case> {};
 
-TEST_P(Forward, MatchesFloat64ReferenceInEveryPositionalMode) {
+TEST_P(Forward, MatchesFloat64Reference) {
   const fwd_case c = GetParam();
   const rand_layer l = make_layer(c.H, c.D, c.bias, 100 + static_cast<unsigned>(c.D));
   std::mt19937 rng(8);
@@ -369,23 +386,22 @@ TEST_P(Forward, MatchesFloat64ReferenceInEveryPositionalMode) {
   dvec ref_attn;
   const dvec ref_y = gpsa_test::forward(l, c.g.rows, c.g.cols, x, c.B, &ref_attn);
   const double ymax = max_abs(ref_y);
-  for (pos_mode m : {pos_mode::computed, pos_mode::dense, pos_mode::factored}) {
-    fvec attn;
-    const fvec y = run_forward(l, c.g, c.B, x, &attn, m);
-    EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-6) << "mode " << int(m);
-    EXPECT_LE(max_abs_diff(y, ref_y), 1e-5 * ymax) << "mode " << int(m);
-    // Without attn the fused path runs (separable position @ v, no renormalisation): a different
-    // rounding, held to the same float64 bound as the exact path.
-    const fvec y_no_attn = run_forward(l, c.g, c.B, x, nullptr, m);
-    EXPECT_LE(max_abs_diff(y_no_attn, ref_y), 1e-5 * ymax) << "fused, mode " << int(m);
-  }
-  // gpsa_attention agrees with the forward's attention
-  const gpsa::gpsa_weights w = l.view();
-  std::size_t need = 0;
-  ASSERT_EQ(gpsa::attention_scratch_size(w, c.g, c.B, false, need), status::ok);
-  fvec scratch(need), attn(c.B * c.H * c.g.patches() * c.g.patches());
-  ASSERT_EQ(gpsa::gpsa_attention(w, c.g, c.B, x.data(), attn.data(), nullptr, scratch), status::ok);
+  fvec attn;
+  const fvec y = run_forward(l, c.g, c.B, x, &attn);
   EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-6);
+  EXPECT_LE(max_abs_diff(y, ref_y), 1e-5 * ymax);
+  // Without attn the fused path runs (separable position @ v, no renormalisation): a different
+  // rounding, held to the same float64 bound as the exact path.
+  const fvec y_no_attn = run_forward(l, c.g, c.B, x, nullptr);
+  EXPECT_LE(max_abs_diff(y_no_attn, ref_y), 1e-5 * ymax) << "fused";
+  // gpsa_attention agrees with the forward's attention bit for bit
+  const gpsa::gpsa_weights w = l.view();
+  const folded_buffers f(l, c.g);
+  std::size_t need = 0;
+  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), c.B), 1, need), status::ok);
+  fvec scratch(need), attn2(c.B * c.H * c.g.patches() * c.g.patches());
+  ASSERT_EQ(gpsa::gpsa_attention(w, f.view(), c.B, x, attn2, scratch), status::ok);
+  EXPECT_EQ(attn2, attn);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -401,11 +417,11 @@ TEST(ForwardBatch, BatchEqualsSingleRuns) {
   std::mt19937 rng(10);
   const fvec x = uniform(rng, B * N * D, -2, 2);
   fvec attn;
-  const fvec y = run_forward(l, g, B, x, &attn, pos_mode::computed);
+  const fvec y = run_forward(l, g, B, x, &attn);
   for (std::size_t b = 0; b < B; ++b) {
     const fvec xb(x.begin() + b * N * D, x.begin() + (b + 1) * N * D);
     fvec ab;
-    const fvec yb = run_forward(l, g, 1, xb, &ab, pos_mode::computed);
+    const fvec yb = run_forward(l, g, 1, xb, &ab);
     const fvec ys(y.begin() + b * N * D, y.begin() + (b + 1) * N * D);
     const fvec as(attn.begin() + b * H * N * N, attn.begin() + (b + 1) * H * N * N);
     EXPECT_LE(max_abs_diff(ys, yb), 1e-6 * max_abs(yb)) << "item " << b;
@@ -418,14 +434,14 @@ TEST(ForwardBatch, InPlaceOutput) {
   const rand_layer l = make_layer(4, 16, false, 11);
   std::mt19937 rng(12);
   const fvec x = uniform(rng, 2 * 16 * 16, -1, 1);
-  const fvec y = run_forward(l, g, 2, x, nullptr, pos_mode::computed);
+  const fvec y = run_forward(l, g, 2, x, nullptr);
   fvec xy = x;
   const gpsa::gpsa_weights w = l.view();
+  const folded_buffers f(l, g);
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::forward_scratch_size(w, g, 2, false, need), status::ok);
+  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), 2), 1, need), status::ok);
   fvec scratch(need);
-  ASSERT_EQ(gpsa::gpsa_forward(w, g, 2, xy.data(), xy.data(), nullptr, nullptr, scratch),
-            status::ok);
+  ASSERT_EQ(gpsa::gpsa_forward(w, f.view(), 2, xy, xy, {}, scratch), status::ok);
   EXPECT_EQ(std::memcmp(xy.data(), y.data(), y.size() * sizeof(float)), 0);
 }
 
@@ -440,13 +456,11 @@ TEST(Stability, ForwardSharpLocalityAndSaturatedGates) {
   const fvec x = uniform(rng, B * N * D, -2, 2);
   dvec ref_attn;
   const dvec ref_y = gpsa_test::forward(l, 6, 6, x, B, &ref_attn);
-  for (pos_mode m : {pos_mode::computed, pos_mode::dense}) {
-    fvec attn;
-    const fvec y = run_forward(l, g, B, x, &attn, m);
-    EXPECT_EQ(count_nonfinite(attn) + count_nonfinite(y), 0u);
-    EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-6);
-    EXPECT_LE(max_abs_diff(y, ref_y), 1e-5 * max_abs(ref_y));
-  }
+  fvec attn;
+  const fvec y = run_forward(l, g, B, x, &attn);
+  EXPECT_EQ(count_nonfinite(attn) + count_nonfinite(y), 0u);
+  EXPECT_LE(max_abs_diff(attn, ref_attn), 1e-6);
+  EXPECT_LE(max_abs_diff(y, ref_y), 1e-5 * max_abs(ref_y));
 }
 
 // Inputs so large that content logits reach ~1e4: no overflow, no NaN, rows still sum to 1.
@@ -461,7 +475,7 @@ TEST(Stability, ForwardHugeContentLogits) {
   fvec x = uniform(rng, N * D, -1, 1);
   for (auto& v : x) v *= 1000.0f;
   fvec attn;
-  const fvec y = run_forward(l, g, 1, x, &attn, pos_mode::computed);
+  const fvec y = run_forward(l, g, 1, x, &attn);
   EXPECT_EQ(count_nonfinite(attn) + count_nonfinite(y), 0u);
   for (std::size_t p = 0; p < N; ++p) {
     double s = 0;
@@ -480,45 +494,56 @@ TEST(Errors, StatusCodes) {
   const rand_layer l = make_layer(4, 16, false, 17);
   gpsa::gpsa_weights w = l.view();
   const grid g{2, 2};
-  fvec x(16 * 4), y(16 * 4), scratch(100000);
+  const folded_buffers f(l, g);
+  const gpsa::folded_view pos = f.view();
+  fvec x(16 * 4), y(16 * 4), attn(4 * 4 * 4), scratch(100000);
   EXPECT_EQ(gpsa::validate(w), status::ok);
+  EXPECT_EQ(gpsa::validate(pos), status::ok);
 
   gpsa::gpsa_weights bad = w;
   bad.heads = 0;
   EXPECT_EQ(gpsa::validate(bad), status::invalid_argument);
   bad = w;
   bad.heads = 3;  // 16 % 3 != 0
-  EXPECT_EQ(gpsa::gpsa_forward(bad, g, 1, x.data(), y.data(), nullptr, nullptr, scratch),
-            status::invalid_argument);
+  EXPECT_EQ(gpsa::gpsa_forward(bad, pos, 1, x, y, {}, scratch), status::invalid_argument);
   bad = w;
   bad.qk_weight = nullptr;
-  EXPECT_EQ(gpsa::gpsa_forward(bad, g, 1, x.data(), y.data(), nullptr, nullptr, scratch),
-            status::invalid_argument);
+  EXPECT_EQ(gpsa::gpsa_forward(bad, pos, 1, x, y, {}, scratch), status::invalid_argument);
 
-  EXPECT_EQ(gpsa::gpsa_forward(w, {0, 3}, 1, x.data(), y.data(), nullptr, nullptr, scratch),
-            status::empty_grid);
-  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, nullptr, y.data(), nullptr, nullptr, scratch),
-            status::invalid_argument);
-  EXPECT_EQ(gpsa::gpsa_forward(w, g, 0, x.data(), y.data(), nullptr, nullptr, scratch), status::ok);
+  // the folded view: empty grid, missing factors, a different head count
+  gpsa::folded_view bad_pos = pos;
+  bad_pos.shape = {0, 3};
+  EXPECT_EQ(gpsa::gpsa_forward(w, bad_pos, 1, x, y, {}, scratch), status::empty_grid);
+  bad_pos = pos;
+  bad_pos.lambda = nullptr;
+  EXPECT_EQ(gpsa::gpsa_forward(w, bad_pos, 1, x, y, {}, scratch), status::invalid_argument);
+  bad_pos = pos;
+  bad_pos.heads = 2;
+  EXPECT_EQ(gpsa::gpsa_forward(w, bad_pos, 1, x, y, {}, scratch), status::shape_mismatch);
+  EXPECT_EQ(gpsa::gpsa_attention(w, bad_pos, 1, x, attn, scratch), status::shape_mismatch);
+
+  // buffers of the wrong length
+  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, std::span<const float>(x).first(63), y, {}, scratch),
+            status::shape_mismatch);
+  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, x, std::span<float>(y).first(63), {}, scratch),
+            status::shape_mismatch);
+  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, x, y, std::span<float>(attn).first(63), scratch),
+            status::shape_mismatch);
+  EXPECT_EQ(gpsa::gpsa_attention(w, pos, 1, x, {}, scratch), status::shape_mismatch);
+  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 0, {}, {}, {}, {}), status::ok);
 
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::forward_scratch_size(w, g, 1, false, need), status::ok);
-  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, nullptr,
-                               std::span<float>(scratch.data(), need - 1)),
+  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, 1), 1, need), status::ok);
+  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, x, y, {}, std::span<float>(scratch.data(), need - 1)),
+            status::buffer_too_small);
+  EXPECT_EQ(gpsa::gpsa_attention(w, pos, 1, x, attn, std::span<float>(scratch.data(), need - 1)),
             status::buffer_too_small);
 
-  const gpsa::pos_branch wrong_grid{{4, 1}, 4, scratch.data(), nullptr, nullptr};
-  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, &wrong_grid, scratch),
-            status::shape_mismatch);
-  const gpsa::pos_branch wrong_heads{g, 3, scratch.data(), nullptr, nullptr};
-  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, &wrong_heads, scratch),
-            status::shape_mismatch);
-  const gpsa::pos_branch half_factors{g, 4, nullptr, scratch.data(), nullptr};
-  EXPECT_EQ(gpsa::gpsa_forward(w, g, 1, x.data(), y.data(), nullptr, &half_factors, scratch),
-            status::invalid_argument);
-
   const std::size_t huge = std::size_t{1} << 40;
-  EXPECT_EQ(gpsa::forward_scratch_size(w, {huge, huge}, 1, false, need), status::size_overflow);
+  EXPECT_EQ(gpsa::gpsa_scratch_size({1, {huge, huge}, 4, 16}, 1, need), status::size_overflow);
+  EXPECT_EQ(gpsa::gpsa_scratch_size({1, g, 3, 16}, 1, need), status::invalid_argument);
+  EXPECT_EQ(gpsa::gpsa_scratch_size({1, g, 4, 16}, 0, need), status::invalid_argument);
+  EXPECT_EQ(gpsa::gpsa_scratch_size({1, {0, 2}, 4, 16}, 1, need), status::empty_grid);
   std::size_t count = 0;
   EXPECT_EQ(gpsa::pos_logits_count({huge, huge}, 4, count), status::size_overflow);
 
@@ -529,6 +554,41 @@ TEST(Errors, StatusCodes) {
   EXPECT_EQ(gpsa::pos_logits(g, 4, nullptr, nullptr, scratch), status::invalid_argument);
   fvec fx(15), gy(16);
   EXPECT_EQ(fold_factors(g, 4, l.pos_w, fx, gy), status::buffer_too_small);
+}
+
+// A NaN / Inf in one head's positional weights, folded with nonfinite_policy::propagate, makes
+// that head's attention NaN and leaves the others as with finite weights (PyTorch's semantics,
+// docs/reliability.md).
+TEST(Errors, PropagatedNonFiniteWeightsPoisonOneHead) {
+  rand_layer l = make_layer(3, 12, false, 18);
+  const grid g{3, 3};
+  const std::size_t N = 9, H = 3;
+  std::mt19937 rng(19);
+  const fvec x = uniform(rng, N * 12, -1, 1);
+  fvec clean;
+  run_forward(l, g, 1, x, &clean);
+  for (int which = 0; which < 3; ++which) {
+    rand_layer bad = l;
+    if (which == 0) bad.pos_w[3 * 1 + 2] = std::numeric_limits<float>::quiet_NaN();
+    if (which == 1) bad.pos_b[1] = std::numeric_limits<float>::infinity();
+    if (which == 2) bad.gating[1] = std::numeric_limits<float>::quiet_NaN();
+    const folded_buffers f(bad, g, gpsa::nonfinite_policy::propagate);
+    ASSERT_EQ(f.code, status::ok);
+    const gpsa::gpsa_weights w = bad.view();
+    std::size_t need = 0;
+    ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), 1), 1, need), status::ok);
+    fvec scratch(need), y(N * 12), attn(H * N * N);
+    ASSERT_EQ(gpsa::gpsa_forward(w, f.view(), 1, x, y, attn, scratch), status::ok);
+    for (std::size_t h = 0; h < H; ++h)
+      for (std::size_t i = 0; i < N * N; ++i) {
+        const float a = attn[h * N * N + i];
+        if (h == 1)
+          ASSERT_TRUE(std::isnan(a)) << which << " " << i;
+        else
+          ASSERT_EQ(a, clean[h * N * N + i]) << which << " h" << h;
+      }
+    EXPECT_EQ(count_nonfinite(y), y.size());
+  }
 }
 
 }  // namespace

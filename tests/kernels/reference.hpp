@@ -1,4 +1,5 @@
-// Independent float64 GPSA reference for the tests, written straight from DESIGN.md section 1
+// SPDX-License-Identifier: MIT
+// Independent float64 GPSA reference for the tests, written straight from docs/DESIGN.md §3-4
 // (no gpsa code involved), plus a seeded random layer.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/fold.hpp"
 
 #include "../support/test_util.hpp"
 
@@ -33,11 +35,28 @@ struct rand_layer {
     w.v_bias = v_b.empty() ? nullptr : v_b.data();
     w.proj_weight = proj_w.data();
     w.proj_bias = proj_b.data();
-    w.pos_proj_weight = pos_w.data();
-    w.pos_proj_bias = pos_b.data();
-    w.gating_param = gating.data();
     return w;
   }
+};
+
+// The folded positional branch of a rand_layer for one grid, in test-owned buffers (the core
+// links no runtime, so no gpsa::folded_state here).
+struct folded_buffers {
+  gpsa::grid g{};
+  std::size_t H = 0;
+  fvec fx, gy, lam;
+  gpsa::status code = gpsa::status::ok;
+
+  folded_buffers(const rand_layer& l, gpsa::grid grid,
+                 gpsa::nonfinite_policy policy = gpsa::nonfinite_policy::reject)
+      : g(grid),
+        H(l.H),
+        fx(l.H * grid.cols * grid.cols),
+        gy(l.H * grid.rows * grid.rows),
+        lam(l.H) {
+    code = gpsa::fold_positional(g, H, l.pos_w, l.pos_b, l.gating, fx, gy, lam, policy);
+  }
+  gpsa::folded_view view() const { return {H, g, fx.data(), gy.data(), lam.data()}; }
 };
 
 inline fvec uniform(std::mt19937& rng, std::size_t n, float lo, float hi) {

@@ -56,9 +56,11 @@ struct layer {
   std::vector<float> qk = rnd(2 * D * D, 1, 0.07f), v = rnd(D * D, 2, 0.07f),
                      proj = rnd(D * D, 3, 0.07f), projb = rnd(D, 4, 0.1f),
                      posw = rnd(3 * H, 5, 1.0f), gating = rnd(H, 6, 2.0f);
-  gpsa::gpsa_weights w{H,           D,       qk.data(),    nullptr,
-                       v.data(),    nullptr, proj.data(),  projb.data(),
-                       posw.data(), nullptr, gating.data()};
+  gpsa::gpsa_weights w{H, D, qk.data(), nullptr, v.data(), nullptr, proj.data(), projb.data()};
+  // The folded positional branch (fx, gy, lambda) the kernels read.
+  std::vector<float> fx = std::vector<float>(H * 14 * 14), gy = fx, lam = std::vector<float>(H);
+  gpsa::status folded = gpsa::fold_positional(g, H, posw, {}, gating, fx, gy, lam);
+  gpsa::folded_view pos() const { return {H, g, fx.data(), gy.data(), lam.data()}; }
 
   struct outputs {
     std::vector<float> y, attn, y_fused, attn_only;
@@ -72,18 +74,14 @@ struct layer {
     o.y_fused.resize(x.size());
     o.attn.resize(batch * H * N * N);
     o.attn_only.resize(batch * H * N * N);
-    std::size_t fs = 0, as = 0;
-    EXPECT_EQ(gpsa::forward_scratch_size(w, g, batch, false, workers, fs), gpsa::status::ok);
-    EXPECT_EQ(gpsa::attention_scratch_size(w, g, batch, false, workers, as), gpsa::status::ok);
-    std::vector<float> scratch(std::max(fs, as));
-    EXPECT_EQ(
-        gpsa::gpsa_forward(w, g, batch, x.data(), o.y.data(), o.attn.data(), nullptr, scratch, ex),
-        gpsa::status::ok);
-    EXPECT_EQ(
-        gpsa::gpsa_forward(w, g, batch, x.data(), o.y_fused.data(), nullptr, nullptr, scratch, ex),
-        gpsa::status::ok);
-    EXPECT_EQ(gpsa::gpsa_attention(w, g, batch, x.data(), o.attn_only.data(), nullptr, scratch, ex),
+    EXPECT_EQ(folded, gpsa::status::ok);
+    std::size_t floats = 0;
+    EXPECT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos(), batch), workers, floats),
               gpsa::status::ok);
+    std::vector<float> scratch(floats);
+    EXPECT_EQ(gpsa::gpsa_forward(w, pos(), batch, x, o.y, o.attn, scratch, ex), gpsa::status::ok);
+    EXPECT_EQ(gpsa::gpsa_forward(w, pos(), batch, x, o.y_fused, {}, scratch, ex), gpsa::status::ok);
+    EXPECT_EQ(gpsa::gpsa_attention(w, pos(), batch, x, o.attn_only, scratch, ex), gpsa::status::ok);
     return o;
   }
 };

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::convit's checkpoint schema: configuration inference on other shapes, and every kind of
 // bad checkpoint (missing key, wrong shape, inconsistent heads / widths / qkv bias / block order,
 // non-square patch count, unexpected key, wrapped state_dict, NaN gates) and bad input refused
@@ -14,7 +15,7 @@
 namespace {
 
 using namespace model_test;
-using gpsa::model_error;
+using gpsa::checkpoint_error;
 
 const std::string kMicro = "convit_micro_4x4";  // D 96, H 2, depth 4, L 3, M 384, no qkv bias
 const std::string kBias = "convit_7x7_bias";    // D 192, H 4, depth 3, L 2, qkv bias
@@ -98,113 +99,113 @@ TEST(ConvitCheckpoint, CopyAndMoveConstructionAgree) {
 TEST(ConvitCheckpoint, MissingKey) {
   st_map m = load_golden_map(kMicro);
   m.erase("blocks.1.mlp.fc2.bias");
-  expect_throw<model_error>([&] { build(m, "net.safetensors"); },
-                            {"net.safetensors: ", "missing key 'blocks.1.mlp.fc2.bias'"});
+  expect_throw<checkpoint_error>([&] { build(m, "net.safetensors"); },
+                                 {"net.safetensors: ", "missing key 'blocks.1.mlp.fc2.bias'"});
   m = load_golden_map(kMicro);
   m.erase("cls_token");
-  expect_throw<model_error>([&] { build(m); }, {"missing key 'cls_token'"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"missing key 'cls_token'"});
   m = load_golden_map(kMicro);
   m.erase("head.bias");
-  expect_throw<model_error>([&] { build(m); }, {"missing key 'head.bias'"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"missing key 'head.bias'"});
 }
 
 TEST(ConvitCheckpoint, MissingBlockInTheMiddle) {
   st_map m = load_golden_map(kMicro);
   erase_prefix(m, "blocks.1.");
-  expect_throw<model_error>([&] { build(m); }, {"missing key 'blocks.1.norm1.weight'"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"missing key 'blocks.1.norm1.weight'"});
 }
 
 TEST(ConvitCheckpoint, NoBlocksOrNoTensors) {
   st_map m = load_golden_map(kMicro);
   erase_prefix(m, "blocks.");
-  expect_throw<model_error>([&] { build(m); }, {"missing key 'blocks.0.norm1.weight'"});
-  expect_throw<model_error>([&] { build(st_map{}); },
-                            {"missing key 'patch_embed.proj.weight'", "holds no tensors"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"missing key 'blocks.0.norm1.weight'"});
+  expect_throw<checkpoint_error>([&] { build(st_map{}); },
+                                 {"missing key 'patch_embed.proj.weight'", "holds no tensors"});
 }
 
 TEST(ConvitCheckpoint, WrongShapes) {
   st_map m = load_golden_map(kMicro);
   reshape(m, "blocks.1.attn.qk.weight", {192, 95});
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"blocks.1.attn.qk.weight has shape (192,95), expected (2D,D) = (192,96)",
                           "(D = 96 from patch_embed.proj.weight)"});
   m = load_golden_map(kMicro);
   reshape(m, "blocks.3.attn.qkv.weight", {96, 96});
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); },
       {"blocks.3.attn.qkv.weight has shape (96,96), expected (3D,D) = (288,96)"});
   m = load_golden_map(kMicro);
   reshape(m, "norm.bias", {95});
-  expect_throw<model_error>([&] { build(m); },
-                            {"norm.bias has shape (95,), expected (D,) = (96,)"});
+  expect_throw<checkpoint_error>([&] { build(m); },
+                                 {"norm.bias has shape (95,), expected (D,) = (96,)"});
   m = load_golden_map(kMicro);
   reshape(m, "cls_token", {96});
-  expect_throw<model_error>([&] { build(m); },
-                            {"cls_token has shape (96,), expected (1,1,D) = (1,1,96)"});
+  expect_throw<checkpoint_error>([&] { build(m); },
+                                 {"cls_token has shape (96,), expected (1,1,D) = (1,1,96)"});
   m = load_golden_map(kMicro);
   reshape(m, "head.bias", {11});
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); },
       {"head.bias has shape (11,), expected (classes,) = (10,)", "classes = 10 from head.weight"});
   m = load_golden_map(kMicro);
   reshape(m, "patch_embed.proj.weight", {96, 3, 16, 8});
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"patch_embed.proj.weight has shape (96,3,16,8)", "square Conv2d kernel"});
   m = load_golden_map(kMicro);
   reshape(m, "pos_embed", {1, 16, 95});
-  expect_throw<model_error>([&] { build(m); },
-                            {"pos_embed has shape (1,16,95), expected (1,N,D) = (1,N,96)"});
+  expect_throw<checkpoint_error>([&] { build(m); },
+                                 {"pos_embed has shape (1,16,95), expected (1,N,D) = (1,N,96)"});
 }
 
 TEST(ConvitCheckpoint, NonSquarePatchCount) {
   st_map m = load_golden_map(kMicro);
   reshape(m, "pos_embed", {1, 15, 96});
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"pos_embed has shape (1,15,96)", "N = 15 patches is not a square grid"});
 }
 
 TEST(ConvitCheckpoint, InconsistentHeads) {
   st_map m = load_golden_map(kMicro);
   reshape(m, "blocks.2.attn.pos_proj.weight", {3, 3});
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"blocks.2.attn.pos_proj.weight has shape (3,3), expected (H,3) = (2,3)",
                           "H = 2 from blocks.0.attn.pos_proj.weight"});
   m = load_golden_map(kMicro);
   reshape(m, "blocks.1.attn.gating_param", {4});
-  expect_throw<model_error>([&] { build(m); },
-                            {"blocks.1.attn.gating_param has shape (4,), expected (H,) = (2,)"});
+  expect_throw<checkpoint_error>(
+      [&] { build(m); }, {"blocks.1.attn.gating_param has shape (4,), expected (H,) = (2,)"});
   // H that does not divide D.
   m = load_golden_map(kMicro);
   reshape(m, "blocks.0.attn.pos_proj.weight", {5, 3});
-  expect_throw<model_error>([&] { build(m); }, {"width D = 96", "not divisible by H = 5",
-                                                "blocks.0.attn.pos_proj.weight"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"width D = 96", "not divisible by H = 5",
+                                                     "blocks.0.attn.pos_proj.weight"});
 }
 
 TEST(ConvitCheckpoint, InconsistentMlpWidthOrDepthKeys) {
   st_map m = load_golden_map(kMicro);
   reshape(m, "blocks.2.mlp.fc1.weight", {380, 96});
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"blocks.2.mlp.fc1.weight has shape (380,96), expected (M,D) = (384,96)",
                           "M = 384 from blocks.0.mlp.fc1.weight"});
   m = load_golden_map(kMicro);
   reshape(m, "blocks.3.mlp.fc2.weight", {96, 380});
-  expect_throw<model_error>([&] { build(m); }, {"expected (D,M) = (96,384)"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"expected (D,M) = (96,384)"});
 }
 
 TEST(ConvitCheckpoint, InconsistentQkvBias) {
   st_map m = load_golden_map(kBias);
   m.erase("blocks.1.attn.v.bias");
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"missing key 'blocks.1.attn.v.bias'", "blocks.0.attn.qk.bias is present",
                           "qkv_bias must be the same in every block"});
   m = load_golden_map(kBias);
   m.erase("blocks.2.attn.qkv.bias");
-  expect_throw<model_error>([&] { build(m); }, {"missing key 'blocks.2.attn.qkv.bias'"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"missing key 'blocks.2.attn.qkv.bias'"});
   m = load_golden_map(kMicro);
   m["blocks.1.attn.qk.bias"] =
       tiny_safetensors::tensor{{192}, std::vector<float>(192, 0.0f), "F32"};
-  expect_throw<model_error>([&] { build(m); }, {"unexpected key 'blocks.1.attn.qk.bias'",
-                                                "blocks.0.attn.qk.bias is absent"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"unexpected key 'blocks.1.attn.qk.bias'",
+                                                     "blocks.0.attn.qk.bias is absent"});
 }
 
 TEST(ConvitCheckpoint, GpsaBlockAfterMhsa) {
@@ -214,50 +215,53 @@ TEST(ConvitCheckpoint, GpsaBlockAfterMhsa) {
   m["blocks.1.attn.qkv.weight"] = m.at("blocks.3.attn.qkv.weight");
   m["blocks.1.attn.proj.weight"] = m.at("blocks.3.attn.proj.weight");
   m["blocks.1.attn.proj.bias"] = m.at("blocks.3.attn.proj.bias");
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"unexpected key 'blocks.2.attn.", "GPSA block after the first MHSA block",
                           "blocks.1.attn.qkv.weight"});
   // MHSA from the start: no GPSA block to take the head count from.
   m = load_golden_map(kMicro);
   m["blocks.0.attn.qkv.weight"] = m.at("blocks.3.attn.qkv.weight");
-  expect_throw<model_error>([&] { build(m); },
-                            {"blocks.0 is an MHSA block", "at least one GPSA block"});
+  expect_throw<checkpoint_error>([&] { build(m); },
+                                 {"blocks.0 is an MHSA block", "at least one GPSA block"});
   // A GPSA block that also has an MHSA key.
   m = load_golden_map(kMicro);
   m["blocks.2.attn.qkv.weight"] = m.at("blocks.3.attn.qkv.weight");
-  expect_throw<model_error>(
+  expect_throw<checkpoint_error>(
       [&] { build(m); }, {"unexpected key 'blocks.2.attn.", "has both GPSA keys and an MHSA key"});
 }
 
 TEST(ConvitCheckpoint, UnexpectedKeys) {
   st_map m = load_golden_map(kMicro);
   m["head_dist.weight"] = m.at("head.weight");
-  expect_throw<model_error>([&] { build(m); },
-                            {"unexpected key 'head_dist.weight'", "not part of a timm ConViT"});
+  expect_throw<checkpoint_error>(
+      [&] { build(m); }, {"unexpected key 'head_dist.weight'", "not part of a timm ConViT"});
   m = load_golden_map(kMicro);
   m["blocks.1.attn.rel_indices"] = tiny_safetensors::tensor{{1}, {0.0f}, "F32"};
-  expect_throw<model_error>([&] { build(m); }, {"unexpected key 'blocks.1.attn.rel_indices'"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"unexpected key 'blocks.1.attn.rel_indices'"});
   m = load_golden_map(kMicro);
   m["blocks.01.norm1.weight"] = m.at("blocks.1.norm1.weight");
-  expect_throw<model_error>([&] { build(m); }, {"unexpected key 'blocks.01.norm1.weight'"});
+  expect_throw<checkpoint_error>([&] { build(m); }, {"unexpected key 'blocks.01.norm1.weight'"});
 }
 
 TEST(ConvitCheckpoint, WrappedStateDictSaysWhichPrefix) {
   const st_map g = load_golden_map(kMicro);
   st_map m;
   for (const auto& [k, t] : g) m["module." + k] = t;
-  expect_throw<model_error>([&] { build(m); }, {"missing key 'patch_embed.proj.weight'",
-                                                "the file has 'module.patch_embed.proj.weight'",
-                                                "strip the prefix 'module.'"});
+  expect_throw<checkpoint_error>(
+      [&] { build(m); },
+      {"missing key 'patch_embed.proj.weight'", "the file has 'module.patch_embed.proj.weight'",
+       "strip the prefix 'module.'"});
 }
 
 TEST(ConvitCheckpoint, NonFiniteGateIsRefused) {
   st_map m = load_golden_map(kMicro);
   m.at("blocks.2.attn.gating_param").values[1] = NAN;
-  expect_throw<model_error>([&] { build(m); }, {"blocks.2.attn.gating_param holds NaN or Inf"});
+  expect_throw<checkpoint_error>([&] { build(m); },
+                                 {"blocks.2.attn.gating_param holds NaN or Inf"});
   m = load_golden_map(kMicro);
   m.at("blocks.0.attn.pos_proj.weight").values[0] = INFINITY;
-  expect_throw<model_error>([&] { build(m); }, {"blocks.0.attn.pos_proj.weight holds NaN or Inf"});
+  expect_throw<checkpoint_error>([&] { build(m); },
+                                 {"blocks.0.attn.pos_proj.weight holds NaN or Inf"});
 }
 
 TEST(ConvitCheckpoint, FileErrorsNameThePath) {
@@ -268,8 +272,8 @@ TEST(ConvitCheckpoint, FileErrorsNameThePath) {
   m.erase("norm.weight");
   const fs::path bad = dir / "bad model.safetensors";
   { std::ofstream(bad, std::ios::binary) << tiny_safetensors::serialise(m); }
-  expect_throw<model_error>([&] { (void)gpsa::convit::load(bad); },
-                            {bad.string() + ": missing key 'norm.weight'"});
+  expect_throw<checkpoint_error>([&] { (void)gpsa::convit::load(bad); },
+                                 {bad.string() + ": missing key 'norm.weight'"});
   // Not a safetensors file at all: the reader's io_error, naming the file.
   const fs::path junk = dir / "junk.safetensors";
   { std::ofstream(junk, std::ios::binary) << "not a checkpoint"; }
@@ -284,36 +288,37 @@ TEST(ConvitCheckpoint, FileErrorsNameThePath) {
 TEST(ConvitInput, WrongImageSize) {
   const auto m = gpsa::convit::load(golden_dir() / kMicro / "model.safetensors");
   const std::vector<std::size_t> small{1, 3, 32, 32}, grey{2, 1, 64, 64}, flat{3, 64, 64};
-  expect_throw<model_error>([&] { (void)m.batch_of(small, "x.npy"); },
-                            {"x.npy has shape (1,3,32,32), expected (B,3,64,64)", "64x64 images",
-                             "4x4 patches of 16 pixels"});
-  expect_throw<model_error>([&] { (void)m.batch_of(grey, "x.npy"); }, {"(2,1,64,64)"});
-  expect_throw<model_error>([&] { (void)m.batch_of(flat, "in"); }, {"in has shape (3,64,64)"});
+  expect_throw<gpsa::model_error>([&] { (void)m.batch_of(small, "x.npy"); },
+                                  {"x.npy has shape (1,3,32,32), expected (B,3,64,64)",
+                                   "64x64 images", "4x4 patches of 16 pixels"});
+  expect_throw<gpsa::model_error>([&] { (void)m.batch_of(grey, "x.npy"); }, {"(2,1,64,64)"});
+  expect_throw<gpsa::model_error>([&] { (void)m.batch_of(flat, "in"); },
+                                  {"in has shape (3,64,64)"});
   const std::vector<std::size_t> ok{5, 3, 64, 64};
   EXPECT_EQ(m.batch_of(ok, "x.npy"), 5u);
 
   const std::vector<float> x32(3 * 32 * 32, 0.0f);
-  expect_throw<model_error>(
+  expect_throw<gpsa::model_error>(
       [&] { (void)m.forward(x32, 1); },
       {"images has 3072 values", "expected B*3*64*64 = 12288 for B = 1", "64x64 images"});
   const std::vector<float> x(2 * 3 * 64 * 64, 0.0f);
-  expect_throw<model_error>([&] { (void)m.forward(x, 3); }, {"for B = 3"});
-  expect_throw<model_error>([&] { (void)m.forward(x, 0); }, {"for B = 0"});
+  expect_throw<gpsa::model_error>([&] { (void)m.forward(x, 3); }, {"for B = 3"});
+  expect_throw<gpsa::model_error>([&] { (void)m.forward(x, 0); }, {"for B = 0"});
   EXPECT_TRUE(m.forward(std::vector<float>{}, 0).empty());  // an empty batch is no work
   std::vector<float> logits(5), features(2 * 17 * 96);
-  expect_throw<model_error>([&] { m.forward(x, 2, logits, features); },
-                            {"logits has 5 values, expected B*classes = 20"});
+  expect_throw<gpsa::model_error>([&] { m.forward(x, 2, logits, features); },
+                                  {"logits has 5 values, expected B*classes = 20"});
   logits.resize(20);
   features.resize(7);
-  expect_throw<model_error>([&] { m.forward(x, 2, logits, features); },
-                            {"features has 7 values, expected B*T*D = 3264"});
+  expect_throw<gpsa::model_error>([&] { m.forward(x, 2, logits, features); },
+                                  {"features has 7 values, expected B*T*D = 3264"});
 }
 
 TEST(ConvitInput, BadExecutor) {
   auto m = gpsa::convit::load(golden_dir() / kMicro / "model.safetensors");
   gpsa::executor none{};
   none.workers = 0;
-  expect_throw<model_error>([&] { m.set_executor(&none); }, {"0 workers"});
+  expect_throw<gpsa::model_error>([&] { m.set_executor(&none); }, {"0 workers"});
   EXPECT_EQ(m.get_executor(), nullptr);
 }
 

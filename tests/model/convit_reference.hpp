@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An independent float64 ConViT forward for the tests, written straight from timm's ConViT math
 // (docs/convit.md) with plain loops: direct convolution, dense positional softmax from the
 // relative offsets, PyTorch's gating order and renormalisation, std::erf GELU. It shares no code

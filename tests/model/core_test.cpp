@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The core whole-model API (gpsa/convit.hpp): status codes, size queries, folded state, GELU and
 // LayerNorm against float64 formulas, and the core forward on caller-owned buffers agreeing
 // with the golden PyTorch outputs.
@@ -228,8 +229,8 @@ TEST(ConvitCore, FoldedStateLayout) {
   double worst = 0;
   for (std::size_t l = 0; l < 3; ++l) {
     const float* pw = w.blocks[l].pos_proj_weight;
-    const gpsa::folded_view f{{G, G},
-                              H,
+    const gpsa::folded_view f{H,
+                              {G, G},
                               folded.data() + l * per,
                               folded.data() + l * per + H * G * G,
                               folded.data() + l * per + 2 * H * G * G};

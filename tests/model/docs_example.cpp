@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The code examples of docs/convit.md, compiled and run on a golden model (keep in sync).
 #include <gtest/gtest.h>
 

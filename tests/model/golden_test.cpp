@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::convit on the golden PyTorch models (tests/golden/convit): logits and features within
 // the tolerance of cases.json, configuration inferred from the checkpoint, batching, threads,
 // F16 / BF16 checkpoints. Measured errors are printed.

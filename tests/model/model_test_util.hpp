@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the whole-model tests: golden ConViT cases, random timm-keyed models, error
 // measures, message checks.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The full ConViT-Ti shape end to end (224x224 images, 16-pixel patches, D = 192, H = 4, depth 12,
 // local_up_to_layer 10, MLP 768, 1000 classes) with weights generated here, written as a
 // safetensors checkpoint, loaded by gpsa::convit, and checked against the tests' own float64

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Checks an object file that uses gpsa::rel_indices_v: the table symbol lives in a read-only
 # data section, .data and .bss are empty, and the object has no dynamic initialisation (no
 # .init_array / .ctors section, no _GLOBAL__sub_I_ initialiser, no guard variable).

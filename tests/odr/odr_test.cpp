@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One object program-wide: two TUs that use the same baked table see the same address (the
 // variable template is an inline variable), and it is constant-initialised (constinit).
 #include <gtest/gtest.h>

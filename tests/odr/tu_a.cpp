@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ODR test, translation unit A: the address of the 14x14 table as this TU sees it.
 #include "gpsa/rel_indices.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ODR test, translation unit B: the same tables, seen from another TU.
 #include "gpsa/rel_indices.hpp"
 

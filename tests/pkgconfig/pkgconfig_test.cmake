@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Installs a gpsa build into PREFIX, then builds and runs a C program against it with pkg-config
 # only (no CMake package):
 #   cmake -DBUILD_DIR=build/default -DCONFIG=Release -DPREFIX=... -DLIBDIR=lib -DPKG_CONFIG=pkgconf

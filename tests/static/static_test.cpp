@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Compile-time tests: if this file compiles, every static_assert below holds (the ctest entry
 // only runs the empty main). Tables, the runtime fill in constant evaluation, statuses, registry.
 #include <array>

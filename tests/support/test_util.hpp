@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small helpers shared by gpsa's tests: whole-file reads and error measures.
 #pragma once
 

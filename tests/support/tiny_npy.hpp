@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A deliberately tiny, independent .npy reader for the tests (not gpsa's reader, so a bug in
 // gpsa's I/O cannot hide itself): format 1.0/2.0, returns descr, shape and the raw data bytes.
 #pragma once

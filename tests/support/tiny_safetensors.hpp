@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A deliberately small safetensors writer for the tests (independent of gpsa's reader): F32,
 // F16 and BF16 tensors from float values, with the same rounding the tests use to compute
 // expected values (round to nearest even).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Typed tests generated from the registry's Hana list: for every baked grid S and element type
 // T that can hold it, the baked table equals the runtime fill bit for bit and the registry
 // serves it. Each baked_<type>_test.cpp instantiates the suite for one T (parallel builds).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BakedTable typed tests (baked_cases.hpp) for element type float, one case per baked grid.
 #include <cstdint>
 

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // The relative-index formula, written out independently of gpsa for the tests: element (p, q, c)
-// of an R x C grid's table, p = yp*C + xp, q = yq*C + xq (DESIGN.md §1).
+// of an R x C grid's table, p = yp*C + xp, q = yq*C + xq (docs/DESIGN.md §2).
 #pragma once
 
 #include <cstddef>

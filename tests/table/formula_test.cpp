@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The runtime fill against the formula (formula.hpp, written independently): every S in 1..64,
 // rectangular grids, every element type, and the compact offset table.
 #include <gtest/gtest.h>

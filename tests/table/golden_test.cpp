@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The tables against PyTorch's (tests/golden/rel_indices_s*.npy, made by timm's
 // GPSA.get_rel_indices): bit for bit, for the runtime fill, the baked tables and the registry.
 #include <gtest/gtest.h>

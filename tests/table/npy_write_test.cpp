@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa::io::npy_bytes: the same bytes NumPy writes (the golden files are numpy.save output),
 // 64-byte aligned headers, every dtype and the shape spellings "()", "(n,)", "(a, b, c)".
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The API tour of docs/tables.md, verbatim: built and run by ctest so the README
 // example keeps compiling and keeps telling the truth.
 #include <gpsa/gpsa.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The registry's list: what CMake's GPSA_BAKED_GRIDS says, the same in its Hana and array forms,
 // and nothing else is reported as baked.
 #include <gtest/gtest.h>

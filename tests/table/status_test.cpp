@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every error path of the runtime fill, the offset fill and the registry lookup: the right
 // status, the output buffer untouched, and a message for every status.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // constexpr exp and sigmoid in double, identical at compile time and run time (for the fold).
 //
 // Why not <cmath>: std::exp is not constexpr in C++20, and even where a compiler folds it, the
@@ -32,6 +33,7 @@ GPSA_FP_STRICT_BEGIN
 namespace gpsa::detail {
 
 inline constexpr double inf_d = std::numeric_limits<double>::infinity();
+inline constexpr float quiet_nan_f = std::numeric_limits<float>::quiet_NaN();
 
 inline constexpr double inv_ln2 = 1.4426950408889634074;
 inline constexpr double ln2_hi = 6.93147180369123816490e-01;  // 0x3FE62E42FEE00000, 32 bits

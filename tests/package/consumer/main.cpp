@@ -1,10 +1,16 @@
-// A gpsa user: a baked table, the registry and (installed package only) the compiled core.
+// SPDX-License-Identifier: MIT
+// A gpsa user: a baked table, the registry, the compiled core, the runtime and the code generator.
+#include <gpsa/checkpoint.hpp>
+#include <gpsa/codegen.hpp>
+#include <gpsa/fold.hpp>
+#include <gpsa/folded.hpp>
 #include <gpsa/registry.hpp>
 #include <gpsa/rel_indices.hpp>
 #include <gpsa/version.hpp>
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 static_assert(gpsa::rel_indices_v<7>(0, 48, 2) == 72.0f);
@@ -18,9 +24,17 @@ int main() {
     std::puts("consumer: wrong table");
     return 1;
   }
-#ifdef GPSA_CONSUMER_LINKS_CORE
-  if (std::strcmp(gpsa::version(), GPSA_VERSION_STRING) != 0) return 1;
-#endif
+  if (std::strcmp(gpsa::version(), GPSA_VERSION_STRING) != 0) return 1;  // gpsa::core
+  // gpsa::runtime: a fold into owned storage; gpsa::codegen: its C99 header
+  const float w[3] = {-1.0f, -1.0f, -1.0f}, g[1] = {1.0f};
+  std::vector<gpsa::checkpoint_fold> layers;
+  layers.push_back({"blocks.0.attn", gpsa::folded_state({3, 3}, 1, w, {}, g)});
+  const std::string header = gpsa::codegen::folded_header(layers, {});
+  if (header.find("#define GPSA_FOLD_HEADS 1") == std::string::npos ||
+      !gpsa::natural_less("blocks.2", "blocks.10")) {
+    std::puts("consumer: wrong runtime / codegen");
+    return 1;
+  }
   std::printf("consumer ok: gpsa %s, %zu baked grids, 7x7 %s\n", GPSA_VERSION_STRING,
               gpsa::baked_grid_sizes.size(), gpsa::rel_source_name(baked.source));
   return 0;

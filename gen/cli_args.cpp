@@ -1,8 +1,10 @@
-// The shared --grid parser (gpsa table, forward, fold, demo).
-#include "grid_arg.hpp"
+// SPDX-License-Identifier: MIT
+// The shared argument checks of gpsa table, forward, fold and demo.
+#include "cli_args.hpp"
 
 #include <charconv>
 #include <cstddef>
+#include <filesystem>
 #include <system_error>
 
 #include "commands.hpp"
@@ -46,6 +48,26 @@ gpsa::grid parse_grid_text(const std::string& text, std::string_view option) {
   if (detail::mul_overflows(n, n, nn))
     throw cli_error(shown + ": N*N overflows size_t (grid too large)");
   return {r, c};
+}
+
+void check_output_paths(const named_paths& outputs, const named_paths& inputs) {
+  namespace fs = std::filesystem;
+  const auto same = [](const std::string& a, const std::string& b, bool existing) {
+    std::error_code e1, e2, e3;
+    if (existing && fs::equivalent(a, b, e1)) return true;
+    const fs::path ca = fs::weakly_canonical(a, e2), cb = fs::weakly_canonical(b, e3);
+    return (!e2 && !e3 && ca == cb) || a == b;
+  };
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    for (std::size_t j = i + 1; j < outputs.size(); ++j)
+      if (same(outputs[i].second, outputs[j].second, false))
+        throw cli_error(outputs[i].first + " and " + outputs[j].first + " name the same file '" +
+                        outputs[i].second + "'");
+  for (const auto& [oopt, opath] : outputs)
+    for (const auto& [iopt, ipath] : inputs)
+      if (same(opath, ipath, true))
+        throw cli_error(oopt + " '" + opath + "' is the input " + iopt + " '" + ipath +
+                        "'; refusing to overwrite an input file");
 }
 
 }  // namespace gpsa::cli

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Internal: the kernels on separable factors shared by gpsa/fold.hpp and gpsa/attention.hpp.
 // One implementation each of (Gy (x) Fx) V and of PyTorch's get_attention blend.
 #pragma once

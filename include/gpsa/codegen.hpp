@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// gpsa::codegen: the code generator as a library -- C99 headers with relative-index tables,
+// folded layers and layer weights, the dense folded attention as .npy, and the text helpers they
+// share. Part of gpsa::codegen (links gpsa::runtime; allocates, throws). The `gpsa table` and
+// `gpsa fold` commands are thin wrappers around these functions.
+//
+//   const auto file = gpsa::io::read_safetensors("convit.safetensors");
+//   const auto layers = gpsa::fold_checkpoint(file, {14, 14});
+//   gpsa::codegen::header_options o;
+//   o.symbol = "convit_fold";
+//   gpsa::io::write_file_atomic("convit_fold.h", gpsa::codegen::folded_header(layers, o));
+//
+// Every header is self-contained C99 (compiles with -std=c99 -Wall -Wextra -Wpedantic), has an
+// include guard, shape macros and a provenance comment, and holds `static const` arrays (one
+// copy per translation unit that includes it: include it in one). docs/firmware.md shows them.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "gpsa/checkpoint.hpp"
+#include "gpsa/folded.hpp"
+#include "gpsa/rel_indices.hpp"
+
+namespace gpsa::codegen {
+
+// ---- C text: one of each --------------------------------------------------------------------
+
+// True for a valid C identifier ([A-Za-z_][A-Za-z0-9_]*).
+bool is_c_identifier(std::string_view s) noexcept;
+// The macro spelling of an identifier: ASCII letters upper-cased ("gpsa_fold" -> "GPSA_FOLD").
+std::string c_macro_name(std::string_view identifier);
+// The shortest decimal float literal ("0.25f", "1.0f", "3.0517578e-05f") that a C compiler reads
+// back as exactly v; std::invalid_argument for NaN / Inf (C99 has no literal for them).
+std::string c_float_literal(float v);
+// Text safe inside a C block comment: printable ASCII only (others become '?') and no "*/".
+std::string c_comment_text(std::string_view s);
+
+// SHA-256 (FIPS 180-4), for the provenance lines of generated headers.
+std::array<std::uint8_t, 32> sha256(std::span<const std::uint8_t> bytes);
+// The same as 64 lowercase hex digits (what `sha256sum` prints).
+std::string sha256_hex(std::span<const std::uint8_t> bytes);
+
+// Where a generated file came from; printed in its header comment.
+struct provenance {
+  std::string command;      // the gpsa command that regenerates it, e.g. "gpsa fold --grid 14 ..."
+  std::string source_name;  // the checkpoint's file name (no folders), empty when none
+  std::string source_sha256;  // its SHA-256, empty when none
+};
+
+// ---- (a) relative-index tables ----------------------------------------------------------------
+
+// `static const T symbol[N][N][3]` with the table's values (exact integers), its shape macros
+// (SYMBOL_ROWS, _COLS, _PATCHES, _CHANNELS, _SIZE), <stdint.h> for the integer types.
+// T is float, double, int8_t, int16_t or int32_t. std::invalid_argument for a bad symbol or an
+// empty view.
+template <rel_element T>
+std::string rel_table_header(rel_view<T> table, std::string_view symbol, const provenance& from);
+
+// ---- (b) folded layers, (c) their weights ---------------------------------------------------
+
+struct header_options {
+  std::string symbol = "gpsa_fold";  // C prefix of every symbol; macros upper-cased
+  provenance from;
+};
+
+// The folded positional state of `layers` (one grid, one head count): per layer l the arrays
+// SYMBOL_l<l>_fx[H][C][C], _gy[H][R][R], _lambda[H], pointer tables SYMBOL_fx/_gy/_lambda over
+// the layers, and (when gpsa.h is included first) SYMBOL_layers[] as gpsa_folded views.
+// With `weights` (one layer_params per layer, same order, same D and qkv-bias presence) the
+// header also holds every layer's parameters -- SYMBOL_l<l>_qk_weight[2D][D], _qk_bias[2D] (with
+// qkv bias), _v_weight[D][D], _v_bias[D], _proj_weight[D][D], _proj_bias[D],
+// _pos_proj_weight[H][3], _pos_proj_bias[H], _gating_param[H] -- so a device needs no file
+// system. std::invalid_argument for no layers, a bad symbol, mismatched layers or NaN/Inf.
+std::string folded_header(std::span<const checkpoint_fold> layers, const header_options& options,
+                          std::span<const layer_params> weights = {});
+
+// The dense positional attention softmax(P) of every layer, expanded from the factors, as a
+// float32 .npy of shape (L, H, N, N). std::length_error when it would exceed `max_bytes`.
+std::string folded_dense_npy(std::span<const checkpoint_fold> layers,
+                             std::size_t max_bytes = std::size_t{4} << 30);
+
+}  // namespace gpsa::codegen

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// gpsa::folded_state and the fold of a checkpoint's GPSA layers.
+#include "gpsa/folded.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+#include "gpsa/checkpoint.hpp"
+#include "gpsa/io.hpp"
+
+namespace gpsa {
+namespace {
+
+[[noreturn]] void fold_failed(gpsa::grid g, std::size_t heads, status s) {
+  throw std::invalid_argument("fold of grid " + std::to_string(g.rows) + "x" +
+                              std::to_string(g.cols) + " with " + std::to_string(heads) +
+                              " heads: " + status_message(s));
+}
+
+}  // namespace
+
+folded_state::folded_state(gpsa::grid g, std::size_t heads, std::span<const float> pos_weight,
+                           std::span<const float> pos_bias, std::span<const float> gating,
+                           nonfinite_policy policy) {
+  fold_counts n{};
+  if (const status s = fold_size(g, heads, n); s != status::ok) fold_failed(g, heads, s);
+  std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda);
+  if (const status s = fold_positional(g, heads, pos_weight, pos_bias, gating, fx, gy, lam, policy);
+      s != status::ok)
+    fold_failed(g, heads, s);
+  heads_ = heads;
+  shape_ = g;
+  fx_ = std::move(fx);
+  gy_ = std::move(gy);
+  lambda_ = std::move(lam);
+}
+
+folded_view folded_state::view() const noexcept {
+  if (empty()) return {};
+  return {heads_, shape_, fx_.data(), gy_.data(), lambda_.data()};
+}
+
+std::vector<float> folded_state::expand() const {
+  if (empty()) return {};
+  const std::size_t nn = shape_.patches() * shape_.patches();
+  std::vector<float> out(heads_ * nn);
+  for (std::size_t h = 0; h < heads_; ++h)
+    if (const status s = positional_expand(view(), h, std::span<float>(out).subspan(h * nn, nn));
+        s != status::ok)
+      fold_failed(shape_, heads_, s);
+  return out;
+}
+
+std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa::grid g) {
+  const checkpoint_view root(f);
+  const std::vector<std::string> prefixes = gpsa_layer_prefixes(f);
+  if (prefixes.empty()) {
+    std::string keys;
+    std::size_t shown = 0;
+    for (const auto& kv : f.tensors) {
+      if (shown == 6) {
+        keys += ", ...";
+        break;
+      }
+      keys += (shown++ == 0 ? "" : ", ") + kv.first;
+    }
+    root.fail(
+        "no GPSA layer found (no key ends in '.pos_proj.weight'" +
+        (keys.empty() ? std::string("; the file holds no tensors)") : "; keys: " + keys + ")"));
+  }
+  std::vector<checkpoint_fold> layers;
+  for (const std::string& prefix : prefixes) {
+    const positional_params p = read_gpsa_positional(f, prefix);
+    const checkpoint_view v(f, prefix);
+    const std::pair<const char*, const std::vector<float>*> named[] = {
+        {"pos_proj.weight", &p.pos_proj_weight},
+        {"pos_proj.bias", &p.pos_proj_bias},
+        {"gating_param", &p.gating_param}};
+    for (const auto& [name, values] : named) {
+      const std::string bad = first_nonfinite(v.get(name).shape, *values);
+      if (!bad.empty())
+        v.fail("tensor '" + v.key(name) + "' has " + bad +
+               "; a non-finite weight cannot be folded");
+    }
+    if (!layers.empty() && p.heads != layers.front().state.heads())
+      v.fail(v.key("pos_proj.weight") + " has " + std::to_string(p.heads) + " heads but " +
+             join_key(layers.front().prefix, "pos_proj.weight") + " has " +
+             std::to_string(layers.front().state.heads()) +
+             "; a fold needs the same head count in every layer");
+    layers.push_back(
+        {prefix, folded_state(g, p.heads, p.pos_proj_weight, p.pos_proj_bias, p.gating_param)});
+  }
+  return layers;
+}
+
+}  // namespace gpsa
