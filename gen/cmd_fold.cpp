@@ -57,10 +57,10 @@ gpsa::grid checked_grid(const fold_options& o) {
 // checkpoint is read (L = H = 1: a typo'd grid fails at once) and once with the file's L and H.
 void check_fold_size(const fold_options& o, gpsa::grid g, std::size_t L, std::size_t H) {
   const std::size_t R = g.rows, C = g.cols, N = g.patches();
-  const std::string subject = grid_subject(o) + (L == 1 && H == 1
-                                                     ? std::string(" (one head)")
-                                                     : " (" + std::to_string(L) + " layer(s), H = " +
-                                                           std::to_string(H) + ")");
+  const std::string subject =
+      grid_subject(o) +
+      (L == 1 && H == 1 ? std::string(" (one head)")
+                        : " (" + std::to_string(L) + " layer(s), H = " + std::to_string(H) + ")");
   io::byte_budget work(subject);
   work.add("folded factors (L,H,C,C)", {L, H, C, C}, sizeof(float))
       .add("(L,H,R,R)", {L, H, R, R}, sizeof(float));

@@ -99,13 +99,13 @@ input_shape shape_of(const forward_options& o, const io::tensor& x, std::size_t 
 // Everything the run will allocate beyond the files already read, refused up front with the
 // bytes (docs/reliability.md, limits): the folded positional branch, the kernels' scratch, y,
 // and attn when --attention or --distances asks for it.
-void check_work_size(const forward_options& o, const input_shape& in, std::size_t H,
-                     std::size_t D, std::size_t workers, bool attn) {
+void check_work_size(const forward_options& o, const input_shape& in, std::size_t H, std::size_t D,
+                     std::size_t workers, bool attn) {
   const std::size_t B = in.batch, N = in.patches, R = in.g.rows, C = in.g.cols;
-  const std::string subject =
-      given(o.grid_opt) ? "--grid '" + io::printable(o.grid, 200) + "'"
-                        : "--input '" + io::display_path(o.input) + "' (grid " + grid_str(in.g) +
-                              ", H = " + std::to_string(H) + ")";
+  const std::string subject = given(o.grid_opt)
+                                  ? "--grid '" + io::printable(o.grid, 200) + "'"
+                                  : "--input '" + io::display_path(o.input) + "' (grid " +
+                                        grid_str(in.g) + ", H = " + std::to_string(H) + ")";
   std::size_t scratch = 0;
   if (const status s = gpsa_scratch_size({B, in.g, H, D}, workers, scratch); s != status::ok)
     throw cli_error(subject + ": the layer's scratch: " + status_message(s));

@@ -81,7 +81,8 @@ void stream_table(io::output_file& out, grid g, io::npy_dtype dt) {
     throw cli_error(status_message(s));
   const std::size_t shape[3] = {N, N, 3};
   io::npy_writer w(out, dt, shape);
-  const std::size_t row = N * 3, rows_per_chunk = std::max<std::size_t>(1, (1 << 20) / sizeof(T) / row);
+  const std::size_t row = N * 3,
+                    rows_per_chunk = std::max<std::size_t>(1, (1 << 20) / sizeof(T) / row);
   std::vector<T> chunk;
   chunk.reserve(rows_per_chunk * row);
   for (std::size_t p = 0; p < N; ++p) {

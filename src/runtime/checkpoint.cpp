@@ -52,8 +52,8 @@ bool shape_matches(std::span<const std::size_t> actual, std::span<const dim> wan
     // At most 8 (a 1000-layer file must not make a 1000-name line).
     msg += "; GPSA prefixes in the file: ";
     for (std::size_t i = 0; i < prefixes.size() && i < 8; ++i)
-      msg += (i ? ", " : "") + (prefixes[i].empty() ? std::string("\"\" (keys without prefix)")
-                                                    : shown(prefixes[i]));
+      msg += (i ? ", " : "") +
+             (prefixes[i].empty() ? std::string("\"\" (keys without prefix)") : shown(prefixes[i]));
     if (prefixes.size() > 8) msg += ", ... (" + std::to_string(prefixes.size()) + " in all)";
   }
   v.fail(msg);
@@ -135,8 +135,8 @@ void checkpoint_view::fail(const std::string& what) const {
 
 void checkpoint_view::shape_error(std::string_view name, std::span<const std::size_t> actual,
                                   std::span<const dim> expected, std::string_view note) const {
-  std::string msg =
-      shown(key(name)) + " has shape " + io::shape_text(actual) + ", expected " + symbolic_text(expected);
+  std::string msg = shown(key(name)) + " has shape " + io::shape_text(actual) + ", expected " +
+                    symbolic_text(expected);
   // The numbers where they are known ("(1,N,D) = (1,N,432)"); shown when they add something.
   std::string numbers = "(";
   std::size_t i = 0;
