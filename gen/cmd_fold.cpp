@@ -68,6 +68,7 @@ void check_fold_size(const fold_options& o, gpsa::grid g, std::size_t L, std::si
   work.require();
   io::byte_budget file("-o '" + io::display_path(o.output) + "' for " + subject,
                        io::max_output_bytes);
+  file.add_bytes("header", 4096);  // the .npy header, or the C header's comments and macros
   if (o.format == "npy")
     file.add("dense softmax(P) (L,H,N,N)", {L, H, N, N}, sizeof(float));
   else

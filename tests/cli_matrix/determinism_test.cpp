@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Same input -> byte-identical output (issues 6 and 9): every file gpsa table / forward / fold
 // writes is produced again from another working directory and with other environments (time
 // zone, locale, SOURCE_DATE_EPOCH, and for forward every thread-count variable a BLAS or OpenMP

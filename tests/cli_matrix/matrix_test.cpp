@@ -669,6 +669,12 @@ std::vector<bad_case> fold_cases() {
        {"--grid '1x8192'", "H = 64", "bytes", "limit"},
        with_bytes("@IN/bad.safetensors", positional_checkpoint("blocks.0.attn", 64)),
        address_space(std::size_t{2} << 30)});
+  // the dense (L,H,N,N) output of 4 heads at N = 16384 is 4 GiB plus its header: one file's limit
+  add({"DenseOutputTooLarge",
+       fold("@IN/w.safetensors", {"--format", "npy"}, "128", "@OUT/f.npy"),
+       {"-o '", "f.npy", "H = 4", "(1,4,16384,16384)", "limit for one output file", "--format c"},
+       inputs(),
+       address_space(std::size_t{2} << 30)});
   add({"ControlCharsInKeysAreEscaped",
        bad_w,
        {"no GPSA layer", "evil\\x0a\\x1b[31mkey"},
