@@ -52,8 +52,10 @@ gpsa::grid parse_grid_text(const std::string& text, std::string_view option) {
 
 bool given(const CLI::Option* option) { return option != nullptr && option->count() > 0; }
 
-void require_path(std::string_view flag, const std::string& path) {
-  if (path.empty()) throw cli_error(std::string(flag) + ": the path is empty");
+void require_path(std::string_view flag, const std::string& path, bool output) {
+  if (path.empty())
+    throw cli_error(std::string(flag) + ": the path is empty" +
+                    (output ? " (no output file name given)" : ""));
 }
 
 std::size_t parse_threads(const std::string& text) {

@@ -25,8 +25,9 @@ gpsa::grid parse_grid_text(const std::string& text, std::string_view option = "-
 bool given(const CLI::Option* option);
 
 // Throws cli_error "FLAG: the path is empty" for an empty path (every path flag of every
-// command; an empty name would otherwise reach the file system as "").
-void require_path(std::string_view flag, const std::string& path);
+// command; an empty name would otherwise reach the file system as ""), with "(no output file
+// name given)" added for an output.
+void require_path(std::string_view flag, const std::string& path, bool output = false);
 
 // Most worker threads --threads accepts (more than any machine gpsa targets has cores; a typo
 // such as 10000 is refused instead of starting 10000 threads).

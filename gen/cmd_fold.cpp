@@ -43,7 +43,7 @@ std::string grid_subject(const fold_options& o) {
 
 gpsa::grid checked_grid(const fold_options& o) {
   require_path("--weights", o.weights);
-  require_path("-o", o.output);
+  require_path("-o", o.output, true);
   if (o.format != "c" && o.format != "npy")
     throw cli_error("--format '" + io::printable(o.format, 200) + "': expected c or npy");
   if (o.with_weights && o.format != "c") throw cli_error("--with-weights needs --format c");

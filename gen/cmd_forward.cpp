@@ -124,10 +124,10 @@ void run_forward(const forward_options& o) {
   // Arguments first: nothing is read or created while one of them is wrong.
   require_path("--weights", o.weights);
   require_path("--input", o.input);
-  require_path("-o", o.output);
+  require_path("-o", o.output, true);
   const bool want_attn = given(o.attention_opt), want_dist = given(o.distances_opt);
-  if (want_attn) require_path("--attention", o.attention);
-  if (want_dist) require_path("--distances", o.distances);
+  if (want_attn) require_path("--attention", o.attention, true);
+  if (want_dist) require_path("--distances", o.distances, true);
   std::optional<gpsa::grid> grid_arg;
   if (given(o.grid_opt)) grid_arg = parse_grid_text(o.grid);
   const std::size_t threads = given(o.threads_opt) ? parse_threads(o.threads) : 0;

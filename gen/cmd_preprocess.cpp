@@ -40,7 +40,7 @@ std::size_t parse_size(const std::string& text) {
 
 void run_preprocess(const preprocess_options& o) {
   require_path("--image", o.image);
-  require_path("-o", o.output);
+  require_path("-o", o.output, true);
   const std::size_t size = parse_size(o.size);
   // Staged before the image is read: -o naming the image (any spelling, a symlink or a hard
   // link), a missing folder or an unwritable target fail first.

@@ -179,7 +179,7 @@ void add_table(CLI::App& app) {
   sub->add_option("-o,--output", opts->output, "Output file (written atomically)")->required();
   sub->callback([opts] {
     const table_options& o = *opts;
-    require_path("-o", o.output);
+    require_path("-o", o.output, true);
     const grid g = parse_grid(o.grid);
     const io::npy_dtype dt = parse_dtype(o.dtype);
     const out_format fmt = parse_format(o.format);
