@@ -125,7 +125,8 @@ void write_table(grid g, io::npy_dtype dt, const table_options& o, out_format fm
     if constexpr (std::is_same_v<T, float>) {
       if (is_baked<T>(g)) {
         const rel_lookup<T> r = lookup_rel_indices<T>(g, std::span<T>());
-        if (!r) throw cli_error("--grid '" + o.grid + "': " + status_message(r.code));
+        if (!r)
+          throw cli_error("--grid '" + io::printable(o.grid, 200) + "': " + status_message(r.code));
         const std::size_t shape[3] = {n, n, 3};
         io::npy_writer w(target, dt, shape);
         w.append(r.view.span());
@@ -148,7 +149,8 @@ void write_table(grid g, io::npy_dtype dt, const table_options& o, out_format fm
       r.code = fill_rel_indices<T>(g, std::span<T>(buffer));
       r.view = rel_view<T>{buffer.data(), g};
     }
-    if (!r) throw cli_error("--grid '" + o.grid + "': " + status_message(r.code));
+    if (!r)
+      throw cli_error("--grid '" + io::printable(o.grid, 200) + "': " + status_message(r.code));
     source = r.source;
     const std::string leaf = std::filesystem::path(o.output).filename().string();
     codegen::provenance from;

@@ -71,4 +71,13 @@ TEST(LayerLimits, AttentionOverTheWorkLimit) {
   expect_layer_error([&] { (void)l.attention(x, 1); }, {"attn", "bytes"});
 }
 
+// positional_apply's scratch size used to wrap silently; 0 now means "does not fit size_t" (a
+// valid call never needs 0 floats, and positional_apply itself reports size_overflow).
+TEST(LayerLimits, PositionalApplyScratchOverflowIsZero) {
+  const std::size_t big = std::size_t{1} << 32;
+  EXPECT_EQ(gpsa::positional_apply_scratch(gpsa::grid{big, big}, 8), 0u);
+  EXPECT_EQ(gpsa::positional_apply_scratch(gpsa::grid{big, 2}, big), 0u);
+  EXPECT_EQ(gpsa::positional_apply_scratch(gpsa::grid{14, 14}, 48), std::size_t{196 * 48});
+}
+
 }  // namespace
