@@ -511,13 +511,16 @@ std::vector<bad_case> forward_cases() {
        {"--distances", "(1,4,16384,16384)", "bytes", "limit"},
        big_input,
        address_space(std::size_t{2} << 30)});
-  // within the limits but more than the machine gives: named, never "std::bad_alloc"
-  add({"OutOfMemoryNamesTheCommand",
-       {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/big.npy", "-o", "@OUT/y.npy",
-        "--attention", "@OUT/attn.npy"},
-       {"forward", "out of memory"},
-       with_bytes("@IN/big.npy", npy_zeros({1, 4096, 16})),  // attn (1,4,4096,4096): 256 MiB
-       address_space(std::size_t{160} << 20)});
+  // within the limits but more than the machine gives: named, never "std::bad_alloc". Not under
+  // ASan: its allocator reports the failed allocation itself (on stderr, or as a fatal error),
+  // so what gpsa prints cannot be checked there.
+  if (!GPSA_CLI_ASAN)
+    add({"OutOfMemoryNamesTheCommand",
+         {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/big.npy", "-o", "@OUT/y.npy",
+          "--attention", "@OUT/attn.npy"},
+         {"forward", "out of memory"},
+         with_bytes("@IN/big.npy", npy_zeros({1, 4096, 16})),  // attn (1,4,4096,4096): 256 MiB
+         address_space(std::size_t{160} << 20)});
   // messages are one line: control characters in keys, dtypes, paths and values escaped
   add({"ControlCharsInPrefixesAreEscaped",
        fwd("@IN/bad.safetensors", "@IN/x.npy"),
