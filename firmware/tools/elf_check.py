@@ -15,7 +15,10 @@
         read-only data (nm type r/R) at a flash address.
   elf_check.py core LIBGPSA_CORE.a [--tools PREFIX]
       Fails if the archive references an allocator, exception or RTTI symbol (malloc, operator
-      new, __cxa_*, _Unwind_*, typeinfo): the core needs none on the target.
+      new, __cxa_*, _Unwind_*, typeinfo): the core needs none on the target; or anything outside
+      itself but memcpy/memmove/memset, libgcc's __aeabi_* helpers and libm functions that never
+      set errno (ceil, floor...): newlib's exp, sqrt... write errno and read __fdlib_version, a
+      variable in .data, and the core computes them itself (gpsa/detail/constexpr_math.hpp).
   elf_check.py sizes BASELINE.elf IMAGE.elf ... [--tools PREFIX]
       Prints a Markdown table: each image's .text/.rodata/.data/.bss, the growth over the baseline
       image (start-up + newlib + report functions), the bytes of gpsa's input sections in it
@@ -215,19 +218,34 @@ BANNED = re.compile(r"^(malloc|calloc|realloc|free|_Zn[wa]\w*|_Zd[la]\w*|__cxa_\
                     r"__gxx_personality\w*|_ZTI\w+|_ZTS\w+|abort|__aeabi_unwind_cpp_\w+)$")
 
 
+# What the core may take from outside itself: the string functions the compiler may call, libgcc's
+# run-time ABI helpers (soft double, 64-bit division), and libm functions that cannot set errno.
+ALLOWED_OUTSIDE = re.compile(r"^(memcpy|memmove|memset|__aeabi_\w+|(ceil|floor|trunc|round|fabs)f?)$")
+
+
 def cmd_core(args):
     undefined = set()
     for line in run([args.tools + "nm", "-u", "-A", args.archive]).splitlines():
         parts = line.split()
         if parts:
             undefined.add(parts[-1])
+    defined = set()
+    for line in run([args.tools + "nm", "-A", "--defined-only", args.archive]).splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            defined.add(parts[-1])
+    outside = sorted(undefined - defined)
     bad = sorted(u for u in undefined if BANNED.match(u))
-    print(f"{os.path.basename(args.archive)}: {len(undefined)} undefined symbols: " + " ".join(sorted(undefined)))
+    foreign = sorted(u for u in outside if not BANNED.match(u) and not ALLOWED_OUTSIDE.match(u))
+    print(f"{os.path.basename(args.archive)}: {len(outside)} references outside it: " + " ".join(outside))
     for b in bad:
         print(f"FAIL: {args.archive} references {b}", file=sys.stderr)
-    if bad:
+    for f in foreign:
+        print(f"FAIL: {args.archive} references {f}, not an allowed outside symbol "
+              "(memcpy/memmove/memset, __aeabi_*, errno-free libm)", file=sys.stderr)
+    if bad or foreign:
         return 1
-    print("no allocator, exception or RTTI symbol: ok")
+    print("no allocator, exception or RTTI symbol, no errno-writing libm function: ok")
     return 0
 
 
