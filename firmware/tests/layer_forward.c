@@ -14,7 +14,7 @@
  *   - in place (y = x in RAM): the same bits as the fused forward;
  *   - a few error statuses (the host test checks them all).
  * It prints the scratch it needs and the RAM it used: .data + .bss, and the stack's high-water
- * mark (the stack is painted before the calls). */
+ * mark (the stack is painted before the calls), and checks that they fit the board's RAM. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,13 +72,15 @@ enum {
 #define X_REF ((const float*)golden_x)
 #define Y_REF ((const float*)golden_y)
 
-static float y[X_LEN];           /* fused forward */
-static float y2[X_LEN];          /* with attn; then in place */
-static float attn[ATTN_LEN];     /* (B, H, N, N) */
+static float y[X_LEN];       /* fused forward */
+static float y2[X_LEN];      /* with attn; then in place */
+static float attn[ATTN_LEN]; /* (B, H, N, N) */
 static float scratch[SCRATCH_LEN];
 
-/* Linker-script symbols (platform/mps2_an386.ld): addresses only. */
-extern char __data_start__[], __bss_end__[];
+/* Linker-script symbols (platform/mps2_an386.ld): addresses only. The board's data RAM is
+ * [__ram_start__, __ram_end__) (4 MB on mps2-an386); __stack_size__'s address is the stack the
+ * script reserves above .bss. */
+extern char __data_start__[], __bss_end__[], __ram_start__[], __ram_end__[], __stack_size__[];
 
 /* The stack's high-water mark below main's frame: a window under it is painted first, and
  * afterwards the lowest word no longer painted shows how deep the calls went. (rdimon's
@@ -145,8 +147,8 @@ int main(void) {
   gpsa_status s;
 
   paint_stack((uintptr_t)__builtin_frame_address(0));
-  printf(IMAGE ": golden case %s, grid %dx%d, H = %d, D = %d, batch %d\n", IO_MAC(CASE), S, S, H,
-         D, B);
+  printf(IMAGE ": golden case %s, grid %dx%d, H = %d, D = %d, batch %d\n", IO_MAC(CASE), S, S, H, D,
+         B);
   fw_check_true("generated header matches the case (heads, dim, grid)",
                 LAYER_MAC(HEADS) == H && LAYER_MAC(DIM) == D && LAYER_MAC(ROWS) == S &&
                     LAYER_MAC(COLS) == S && LAYER_MAC(LAYERS) == 1);
@@ -160,14 +162,14 @@ int main(void) {
          (unsigned long)QKV_FLOATS, (unsigned long)WORK_FLOATS);
 
   /* the fused forward: no N x N matrix */
-  s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y, X_LEN,
-                         NULL, 0, scratch, SCRATCH_LEN);
+  s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y, X_LEN, NULL,
+                         0, scratch, SCRATCH_LEN);
   fw_check_true("gpsa_layer_forward (attn NULL) returns GPSA_OK", s == GPSA_OK);
   check_y("y (fused) vs PyTorch y.npy", y);
 
   /* with the attention output */
-  s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2,
-                         X_LEN, attn, ATTN_LEN, scratch, SCRATCH_LEN);
+  s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN, attn,
+                         ATTN_LEN, scratch, SCRATCH_LEN);
   fw_check_true("gpsa_layer_forward (attn output) returns GPSA_OK", s == GPSA_OK);
   check_y("y (with attn) vs PyTorch y.npy", y2);
   for (b = 0; b < B; ++b)
@@ -188,23 +190,52 @@ int main(void) {
   fw_check_bits("in place == fused forward", bit_mismatches(y2, y, X_LEN), X_LEN);
 
   /* a few errors (tests/c_api checks every one on the host) */
-  fw_check_true("scratch one float short: GPSA_BUFFER_TOO_SMALL",
-                gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN,
-                                   y2, X_LEN, NULL, 0, scratch,
-                                   SCRATCH_LEN - 1) == GPSA_BUFFER_TOO_SMALL);
+  fw_check_true(
+      "scratch one float short: GPSA_BUFFER_TOO_SMALL",
+      gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN, NULL,
+                         0, scratch, SCRATCH_LEN - 1) == GPSA_BUFFER_TOO_SMALL);
   fw_check_true("NULL weights: GPSA_INVALID_ARGUMENT",
-                gpsa_layer_forward(&dims, NULL, &layer_folded[0], X_REF, X_LEN, y2, X_LEN,
-                                   NULL, 0, scratch, SCRATCH_LEN) == GPSA_INVALID_ARGUMENT);
-  fw_check_true("y one float short: GPSA_SHAPE_MISMATCH",
-                gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN,
-                                   y2, X_LEN - 1, NULL, 0, scratch,
-                                   SCRATCH_LEN) == GPSA_SHAPE_MISMATCH);
+                gpsa_layer_forward(&dims, NULL, &layer_folded[0], X_REF, X_LEN, y2, X_LEN, NULL, 0,
+                                   scratch, SCRATCH_LEN) == GPSA_INVALID_ARGUMENT);
+  fw_check_true(
+      "y one float short: GPSA_SHAPE_MISMATCH",
+      gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN - 1,
+                         NULL, 0, scratch, SCRATCH_LEN) == GPSA_SHAPE_MISMATCH);
 
-  printf("RAM: .data + .bss %lu bytes (this image's buffers: y, y2, attn %lu, scratch %lu), "
-         "stack below main %lu bytes%s\n",
-         (unsigned long)((uintptr_t)__bss_end__ - (uintptr_t)__data_start__),
-         (unsigned long)(ATTN_LEN * sizeof(float)), (unsigned long)(SCRATCH_LEN * sizeof(float)),
-         (unsigned long)stack_high_water(),
-         stack_high_water() >= STACK_WINDOW ? " (the whole painted window: more)" : "");
+  {
+    const uintptr_t ram0 = (uintptr_t)__ram_start__, ram1 = (uintptr_t)__ram_end__;
+    const size_t static_ram = (size_t)((uintptr_t)__bss_end__ - (uintptr_t)__data_start__);
+    const size_t stack_used = stack_high_water(), reserved = (size_t)(uintptr_t)__stack_size__;
+    const size_t total = static_ram + reserved;
+    printf(
+        "RAM: .data + .bss %lu bytes (this image's buffers: y, y2 %lu each, attn %lu, "
+        "scratch %lu); stack below main %lu bytes%s (main's frame at 0x%08lx); board data "
+        "RAM %lu bytes at 0x%08lx, stack reserved there %lu bytes\n",
+        (unsigned long)static_ram, (unsigned long)(X_LEN * sizeof(float)),
+        (unsigned long)(ATTN_LEN * sizeof(float)), (unsigned long)(SCRATCH_LEN * sizeof(float)),
+        (unsigned long)stack_used,
+        stack_used >= STACK_WINDOW ? " (the whole painted window: more)" : "",
+        (unsigned long)stack_base, (unsigned long)(ram1 - ram0), (unsigned long)ram0,
+        (unsigned long)reserved);
+    /* RAM fit on the board: the static buffers (scratch included) are .data + .bss in the 4 MB
+     * data RAM, and the linker script reserves __stack_size__ above them for the stack a device
+     * starts with (vector table: SP = top of that RAM); the link fails if they do not fit. Under
+     * QEMU, rdimon's start-up code moves the stack to where semihosting's HEAPINFO says (the
+     * top of the board's 16 MB PSRAM at 0x21000000), so the measured depth is checked against
+     * the reservation, and the live stack against .data/.bss (no overlap). */
+    fw_check_true(
+        "RAM fit: the scratch gpsa_layer_size asks for is a static buffer in RAM",
+        (uintptr_t)scratch >= ram0 && (uintptr_t)(scratch + scratch_len) <= (uintptr_t)__bss_end__);
+    fw_check_true("RAM fit: stack used < the stack the linker script reserves",
+                  stack_used < reserved && stack_used < STACK_WINDOW);
+    fw_check_true("RAM fit: the live stack does not overlap .data/.bss",
+                  stack_base - stack_used >= (uintptr_t)__bss_end__ ||
+                      stack_base <= (uintptr_t)__data_start__);
+    fw_check_true("RAM fit: .data + .bss + reserved stack <= the board's data RAM",
+                  static_ram + reserved <= ram1 - ram0);
+    printf("RAM: .data + .bss + reserved stack = %lu of %lu bytes (%.1f %%)\n",
+           (unsigned long)total, (unsigned long)(ram1 - ram0),
+           100.0 * (double)total / (double)(ram1 - ram0));
+  }
   return fw_finish(IMAGE);
 }
