@@ -217,8 +217,8 @@ void emit_tables(std::string& o, const header_shape& s, const std::string& sym,
       const auto ptr = [&ls](const char* what) { return "(const float*)" + ls + "_" + what; };
       o += std::string(l == 0 ? "" : ",") + "\n  {" + ptr("qk_weight") + ", " +
            (s.qkv_bias ? ls + "_qk_bias" : std::string("NULL")) + ", " + ptr("v_weight") + ", " +
-           (s.qkv_bias ? ls + "_v_bias" : std::string("NULL")) + ", " + ptr("proj_weight") +
-           ", " + ls + "_proj_bias}";
+           (s.qkv_bias ? ls + "_v_bias" : std::string("NULL")) + ", " + ptr("proj_weight") + ", " +
+           ls + "_proj_bias}";
     }
     o += "\n};\n";
   }

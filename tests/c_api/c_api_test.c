@@ -319,8 +319,7 @@ static void test_layer(void) {
         GPSA_INVALID_ARGUMENT);
   CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, NULL, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, NULL, 0) ==
-        GPSA_BUFFER_TOO_SMALL);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, NULL, 0) == GPSA_BUFFER_TOO_SMALL);
   wbad = w;
   wbad.qk_weight = NULL;
   CHECK(gpsa_layer_forward(&dims, &wbad, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==

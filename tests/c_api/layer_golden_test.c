@@ -110,7 +110,8 @@ static void run_case(const layer_golden_case* c) {
   size_t x_len = 0, attn_len = 0, scratch_len = 0, nx = 0, ny = 0, na = 0;
   float *x = read_case_file(c, "x.npy", &nx), *y_ref = read_case_file(c, "y.npy", &ny);
   float* attn_ref = read_case_file(c, "attn.npy", &na);
-  float *y, *y2, *attn, *scratch, *fx, *gy, *lambda;
+  float *y = NULL, *y2 = NULL, *attn = NULL, *scratch = NULL, *fx = NULL, *gy = NULL,
+        *lambda = NULL;
   double ymax, err_fused, err_attn, err_a;
   gpsa_folded folded;
 
@@ -123,11 +124,20 @@ static void run_case(const layer_golden_case* c) {
   }
   CHECK(gpsa_layer_size(&dims, &x_len, &attn_len, &scratch_len) == GPSA_OK);
   CHECK(x_len == nx && x_len == ny && attn_len == na);
+  if (x_len != nx || x_len != ny || attn_len != na) goto done; /* .npy of another shape */
   CHECK(c->weights->qk_bias == NULL ? !c->qkv_bias : c->qkv_bias);
   y = malloc(x_len * sizeof(float));
   y2 = malloc(x_len * sizeof(float));
   attn = malloc(attn_len * sizeof(float));
   scratch = malloc(scratch_len * sizeof(float));
+  fx = malloc(H * C * C * sizeof(float));
+  gy = malloc(H * R * R * sizeof(float));
+  lambda = malloc(H * sizeof(float));
+  CHECK(y != NULL && y2 != NULL && attn != NULL && scratch != NULL && fx != NULL && gy != NULL &&
+        lambda != NULL);
+  if (y == NULL || y2 == NULL || attn == NULL || scratch == NULL || fx == NULL || gy == NULL ||
+      lambda == NULL)
+    goto done;
 
   /* fused: no N x N matrix */
   CHECK(gpsa_layer_forward(&dims, c->weights, c->folded, x, x_len, y, x_len, NULL, 0, scratch,
@@ -145,11 +155,8 @@ static void run_case(const layer_golden_case* c) {
   CHECK(err_a <= LAYER_GOLDEN_ATTN_ABS);
 
   /* the same layer folded at run time from the header's pos_proj / gating_param */
-  fx = malloc(H * C * C * sizeof(float));
-  gy = malloc(H * R * R * sizeof(float));
-  lambda = malloc(H * sizeof(float));
-  CHECK(gpsa_fold(H, R, C, c->pos_proj_weight, c->pos_proj_bias, c->gating_param, fx, H * C * C,
-                  gy, H * R * R, lambda, H) == GPSA_OK);
+  CHECK(gpsa_fold(H, R, C, c->pos_proj_weight, c->pos_proj_bias, c->gating_param, fx, H * C * C, gy,
+                  H * R * R, lambda, H) == GPSA_OK);
   folded.heads = H;
   folded.rows = R;
   folded.cols = C;
@@ -166,10 +173,12 @@ static void run_case(const layer_golden_case* c) {
                            scratch_len) == GPSA_OK);
   CHECK(memcmp(y, y2, x_len * sizeof(float)) == 0);
 
-  printf("%-24s y: max abs err %.3g (fused), %.3g (with attn), max |y| %.3g, bound %.3g; "
-         "attn: max abs err %.3g (bound %.0e); scratch %lu floats\n",
-         c->name, err_fused, err_attn, ymax, LAYER_GOLDEN_Y_REL_TO_MAX * ymax, err_a,
-         LAYER_GOLDEN_ATTN_ABS, (unsigned long)scratch_len);
+  printf(
+      "%-24s y: max abs err %.3g (fused), %.3g (with attn), max |y| %.3g, bound %.3g; "
+      "attn: max abs err %.3g (bound %.0e); scratch %lu floats\n",
+      c->name, err_fused, err_attn, ymax, LAYER_GOLDEN_Y_REL_TO_MAX * ymax, err_a,
+      LAYER_GOLDEN_ATTN_ABS, (unsigned long)scratch_len);
+done:
   free(x);
   free(y_ref);
   free(attn_ref);

@@ -147,8 +147,8 @@ constexpr double sqrt(double x) noexcept {
       q <<= 1;
     }
   }
-  std::uint64_t sig = q >> 1;                    // 53 bits
-  int biased = ex / 2 + 1049;                    // sqrt(x) ~ sig * 2^(ex/2 - 26); always normal
+  std::uint64_t sig = q >> 1;                        // 53 bits
+  int biased = ex / 2 + 1049;                        // sqrt(x) ~ sig * 2^(ex/2 - 26); always normal
   if ((q & 1) != 0 && (r != 0 || (sig & 1) != 0)) {  // above half an ulp (or a tie to odd)
     if (++sig == (hidden << 1)) {
       sig >>= 1;
