@@ -72,10 +72,11 @@ enum {
 #define X_REF ((const float*)golden_x)
 #define Y_REF ((const float*)golden_y)
 
-static float y[X_LEN];       /* fused forward */
-static float y2[X_LEN];      /* with attn; then in place */
-static float attn[ATTN_LEN]; /* (B, H, N, N) */
-static float scratch[SCRATCH_LEN];
+static float y[X_LEN];                                       /* fused forward */
+static float y2[X_LEN];                                      /* with attn; then in place */
+static float attn[ATTN_LEN];                                 /* (B, H, N, N) */
+static float scratch[GPSA_LAYER_SCRATCH_LEN(H, D, S, S, B)]; /* gpsa.h's compile-time size */
+#define SCRATCH_BUF (sizeof scratch / sizeof scratch[0])
 
 /* Linker-script symbols (platform/mps2_an386.ld): addresses only. The board's data RAM is
  * [__ram_start__, __ram_end__) (4 MB on mps2-an386); __stack_size__'s address is the stack the
@@ -157,19 +158,21 @@ int main(void) {
   fw_check_true("gpsa_layer_size returns GPSA_OK", s == GPSA_OK);
   fw_check_true("gpsa_layer_size: x, attn, scratch lengths as documented",
                 x_len == X_LEN && attn_len == ATTN_LEN && scratch_len == SCRATCH_LEN);
+  fw_check_true("GPSA_LAYER_SCRATCH_LEN (the static buffer's size) == gpsa_layer_size's",
+                SCRATCH_BUF == scratch_len);
   printf("scratch: %lu floats = %lu bytes (q, k, v of the batch %lu + per-head work %lu floats)\n",
          (unsigned long)scratch_len, (unsigned long)(scratch_len * sizeof(float)),
          (unsigned long)QKV_FLOATS, (unsigned long)WORK_FLOATS);
 
   /* the fused forward: no N x N matrix */
   s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y, X_LEN, NULL,
-                         0, scratch, SCRATCH_LEN);
+                         0, scratch, SCRATCH_BUF);
   fw_check_true("gpsa_layer_forward (attn NULL) returns GPSA_OK", s == GPSA_OK);
   check_y("y (fused) vs PyTorch y.npy", y);
 
   /* with the attention output */
   s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN, attn,
-                         ATTN_LEN, scratch, SCRATCH_LEN);
+                         ATTN_LEN, scratch, SCRATCH_BUF);
   fw_check_true("gpsa_layer_forward (attn output) returns GPSA_OK", s == GPSA_OK);
   check_y("y (with attn) vs PyTorch y.npy", y2);
   for (b = 0; b < B; ++b)
@@ -185,7 +188,7 @@ int main(void) {
   /* in place: x copied to RAM, y written over it */
   memcpy(y2, X_REF, sizeof y2);
   s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], y2, X_LEN, y2, X_LEN, NULL, 0,
-                         scratch, SCRATCH_LEN);
+                         scratch, SCRATCH_BUF);
   fw_check_true("gpsa_layer_forward in place returns GPSA_OK", s == GPSA_OK);
   fw_check_bits("in place == fused forward", bit_mismatches(y2, y, X_LEN), X_LEN);
 
@@ -193,14 +196,14 @@ int main(void) {
   fw_check_true(
       "scratch one float short: GPSA_BUFFER_TOO_SMALL",
       gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN, NULL,
-                         0, scratch, SCRATCH_LEN - 1) == GPSA_BUFFER_TOO_SMALL);
+                         0, scratch, SCRATCH_BUF - 1) == GPSA_BUFFER_TOO_SMALL);
   fw_check_true("NULL weights: GPSA_INVALID_ARGUMENT",
                 gpsa_layer_forward(&dims, NULL, &layer_folded[0], X_REF, X_LEN, y2, X_LEN, NULL, 0,
-                                   scratch, SCRATCH_LEN) == GPSA_INVALID_ARGUMENT);
+                                   scratch, SCRATCH_BUF) == GPSA_INVALID_ARGUMENT);
   fw_check_true(
       "y one float short: GPSA_SHAPE_MISMATCH",
       gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN - 1,
-                         NULL, 0, scratch, SCRATCH_LEN) == GPSA_SHAPE_MISMATCH);
+                         NULL, 0, scratch, SCRATCH_BUF) == GPSA_SHAPE_MISMATCH);
 
   {
     const uintptr_t ram0 = (uintptr_t)__ram_start__, ram1 = (uintptr_t)__ram_end__;

@@ -127,6 +127,16 @@ typedef struct gpsa_layer_dims {
 gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* attn_len,
                             size_t* scratch_len);
 
+/* gpsa_layer_size's scratch_len as a constant expression, for sizing a static buffer at compile
+ * time (firmware: `static float scratch[GPSA_LAYER_SCRATCH_LEN(4, 192, 14, 14, 1)];`). Arguments
+ * as in gpsa_layer_dims; valid shapes only, and no overflow check: use gpsa_layer_size for shapes
+ * known at run time. tests/c_api checks that both agree. */
+#define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                \
+  ((size_t)(batch) * (size_t)(rows) * (size_t)(cols) * 3u * (size_t)(dim) +                 \
+   ((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols) : 64u) *        \
+       (size_t)(rows) * (size_t)(cols) +                                                    \
+   2u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads)))
+
 /* y = GPSA.forward(x) (timm): q, k, v projections, gated attention
  *   attn[h] = (1 - lambda[h]) * softmax(q_h k_h^T / sqrt(d)) + lambda[h] * position[h],
  * attn[h] @ v_h per head, heads concatenated, proj. `pos` is the layer's folded positional state;

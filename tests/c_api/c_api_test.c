@@ -264,6 +264,22 @@ static void test_layer(void) {
   CHECK(scratch_len == LB * LN * 3 * LD + LN * LN + 2 * LN * LHD);
   CHECK(scratch_len <= sizeof scratch / sizeof scratch[0]);
   CHECK(gpsa_layer_size(&dims, NULL, NULL, NULL) == GPSA_OK);
+  /* the compile-time macro agrees with the query, here and on other shapes */
+  CHECK(scratch_len == GPSA_LAYER_SCRATCH_LEN(LH, LD, LR, LC, LB));
+  {
+    static const size_t shapes[][5] = {
+        {1, 8, 1, 1, 1},     {4, 32, 4, 4, 1},    {9, 36, 3, 3, 2},  {4, 192, 14, 14, 1},
+        {9, 432, 14, 14, 3}, {16, 768, 8, 32, 2}, {3, 12, 1, 64, 1}, {2, 6, 9, 9, 0}};
+    size_t k, n;
+    for (k = 0; k < sizeof shapes / sizeof shapes[0]; ++k) {
+      const gpsa_layer_dims sd = {shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3],
+                                  shapes[k][4]};
+      n = 0;
+      CHECK(gpsa_layer_size(&sd, NULL, NULL, &n) == GPSA_OK);
+      CHECK(n == GPSA_LAYER_SCRATCH_LEN(shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3],
+                                        shapes[k][4]));
+    }
+  }
 
   /* forward (fused and with attn, rectangular grid, qkv bias, batch 2) vs double */
   layer_reference(x, wqk, bqk, wv, bv, wp, bp, pw, g, ref);

@@ -12,7 +12,9 @@
 enum { B = 1, N = S4_SHARP_LAYER_PATCHES, D = S4_SHARP_LAYER_DIM, LEN = B * N * D };
 
 static float x[LEN], y[LEN];
-static float scratch[4096]; /* at least what gpsa_layer_size asks for: checked below */
+/* sized at compile time; gpsa_layer_size gives the same number at run time (checked below) */
+static float scratch[GPSA_LAYER_SCRATCH_LEN(S4_SHARP_LAYER_HEADS, D, S4_SHARP_LAYER_ROWS,
+                                            S4_SHARP_LAYER_COLS, B)];
 
 int main(void) {
   const gpsa_layer_dims dims = {S4_SHARP_LAYER_HEADS, D, S4_SHARP_LAYER_ROWS, S4_SHARP_LAYER_COLS,
