@@ -12,7 +12,9 @@
       - .preinit_array / .init_array hold no entry from gpsa and no C++ dynamic initialiser
         (_GLOBAL__sub_I_*) at all: nothing of gpsa, or of the test code built on it, runs before main;
       - every --rom SYMBOL (demangled name, e.g. 'gpsa::rel_indices_v<14u, 14u, float>') is
-        read-only data (nm type r/R) at a flash address.
+        read-only data (nm type r/R) at a flash address;
+      - every C library member the link pulled in for a reference from libgpsa_core.a provides
+        an allowed outside symbol (as `core` below): gpsa brings no errno or libm state.
   elf_check.py core LIBGPSA_CORE.a [--tools PREFIX]
       Fails if the archive references an allocator, exception or RTTI symbol (malloc, operator
       new, __cxa_*, _Unwind_*, typeinfo): the core needs none on the target; or anything outside
@@ -129,6 +131,28 @@ def map_sections(path):
     return out
 
 
+def map_pulled(path):
+    """Archive members the link pulled in, from a GNU ld map: [(member, referencing file, symbol)]."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    start = text.find("Archive member included to satisfy reference by file (symbol)")
+    block = text[start:] if start >= 0 else ""
+    # The block ends at the next headline (e.g. "Discarded input sections", "Memory Configuration").
+    m = re.search(r"^(Allocating common symbols|Discarded input sections|Memory Configuration)", block, re.M)
+    if m:
+        block = block[:m.start()]
+    out, member = [], None
+    for line in block.splitlines()[1:]:
+        if line and not line[0].isspace():
+            member = line.strip()
+            continue
+        m = re.match(r"^\s+(\S+) \((.*)\)$", line)
+        if m and member:
+            out.append((member, m.group(1), m.group(2)))
+            member = None
+    return out
+
+
 def is_gpsa_section(name, origin):
     return "libgpsa_core.a(" in origin or bool(GPSA_MANGLED.search(name)) or \
         re.search(r"\.gpsa_", name) is not None
@@ -180,6 +204,17 @@ def cmd_check(args):
                 problems.append(f"{arr} entry {name} comes from gpsa")
             if name.startswith("_GLOBAL__sub_I") or name.startswith("_GLOBAL__I"):
                 problems.append(f"{arr} entry {name}: a C++ dynamic initialiser ({origin})")
+
+    # What gpsa's core pulled from the C library: only what firmware.core_symbols allows (no libm
+    # function that writes errno or reads newlib's __fdlib_version, which live in RAM).
+    for member, by, sym in map_pulled(args.map):
+        if "libgpsa_core.a(" not in by or "libgpsa_core.a(" in member or "libgcc.a(" in member:
+            continue
+        if not ALLOWED_OUTSIDE.match(sym):
+            problems.append(f"gpsa's core pulled {member} into the image for {sym} "
+                            "(allowed: memcpy/memmove/memset, __aeabi_*, errno-free libm)")
+        else:
+            print(f"from the C library for gpsa: {sym} ({os.path.basename(member)})")
 
     for want in args.rom:
         hits = [s for s in syms if s[5] == want or s[4] == want]
