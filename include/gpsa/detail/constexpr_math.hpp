@@ -162,7 +162,7 @@ constexpr double sqrt(double x) noexcept {
 // where std::sqrt is one and the C library keeps no state for it (x86, AArch64 hosts: detail::sqrt
 // costs ~100 ns, too much for the nonlocality metric's N^2 distances), gpsa's own elsewhere.
 inline double runtime_sqrt(double x) noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(_M_X64)
+#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64)
   return std::sqrt(x);
 #else
   return sqrt(x);
