@@ -10,6 +10,7 @@
 
 #include "convit_simd.hpp"
 #include "gpsa/attention.hpp"
+#include "gpsa/detail/constexpr_math.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
 
@@ -282,7 +283,8 @@ void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::siz
       const double dj = xi[j] - mean;
       v += dj * dj;
     }
-    const double rstd = 1.0 / std::sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
+    const double rstd =
+        1.0 / detail::runtime_sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
     for (std::size_t j = 0; j < dim; ++j) {
       const float w = weight != nullptr ? weight[j] : 1.0f;
       const float b = bias != nullptr ? bias[j] : 0.0f;
