@@ -242,8 +242,8 @@ void run_classify(const classify_options& o) {
     report << "wrote " << io::display_path(o.output) << ": logits (" << B << ',' << c.classes
            << ") float32\n";
   if (features_out != nullptr)
-    report << "wrote " << io::display_path(o.features) << ": features (" << B << ','
-           << c.tokens() << ',' << c.dim << ") float32 (after the final norm"
+    report << "wrote " << io::display_path(o.features) << ": features (" << B << ',' << c.tokens()
+           << ',' << c.dim << ") float32 (after the final norm"
            << (c.has_class_token() ? ", class token first" : "") << ")\n";
   std::cout << report.str() << std::flush;
 }
@@ -263,8 +263,8 @@ void add_classify(CLI::App& app) {
       "--image", o->image, "a PNG or JPEG image, preprocessed like timm's evaluation transform");
   in->excludes(im);
   im->excludes(in);
-  CLI::Option* out = cmd->add_option("-o,--output", o->output,
-                                     "write the logits (B,classes) float32 .npy");
+  CLI::Option* out =
+      cmd->add_option("-o,--output", o->output, "write the logits (B,classes) float32 .npy");
   CLI::Option* feat = cmd->add_option(
       "--features", o->features, "write the features after the final norm (B,N+1,D) float32 .npy");
   cmd->add_option("--topk", o->topk, "classes to print per image (at most the model's classes)")

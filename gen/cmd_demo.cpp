@@ -230,7 +230,18 @@ layer make_layer(const demo_options& o, const io::safetensors_file* file, std::s
     prefix = found.front();
   }
   origin = io::display_path(o.weights) + ", layer " + io::printable(prefix, 200);
-  return layer(*file, prefix);
+  layer l(*file, prefix);
+  // The fold would only say "invalid argument" for a NaN/Inf positional weight: name the key.
+  const layer_params& p = l.params();
+  const auto check = [&](const std::vector<float>& v, const char* key) {
+    if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }))
+      throw cli_error(io::display_path(o.weights) + ": " + io::printable(prefix, 200) + "." + key +
+                      " holds NaN or Inf (the positional softmax would be NaN)");
+  };
+  check(p.pos_proj_weight, "pos_proj.weight");
+  check(p.pos_proj_bias, "pos_proj.bias");
+  check(p.gating_param, "gating_param");
+  return l;
 }
 
 // The relative-index table: baked (compile time) vs the runtime fill, for this grid; and the
@@ -254,14 +265,14 @@ void report_table(std::ostream& os, layer& l, gpsa::grid g, const std::string& g
   });
   const double t_set = time_us(1, [&] { l.set_grid(g); });
   os << "relative-index table (" << g.patches() << " x " << g.patches() << " x 3 floats, "
-            << bytes_text(table_count * sizeof(float)) << "):\n"
-            << "  baked at compile time (registry lookup): "
-            << (is_baked<float>(g) ? fmt("%10.3f us", t_lookup) : std::string("  not baked"))
-            << (baked ? "   <- used" : "") << '\n'
-            << "  runtime fill (fallback):                 " << fmt("%10.3f us", t_fill)
-            << (baked ? "" : "   <- used") << '\n'
-            << "  the layer needs neither: set_grid cached its positional branch as folded "
-            << "(separable factors, no table) in " << fmt("%.1f us", t_set) << "\n\n";
+     << bytes_text(table_count * sizeof(float)) << "):\n"
+     << "  baked at compile time (registry lookup): "
+     << (is_baked<float>(g) ? fmt("%10.3f us", t_lookup) : std::string("  not baked"))
+     << (baked ? "   <- used" : "") << '\n'
+     << "  runtime fill (fallback):                 " << fmt("%10.3f us", t_fill)
+     << (baked ? "" : "   <- used") << '\n'
+     << "  the layer needs neither: set_grid cached its positional branch as folded "
+     << "(separable factors, no table) in " << fmt("%.1f us", t_set) << "\n\n";
 }
 
 // Per head: lambda, the attention centre for the query patch, nonlocality.
@@ -269,9 +280,9 @@ void report_heads(std::ostream& os, const folded_view& view, const std::vector<f
                   std::size_t query) {
   const std::size_t C = view.shape.cols;
   os << "query patch " << query << " = (y " << query / C << ", x " << query % C
-            << "); offsets are (dx, dy) from it\n"
-            << "head  lambda  peak at (dx,dy)  centroid (dx,dy)    peak  nonlocality: positional  "
-               "layer\n";
+     << "); offsets are (dx, dy) from it\n"
+     << "head  lambda  peak at (dx,dy)  centroid (dx,dy)    peak  nonlocality: positional  "
+        "layer\n";
   for (std::size_t h = 0; h < view.heads; ++h) {
     const head_report r = analyse_head(view, h, query);
     char line[160];
@@ -290,27 +301,32 @@ void report_firmware(std::ostream& os, gpsa::grid g, std::size_t H) {
   const std::size_t N = g.patches();
   const std::size_t folded = counts.total() * sizeof(float), dense = H * N * N * sizeof(float);
   os << "\nfolded firmware state per layer: H*(R^2+C^2)+H = " << counts.total()
-            << " floats = " << bytes_text(folded)
-            << "; dense positional attention H*N^2 = " << H * N * N
-            << " floats = " << bytes_text(dense) << " ("
-            << fmt("%.0fx", static_cast<double>(dense) / static_cast<double>(folded))
-            << " larger)\n";
+     << " floats = " << bytes_text(folded) << "; dense positional attention H*N^2 = " << H * N * N
+     << " floats = " << bytes_text(dense) << " ("
+     << fmt("%.0fx", static_cast<double>(dense) / static_cast<double>(folded)) << " larger)\n";
 }
 
 // ---- the whole-checkpoint mode ---------------------------------------------------------------
 
 // Head colours for the plots: hues spread evenly, bright enough on the dark background.
 rgb head_color(std::size_t h, std::size_t heads) {
-  const double hue = 6.0 * static_cast<double>(h) / static_cast<double>(std::max<std::size_t>(1, heads));
+  const double hue =
+      6.0 * static_cast<double>(h) / static_cast<double>(std::max<std::size_t>(1, heads));
   const double f = hue - std::floor(hue);
   const auto c = [](double v) { return static_cast<std::uint8_t>(std::lround(70 + 185 * v)); };
   switch (static_cast<int>(hue) % 6) {
-    case 0: return {c(1), c(f), c(0)};
-    case 1: return {c(1 - f), c(1), c(0)};
-    case 2: return {c(0), c(1), c(f)};
-    case 3: return {c(0), c(1 - f), c(1)};
-    case 4: return {c(f), c(0), c(1)};
-    default: return {c(1), c(0), c(1 - f)};
+    case 0:
+      return {c(1), c(f), c(0)};
+    case 1:
+      return {c(1 - f), c(1), c(0)};
+    case 2:
+      return {c(0), c(1), c(f)};
+    case 3:
+      return {c(0), c(1 - f), c(1)};
+    case 4:
+      return {c(f), c(0), c(1)};
+    default:
+      return {c(1), c(0), c(1 - f)};
   }
 }
 
@@ -322,7 +338,7 @@ constexpr rgb k_background{24, 24, 28}, k_text{235, 235, 235}, k_axis{160, 160, 
 // under them the legend; on the right three title lines over the positional maps of one block.
 namespace geometry {
 constexpr std::size_t margin = 10, text_scale = 2, line_h = 18;
-constexpr std::size_t plot_left = 60, plot_w = 400, plot_right = 20;  // y tick labels | area
+constexpr std::size_t plot_left = 60, plot_w = 400, plot_right = 20;   // y tick labels | area
 constexpr std::size_t plot_top = 28, plot_h = 220, plot_bottom = 50;   // title | area | x labels
 constexpr std::size_t plot_total_w = plot_left + plot_w + plot_right;  // 480
 constexpr std::size_t plot_total_h = plot_top + plot_h + plot_bottom;  // 298
@@ -339,8 +355,8 @@ struct plot_area {
   std::size_t blocks;
   double ymax;
   long px(double block) const {
-    return static_cast<long>(x0) + std::lround((block + 0.5) * geometry::plot_w /
-                                               static_cast<double>(blocks));
+    return static_cast<long>(x0) +
+           std::lround((block + 0.5) * geometry::plot_w / static_cast<double>(blocks));
   }
   long py(double v) const {
     const double t = std::clamp(v / ymax, 0.0, 1.0);
@@ -384,8 +400,8 @@ plot_area draw_axes(rgb_image& img, std::size_t x, std::size_t y, std::size_t bl
     const std::string t = std::to_string(b);
     const long xx = a.px(static_cast<double>(b));
     img.fill_rect(static_cast<std::size_t>(xx), a.y0 + plot_h, 1, 5, k_axis);
-    img.draw_text(static_cast<std::size_t>(xx) - text_width(t, text_scale) / 2,
-                  a.y0 + plot_h + 8, t, text_scale, k_axis);
+    img.draw_text(static_cast<std::size_t>(xx) - text_width(t, text_scale) / 2, a.y0 + plot_h + 8,
+                  t, text_scale, k_axis);
   }
   img.draw_text(a.x0 + (plot_w - text_width(xlabel, text_scale)) / 2, a.y0 + plot_h + 30, xlabel,
                 text_scale, k_text);
@@ -408,8 +424,8 @@ void draw_series(rgb_image& img, const plot_area& a, const std::vector<double>& 
 
 struct whole_report {
   std::size_t blocks = 0, heads = 0;
-  std::vector<double> lambda;                   // (blocks, heads): sigmoid(gating_param)
-  std::vector<float> positional, full;          // (blocks, heads): nonlocality in patches
+  std::vector<double> lambda;           // (blocks, heads): sigmoid(gating_param)
+  std::vector<float> positional, full;  // (blocks, heads): nonlocality in patches
 };
 
 // The picture: gates and nonlocality per block (left), block `layer`'s positional maps (right).
@@ -489,10 +505,10 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
   const std::size_t L = c.local_up_to_layer, H = c.heads;
   std::size_t layer_index = 0;
   if (o.has_layer && (!parse_index(o.layer, layer_index) || layer_index >= L))
-    throw cli_error("--layer '" + io::printable(o.layer, 200) + "': expected a GPSA block from 0 to " +
-                    std::to_string(L - 1) + " (" + io::display_path(o.weights) + " has " +
-                    std::to_string(L) + " GPSA blocks, local_up_to_layer = " + std::to_string(L) +
-                    ")");
+    throw cli_error("--layer '" + io::printable(o.layer, 200) +
+                    "': expected a GPSA block from 0 to " + std::to_string(L - 1) + " (" +
+                    io::display_path(o.weights) + " has " + std::to_string(L) +
+                    " GPSA blocks, local_up_to_layer = " + std::to_string(L) + ")");
   const gpsa::grid g = c.patch_grid();
   const std::size_t query = parse_query(o.query, g);
 
@@ -518,7 +534,8 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
   r.lambda.resize(L * H);
   for (std::size_t b = 0; b < L; ++b)
     for (std::size_t h = 0; h < H; ++h)
-      r.lambda[b * H + h] = 1.0 / (1.0 + std::exp(-double{model.weights().blocks[b].gating_param[h]}));
+      r.lambda[b * H + h] =
+          1.0 / (1.0 + std::exp(-double{model.weights().blocks[b].gating_param[h]}));
   r.positional.resize(L * H);
   r.full.resize(L * H);
   if (const status s = convit_positional_nonlocality(model.weights(), model.folded(), r.positional);
@@ -609,8 +626,7 @@ void run_layer(const demo_options& o, const io::safetensors_file* file, io::outp
   for (const float v : y) sum += v, peak = std::max(peak, double{std::fabs(v)});
   report << "forward (B = 1, deterministic input): " << fmt("%.3f ms", t_fwd / 1000) << ", y sum "
          << fmt("%.6g", sum) << ", max |y| " << fmt("%.6g", peak) << '\n'
-         << "fold of the positional branch (run time, once): " << fmt("%.1f us", t_fold)
-         << "\n\n";
+         << "fold of the positional branch (run time, once): " << fmt("%.1f us", t_fold) << "\n\n";
 
   report_heads(report, fold.view(), dist, query);
   report_firmware(report, g, H);
@@ -627,8 +643,7 @@ void run_demo(const demo_options& o) {
     throw cli_error(std::string(o.has_prefix  ? "--prefix"
                                 : o.has_image ? "--image"
                                               : "--layer") +
-                    " needs --weights" +
-                    (o.has_prefix ? "" : " (a whole ConViT checkpoint)"));
+                    " needs --weights" + (o.has_prefix ? "" : " (a whole ConViT checkpoint)"));
   if (o.has_prefix && (o.has_image || o.has_layer))
     throw cli_error(std::string(o.has_image ? "--image" : "--layer") +
                     " takes a whole ConViT checkpoint; --prefix picks one GPSA layer instead "

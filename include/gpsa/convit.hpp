@@ -162,8 +162,8 @@ struct convit_probe {
 // convit_forward with `probe` called as described above; outputs and errors as convit_forward.
 // Without a hook function it is convit_forward. The normal forward never checks for a probe.
 status convit_forward_probed(const convit_weights& w, std::span<const float> folded,
-                             std::size_t batch, const float* images, float* logits,
-                             float* features, std::span<float> scratch, const convit_probe& probe,
+                             std::size_t batch, const float* images, float* logits, float* features,
+                             std::span<float> scratch, const convit_probe& probe,
                              const executor* ex = nullptr) noexcept;
 
 // Nonlocality ("mean attention distance", ConViT section 4, timm's GPSA.get_attention_map) of
@@ -175,9 +175,9 @@ status convit_forward_probed(const convit_weights& w, std::span<const float> fol
 // Errors as convit_forward; buffer_too_small when `distances` is short; batch 0: no-op.
 status convit_nonlocality_scratch_size(const convit_config& c, std::size_t batch,
                                        std::size_t workers, std::size_t& floats) noexcept;
-status convit_nonlocality(const convit_weights& w, std::span<const float> folded,
-                          std::size_t batch, const float* images, std::span<float> distances,
-                          std::span<float> scratch, const executor* ex = nullptr) noexcept;
+status convit_nonlocality(const convit_weights& w, std::span<const float> folded, std::size_t batch,
+                          const float* images, std::span<float> distances, std::span<float> scratch,
+                          const executor* ex = nullptr) noexcept;
 
 // The same measure for the positional attention alone, softmax(P_h) of each GPSA block (input
 // independent; what the block attends to when its gate lambda is 1): distances

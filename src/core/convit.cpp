@@ -460,8 +460,8 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
 }
 
 status convit_forward_probed(const convit_weights& w, std::span<const float> folded,
-                             std::size_t batch, const float* images, float* logits,
-                             float* features, std::span<float> scratch, const convit_probe& probe,
+                             std::size_t batch, const float* images, float* logits, float* features,
+                             std::span<float> scratch, const convit_probe& probe,
                              const executor* ex) noexcept {
   return convit_forward_impl(w, folded, batch, images, logits, features, scratch,
                              probe.gpsa_block_input != nullptr ? &probe : nullptr, ex);

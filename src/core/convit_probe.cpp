@@ -83,9 +83,9 @@ status convit_nonlocality_scratch_size(const convit_config& c, std::size_t batch
   return status::ok;
 }
 
-status convit_nonlocality(const convit_weights& w, std::span<const float> folded,
-                          std::size_t batch, const float* images, std::span<float> distances,
-                          std::span<float> scratch, const executor* ex) noexcept {
+status convit_nonlocality(const convit_weights& w, std::span<const float> folded, std::size_t batch,
+                          const float* images, std::span<float> distances, std::span<float> scratch,
+                          const executor* ex) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
   if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
     return status::invalid_argument;
@@ -107,11 +107,11 @@ status convit_nonlocality(const convit_weights& w, std::span<const float> folded
 
   float* logits = scratch.data() + l.forward;
   float* attn = logits + l.logits;
-  nonlocality_probe state{&w,    folded.data(),          counts,           attn, l.attn,
-                          {attn + l.attn, l.layer}, distances.data(), ex};
+  nonlocality_probe state{
+      &w, folded.data(), counts, attn, l.attn, {attn + l.attn, l.layer}, distances.data(), ex};
   const convit_probe probe{&state, &nonlocality_probe::run};
-  return convit_forward_probed(w, folded, batch, images, logits, nullptr,
-                               scratch.first(l.forward), probe, ex);
+  return convit_forward_probed(w, folded, batch, images, logits, nullptr, scratch.first(l.forward),
+                               probe, ex);
 }
 
 status convit_positional_nonlocality(const convit_weights& w, std::span<const float> folded,

@@ -476,10 +476,10 @@ const tensor& safetensors_file::at(const std::string& key) const {
 safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& file,
                                    const read_limits& limits) {
   const std::string name = display_path(file);
-  const std::uint64_t header_len =
-      header_length(bytes.first(std::min<std::size_t>(8, bytes.size())), bytes.size(), name, limits);
-  std::vector<entry> entries = parse_header(bytes.subspan(8, header_len),
-                                            bytes.size() - 8 - header_len, name, limits);
+  const std::uint64_t header_len = header_length(
+      bytes.first(std::min<std::size_t>(8, bytes.size())), bytes.size(), name, limits);
+  std::vector<entry> entries =
+      parse_header(bytes.subspan(8, header_len), bytes.size() - 8 - header_len, name, limits);
   check_overlaps(entries, name);
 
   safetensors_file f;

@@ -25,7 +25,9 @@ namespace mt = model_test;
 std::string golden_model(const std::string& name) {
   return (mt::golden_dir() / name / "model.safetensors").string();
 }
-std::string golden_x(const std::string& name) { return (mt::golden_dir() / name / "x.npy").string(); }
+std::string golden_x(const std::string& name) {
+  return (mt::golden_dir() / name / "x.npy").string();
+}
 
 // One printed row of the top-K table.
 struct top_row {
@@ -88,13 +90,14 @@ TEST_F(Classify, GoldenModelsLogitsFeaturesAndTopK) {
   for (const mt::golden_case& c : cases) {
     SCOPED_TRACE(c.name);
     const fs::path lo = out / (c.name + ".logits.npy"), fe = out / (c.name + ".features.npy");
-    const run_result r = run_gpsa({"classify", "--weights", golden_model(c.name), "--input",
-                                   golden_x(c.name), "-o", lo.string(), "--features", fe.string(),
-                                   "--topk", "3"});
+    const run_result r =
+        run_gpsa({"classify", "--weights", golden_model(c.name), "--input", golden_x(c.name), "-o",
+                  lo.string(), "--features", fe.string(), "--topk", "3"});
     ASSERT_TRUE(r.exited && r.code == 0) << r;
     EXPECT_TRUE(r.err.empty()) << r.err;
     std::vector<std::size_t> ref_lshape, ref_fshape;
-    const std::vector<float> ref_l = mt::read_f32(mt::golden_dir() / c.name / "logits.npy", &ref_lshape);
+    const std::vector<float> ref_l =
+        mt::read_f32(mt::golden_dir() / c.name / "logits.npy", &ref_lshape);
     const std::vector<float> ref_f =
         mt::read_f32(mt::golden_dir() / c.name / "features.npy", &ref_fshape);
     const npy_f32 got_l = read_npy_f32(lo), got_f = read_npy_f32(fe);
@@ -165,8 +168,7 @@ TEST_F(Classify, LabelsArePrintedAndMustMatchTheClasses) {
   // CRLF line ends, a byte-order mark, a final newline, UTF-8 and an empty label are fine.
   std::string text = "\xEF\xBB\xBF";
   for (int i = 0; i < 10; ++i)
-    text += (i == 3 ? std::string() : "class " + std::to_string(i) + " \xC3\xA9t\xC3\xA9") +
-            "\r\n";
+    text += (i == 3 ? std::string() : "class " + std::to_string(i) + " \xC3\xA9t\xC3\xA9") + "\r\n";
   spit(in / "labels.txt", text);
   const run_result r = run_gpsa({"classify", "--weights", m, "--input", x, "--topk", "10",
                                  "--labels", (in / "labels.txt").string()});
@@ -225,8 +227,15 @@ TEST_F(Classify, ThreadsGiveIdenticalBytesAndNoThreadWithoutTheFlag) {
   std::vector<std::string> logits, features;
   for (const char* n : {"", "1", "2", "3"}) {
     SCOPED_TRACE(n);
-    std::vector<std::string> args{"classify", "--weights", m, "--input", x, "-o",
-                                  (out / "l.npy").string(), "--features", (out / "f.npy").string()};
+    std::vector<std::string> args{"classify",
+                                  "--weights",
+                                  m,
+                                  "--input",
+                                  x,
+                                  "-o",
+                                  (out / "l.npy").string(),
+                                  "--features",
+                                  (out / "f.npy").string()};
     if (*n != 0) args.insert(args.end(), {"--threads", n});
     const run_result r = run_gpsa(args);
     ASSERT_TRUE(r.exited && r.code == 0) << r;
@@ -251,8 +260,8 @@ TEST_F(Classify, ThreadsGiveIdenticalBytesAndNoThreadWithoutTheFlag) {
 struct bad_case {
   std::string name;
   std::function<std::vector<std::string>(const fs::path& in, const fs::path& out)> setup;
-  int code;                          // expected exit status (1, or 2 for usage errors)
-  std::vector<std::string> parts;    // the stderr line contains each ("@IN" = the input folder)
+  int code;                        // expected exit status (1, or 2 for usage errors)
+  std::vector<std::string> parts;  // the stderr line contains each ("@IN" = the input folder)
 };
 
 // A float32 .npy (format 1.0) of `shape` holding `values`, written here (not by gpsa).
@@ -296,190 +305,285 @@ std::vector<bad_case> bad_cases() {
   };
   std::vector<bad_case> v;
   // usage
-  v.push_back({"missing_weights", [&](const fs::path& in, const fs::path&) {
+  v.push_back({"missing_weights",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  return std::vector<std::string>{"classify", "--input", (in / "x.npy").string()};
-               }, 2, {"--weights is required"}});
-  v.push_back({"neither_input_nor_image", [&](const fs::path& in, const fs::path&) {
+               },
+               2,
+               {"--weights is required"}});
+  v.push_back({"neither_input_nor_image",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  return base(in);
-               }, 2, {"one of --input x.npy or --image FILE is required"}});
-  v.push_back({"both_input_and_image", [&](const fs::path& in, const fs::path&) {
+               },
+               2,
+               {"one of --input x.npy or --image FILE is required"}});
+  v.push_back({"both_input_and_image",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  copy_golden("images/gray_200x240.png", in / "g.png");
                  return with(base(in), {"--input", (in / "x.npy").string(), "--image",
                                         (in / "g.png").string()});
-               }, 2, {"excludes"}});
+               },
+               2,
+               {"excludes"}});
   for (const std::string k : {"0", "-1", "abc", "1.5", "99999999999", "", " 3", "+3"})
-    v.push_back({"bad_topk_" + std::to_string(v.size()), [&, k](const fs::path& in, const fs::path&) {
+    v.push_back({"bad_topk_" + std::to_string(v.size()),
+                 [&, k](const fs::path& in, const fs::path&) {
                    cp(in);
                    return with(base(in), {"--input", (in / "x.npy").string(), "--topk", k});
-                 }, 1, {"--topk '" + k + "': expected an integer from 1 to"}});
+                 },
+                 1,
+                 {"--topk '" + k + "': expected an integer from 1 to"}});
   for (const std::string k : {"0", "257", "two", ""})
     v.push_back({"bad_threads_" + std::to_string(v.size()),
                  [&, k](const fs::path& in, const fs::path&) {
                    cp(in);
                    return with(base(in), {"--input", (in / "x.npy").string(), "--threads", k});
-                 }, 1, {"--threads '" + k + "': expected an integer from 1 to 256"}});
+                 },
+                 1,
+                 {"--threads '" + k + "': expected an integer from 1 to 256"}});
   // the checkpoint
-  v.push_back({"missing_key", [&](const fs::path& in, const fs::path& out) {
+  v.push_back({"missing_key",
+               [&](const fs::path& in, const fs::path& out) {
                  cp(in);
                  write_model(in / "m.safetensors",
                              [](mt::st_map& m) { m.erase("blocks.1.mlp.fc2.bias"); });
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "l.npy").string()});
-               }, 1, {"@IN/m.safetensors: missing key 'blocks.1.mlp.fc2.bias'"}});
-  v.push_back({"mismatched_shape", [&](const fs::path& in, const fs::path& out) {
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "-o", (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/m.safetensors: missing key 'blocks.1.mlp.fc2.bias'"}});
+  v.push_back({"mismatched_shape",
+               [&](const fs::path& in, const fs::path& out) {
                  cp(in);
                  write_model(in / "m.safetensors", [](mt::st_map& m) {
                    auto& t = m.at("blocks.1.attn.qk.weight");
                    t.shape = {192, 95};
                    t.values.resize(192 * 95);
                  });
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "l.npy").string()});
-               }, 1, {"@IN/m.safetensors: blocks.1.attn.qk.weight has shape (192,95), expected (2D,D) = (192,96)"}});
-  v.push_back({"truncated_checkpoint", [&](const fs::path& in, const fs::path& out) {
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "-o", (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/m.safetensors: blocks.1.attn.qk.weight has shape (192,95), expected (2D,D) = "
+                "(192,96)"}});
+  v.push_back({"truncated_checkpoint",
+               [&](const fs::path& in, const fs::path& out) {
                  cp(in);
-                 truncated_golden("convit/convit_micro_4x4/model.safetensors",
-                                  in / "m.safetensors", -100);
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "l.npy").string()});
-               }, 1, {"@IN/m.safetensors: tensor", "beyond the data section"}});
-  v.push_back({"checkpoint_is_fifo", [&](const fs::path& in, const fs::path& out) {
+                 truncated_golden("convit/convit_micro_4x4/model.safetensors", in / "m.safetensors",
+                                  -100);
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "-o", (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/m.safetensors: tensor", "beyond the data section"}});
+  v.push_back({"checkpoint_is_fifo",
+               [&](const fs::path& in, const fs::path& out) {
                  cp(in);
                  fs::remove(in / "m.safetensors");
                  ::mkfifo((in / "m.safetensors").c_str(), 0600);
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "l.npy").string()});
-               }, 1, {"@IN/m.safetensors: not a regular file (FIFO)"}});
-  v.push_back({"layer_checkpoint_not_a_model", [&](const fs::path& in, const fs::path&) {
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "-o", (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/m.safetensors: not a regular file (FIFO)"}});
+  v.push_back({"layer_checkpoint_not_a_model",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  copy_golden("s2_h4_c16/weights.safetensors", in / "m.safetensors");
                  return with(base(in), {"--input", (in / "x.npy").string()});
-               }, 1, {"@IN/m.safetensors: missing key 'patch_embed.proj.weight'"}});
+               },
+               1,
+               {"@IN/m.safetensors: missing key 'patch_embed.proj.weight'"}});
   // the input tensor
-  v.push_back({"wrong_image_size", [&](const fs::path& in, const fs::path& out) {
-                 cp(in);
-                 copy_golden("convit/convit_7x7_bias/x.npy", in / "x.npy");
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "l.npy").string()});
-               }, 1, {"@IN/x.npy has shape (1,3,112,112), expected (B,3,64,64): this model takes 64x64 images"}});
-  v.push_back({"input_rank_3", [&](const fs::path& in, const fs::path&) {
+  v.push_back(
+      {"wrong_image_size",
+       [&](const fs::path& in, const fs::path& out) {
+         cp(in);
+         copy_golden("convit/convit_7x7_bias/x.npy", in / "x.npy");
+         return with(base(in),
+                     {"--input", (in / "x.npy").string(), "-o", (out / "l.npy").string()});
+       },
+       1,
+       {"@IN/x.npy has shape (1,3,112,112), expected (B,3,64,64): this model takes 64x64 images"}});
+  v.push_back({"input_rank_3",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  copy_golden("s2_h4_c16/x.npy", in / "x.npy");
                  return with(base(in), {"--input", (in / "x.npy").string()});
-               }, 1, {"@IN/x.npy has shape (2,4,16), expected (B,3,64,64)"}});
-  v.push_back({"input_truncated", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"@IN/x.npy has shape (2,4,16), expected (B,3,64,64)"}});
+  v.push_back({"input_truncated",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  truncated_golden("convit/convit_micro_4x4/x.npy", in / "x.npy", -7);
                  return with(base(in), {"--input", (in / "x.npy").string()});
-               }, 1, {"@IN/x.npy: data is", "(file is truncated)"}});
-  v.push_back({"input_empty_batch", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"@IN/x.npy: data is", "(file is truncated)"}});
+  v.push_back({"input_empty_batch",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  spit(in / "x.npy", npy_bytes("(0, 3, 64, 64)", {}));
                  return with(base(in), {"--input", (in / "x.npy").string()});
-               }, 1, {"@IN/x.npy has shape (0,3,64,64): no images"}});
-  v.push_back({"input_missing", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"@IN/x.npy has shape (0,3,64,64): no images"}});
+  v.push_back({"input_missing",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  return with(base(in), {"--input", (in / "nope.npy").string()});
-               }, 1, {"@IN/nope.npy: cannot open: No such file or directory"}});
+               },
+               1,
+               {"@IN/nope.npy: cannot open: No such file or directory"}});
   // the image
-  v.push_back({"image_truncated_png", [&](const fs::path& in, const fs::path&) {
+  v.push_back({"image_truncated_png",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  truncated_golden("images/gray_200x240.png", in / "g.png", 4000);
                  return with(base(in), {"--image", (in / "g.png").string()});
-               }, 1, {"@IN/g.png: truncated PNG"}});
-  v.push_back({"image_truncated_jpeg", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"@IN/g.png: truncated PNG"}});
+  v.push_back({"image_truncated_jpeg",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  truncated_golden("images/scene_320x240.jpg", in / "s.jpg", 3000);
                  return with(base(in), {"--image", (in / "s.jpg").string()});
-               }, 1, {"@IN/s.jpg: truncated JPEG"}});
-  v.push_back({"image_corrupt", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"@IN/s.jpg: truncated JPEG"}});
+  v.push_back({"image_corrupt",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  spit(in / "x.png", "not an image\n");
                  return with(base(in), {"--image", (in / "x.png").string()});
-               }, 1, {"@IN/x.png: not a PNG or JPEG file"}});
-  v.push_back({"image_huge", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"@IN/x.png: not a PNG or JPEG file"}});
+  v.push_back({"image_huge",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
-                 image_test::write_bytes(in / "big.png", image_test::png_declaring(
-                     image_test::bytes_of(golden("images/scene_320x240.png")), 100000, 100000));
+                 image_test::write_bytes(
+                     in / "big.png",
+                     image_test::png_declaring(
+                         image_test::bytes_of(golden("images/scene_320x240.png")), 100000, 100000));
                  return with(base(in), {"--image", (in / "big.png").string()});
-               }, 1, {"@IN/big.png: PNG declares 100000x100000"}});
-  v.push_back({"image_fifo", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"@IN/big.png: PNG declares 100000x100000"}});
+  v.push_back({"image_fifo",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  ::mkfifo((in / "pipe.png").c_str(), 0600);
                  return with(base(in), {"--image", (in / "pipe.png").string()});
-               }, 1, {"@IN/pipe.png: not a regular file"}});
+               },
+               1,
+               {"@IN/pipe.png: not a regular file"}});
   // labels
-  v.push_back({"labels_count", [&](const fs::path& in, const fs::path& out) {
+  v.push_back({"labels_count",
+               [&](const fs::path& in, const fs::path& out) {
                  cp(in);
                  spit(in / "labels.txt", "a\nb\nc\n");
-                 return with(base(in), {"--input", (in / "x.npy").string(), "--labels",
-                                        (in / "labels.txt").string(), "-o",
-                                        (out / "l.npy").string()});
-               }, 1, {"@IN/labels.txt: 3 labels (one per line), but @IN/m.safetensors has 10 classes"}});
-  v.push_back({"labels_missing", [&](const fs::path& in, const fs::path&) {
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "--labels",
+                              (in / "labels.txt").string(), "-o", (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/labels.txt: 3 labels (one per line), but @IN/m.safetensors has 10 classes"}});
+  v.push_back({"labels_missing",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  return with(base(in), {"--input", (in / "x.npy").string(), "--labels",
                                         (in / "none.txt").string()});
-               }, 1, {"@IN/none.txt: cannot open: No such file or directory"}});
+               },
+               1,
+               {"@IN/none.txt: cannot open: No such file or directory"}});
   // outputs
-  v.push_back({"output_is_checkpoint", [&](const fs::path& in, const fs::path&) {
+  v.push_back({"output_is_checkpoint",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  return with(base(in), {"--input", (in / "x.npy").string(), "-o",
                                         (in / "m.safetensors").string()});
-               }, 1, {"-o '@IN/m.safetensors' is the input --weights '@IN/m.safetensors'; refusing to overwrite an input file"}});
-  v.push_back({"output_is_checkpoint_via_symlink", [&](const fs::path& in, const fs::path& out) {
+               },
+               1,
+               {"-o '@IN/m.safetensors' is the input --weights '@IN/m.safetensors'; refusing to "
+                "overwrite an input file"}});
+  v.push_back({"output_is_checkpoint_via_symlink",
+               [&](const fs::path& in, const fs::path& out) {
                  cp(in);
                  fs::create_symlink(in / "m.safetensors", out / "link.npy");
                  return with(base(in), {"--input", (in / "x.npy").string(), "--features",
                                         (out / "link.npy").string()});
-               }, 1, {"is the input --weights", "refusing to overwrite an input file"}});
-  v.push_back({"output_is_input", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"is the input --weights", "refusing to overwrite an input file"}});
+  v.push_back({"output_is_input",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  return with(base(in), {"--input", (in / "x.npy").string(), "-o",
                                         (in / "." / "x.npy").string()});
-               }, 1, {"is the input --input", "refusing to overwrite an input file"}});
-  v.push_back({"output_is_image", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"is the input --input", "refusing to overwrite an input file"}});
+  v.push_back({"output_is_image",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  copy_golden("images/gray_200x240.png", in / "g.png");
                  return with(base(in), {"--image", (in / "g.png").string(), "--features",
                                         (in / "g.png").string()});
-               }, 1, {"is the input --image", "refusing to overwrite an input file"}});
-  v.push_back({"output_is_labels", [&](const fs::path& in, const fs::path&) {
+               },
+               1,
+               {"is the input --image", "refusing to overwrite an input file"}});
+  v.push_back({"output_is_labels",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  spit(in / "labels.txt", std::string(10, '\n'));
-                 return with(base(in), {"--input", (in / "x.npy").string(), "--labels",
-                                        (in / "labels.txt").string(), "-o",
-                                        (in / "labels.txt").string()});
-               }, 1, {"is the input --labels"}});
-  v.push_back({"outputs_same_file", [&](const fs::path& in, const fs::path& out) {
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "--labels",
+                              (in / "labels.txt").string(), "-o", (in / "labels.txt").string()});
+               },
+               1,
+               {"is the input --labels"}});
+  v.push_back({"outputs_same_file",
+               [&](const fs::path& in, const fs::path& out) {
                  cp(in);
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "a.npy").string(), "--features",
-                                        (out / "a.npy").string()});
-               }, 1, {"-o and --features name the same file"}});
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "-o", (out / "a.npy").string(),
+                              "--features", (out / "a.npy").string()});
+               },
+               1,
+               {"-o and --features name the same file"}});
   v.push_back({"second_output_folder_missing_keeps_old_first",
                [&](const fs::path& in, const fs::path& out) {
                  cp(in);
                  spit(out / "l.npy", "old logits");
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "l.npy").string(), "--features",
-                                        (out / "no" / "f.npy").string()});
-               }, 1, {"output folder", "does not exist"}});
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "-o", (out / "l.npy").string(),
+                              "--features", (out / "no" / "f.npy").string()});
+               },
+               1,
+               {"output folder", "does not exist"}});
   v.push_back({"failure_after_staging_keeps_old_outputs",
                [&](const fs::path& in, const fs::path& out) {
                  cp(in);
                  spit(out / "l.npy", "old logits");
                  copy_golden("convit/convit_7x7_bias/x.npy", in / "x.npy");  // wrong size
-                 return with(base(in), {"--input", (in / "x.npy").string(), "-o",
-                                        (out / "l.npy").string()});
-               }, 1, {"expected (B,3,64,64)"}});
-  v.push_back({"output_empty_path", [&](const fs::path& in, const fs::path&) {
+                 return with(base(in),
+                             {"--input", (in / "x.npy").string(), "-o", (out / "l.npy").string()});
+               },
+               1,
+               {"expected (B,3,64,64)"}});
+  v.push_back({"output_empty_path",
+               [&](const fs::path& in, const fs::path&) {
                  cp(in);
                  return with(base(in), {"--input", (in / "x.npy").string(), "-o", ""});
-               }, 1, {"(empty path): no output file name given for -o"}});
+               },
+               1,
+               {"(empty path): no output file name given for -o"}});
   return v;
 }
 

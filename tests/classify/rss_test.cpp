@@ -33,7 +33,8 @@ long status_kb(const char* field) {
 }
 
 TEST(ClassifyMemory, PeakRssOfConvitTiIsWeightsPlus32MBAtMost) {
-  const fs::path dir = fs::temp_directory_path() / ("gpsa_classify_rss_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("gpsa_classify_rss_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const fs::path ck = dir / "convit_tiny.safetensors", x = dir / "x.npy";
   std::size_t weight_bytes = 0;
@@ -56,8 +57,8 @@ TEST(ClassifyMemory, PeakRssOfConvitTiIsWeightsPlus32MBAtMost) {
   const long parent_kb = status_kb("VmRSS:");
 
   const std::string exe = GPSA_CLI_PATH, cks = ck.string(), xs = x.string();
-  const char* argv[] = {exe.c_str(), "classify", "--weights", cks.c_str(), "--input", xs.c_str(),
-                        nullptr};
+  const char* argv[] = {exe.c_str(), "classify", "--weights", cks.c_str(),
+                        "--input",   xs.c_str(), nullptr};
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -72,9 +73,10 @@ TEST(ClassifyMemory, PeakRssOfConvitTiIsWeightsPlus32MBAtMost) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   const double peak_mb = static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e6;  // KiB on Linux
   const double weights_mb = static_cast<double>(weight_bytes) / 1e6;
-  std::printf("[ rss      ] gpsa classify, ConViT-Ti (%.1f MB of float32 weights): peak RSS %.1f MB "
-              "= weights + %.1f MB (this test's own RSS at the fork: %.1f MB)\n",
-              weights_mb, peak_mb, peak_mb - weights_mb, static_cast<double>(parent_kb) / 1024.0);
+  std::printf(
+      "[ rss      ] gpsa classify, ConViT-Ti (%.1f MB of float32 weights): peak RSS %.1f MB "
+      "= weights + %.1f MB (this test's own RSS at the fork: %.1f MB)\n",
+      weights_mb, peak_mb, peak_mb - weights_mb, static_cast<double>(parent_kb) / 1024.0);
   EXPECT_LE(peak_mb, weights_mb + 32.0);
 }
 

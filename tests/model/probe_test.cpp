@@ -92,10 +92,10 @@ TEST(ConvitProbe, HookSeesEveryGpsaBlockAndChangesNothing) {
                                    logits.data(), features.data(), scratch),
               status::ok);
     seen s;
-    ASSERT_EQ(gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch,
-                                          m.images.data(), logits2.data(), features2.data(),
-                                          scratch, {&s, &seen::hook}),
-              status::ok);
+    ASSERT_EQ(
+        gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch, m.images.data(),
+                                    logits2.data(), features2.data(), scratch, {&s, &seen::hook}),
+        status::ok);
     EXPECT_EQ(logits, logits2);
     EXPECT_EQ(features, features2);
     ASSERT_EQ(s.blocks.size(), c.local_up_to_layer);
@@ -111,7 +111,8 @@ TEST(ConvitProbe, HookSeesEveryGpsaBlockAndChangesNothing) {
       const auto& b1 = m.weights.at(k + "bias").values;
       for (std::size_t r = 0; r < m.batch * c.patches(); r += 5) {
         double mean = 0, var = 0;
-        for (std::size_t j = 0; j < c.dim; ++j) mean += (s.inputs[i][r * c.dim + j] - b1[j]) / w1[j];
+        for (std::size_t j = 0; j < c.dim; ++j)
+          mean += (s.inputs[i][r * c.dim + j] - b1[j]) / w1[j];
         mean /= double(c.dim);
         for (std::size_t j = 0; j < c.dim; ++j) {
           const double xh = (s.inputs[i][r * c.dim + j] - b1[j]) / w1[j] - mean;
@@ -125,14 +126,13 @@ TEST(ConvitProbe, HookSeesEveryGpsaBlockAndChangesNothing) {
     // A hook error stops the forward and is returned.
     seen stop;
     stop.stop_at = 0;
-    EXPECT_EQ(gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch,
-                                          m.images.data(), logits2.data(), nullptr, scratch,
-                                          {&stop, &seen::hook}),
+    EXPECT_EQ(gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch, m.images.data(),
+                                          logits2.data(), nullptr, scratch, {&stop, &seen::hook}),
               status::invalid_argument);
     EXPECT_EQ(stop.blocks.size(), 1u);
     // No hook function: the plain forward.
-    EXPECT_EQ(gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch,
-                                          m.images.data(), logits2.data(), nullptr, scratch, {}),
+    EXPECT_EQ(gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch, m.images.data(),
+                                          logits2.data(), nullptr, scratch, {}),
               status::ok);
     EXPECT_EQ(logits, logits2);
   }
@@ -157,8 +157,8 @@ TEST(ConvitProbe, NonlocalityMatchesFloat64Reference) {
     double worst_full = 0, worst_pos = 0;
     for (std::size_t b = 0; b < L; ++b) {
       const std::string k = "blocks." + std::to_string(b) + ".attn.pos_proj.";
-      const std::vector<double> want = positional_distances(
-          m.weights.at(k + "weight").values, m.weights.at(k + "bias").values, H, G);
+      const std::vector<double> want = positional_distances(m.weights.at(k + "weight").values,
+                                                            m.weights.at(k + "bias").values, H, G);
       for (std::size_t h = 0; h < H; ++h) {
         worst_pos = std::max(worst_pos, std::abs(pos[b * H + h] - want[h]));
         worst_full = std::max(worst_full, std::abs(full[b * H + h] - ref_full[b * H + h]));
@@ -175,8 +175,8 @@ TEST(ConvitProbe, NonlocalityMatchesFloat64Reference) {
       std::size_t f2 = 0;
       ASSERT_EQ(gpsa::convit_nonlocality_scratch_size(c, m.batch, n, f2), status::ok);
       std::vector<float> s2(f2), full2(L * H);
-      ASSERT_EQ(gpsa::convit_nonlocality(model.weights(), model.folded(), m.batch,
-                                         m.images.data(), full2, s2, &pool.get()),
+      ASSERT_EQ(gpsa::convit_nonlocality(model.weights(), model.folded(), m.batch, m.images.data(),
+                                         full2, s2, &pool.get()),
                 status::ok);
       EXPECT_EQ(full, full2) << n << " workers";
     }
@@ -193,8 +193,7 @@ TEST(ConvitProbe, StatusCodes) {
   ASSERT_EQ(gpsa::convit_scratch_size(c, m.batch, 1, forward_floats), status::ok);
   // forward + logits + one block's attention + the layer kernel's scratch
   EXPECT_GT(floats, forward_floats + m.batch * c.classes + m.batch * H * c.patches() * c.patches());
-  EXPECT_EQ(gpsa::convit_nonlocality_scratch_size(c, m.batch, 0, floats),
-            status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_nonlocality_scratch_size(c, m.batch, 0, floats), status::invalid_argument);
   gpsa::convit_config bad = c;
   bad.heads = 0;
   EXPECT_EQ(gpsa::convit_nonlocality_scratch_size(bad, 1, 1, floats), status::invalid_argument);
