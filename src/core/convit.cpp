@@ -10,6 +10,7 @@
 
 #include "convit_simd.hpp"
 #include "gpsa/attention.hpp"
+#include "gpsa/detail/constexpr_math.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
 
@@ -282,7 +283,8 @@ void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::siz
       const double dj = xi[j] - mean;
       v += dj * dj;
     }
-    const double rstd = 1.0 / std::sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
+    const double rstd =
+        1.0 / detail::runtime_sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
     for (std::size_t j = 0; j < dim; ++j) {
       const float w = weight != nullptr ? weight[j] : 1.0f;
       const float b = bias != nullptr ? bias[j] : 0.0f;
@@ -375,9 +377,13 @@ status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_
 
 // ---- forward --------------------------------------------------------------------------------
 
-status convit_forward(const convit_weights& w, std::span<const float> folded, std::size_t batch,
-                      const float* images, float* logits, float* features, std::span<float> scratch,
-                      const executor* ex) noexcept {
+namespace {
+
+// The forward; `probe` is null for convit_forward (one pointer test per GPSA block).
+status convit_forward_impl(const convit_weights& w, std::span<const float> folded,
+                           std::size_t batch, const float* images, float* logits, float* features,
+                           std::span<float> scratch, const convit_probe* probe,
+                           const executor* ex) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
   if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
     return status::invalid_argument;
@@ -414,6 +420,10 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
     const std::size_t rows = batch * tokens;
     layer_norm_rows(x, rows, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D);
     if (c.is_gpsa_block(i)) {
+      if (probe != nullptr)
+        if (const status s = probe->gpsa_block_input(probe->context, i, batch, {h, rows * D});
+            s != status::ok)
+          return s;
       if (const status s = gpsa_layer_forward(c, b, folded.data() + i * fc.total(), fc, batch, h,
                                               scratch.subspan(2 * stream), ex);
           s != status::ok)
@@ -441,6 +451,22 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
   linear(ex, batch, c.classes, D, head_in, head_ld, w.head_weight, w.head_bias, logits, c.classes,
          false);
   return status::ok;
+}
+
+}  // namespace
+
+status convit_forward(const convit_weights& w, std::span<const float> folded, std::size_t batch,
+                      const float* images, float* logits, float* features, std::span<float> scratch,
+                      const executor* ex) noexcept {
+  return convit_forward_impl(w, folded, batch, images, logits, features, scratch, nullptr, ex);
+}
+
+status convit_forward_probed(const convit_weights& w, std::span<const float> folded,
+                             std::size_t batch, const float* images, float* logits, float* features,
+                             std::span<float> scratch, const convit_probe& probe,
+                             const executor* ex) noexcept {
+  return convit_forward_impl(w, folded, batch, images, logits, features, scratch,
+                             probe.gpsa_block_input != nullptr ? &probe : nullptr, ex);
 }
 
 }  // namespace gpsa
