@@ -7,6 +7,7 @@
 
 #include "gpsa/attention.hpp"
 #include "gpsa/convit.hpp"
+#include "gpsa/detail/constexpr_math.hpp"
 #include "gpsa/fold.hpp"
 
 namespace gpsa {
@@ -142,7 +143,7 @@ status convit_positional_nonlocality(const convit_weights& w, std::span<const fl
           for (std::size_t xp = 0; xp < G; ++xp)
             for (std::size_t xq = 0; xq < G; ++xq) {
               const double dx = static_cast<double>(xq) - static_cast<double>(xp);
-              row += std::sqrt(dx * dx + dy * dy) * v.fx_at(h, xp, xq);
+              row += detail::runtime_sqrt(dx * dx + dy * dy) * v.fx_at(h, xp, xq);
             }
           sum += gy * row;
         }
