@@ -131,7 +131,7 @@ bool plan_of(const mha_shape& s, bool positional, std::size_t batch, std::size_t
     return false;
   // Per worker: a block of scores and its row sums; for GPSA also position @ v_h and the
   // separable product's intermediate (N x d each), used before the scores.
-  if (!mul_overflows(p.rb, p.N, scores) || !add(scores, p.rb, scores) ||
+  if (mul_overflows(p.rb, p.N, scores) || !add(scores, p.rb, scores) ||
       !round_up_aligned(scores, scores))
     return false;
   if (positional && (!mul3(p.N, p.d, 2, pos_work) || !round_up_aligned(pos_work, pos_work)))
