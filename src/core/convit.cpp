@@ -128,8 +128,8 @@ void mhsa_block(const convit_config& c, const convit_block_weights& b, const flo
                  3 * D, false, activation::none, ex);
   detail::mha_forward({T, D, c.heads}, batch, qkv, head_scale(c.head_dim()), nullptr,
                       big.subspan(qkv_n), ex);
-  detail::linear(BT, D, D, qkv, 3 * D, {b.proj_weight, packed_at(packed, bp.proj), b.proj_bias},
-                 x, D, true, activation::none, ex);
+  detail::linear(BT, D, D, qkv, 3 * D, {b.proj_weight, packed_at(packed, bp.proj), b.proj_bias}, x,
+                 D, true, activation::none, ex);
 }
 
 // ---- MLP ------------------------------------------------------------------------------------
@@ -447,14 +447,13 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
   fold_counts fc{};
   if (const status s = fold_size(c.patch_grid(), c.heads, fc); s != status::ok) return s;
   float* x = detail::align_floats(scratch.data());  // the token stream, (B, N, D) then (B, N+1, D)
-  float* h = x + stream;                             // its normed copy
+  float* h = x + stream;                            // its normed copy
   float* shared = h + stream;  // patches, attention scratch or the MLP's hidden block
   const std::span<float> shared_span =
       scratch.subspan(static_cast<std::size_t>(shared - scratch.data()));
 
   pack_walk walk;
-  patch_embed(w, packed_at(w.packed, walk.take(D, patch_inputs(c))), batch, images, x, shared,
-              ex);
+  patch_embed(w, packed_at(w.packed, walk.take(D, patch_inputs(c))), batch, images, x, shared, ex);
   std::size_t tokens = N;  // per item, before / after the class token
   for (std::size_t i = 0; i < c.depth; ++i) {
     const convit_block_weights& b = w.blocks[i];
@@ -487,8 +486,8 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
     head_ld = D;
   }
   detail::linear(batch, c.classes, D, head_in, head_ld,
-                 {w.head_weight, packed_at(w.packed, walk.take(c.classes, D)), w.head_bias},
-                 logits, c.classes, false, activation::none, ex);
+                 {w.head_weight, packed_at(w.packed, walk.take(c.classes, D)), w.head_bias}, logits,
+                 c.classes, false, activation::none, ex);
   return status::ok;
 }
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <span>
 
+#include "fp_env.hpp"
 #include "gemm_blocked.hpp"
 #include "gpsa/attention.hpp"  // gpsa::executor
 #include "gpsa/linalg.hpp"
@@ -26,10 +27,12 @@ struct split_job {
   gemm_b_source src;
   bool by_cols;
   std::size_t unit, units, chunks;
+  detail::fp_mode mode{};  // the caller's, for every chunk
 
   // Chunk `index` of `chunks` near-equal runs of units.
   static void run(void* arg, std::size_t index, std::size_t /*worker*/) noexcept {
     const auto& j = *static_cast<const split_job*>(arg);
+    const detail::fp_mode_scope mode(j.mode);
     const std::size_t u0 = j.units * index / j.chunks, u1 = j.units * (index + 1) / j.chunks;
     gemm_problem g = j.g;
     gemm_b_source src = j.src;
@@ -69,7 +72,7 @@ void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor*
   const std::size_t col_unit = prepacked ? kGemmPanel : kColUnit;
   const std::size_t col_units = ceil_div(g.n, col_unit);
   const std::size_t row_units = ceil_div(g.m, kRowUnit);
-  split_job job{g, src, true, col_unit, col_units, 0};
+  split_job job{g, src, true, col_unit, col_units, 0, detail::fp_mode{}};
   bool by_rows = col_units < workers && row_units > col_units;
   if (prepacked && !by_rows) {
     // With op(B) packed ahead, rows cost nothing extra (without, every row chunk would pack all
@@ -93,7 +96,6 @@ void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor*
 }
 
 }  // namespace detail
-
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,

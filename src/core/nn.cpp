@@ -31,7 +31,19 @@ void run_tasks(const executor* ex, std::size_t count, task_fn task, void* arg) n
     for (std::size_t i = 0; i < count; ++i) task(arg, i, 0);
     return;
   }
-  ex->parallel_for(ex->context, count, task, arg);
+  // Each task runs in the caller's floating-point mode (flush-to-zero, rounding): MXCSR is per
+  // thread, and the serial path runs in the caller's.
+  struct in_mode {
+    task_fn task;
+    void* arg;
+    fp_mode mode;
+    static void run(void* self, std::size_t index, std::size_t worker) noexcept {
+      const auto& m = *static_cast<const in_mode*>(self);
+      const fp_mode_scope scope(m.mode);
+      m.task(m.arg, index, worker);
+    }
+  } wrapped{task, arg, fp_mode{}};
+  ex->parallel_for(ex->context, count, &in_mode::run, &wrapped);
 }
 
 // ---- linear -------------------------------------------------------------------------------
@@ -81,7 +93,7 @@ void linear(std::size_t m, std::size_t n, std::size_t k, const float* in, std::s
             const executor* ex) noexcept {
   const bias_act ctx{w.bias, act == activation::gelu};
   const gemm_epilogue epi{&bias_act::apply, &ctx};
-  gemm_problem g{false, true,   m,   n, k, 1.0f, in, ldi, w.weight, k, accumulate ? 1.0f : 0.0f,
+  gemm_problem g{false, true, m, n, k, 1.0f, in, ldi, w.weight, k, accumulate ? 1.0f : 0.0f,
                  out,   ldo};
   if (ctx.bias != nullptr || ctx.gelu) g.epilogue = &epi;
   gemm_b_source src{};
@@ -104,11 +116,11 @@ constexpr std::size_t kTileRows = 8;
 
 struct mha_plan {
   std::size_t N, D, H, d, ld;
-  std::size_t rb, blocks;        // query rows per block, blocks per head
-  std::size_t kpack, pack;       // floats: packed k_h^T, then packed v_h (kpack + vpack)
-  std::size_t work;              // floats per worker
-  std::size_t slots;             // pack slots: H (by head, then by block) or workers
-  bool by_block;                 // split (head, row block) pairs (two phases per item)
+  std::size_t rb, blocks;   // query rows per block, blocks per head
+  std::size_t kpack, pack;  // floats: packed k_h^T, then packed v_h (kpack + vpack)
+  std::size_t work;         // floats per worker
+  std::size_t slots;        // pack slots: H (by head, then by block) or workers
+  bool by_block;            // split (head, row block) pairs (two phases per item)
 };
 
 bool plan_of(const mha_shape& s, bool positional, std::size_t batch, std::size_t workers,
@@ -155,9 +167,9 @@ bool plan_floats(const mha_plan& p, std::size_t workers, std::size_t& floats) no
 
 struct mha_job {
   mha_plan p;
-  float* qkv;      // this item's rows (by_block) or the whole batch's
-  float* packs;    // slots x pack
-  float* work;     // workers x work
+  float* qkv;    // this item's rows (by_block) or the whole batch's
+  float* packs;  // slots x pack
+  float* work;   // workers x work
   float scale;
   const folded_view* pos;
 
@@ -176,8 +188,8 @@ struct mha_job {
     const std::size_t R = pos->shape.rows, C = pos->shape.cols;
     float* pv = w;
     float* t = w + p.N * p.d;
-    positional_apply_factors(pos->fx + h * C * C, pos->gy + h * R * R, R, C, p.d, v, p.ld, pv,
-                             p.d, t);
+    positional_apply_factors(pos->fx + h * C * C, pos->gy + h * R * R, R, C, p.d, v, p.ld, pv, p.d,
+                             t);
     for (std::size_t i = 0; i < p.N; ++i)
       std::memcpy(k + i * p.ld, pv + i * p.d, sizeof(float) * p.d);
   }
@@ -243,8 +255,8 @@ struct mha_job {
 
 }  // namespace
 
-bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch,
-                        std::size_t workers, std::size_t& floats) noexcept {
+bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch, std::size_t workers,
+                        std::size_t& floats) noexcept {
   mha_plan p{};
   return plan_of(s, positional, batch, workers, p) && plan_floats(p, workers, floats);
 }

@@ -96,8 +96,8 @@ struct mha_shape {
 
 // Scratch floats of mha_forward for `batch` items and `workers` workers (64-byte alignment slack
 // included); false on overflow. `positional`: a GPSA layer (pos given to mha_forward).
-bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch,
-                        std::size_t workers, std::size_t& floats) noexcept;
+bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch, std::size_t workers,
+                        std::size_t& floats) noexcept;
 
 // For each item, o_h = attention_h v_h replaces q_h (so heads concatenated are columns [0, D) of
 // qkv); k and v are overwritten too (v_h is packed first; with pos, k_h's columns receive
