@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for gpsa::io::parse_npy: any byte string must either give a tensor whose
 // data matches its shape or throw io_error with a one-line "fuzz.npy: ..." message. Crashes,
 // sanitizer reports, other exceptions and oversized allocations are bugs, and so is a control

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for gpsa::io::parse_safetensors: any byte string must either give tensors
 // whose data match their shapes or throw io_error with a one-line "fuzz.safetensors: ..."
 // message. Crashes, sanitizer reports, other exceptions (e.g. from the JSON library) and
