@@ -21,6 +21,8 @@ using detail::kGemmPanel;
 constexpr std::size_t kColUnit = 16;
 // Rows per unit when C is too narrow to split by columns (a multiple of every kernel's MR).
 constexpr std::size_t kRowUnit = 8;
+// Chunks per worker when more chunks cost nothing but a task each.
+constexpr std::size_t kChunksPerWorker = 6;
 
 struct split_job {
   gemm_problem g;
@@ -87,7 +89,11 @@ void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor*
     job.unit = kRowUnit;
     job.units = row_units;
   }
-  job.chunks = job.units < workers ? job.units : workers;
+  // Column chunks, and row chunks of a pre-packed op(B), cost no extra packing: cut finer than
+  // the workers (kChunksPerWorker each, claimed dynamically) so a worker that wakes late or runs
+  // slower does not leave the others waiting at the join.
+  const std::size_t per_worker = job.by_cols || prepacked ? kChunksPerWorker : 1;
+  job.chunks = std::min(job.units, workers * per_worker);
   if (job.chunks <= 1) {
     detail::gemm_run(g, src);
     return;
