@@ -21,5 +21,6 @@ void add_forward(CLI::App& app);
 void add_fold(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_preprocess(CLI::App& app);
+void add_classify(CLI::App& app);
 
 }  // namespace gpsa::cli

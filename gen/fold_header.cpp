@@ -133,8 +133,9 @@ void emit_preamble(std::string& o, std::span<const checkpoint_fold> layers, cons
        std::to_string(per_layer * 4) + " bytes); the dense positional attention would be\n";
   o += " * H*N*N = " + std::to_string(H * N * N) + " floats (" + std::to_string(H * N * N * 4) +
        " bytes).\n";
-  o += " * With gpsa.h included first, " + sym +
-       "_layers[] also gives gpsa_folded views for the C API.\n */\n";
+  o += " * With gpsa.h included first, " + sym + "_layers[] also gives gpsa_folded views" +
+       (s.dim != 0 ? " and\n * " + sym + "_weights[] gpsa_layer_weights views" : std::string()) +
+       " for the C API.\n */\n";
 }
 
 void emit_macros(std::string& o, const header_shape& s, const std::string& mac) {
@@ -205,7 +206,23 @@ void emit_tables(std::string& o, const header_shape& s, const std::string& sym,
          std::to_string(s.rows) + ", " + std::to_string(s.cols) + ", (const float*)" + ls +
          "_fx, (const float*)" + ls + "_gy, " + ls + "_lambda}";
   }
-  o += "\n};\n#endif\n\n#endif /* " + mac + "_H_INCLUDED */\n";
+  o += "\n};\n";
+  if (s.dim != 0) {
+    // The weights as the C API's layer views: gpsa_layer_forward(&dims, &SYM_weights[l],
+    // &SYM_layers[l], ...).
+    o += "static const gpsa_layer_weights " + sym + "_weights[" + mac + "_LAYERS] " + mac +
+         "_UNUSED = {";
+    for (std::size_t l = 0; l < s.layers; ++l) {
+      const std::string ls = sym + "_l" + std::to_string(l);
+      const auto ptr = [&ls](const char* what) { return "(const float*)" + ls + "_" + what; };
+      o += std::string(l == 0 ? "" : ",") + "\n  {" + ptr("qk_weight") + ", " +
+           (s.qkv_bias ? ls + "_qk_bias" : std::string("NULL")) + ", " + ptr("v_weight") + ", " +
+           (s.qkv_bias ? ls + "_v_bias" : std::string("NULL")) + ", " + ptr("proj_weight") + ", " +
+           ls + "_proj_bias}";
+    }
+    o += "\n};\n";
+  }
+  o += "#endif\n\n#endif /* " + mac + "_H_INCLUDED */\n";
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   gpsa::cli::add_fold(app);
   gpsa::cli::add_demo(app);
   gpsa::cli::add_preprocess(app);
+  gpsa::cli::add_classify(app);
   if (unknown_command(app, argc, argv)) return 2;
   try {
     app.parse(argc, argv);

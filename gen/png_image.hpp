@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A small RGB canvas for `gpsa demo`: filled rectangles, a heat colour map, a built-in 5x7 bitmap
-// font (digits, 'h', a few symbols), and PNG encoding to memory through libpng.
+// A small RGB canvas for `gpsa demo`: rectangles, lines, discs, a heat colour map, a built-in 5x7
+// bitmap font (digits, letters, a few symbols), and PNG encoding to memory through libpng.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +30,13 @@ class rgb_image {
   void fill_rect(std::size_t x, std::size_t y, std::size_t w, std::size_t h, rgb c) noexcept;
   // A one-pixel rectangle outline.
   void outline_rect(std::size_t x, std::size_t y, std::size_t w, std::size_t h, rgb c) noexcept;
+  // A one-pixel line from (x0, y0) to (x1, y1), both included; clipped to the image.
+  void draw_line(long x0, long y0, long x1, long y1, rgb c) noexcept;
+  // A filled disc / a two-pixel ring of radius r around (cx, cy); clipped.
+  void fill_disc(long cx, long cy, long r, rgb c) noexcept;
+  void draw_ring(long cx, long cy, long r, rgb c) noexcept;
+  // Copies `src` with its top-left corner at (x, y); clipped.
+  void blit(const rgb_image& src, std::size_t x, std::size_t y) noexcept;
   // Text in the built-in 5x7 font, each font pixel drawn as scale x scale, one column of space
   // between glyphs. Characters without a glyph are drawn as a box (so a gap is visible).
   void draw_text(std::size_t x, std::size_t y, std::string_view text, std::size_t scale,
@@ -45,7 +52,8 @@ class rgb_image {
 std::size_t text_width(std::string_view text, std::size_t scale) noexcept;
 constexpr std::size_t glyph_height = 7;
 
-// True when the font has a glyph for c (digits, 'h', 'x', 'y', '=', '.', ',', '-', '(', ')', ' ').
+// True when the font has a glyph for c: digits, letters, space and = . , - ( ) : _ / + [ ] < > *
+// % | '.
 bool has_glyph(char c) noexcept;
 
 // Heat colour map (black - purple - red - orange - pale yellow, like matplotlib's "inferno"):

@@ -12,10 +12,15 @@
       - .preinit_array / .init_array hold no entry from gpsa and no C++ dynamic initialiser
         (_GLOBAL__sub_I_*) at all: nothing of gpsa, or of the test code built on it, runs before main;
       - every --rom SYMBOL (demangled name, e.g. 'gpsa::rel_indices_v<14u, 14u, float>') is
-        read-only data (nm type r/R) at a flash address.
+        read-only data (nm type r/R) at a flash address;
+      - every C library member the link pulled in for a reference from libgpsa_core.a provides
+        an allowed outside symbol (as `core` below): gpsa brings no errno or libm state.
   elf_check.py core LIBGPSA_CORE.a [--tools PREFIX]
       Fails if the archive references an allocator, exception or RTTI symbol (malloc, operator
-      new, __cxa_*, _Unwind_*, typeinfo): the core needs none on the target.
+      new, __cxa_*, _Unwind_*, typeinfo): the core needs none on the target; or anything outside
+      itself but memcpy/memmove/memset, libgcc's __aeabi_* helpers and libm functions that never
+      set errno (ceil, floor...): newlib's exp, sqrt... write errno and read __fdlib_version, a
+      variable in .data, and the core computes them itself (gpsa/detail/constexpr_math.hpp).
   elf_check.py sizes BASELINE.elf IMAGE.elf ... [--tools PREFIX]
       Prints a Markdown table: each image's .text/.rodata/.data/.bss, the growth over the baseline
       image (start-up + newlib + report functions), the bytes of gpsa's input sections in it
@@ -126,6 +131,28 @@ def map_sections(path):
     return out
 
 
+def map_pulled(path):
+    """Archive members the link pulled in, from a GNU ld map: [(member, referencing file, symbol)]."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    start = text.find("Archive member included to satisfy reference by file (symbol)")
+    block = text[start:] if start >= 0 else ""
+    # The block ends at the next headline (e.g. "Discarded input sections", "Memory Configuration").
+    m = re.search(r"^(Allocating common symbols|Discarded input sections|Memory Configuration)", block, re.M)
+    if m:
+        block = block[:m.start()]
+    out, member = [], None
+    for line in block.splitlines()[1:]:
+        if line and not line[0].isspace():
+            member = line.strip()
+            continue
+        m = re.match(r"^\s+(\S+) \((.*)\)$", line)
+        if m and member:
+            out.append((member, m.group(1), m.group(2)))
+            member = None
+    return out
+
+
 def is_gpsa_section(name, origin):
     return "libgpsa_core.a(" in origin or bool(GPSA_MANGLED.search(name)) or \
         re.search(r"\.gpsa_", name) is not None
@@ -178,6 +205,17 @@ def cmd_check(args):
             if name.startswith("_GLOBAL__sub_I") or name.startswith("_GLOBAL__I"):
                 problems.append(f"{arr} entry {name}: a C++ dynamic initialiser ({origin})")
 
+    # What gpsa's core pulled from the C library: only what firmware.core_symbols allows (no libm
+    # function that writes errno or reads newlib's __fdlib_version, which live in RAM).
+    for member, by, sym in map_pulled(args.map):
+        if "libgpsa_core.a(" not in by or "libgpsa_core.a(" in member or "libgcc.a(" in member:
+            continue
+        if not ALLOWED_OUTSIDE.match(sym):
+            problems.append(f"gpsa's core pulled {member} into the image for {sym} "
+                            "(allowed: memcpy/memmove/memset, __aeabi_*, errno-free libm)")
+        else:
+            print(f"from the C library for gpsa: {sym} ({os.path.basename(member)})")
+
     for want in args.rom:
         hits = [s for s in syms if s[5] == want or s[4] == want]
         if not hits:
@@ -215,19 +253,34 @@ BANNED = re.compile(r"^(malloc|calloc|realloc|free|_Zn[wa]\w*|_Zd[la]\w*|__cxa_\
                     r"__gxx_personality\w*|_ZTI\w+|_ZTS\w+|abort|__aeabi_unwind_cpp_\w+)$")
 
 
+# What the core may take from outside itself: the string functions the compiler may call, libgcc's
+# run-time ABI helpers (soft double, 64-bit division), and libm functions that cannot set errno.
+ALLOWED_OUTSIDE = re.compile(r"^(memcpy|memmove|memset|__aeabi_\w+|(ceil|floor|trunc|round|fabs)f?)$")
+
+
 def cmd_core(args):
     undefined = set()
     for line in run([args.tools + "nm", "-u", "-A", args.archive]).splitlines():
         parts = line.split()
         if parts:
             undefined.add(parts[-1])
+    defined = set()
+    for line in run([args.tools + "nm", "-A", "--defined-only", args.archive]).splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            defined.add(parts[-1])
+    outside = sorted(undefined - defined)
     bad = sorted(u for u in undefined if BANNED.match(u))
-    print(f"{os.path.basename(args.archive)}: {len(undefined)} undefined symbols: " + " ".join(sorted(undefined)))
+    foreign = sorted(u for u in outside if not BANNED.match(u) and not ALLOWED_OUTSIDE.match(u))
+    print(f"{os.path.basename(args.archive)}: {len(outside)} references outside it: " + " ".join(outside))
     for b in bad:
         print(f"FAIL: {args.archive} references {b}", file=sys.stderr)
-    if bad:
+    for f in foreign:
+        print(f"FAIL: {args.archive} references {f}, not an allowed outside symbol "
+              "(memcpy/memmove/memset, __aeabi_*, errno-free libm)", file=sys.stderr)
+    if bad or foreign:
         return 1
-    print("no allocator, exception or RTTI symbol: ok")
+    print("no allocator, exception or RTTI symbol, no errno-writing libm function: ok")
     return 0
 
 

@@ -10,7 +10,8 @@ them in memory and fails when a committed one differs (--check).
   firmware/tools/golden_headers.py                      rewrite every header
   firmware/tools/golden_headers.py --check              compare, exit 1 naming a stale header
   firmware/tools/golden_headers.py --gpsa build/default/gen/gpsa [--check]
-                                                        also the `gpsa fold --format c` header
+                                                        also the headers `gpsa fold` writes (the
+                                                        folded layer; layers with their weights)
 
 Adding a header: write a function that returns the header text (see rel_indices_golden and
 convit_tiny_golden; read_npy / read_safetensors / c_array do the work) and list it in HEADERS.
@@ -266,23 +267,99 @@ def convit_tiny_golden():
                   "rows; PyTorch's attn rows).", [os.path.join(GOLDEN, "cases.json"), wpath, xpath, apath], body)
 
 
+def layer_io_golden(case_name, symbol):
+    """A whole layer's golden input and output (x.npy, y.npy: exact float32) and the y tolerance
+    of cases.json, for the layer-forward images; the weights come from `gpsa fold --with-weights`
+    (GPSA_HEADERS below)."""
+    case_dir = os.path.join(GOLDEN, case_name)
+    with open(os.path.join(GOLDEN, "cases.json")) as f:
+        meta = json.load(f)
+    case = next(c for c in meta["cases"] if c["name"] == case_name)
+    S, H, D, B = case["grid"], case["heads"], case["dim"], case["batch"]
+    N = S * S
+    xpath, ypath = os.path.join(case_dir, "x.npy"), os.path.join(case_dir, "y.npy")
+    xshape, x = read_npy(xpath)
+    yshape, y = read_npy(ypath)
+    if xshape != (B, N, D) or yshape != (B, N, D):
+        raise SystemExit(f"{case_name}: x {xshape}, y {yshape}, expected {(B, N, D)}")
+    apath = os.path.join(case_dir, "attn.npy")
+    ashape, attn = read_npy(apath)
+    if ashape != (B, H, N, N):
+        raise SystemExit(f"{case_name}: attn {ashape}, expected {(B, H, N, N)}")
+    # PyTorch's attention rows for some query patches: all of a small grid, else the corners,
+    # an edge and the centre (as convit_tiny_golden.h).
+    rows = tuple(range(N)) if N <= 16 else tuple(sorted({0, S - 1, N // 2, N // 2 + S // 2, N - S, N - 1}))
+    attn_rows = []
+    for b in range(B):
+        for h in range(H):
+            for p in rows:
+                attn_rows += attn[((b * H + h) * N + p) * N:((b * H + h) * N + p + 1) * N]
+    mac = symbol.upper()
+    tol = meta["tolerance"]["y_rel_to_max"]
+    body = f"""\
+/* Golden case {case_name}: grid {S}x{S} (N = {N}), H = {H}, D = {D}, batch {B}, qkv_bias
+ * {str(case["qkv_bias"]).lower()}. Tolerance (cases.json): max |y - y_ref| <= {tol!r} * max |y_ref|. */
+#define {mac}_CASE "{case_name}"
+#define {mac}_GRID {S}
+#define {mac}_HEADS {H}
+#define {mac}_DIM {D}
+#define {mac}_BATCH {B}
+#define {mac}_Y_REL_TOL {tol!r}
+
+/* x.npy (B, N, D) and y.npy (B, N, D) = PyTorch's GPSA.forward(x): exact float32 */
+"""
+    body += c_array("float", f"{symbol}_x", [B * N, D], x, float_literal)
+    body += c_array("float", f"{symbol}_y", [B * N, D], y, float_literal)
+    body += f"""
+/* attn.npy[b][h][p][:] (exact float32) for the query patches p below, [b][h][row][q];
+ * tolerance (cases.json): max abs error <= {meta['tolerance']['attn_abs']!r} */
+#define {mac}_ATTN_ROWS {len(rows)}
+#define {mac}_ATTN_TOL {meta['tolerance']['attn_abs']!r}
+"""
+    body += c_array("int", f"{symbol}_attn_query", [len(rows)], list(rows), str, per_line=16)
+    body += c_array("float", f"{symbol}_attn", [B * H * len(rows), N], attn_rows, float_literal)
+    return header(f"{symbol}.h", f"input, output and attention rows of the golden GPSA layer\n"
+                  f" * {case_name} for the firmware layer-forward test.",
+                  [os.path.join(GOLDEN, "cases.json"), xpath, ypath, apath], body)
+
+
+# The whole-layer cases on the target: (golden case, symbol prefix of its headers).
+LAYER_CASES = (("s4_h4_c32_sharp", "s4_sharp"), (CONVIT_CASE, "convit_tiny"))
+
 HEADERS = {
     "rel_indices_golden.h": rel_indices_golden,
     "convit_tiny_golden.h": convit_tiny_golden,
 }
-
-# Written by the gpsa CLI itself (--gpsa): the folded ConViT-Ti layer as a firmware header.
-FOLD_HEADER = "convit_tiny_fold.h"
-FOLD_ARGS = ["fold", "--weights", os.path.join("tests", "golden", CONVIT_CASE, "weights.safetensors"),
-             "--grid", "14", "--name", "convit_tiny_fold", "--format", "c"]
+for _case, _sym in LAYER_CASES:
+    HEADERS[f"{_sym}_io.h"] = (lambda c, s: lambda: layer_io_golden(c, s + "_io"))(_case, _sym)
 
 
-def gpsa_fold_header(gpsa):
+def weights_of(case_name):
+    return os.path.join("tests", "golden", case_name, "weights.safetensors")
+
+
+def grid_of(case_name):
+    with open(os.path.join(GOLDEN, "cases.json")) as f:
+        return str(next(c for c in json.load(f)["cases"] if c["name"] == case_name)["grid"])
+
+
+# Written by the gpsa CLI itself (--gpsa): the folded ConViT-Ti layer, and each layer case with
+# its weights (`gpsa fold --with-weights`), as firmware headers. {header: gpsa arguments}
+GPSA_HEADERS = {
+    "convit_tiny_fold.h": ["fold", "--weights", weights_of(CONVIT_CASE), "--grid", "14",
+                           "--name", "convit_tiny_fold", "--format", "c"],
+}
+for _case, _sym in LAYER_CASES:
+    GPSA_HEADERS[f"{_sym}_layer.h"] = ["fold", "--weights", weights_of(_case), "--grid", grid_of(_case),
+                                       "--name", f"{_sym}_layer", "--format", "c", "--with-weights"]
+
+
+def gpsa_header(gpsa, name, args):
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, FOLD_HEADER)
-        p = subprocess.run([gpsa] + FOLD_ARGS + ["-o", out], cwd=ROOT, capture_output=True, text=True)
+        out = os.path.join(tmp, name)
+        p = subprocess.run([gpsa] + args + ["-o", out], cwd=ROOT, capture_output=True, text=True)
         if p.returncode != 0:
-            raise SystemExit(f"{gpsa} {' '.join(FOLD_ARGS)}: failed:\n{p.stderr}")
+            raise SystemExit(f"{gpsa} {' '.join(args)}: failed:\n{p.stderr}")
         with open(out, encoding="utf-8") as f:
             return f.read()
 
@@ -290,13 +367,14 @@ def gpsa_fold_header(gpsa):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="compare with the committed headers, write nothing")
-    ap.add_argument("--gpsa", help="the gpsa CLI: also (re)generate " + FOLD_HEADER)
+    ap.add_argument("--gpsa", help="the gpsa CLI: also (re)generate " + ", ".join(GPSA_HEADERS))
     ap.add_argument("--out", default=OUT, help="folder of the headers (default firmware/golden)")
     args = ap.parse_args()
 
     made = {name: build for name, build in HEADERS.items()}
     if args.gpsa:
-        made[FOLD_HEADER] = lambda: gpsa_fold_header(os.path.abspath(args.gpsa))
+        for name, gpsa_args in GPSA_HEADERS.items():
+            made[name] = (lambda n, a: lambda: gpsa_header(os.path.abspath(args.gpsa), n, a))(name, gpsa_args)
     stale = []
     for name, build in made.items():
         text = build()

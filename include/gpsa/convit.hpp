@@ -165,6 +165,46 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
                       const float* images, float* logits, float* features, std::span<float> scratch,
                       const executor* ex = nullptr) noexcept;
 
+// ---------------------------------------------------------------------------------------------
+// Looking inside the forward (analysis: what each GPSA block attends to)
+// ---------------------------------------------------------------------------------------------
+
+// A hook convit_forward_probed calls once per GPSA block i (i < local_up_to_layer), just before
+// the block's attention runs, with that attention's input normed = norm1_i(x): (B, N, D) floats,
+// read-only, valid during the call only. A status other than ok stops the forward and is
+// returned by it. The hook runs on the calling thread (it may use the executor itself).
+struct convit_probe {
+  void* context = nullptr;
+  status (*gpsa_block_input)(void* context, std::size_t block, std::size_t batch,
+                             std::span<const float> normed) noexcept = nullptr;
+};
+
+// convit_forward with `probe` called as described above; outputs and errors as convit_forward.
+// Without a hook function it is convit_forward. The normal forward never checks for a probe.
+status convit_forward_probed(const convit_weights& w, std::span<const float> folded,
+                             std::size_t batch, const float* images, float* logits, float* features,
+                             std::span<float> scratch, const convit_probe& probe,
+                             const executor* ex = nullptr) noexcept;
+
+// Nonlocality ("mean attention distance", ConViT section 4, timm's GPSA.get_attention_map) of
+// every GPSA block's full gated attention in the forward of `batch` images: distances
+// (local_up_to_layer, H) floats, block i head h = (1/N) sum_p sum_q sqrt(dx^2 + dy^2) attn[h,p,q]
+// averaged over the batch, in patches, attn = gpsa_attention of norm1_i(x) (the attention the
+// block uses). Scratch: convit_nonlocality_scratch_size floats (the forward's, the logits, one
+// block's (B, H, N, N) attention and the layer kernel's scratch). ex as in convit_forward.
+// Errors as convit_forward; buffer_too_small when `distances` is short; batch 0: no-op.
+status convit_nonlocality_scratch_size(const convit_config& c, std::size_t batch,
+                                       std::size_t workers, std::size_t& floats) noexcept;
+status convit_nonlocality(const convit_weights& w, std::span<const float> folded, std::size_t batch,
+                          const float* images, std::span<float> distances, std::span<float> scratch,
+                          const executor* ex = nullptr) noexcept;
+
+// The same measure for the positional attention alone, softmax(P_h) of each GPSA block (input
+// independent; what the block attends to when its gate lambda is 1): distances
+// (local_up_to_layer, H), from the folded factors of convit_fold (no scratch).
+status convit_positional_nonlocality(const convit_weights& w, std::span<const float> folded,
+                                     std::span<float> distances) noexcept;
+
 // The exact GELU PyTorch's nn.GELU() computes, 0.5 x (1 + erf(x / sqrt 2)), in place on n values,
 // with a vectorisable erf (rational approximation, |error| <= 5e-7 against the exact erf;
 // tools/fit_erf.py derives its coefficients). Exposed for tests and custom blocks.

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* gpsa C API (C99): relative-index tables, folded positional attention, gated blend.
+/* gpsa C API (C99): the whole GPSA layer forward, relative-index tables, folded positional
+ * attention, gated blend.
  *
  * For firmware projects written in C: every function works on caller-owned buffers, never
  * allocates, never throws, and reports errors with a gpsa_status. Link gpsa::core (C++ inside,
@@ -13,7 +14,14 @@
  *   gy                     (H, R, R)   softmax over row offsets     W1*dy + W2*dy^2
  *   lambda                 (H)         sigmoid(gating_param)
  * position[h][p][q] = gy[h][yp][yq] * fx[h][xp][xq], p = yp*C + xp.  The headers written by
- * `gpsa fold --format c` hold exactly these fx, gy and lambda arrays.
+ * `gpsa fold --format c` hold exactly these fx, gy and lambda arrays (and, with --with-weights,
+ * the layer's weights below).
+ * The layer (timm's GPSA, nn.Linear weights are (out, in)), D = dim, H = heads, d = D / H:
+ *   x, y                   (B, N, D)   B = batch, N = rows*cols patches
+ *   qk_weight, qk_bias     (2D, D), (2D)   rows [0, D) give q, rows [D, 2D) give k
+ *   v_weight, v_bias       (D, D), (D)
+ *   proj_weight, proj_bias (D, D), (D)
+ *   attn                   (B, H, N, N)
  */
 #ifndef GPSA_GPSA_H
 #define GPSA_GPSA_H
@@ -85,6 +93,66 @@ gpsa_status gpsa_positional_expand(const gpsa_folded* f, size_t h, float* out, s
  * content and out are rows x N with row strides ldc / ldo (floats); out may equal content. */
 gpsa_status gpsa_gated_blend(const gpsa_folded* f, size_t h, size_t p0, size_t rows,
                              const float* content, size_t ldc, float* out, size_t ldo);
+
+/* ---- The whole layer ---------------------------------------------------------------------- */
+
+/* One GPSA layer's linear weights (borrowed, row-major float32, layouts above). qk_bias and
+ * v_bias are NULL for a layer without qkv bias; proj_bias NULL means zero. pos_proj and
+ * gating_param are not here: the layer reads them folded (gpsa_folded, from gpsa_fold or a
+ * `gpsa fold` header). A `gpsa fold --with-weights` header included after this one defines
+ * <name>_weights[] of this type. */
+typedef struct gpsa_layer_weights {
+  const float* qk_weight;   /* (2D, D), required */
+  const float* qk_bias;     /* (2D) or NULL */
+  const float* v_weight;    /* (D, D), required */
+  const float* v_bias;      /* (D) or NULL */
+  const float* proj_weight; /* (D, D), required */
+  const float* proj_bias;   /* (D) or NULL */
+} gpsa_layer_weights;
+
+/* The shapes of one call: `batch` items of rows*cols tokens of width `dim`, `heads` heads. */
+typedef struct gpsa_layer_dims {
+  size_t heads; /* H > 0 */
+  size_t dim;   /* D > 0, divisible by H */
+  size_t rows;  /* patch grid R x C, both > 0 */
+  size_t cols;
+  size_t batch; /* B; 0 makes gpsa_layer_forward a no-op */
+} gpsa_layer_dims;
+
+/* Buffer lengths (in floats) for gpsa_layer_forward with these dims: x_len = y_len = B*N*D,
+ * attn_len = B*H*N*N, scratch_len = B*N*3D + min(64, N)*N + 2*N*d. Any output pointer may be
+ * NULL (that count is then not computed). Nothing is written unless the result is GPSA_OK:
+ * GPSA_INVALID_ARGUMENT (NULL dims, H or D zero, D % H != 0), GPSA_EMPTY_GRID, or
+ * GPSA_SIZE_OVERFLOW when a requested count does not fit size_t (never a wrapped size). */
+gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* attn_len,
+                            size_t* scratch_len);
+
+/* gpsa_layer_size's scratch_len as a constant expression, for sizing a static buffer at compile
+ * time (firmware: `static float scratch[GPSA_LAYER_SCRATCH_LEN(4, 192, 14, 14, 1)];`). Arguments
+ * as in gpsa_layer_dims; valid shapes only, and no overflow check: use gpsa_layer_size for shapes
+ * known at run time. tests/c_api checks that both agree. */
+#define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                \
+  ((size_t)(batch) * (size_t)(rows) * (size_t)(cols) * 3u * (size_t)(dim) +                 \
+   ((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols) : 64u) *        \
+       (size_t)(rows) * (size_t)(cols) +                                                    \
+   2u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads)))
+
+/* y = GPSA.forward(x) (timm): q, k, v projections, gated attention
+ *   attn[h] = (1 - lambda[h]) * softmax(q_h k_h^T / sqrt(d)) + lambda[h] * position[h],
+ * attn[h] @ v_h per head, heads concatenated, proj. `pos` is the layer's folded positional state;
+ * its heads, rows and cols must equal dims' (GPSA_SHAPE_MISMATCH). x and y must hold exactly
+ * x_len floats (GPSA_SHAPE_MISMATCH otherwise); y may be x itself (in place) but must not
+ * partially overlap it. attn: NULL with attn_len 0 (no N x N matrix is stored: the positional
+ * part runs in the separable form, O(N (R + C) d) per head), or exactly attn_len floats that
+ * receive the attention, PyTorch's order (blend, rows renormalised). scratch: at least
+ * scratch_len floats (GPSA_BUFFER_TOO_SMALL), caller-owned, contents not kept. Runs on the
+ * calling thread; no allocation. Errors also: GPSA_INVALID_ARGUMENT for NULL dims, weights
+ * or pos, a NULL x, y, attn or scratch with a nonzero length, a NULL required weight, H or D
+ * zero or D % H != 0; GPSA_EMPTY_GRID; GPSA_SIZE_OVERFLOW. */
+gpsa_status gpsa_layer_forward(const gpsa_layer_dims* dims, const gpsa_layer_weights* weights,
+                               const gpsa_folded* pos, const float* x, size_t x_len, float* y,
+                               size_t y_len, float* attn, size_t attn_len, float* scratch,
+                               size_t scratch_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // GPSA gated attention and layer forward on caller-owned buffers (GEMMs and softmax from linalg).
 #include "gpsa/attention.hpp"
+#include "gpsa/detail/constexpr_math.hpp"
 
 #include <cmath>
 #include <cstddef>
@@ -195,7 +196,7 @@ status gpsa_pack_weights(const gpsa_weights& w, std::span<float> packed) noexcep
 }
 
 float head_scale(std::size_t head_dim) noexcept {
-  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  return static_cast<float>(1.0 / detail::runtime_sqrt(static_cast<double>(head_dim)));
 }
 
 status content_attention(std::size_t nq, std::size_t nk, std::size_t d, const float* q,

@@ -7,6 +7,7 @@
 #include <span>
 #include <type_traits>
 
+#include "gpsa/attention.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
@@ -48,6 +49,22 @@ bool to_view(const gpsa_folded* f, folded_view& v) noexcept {
   if (f == nullptr) return false;
   v = std::bit_cast<folded_view>(*f);
   return true;
+}
+
+// The checks of gpsa_layer_size, in its documented order.
+gpsa::status check_dims(const gpsa_layer_dims* d) noexcept {
+  if (d == nullptr || d->heads == 0 || d->dim == 0) return gpsa::status::invalid_argument;
+  if (d->rows == 0 || d->cols == 0) return gpsa::status::empty_grid;
+  if (d->dim % d->heads != 0) return gpsa::status::invalid_argument;
+  return gpsa::status::ok;
+}
+
+gpsa::gpsa_dims cxx_dims(const gpsa_layer_dims& d) noexcept {
+  return {d.batch, gpsa::grid{d.rows, d.cols}, d.heads, d.dim};
+}
+
+bool mul(std::size_t a, std::size_t b, std::size_t& out) noexcept {
+  return !gpsa::detail::mul_overflows(a, b, out);
 }
 
 }  // namespace
@@ -115,6 +132,55 @@ gpsa_status gpsa_gated_blend(const gpsa_folded* f, size_t h, size_t p0, size_t r
   gpsa::folded_view view{};
   if (!to_view(f, view)) return GPSA_INVALID_ARGUMENT;
   return to_c(gpsa::gated_blend_rows(view, h, p0, rows, content, ldc, out, ldo));
+}
+
+gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* attn_len,
+                            size_t* scratch_len) {
+  if (const gpsa::status s = check_dims(dims); s != gpsa::status::ok) return to_c(s);
+  std::size_t n = 0, bn = 0, bnd = 0, nn = 0, bh = 0, bhnn = 0, scratch = 0;
+  if (!mul(dims->rows, dims->cols, n)) return GPSA_SIZE_OVERFLOW;
+  if (x_len != nullptr && !(mul(dims->batch, n, bn) && mul(bn, dims->dim, bnd)))
+    return GPSA_SIZE_OVERFLOW;
+  if (attn_len != nullptr &&
+      !(mul(n, n, nn) && mul(dims->batch, dims->heads, bh) && mul(bh, nn, bhnn)))
+    return GPSA_SIZE_OVERFLOW;
+  if (scratch_len != nullptr) {
+    if (const gpsa::status s = gpsa::gpsa_scratch_size(cxx_dims(*dims), 1, scratch);
+        s != gpsa::status::ok)
+      return to_c(s);
+  }
+  if (x_len != nullptr) *x_len = bnd;
+  if (attn_len != nullptr) *attn_len = bhnn;
+  if (scratch_len != nullptr) *scratch_len = scratch;
+  return GPSA_OK;
+}
+
+gpsa_status gpsa_layer_forward(const gpsa_layer_dims* dims, const gpsa_layer_weights* weights,
+                               const gpsa_folded* pos, const float* x, size_t x_len, float* y,
+                               size_t y_len, float* attn, size_t attn_len, float* scratch,
+                               size_t scratch_len) {
+  if (const gpsa::status s = check_dims(dims); s != gpsa::status::ok) return to_c(s);
+  gpsa::folded_view view{};
+  if (weights == nullptr || !to_view(pos, view)) return GPSA_INVALID_ARGUMENT;
+  if ((x == nullptr && x_len != 0) || (y == nullptr && y_len != 0) ||
+      (attn == nullptr && attn_len != 0) || (scratch == nullptr && scratch_len != 0))
+    return GPSA_INVALID_ARGUMENT;
+  if (view.heads != dims->heads || view.shape.rows != dims->rows || view.shape.cols != dims->cols)
+    return GPSA_SHAPE_MISMATCH;
+  // Members by name: fields the C++ struct may gain (e.g. pre-packed weights) stay at their
+  // defaults (null = not used).
+  gpsa::gpsa_weights w;
+  w.heads = dims->heads;
+  w.dim = dims->dim;
+  w.qk_weight = weights->qk_weight;
+  w.qk_bias = weights->qk_bias;
+  w.v_weight = weights->v_weight;
+  w.v_bias = weights->v_bias;
+  w.proj_weight = weights->proj_weight;
+  w.proj_bias = weights->proj_bias;
+  return to_c(gpsa::gpsa_forward(w, view, dims->batch, std::span<const float>(x, x_len),
+                                 std::span<float>(y, y_len), std::span<float>(attn, attn_len),
+                                 std::span<float>(scratch, scratch_len)));
 }
 
 }  // extern "C"

@@ -11,6 +11,7 @@
 #include "convit_simd.hpp"
 #include "fp_env.hpp"
 #include "gpsa/attention.hpp"
+#include "gpsa/detail/constexpr_math.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
 #include "nn.hpp"
@@ -278,7 +279,8 @@ void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::siz
       const double dj = xi[j] - mean;
       v += dj * dj;
     }
-    const double rstd = 1.0 / std::sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
+    const double rstd =
+        1.0 / detail::runtime_sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
     for (std::size_t j = 0; j < dim; ++j) {
       const float w = weight != nullptr ? weight[j] : 1.0f;
       const float b = bias != nullptr ? bias[j] : 0.0f;
@@ -415,9 +417,13 @@ status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_
 
 // ---- forward --------------------------------------------------------------------------------
 
-status convit_forward(const convit_weights& w, std::span<const float> folded, std::size_t batch,
-                      const float* images, float* logits, float* features, std::span<float> scratch,
-                      const executor* ex) noexcept {
+namespace {
+
+// The forward; `probe` is null for convit_forward (one pointer test per GPSA block).
+status convit_forward_impl(const convit_weights& w, std::span<const float> folded,
+                           std::size_t batch, const float* images, float* logits, float* features,
+                           std::span<float> scratch, const convit_probe* probe,
+                           const executor* ex) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
   if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
     return status::invalid_argument;
@@ -464,11 +470,16 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
     }
     const std::size_t rows = batch * tokens;
     layer_norm(x, rows, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D, ex);
-    if (c.is_gpsa_block(i))
+    if (c.is_gpsa_block(i)) {
+      if (probe != nullptr)
+        if (const status s = probe->gpsa_block_input(probe->context, i, batch, {h, rows * D});
+            s != status::ok)
+          return s;
       gpsa_block(c, b, packed_at(w.packed, bp.attn), folded.data() + i * fc.total(), fc, batch, h,
                  x, shared_span, ex);
-    else
+    } else {
       mhsa_block(c, b, w.packed, bp, batch, h, x, shared_span, ex);
+    }
     layer_norm(x, rows, D, D, b.norm2_weight, b.norm2_bias, c.eps, h, D, ex);
     mlp_block(c, b, w.packed, bp, rows, h, x, shared, ex);
   }
@@ -489,6 +500,22 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
                  {w.head_weight, packed_at(w.packed, walk.take(c.classes, D)), w.head_bias}, logits,
                  c.classes, false, activation::none, ex);
   return status::ok;
+}
+
+}  // namespace
+
+status convit_forward(const convit_weights& w, std::span<const float> folded, std::size_t batch,
+                      const float* images, float* logits, float* features, std::span<float> scratch,
+                      const executor* ex) noexcept {
+  return convit_forward_impl(w, folded, batch, images, logits, features, scratch, nullptr, ex);
+}
+
+status convit_forward_probed(const convit_weights& w, std::span<const float> folded,
+                             std::size_t batch, const float* images, float* logits, float* features,
+                             std::span<float> scratch, const convit_probe& probe,
+                             const executor* ex) noexcept {
+  return convit_forward_impl(w, folded, batch, images, logits, features, scratch,
+                             probe.gpsa_block_input != nullptr ? &probe : nullptr, ex);
 }
 
 }  // namespace gpsa

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/detail/constexpr_math.hpp"
 #include "gpsa/linalg.hpp"
 
 namespace gpsa {
@@ -176,7 +177,7 @@ status nonlocality(grid g, std::size_t heads, std::size_t batch, std::span<const
       const double xp = static_cast<double>(p % C), yp = static_cast<double>(p / C);
       for (std::size_t q = 0; q < N; ++q) {
         const double dx = static_cast<double>(q % C) - xp, dy = static_cast<double>(q / C) - yp;
-        const double r = std::sqrt(dx * dx + dy * dy);
+        const double r = detail::runtime_sqrt(dx * dx + dy * dy);
         double a = 0.0;
         for (std::size_t b = 0; b < batch; ++b) a += attn[((b * heads + h) * N + p) * N + q];
         acc += r * a;

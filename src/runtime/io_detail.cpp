@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "gpsa/grid.hpp"
 #include "gpsa/io.hpp"
@@ -112,46 +113,66 @@ std::string shape_text(std::span<const std::size_t> shape) {
 }
 
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path, std::uint64_t max_bytes) {
-  const std::string shown = display_path(path);
-  if (path.empty()) throw io_error(shown + ": cannot open: no file name given");
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    throw io_error(shown + ": cannot open: " + std::strerror(err));
-  }
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } guard{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw io_error(shown + ": cannot stat: " + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) throw io_error(shown + ": is a folder, expected a file");
-  if (!S_ISREG(st.st_mode))
-    throw io_error(shown + ": not a regular file (" + file_kind(st.st_mode) + ")");
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size > max_bytes)
-    throw io_error(shown + ": file is " + std::to_string(size) + " bytes, over the " +
-                   bytes_text(max_bytes) + " limit for inputs");
-  // Regular files ignore O_NONBLOCK on Linux, but clear it so reads never return EAGAIN.
-  if (const int fl = ::fcntl(fd, F_GETFL); fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  const detail::input_file in = detail::open_input(path, max_bytes);
   std::vector<std::uint8_t> bytes;
-  detail::resize_or_throw(bytes, static_cast<std::size_t>(size), shown, "the file");
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw io_error(shown + ": read failed: " + std::strerror(errno));
-    }
-    if (n == 0) break;  // shrank while we read: parse what is there, the parser will complain
-    got += static_cast<std::size_t>(n);
-  }
-  bytes.resize(got);
+  detail::resize_or_throw(bytes, static_cast<std::size_t>(in.size()), in.shown(), "the file");
+  // A file that shrank while we read: parse what is there, the parser will complain.
+  bytes.resize(in.read_at(0, bytes.data(), bytes.size()));
   return bytes;
 }
 
 }  // namespace gpsa::io
+
+namespace gpsa::io::detail {
+
+input_file open_input(const std::filesystem::path& path, std::uint64_t max_bytes) {
+  input_file f;
+  f.shown_ = display_path(path);
+  const std::string& shown = f.shown_;
+  if (path.empty()) throw io_error(shown + ": cannot open: no file name given");
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+  f.fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (f.fd_ < 0) {
+    const int err = errno;
+    throw io_error(shown + ": cannot open: " + std::strerror(err));
+  }
+  struct stat st {};
+  if (::fstat(f.fd_, &st) != 0) throw io_error(shown + ": cannot stat: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw io_error(shown + ": is a folder, expected a file");
+  if (!S_ISREG(st.st_mode))
+    throw io_error(shown + ": not a regular file (" + file_kind(st.st_mode) + ")");
+  f.size_ = static_cast<std::uint64_t>(st.st_size);
+  if (f.size_ > max_bytes)
+    throw io_error(shown + ": file is " + std::to_string(f.size_) + " bytes, over the " +
+                   bytes_text(max_bytes) + " limit for inputs");
+  // Regular files ignore O_NONBLOCK on Linux, but clear it so reads never return EAGAIN.
+  if (const int fl = ::fcntl(f.fd_, F_GETFL); fl >= 0) ::fcntl(f.fd_, F_SETFL, fl & ~O_NONBLOCK);
+  return f;
+}
+
+input_file::input_file(input_file&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), size_(o.size_), shown_(std::move(o.shown_)) {}
+
+input_file::~input_file() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::size_t input_file::read_at(std::uint64_t offset, void* dst, std::size_t n) const {
+  auto* out = static_cast<std::uint8_t*>(dst);
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::pread(fd_, out + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw io_error(shown_ + ": read failed: " + std::strerror(errno));
+    }
+    if (r == 0) break;  // end of file
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+}  // namespace gpsa::io::detail
 
 namespace gpsa::io::detail {
 

@@ -40,6 +40,32 @@ void resize_or_throw(std::vector<T>& v, std::size_t n, const std::string& name,
 // beyond float's range become +-inf (a plain cast would be undefined behaviour there).
 float narrow(double v) noexcept;
 
+// An input file opened the way read_file opens one: without blocking on a FIFO, refused unless
+// it is a regular file of at most `max_bytes` (io_error naming the path otherwise). The
+// safetensors reader uses it to read a checkpoint piece by piece instead of whole.
+class input_file {
+ public:
+  input_file(input_file&& o) noexcept;
+  input_file& operator=(input_file&&) = delete;
+  ~input_file();
+  // Size when opened.
+  std::uint64_t size() const noexcept { return size_; }
+  // The path for messages (display_path).
+  const std::string& shown() const noexcept { return shown_; }
+  // Reads up to n bytes at `offset` (pread, retried on EINTR); fewer only at the end of the
+  // file. io_error "PATH: read failed: REASON".
+  std::size_t read_at(std::uint64_t offset, void* dst, std::size_t n) const;
+
+ private:
+  friend input_file open_input(const std::filesystem::path& path, std::uint64_t max_bytes);
+  input_file() = default;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  std::string shown_;
+};
+
+input_file open_input(const std::filesystem::path& path, std::uint64_t max_bytes);
+
 [[noreturn]] void throw_out_of_memory(const std::string& name, const std::string& what,
                                       std::size_t bytes);
 

@@ -339,14 +339,14 @@ class header_reader {
   std::size_t offsets_seen_ = 0;
 };
 
-// The 8-byte header length, checked against the limit and the file.
-std::uint64_t header_length(std::span<const std::uint8_t> bytes, const std::string& name,
-                            const read_limits& limits) {
-  const std::size_t size = bytes.size();
-  if (size < 8)
+// The 8-byte header length, checked against the limit and the file. `prefix` holds the file's
+// first min(8, size) bytes.
+std::uint64_t header_length(std::span<const std::uint8_t> prefix, std::uint64_t size,
+                            const std::string& name, const read_limits& limits) {
+  if (size < 8 || prefix.size() < 8)
     throw io_error(name + ": truncated safetensors file: " + std::to_string(size) +
                    " bytes, the header length alone needs 8");
-  const std::uint64_t header_len = load_le<std::uint64_t>(bytes.data());
+  const std::uint64_t header_len = load_le<std::uint64_t>(prefix.data());
   if (header_len > limits.header_bytes)
     throw io_error(name + ": header length " + std::to_string(header_len) + " bytes is over the " +
                    (limits.header_bytes == max_header_bytes ? std::string("100 MB")
@@ -358,6 +358,19 @@ std::uint64_t header_length(std::span<const std::uint8_t> bytes, const std::stri
                    " follow");
   if (header_len == 0) throw io_error(name + ": malformed header: empty (expected a JSON object)");
   return header_len;
+}
+
+// The JSON header parsed and checked against a data section of `data_size` bytes: the tensors'
+// entries, overlaps refused.
+std::vector<entry> parse_header(std::span<const std::uint8_t> json, std::uint64_t data_size,
+                                const std::string& name, const read_limits& limits) {
+  const char* hb = reinterpret_cast<const char*>(json.data());
+  header_reader reader(name, limits, data_size);
+  const bool ok = nlohmann::json::sax_parse(hb, hb + json.size(), &reader);
+  if (!reader.error.empty()) throw io_error(reader.error);
+  if (!ok || !reader.complete())
+    throw io_error(name + ": malformed header: expected a JSON object of tensors");
+  return std::move(reader.entries);
 }
 
 // No two tensors may share bytes (empty tensors occupy none).
@@ -378,14 +391,9 @@ void check_overlaps(const std::vector<entry>& entries, const std::string& name) 
   }
 }
 
-// The tensor's bytes (little-endian, checked size) converted to float32.
-tensor convert(entry& e, const std::uint8_t* p, const std::string& name) {
-  tensor t;
-  t.shape = std::move(e.shape);
-  const std::size_t n = (e.end - e.begin) / e.dtype->size;
-  detail::resize_or_throw(t.data, n, name, "tensor '" + detail::shown(e.key) + "'");
-  float* out = t.data.data();
-  switch (e.dtype->k) {
+// n elements of kind k (little-endian bytes at p) converted to float32 at out.
+void decode(kind k, const std::uint8_t* p, std::size_t n, float* out) {
+  switch (k) {
     case kind::f32:
       if constexpr (std::endian::native == std::endian::little) {
         if (n) std::memcpy(out, p, n * 4);
@@ -407,6 +415,49 @@ tensor convert(entry& e, const std::uint8_t* p, const std::string& name) {
     case kind::unsupported:
       break;
   }
+}
+
+// An empty float32 tensor of e's shape and element count (io_error instead of bad_alloc).
+tensor allocate(entry& e, const std::string& name) {
+  tensor t;
+  t.shape = std::move(e.shape);
+  detail::resize_or_throw(t.data, (e.end - e.begin) / e.dtype->size, name,
+                          "tensor '" + detail::shown(e.key) + "'");
+  return t;
+}
+
+// Bytes read from the file per step when a tensor needs converting (F16, BF16, F64): the
+// reader's memory beyond the tensors themselves stays this small.
+constexpr std::size_t k_chunk_bytes = std::size_t{1} << 20;
+
+// The tensor of `e` read from the file at `data_begin + e.begin`: float32 (on a little-endian
+// machine) straight into the tensor, other dtypes through one bounded chunk.
+tensor read_tensor(const detail::input_file& in, std::uint64_t data_begin, entry& e,
+                   std::vector<std::uint8_t>& chunk, const std::string& name) {
+  tensor t = allocate(e, name);
+  const std::size_t esize = e.dtype->size, n = t.data.size();
+  const auto fail_short = [&](std::uint64_t at) {
+    throw io_error(name + ": truncated safetensors file: tensor '" + detail::shown(e.key) +
+                   "' ends at byte " + std::to_string(data_begin + e.end) +
+                   " but the file ends at byte " + std::to_string(at) +
+                   " (it shrank while being read)");
+  };
+  const std::uint64_t begin = data_begin + e.begin;
+  if (e.dtype->k == kind::f32 && std::endian::native == std::endian::little) {
+    const std::size_t bytes = n * 4;
+    if (const std::size_t got = in.read_at(begin, t.data.data(), bytes); got != bytes)
+      fail_short(begin + got);
+    return t;
+  }
+  const std::size_t per_chunk = k_chunk_bytes / esize;
+  if (chunk.size() < std::min(n, per_chunk) * esize) chunk.resize(std::min(n, per_chunk) * esize);
+  for (std::size_t i = 0; i < n; i += per_chunk) {
+    const std::size_t m = std::min(per_chunk, n - i), bytes = m * esize;
+    const std::uint64_t at = begin + std::uint64_t{i} * esize;
+    if (const std::size_t got = in.read_at(at, chunk.data(), bytes); got != bytes)
+      fail_short(at + got);
+    decode(e.dtype->k, chunk.data(), m, t.data.data() + i);
+  }
   return t;
 }
 
@@ -425,31 +476,67 @@ const tensor& safetensors_file::at(const std::string& key) const {
 safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& file,
                                    const read_limits& limits) {
   const std::string name = display_path(file);
-  const std::uint64_t header_len = header_length(bytes, name, limits);
-  const char* hb = reinterpret_cast<const char*>(bytes.data()) + 8;
-  header_reader reader(name, limits, bytes.size() - 8 - header_len);
-  const bool ok = nlohmann::json::sax_parse(hb, hb + header_len, &reader);
-  if (!reader.error.empty()) throw io_error(reader.error);
-  if (!ok || !reader.complete())
-    throw io_error(name + ": malformed header: expected a JSON object of tensors");
-  check_overlaps(reader.entries, name);
+  const std::uint64_t header_len = header_length(
+      bytes.first(std::min<std::size_t>(8, bytes.size())), bytes.size(), name, limits);
+  std::vector<entry> entries =
+      parse_header(bytes.subspan(8, header_len), bytes.size() - 8 - header_len, name, limits);
+  check_overlaps(entries, name);
 
   safetensors_file f;
   f.path = file;
   const std::uint8_t* data = bytes.data() + 8 + header_len;
-  for (auto& e : reader.entries) {
-    if (e.dtype->k == kind::unsupported)
+  for (auto& e : entries) {
+    if (e.dtype->k == kind::unsupported) {
       f.unsupported.emplace(std::move(e.key), std::string(e.dtype->name));
-    else
-      f.tensors.emplace(e.key, convert(e, data + e.begin, name));
+      continue;
+    }
+    const std::uint8_t* p = data + e.begin;
+    tensor t = allocate(e, name);
+    decode(e.dtype->k, p, t.data.size(), t.data.data());
+    f.tensors.emplace(std::move(e.key), std::move(t));
   }
   return f;
 }
 
+// Reads the file piece by piece (header, then each tensor straight into its float32 storage)
+// instead of whole: peak memory is the tensors plus the header, not the file plus its copy.
 safetensors_file read_safetensors(const std::filesystem::path& path, const read_limits& limits) {
-  const auto bytes = read_file(path, limits.file_bytes);
-  auto f = parse_safetensors(bytes, path.string(), limits);
+  const detail::input_file in = detail::open_input(path, limits.file_bytes);
+  const std::string& name = in.shown();
+  std::uint64_t size = in.size();
+  std::uint8_t prefix[8] = {};
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(8, size));
+  if (const std::size_t got = in.read_at(0, prefix, want); got < want) size = got;  // shrank
+  const std::uint64_t header_len = header_length({prefix, want}, size, name, limits);
+  std::vector<entry> entries;
+  {
+    std::vector<std::uint8_t> json;
+    detail::resize_or_throw(json, static_cast<std::size_t>(header_len), name, "the header");
+    if (const std::size_t got = in.read_at(8, json.data(), json.size()); got != json.size())
+      throw io_error(name + ": truncated safetensors file: header length is " +
+                     std::to_string(header_len) + " bytes but only " + std::to_string(got) +
+                     " follow");
+    entries = parse_header(json, size - 8 - header_len, name, limits);
+  }
+  check_overlaps(entries, name);
+
+  safetensors_file f;
   f.path = path;
+  // In file order, so the reads are sequential.
+  std::vector<entry*> order;
+  order.reserve(entries.size());
+  for (auto& e : entries) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const entry* a, const entry* b) { return a->begin < b->begin; });
+  std::vector<std::uint8_t> chunk;
+  for (entry* e : order) {
+    if (e->dtype->k == kind::unsupported) {
+      f.unsupported.emplace(std::move(e->key), std::string(e->dtype->name));
+      continue;
+    }
+    tensor t = read_tensor(in, 8 + header_len, *e, chunk, name);
+    f.tensors.emplace(std::move(e->key), std::move(t));
+  }
   return f;
 }
 

@@ -169,6 +169,259 @@ static void test_apply_and_blend(void) {
   free(scratch);
 }
 
+/* ---- the whole layer ---------------------------------------------------------------------- */
+
+enum { LH = 2, LD = 8, LR = 2, LC = 3, LN = LR * LC, LB = 2, LHD = LD / LH };
+
+/* y of timm's GPSA.forward in double, from the definitions: q, k, v linear, content softmax,
+ * dense positional softmax (dense_position), the gated blend renormalised, attn @ v, proj. */
+static void layer_reference(const float* x, const float* wqk, const float* bqk, const float* wv,
+                            const float* bv, const float* wp, const float* bp, const float* pw,
+                            const float* gating, double* y) {
+  static double q[LN * LD], k[LN * LD], v[LN * LD], o[LN * LD], pos[LN * LN];
+  size_t b, h, i, j, c;
+  for (b = 0; b < LB; ++b) {
+    const float* xb = x + b * LN * LD;
+    for (i = 0; i < LN; ++i)
+      for (j = 0; j < LD; ++j) {
+        double sq = bqk[j], sk = bqk[LD + j], sv = bv[j];
+        for (c = 0; c < LD; ++c) {
+          sq += (double)xb[i * LD + c] * wqk[j * LD + c];
+          sk += (double)xb[i * LD + c] * wqk[(LD + j) * LD + c];
+          sv += (double)xb[i * LD + c] * wv[j * LD + c];
+        }
+        q[i * LD + j] = sq;
+        k[i * LD + j] = sk;
+        v[i * LD + j] = sv;
+      }
+    for (h = 0; h < LH; ++h) {
+      const double lam = 1.0 / (1.0 + exp(-(double)gating[h]));
+      dense_position(LR, LC, pw + 3 * h, 0.0, pos);
+      for (i = 0; i < LN; ++i) {
+        double a[LN], m = -HUGE_VAL, s = 0.0, t = 0.0;
+        for (j = 0; j < LN; ++j) {
+          double d = 0.0;
+          for (c = 0; c < LHD; ++c) d += q[i * LD + h * LHD + c] * k[j * LD + h * LHD + c];
+          a[j] = d / sqrt((double)LHD);
+          if (a[j] > m) m = a[j];
+        }
+        for (j = 0; j < LN; ++j) s += a[j] = exp(a[j] - m);
+        for (j = 0; j < LN; ++j) t += a[j] = (1 - lam) * a[j] / s + lam * pos[i * LN + j];
+        for (c = 0; c < LHD; ++c) { /* the blended row renormalised by its sum t */
+          double u = 0.0;
+          for (j = 0; j < LN; ++j) u += a[j] / t * v[j * LD + h * LHD + c];
+          o[i * LD + h * LHD + c] = u;
+        }
+      }
+    }
+    for (i = 0; i < LN; ++i)
+      for (j = 0; j < LD; ++j) {
+        double t = bp[j];
+        for (c = 0; c < LD; ++c) t += o[i * LD + c] * wp[j * LD + c];
+        y[(b * LN + i) * LD + j] = t;
+      }
+  }
+}
+
+static void test_layer(void) {
+  float wqk[2 * LD * LD], bqk[2 * LD], wv[LD * LD], bv[LD], wp[LD * LD], bp[LD], pw[LH * 3];
+  float g[LH], fx[LH * LC * LC], gy[LH * LR * LR], lam[LH];
+  float x[LB * LN * LD], y[LB * LN * LD], y2[LB * LN * LD], attn[LB * LH * LN * LN];
+  float scratch[1024];
+  double ref[LB * LN * LD], ymax = 0.0, err = 0.0, rowsum;
+  const size_t XL = LB * LN * LD, AL = LB * LH * LN * LN;
+  const size_t big = (size_t)1 << (sizeof(size_t) * 2); /* rows = cols = big: N*N overflows */
+  size_t x_len = 7, attn_len = 7, scratch_len = 7, i, j;
+  gpsa_layer_dims dims = {LH, LD, LR, LC, LB}, bad;
+  gpsa_layer_weights w, wbad;
+  gpsa_folded f, fbad;
+
+  for (i = 0; i < 2 * LD * LD; ++i) wqk[i] = uniform(-0.6f, 0.6f);
+  for (i = 0; i < LD * LD; ++i) wv[i] = uniform(-0.5f, 0.5f), wp[i] = uniform(-0.5f, 0.5f);
+  for (i = 0; i < 2 * LD; ++i) bqk[i] = uniform(-0.2f, 0.2f);
+  for (i = 0; i < LD; ++i) bv[i] = uniform(-0.2f, 0.2f), bp[i] = uniform(-0.2f, 0.2f);
+  for (i = 0; i < LH * 3; ++i) pw[i] = uniform(-2, 1);
+  for (i = 0; i < LH; ++i) g[i] = uniform(-2, 2);
+  for (i = 0; i < XL; ++i) x[i] = uniform(-1, 1);
+  CHECK(gpsa_fold(LH, LR, LC, pw, NULL, g, fx, sizeof fx / 4, gy, sizeof gy / 4, lam, LH) ==
+        GPSA_OK);
+  f.heads = LH;
+  f.rows = LR;
+  f.cols = LC;
+  f.fx = fx;
+  f.gy = gy;
+  f.lambda = lam;
+  w.qk_weight = wqk;
+  w.qk_bias = bqk;
+  w.v_weight = wv;
+  w.v_bias = bv;
+  w.proj_weight = wp;
+  w.proj_bias = bp;
+
+  /* sizes: the documented formulas */
+  CHECK(gpsa_layer_size(&dims, &x_len, &attn_len, &scratch_len) == GPSA_OK);
+  CHECK(x_len == XL && attn_len == AL);
+  CHECK(scratch_len == LB * LN * 3 * LD + LN * LN + 2 * LN * LHD);
+  CHECK(scratch_len <= sizeof scratch / sizeof scratch[0]);
+  CHECK(gpsa_layer_size(&dims, NULL, NULL, NULL) == GPSA_OK);
+  /* the compile-time macro agrees with the query, here and on other shapes */
+  CHECK(scratch_len == GPSA_LAYER_SCRATCH_LEN(LH, LD, LR, LC, LB));
+  {
+    static const size_t shapes[][5] = {
+        {1, 8, 1, 1, 1},     {4, 32, 4, 4, 1},    {9, 36, 3, 3, 2},  {4, 192, 14, 14, 1},
+        {9, 432, 14, 14, 3}, {16, 768, 8, 32, 2}, {3, 12, 1, 64, 1}, {2, 6, 9, 9, 0}};
+    size_t k, n;
+    for (k = 0; k < sizeof shapes / sizeof shapes[0]; ++k) {
+      const gpsa_layer_dims sd = {shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3],
+                                  shapes[k][4]};
+      n = 0;
+      CHECK(gpsa_layer_size(&sd, NULL, NULL, &n) == GPSA_OK);
+      CHECK(n == GPSA_LAYER_SCRATCH_LEN(shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3],
+                                        shapes[k][4]));
+    }
+  }
+
+  /* forward (fused and with attn, rectangular grid, qkv bias, batch 2) vs double */
+  layer_reference(x, wqk, bqk, wv, bv, wp, bp, pw, g, ref);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) == GPSA_OK);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y2, XL, attn, AL, scratch, scratch_len) ==
+        GPSA_OK);
+  for (i = 0; i < XL; ++i) {
+    if (fabs(ref[i]) > ymax) ymax = fabs(ref[i]);
+    if (fabs(y[i] - ref[i]) > err) err = fabs(y[i] - ref[i]);
+    if (fabs(y2[i] - ref[i]) > err) err = fabs(y2[i] - ref[i]);
+  }
+  CHECK(ymax > 0.1 && err <= 1e-5 * ymax);
+  for (i = 0; i < LB * LH * LN; ++i) { /* attention rows are distributions */
+    for (j = 0, rowsum = 0.0; j < LN; ++j) rowsum += attn[i * LN + j];
+    CHECK(fabs(rowsum - 1.0) <= 1e-6);
+  }
+  /* in place; batch 0 is a no-op that looks at no buffer */
+  memcpy(y2, x, sizeof x);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, y2, XL, y2, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_OK);
+  CHECK(memcmp(y, y2, sizeof y) == 0);
+  bad = dims;
+  bad.batch = 0;
+  CHECK(gpsa_layer_forward(&bad, &w, &f, NULL, 0, NULL, 0, NULL, 0, NULL, 0) == GPSA_OK);
+  /* without qkv bias and proj bias (NULL): against the reference with zero biases */
+  {
+    static const float zeros[2 * LD];
+    gpsa_layer_weights nb = w;
+    nb.qk_bias = NULL;
+    nb.v_bias = NULL;
+    nb.proj_bias = NULL;
+    layer_reference(x, wqk, zeros, wv, zeros, wp, zeros, pw, g, ref);
+    CHECK(gpsa_layer_forward(&dims, &nb, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+          GPSA_OK);
+    for (i = 0, err = 0.0; i < XL; ++i)
+      if (fabs(y[i] - ref[i]) > err) err = fabs(y[i] - ref[i]);
+    CHECK(err <= 1e-5 * ymax);
+  }
+
+  /* bad arguments: NULL pointers */
+  CHECK(gpsa_layer_size(NULL, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(NULL, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&dims, NULL, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&dims, &w, NULL, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, NULL, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, NULL, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, AL, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, NULL, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, NULL, 0) == GPSA_BUFFER_TOO_SMALL);
+  wbad = w;
+  wbad.qk_weight = NULL;
+  CHECK(gpsa_layer_forward(&dims, &wbad, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  wbad = w;
+  wbad.v_weight = NULL;
+  CHECK(gpsa_layer_forward(&dims, &wbad, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  wbad = w;
+  wbad.proj_weight = NULL;
+  CHECK(gpsa_layer_forward(&dims, &wbad, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  fbad = f;
+  fbad.gy = NULL;
+  CHECK(gpsa_layer_forward(&dims, &w, &fbad, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  /* zero dims, D % H != 0 */
+  bad = dims;
+  bad.heads = 0;
+  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  bad = dims;
+  bad.dim = 0;
+  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&bad, &w, &f, x, 0, y, 0, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  bad = dims;
+  bad.rows = 0;
+  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_EMPTY_GRID);
+  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_EMPTY_GRID);
+  bad = dims;
+  bad.cols = 0;
+  CHECK(gpsa_layer_size(&bad, NULL, NULL, &scratch_len) == GPSA_EMPTY_GRID);
+  bad = dims;
+  bad.dim = LD + 1; /* 9 % 2 */
+  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_INVALID_ARGUMENT);
+  /* the folded state of another shape */
+  bad = dims;
+  bad.rows = LC;
+  bad.cols = LR;
+  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_SHAPE_MISMATCH);
+  fbad = f;
+  fbad.heads = 1;
+  CHECK(gpsa_layer_forward(&dims, &w, &fbad, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_SHAPE_MISMATCH);
+  /* buffer lengths */
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL - 1, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_SHAPE_MISMATCH);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL + 1, NULL, 0, scratch, scratch_len) ==
+        GPSA_SHAPE_MISMATCH);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, attn, AL - 1, scratch, scratch_len) ==
+        GPSA_SHAPE_MISMATCH);
+  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len - 1) ==
+        GPSA_BUFFER_TOO_SMALL);
+
+  /* overflow: a status, never a wrapped size, and nothing written */
+  x_len = attn_len = scratch_len = 7;
+  bad = dims;
+  bad.rows = bad.cols = (size_t)-1 / 2;
+  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_SIZE_OVERFLOW);
+  CHECK(gpsa_layer_size(&bad, NULL, NULL, &scratch_len) == GPSA_SIZE_OVERFLOW);
+  bad = dims;
+  bad.batch = (size_t)-1 / 4;
+  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_SIZE_OVERFLOW);
+  CHECK(gpsa_layer_size(&bad, NULL, NULL, &scratch_len) == GPSA_SIZE_OVERFLOW);
+  CHECK(gpsa_layer_size(&bad, NULL, &attn_len, NULL) == GPSA_SIZE_OVERFLOW);
+  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, 1024) ==
+        GPSA_SIZE_OVERFLOW);
+  bad = dims;
+  bad.rows = bad.cols = big; /* N*N overflows, B*N*D and the scratch do not */
+  CHECK(gpsa_layer_size(&bad, NULL, &attn_len, NULL) == GPSA_SIZE_OVERFLOW);
+  CHECK(gpsa_layer_size(&bad, &x_len, &attn_len, &scratch_len) == GPSA_SIZE_OVERFLOW);
+  CHECK(x_len == 7 && attn_len == 7 && scratch_len == 7);
+  CHECK(gpsa_layer_size(&bad, &x_len, NULL, &scratch_len) == GPSA_OK);
+  CHECK(x_len == LB * big * big * LD);
+  fbad = f;
+  fbad.rows = fbad.cols = big;
+  CHECK(gpsa_layer_forward(&bad, &w, &fbad, x, XL, y, XL, NULL, 0, scratch, 1024) ==
+        GPSA_SIZE_OVERFLOW);
+}
+
 static void test_status(void) {
   int s;
   for (s = GPSA_OK; s <= GPSA_INVALID_ARGUMENT; ++s)
@@ -182,6 +435,7 @@ int main(void) {
   test_rel_indices();
   test_fold_and_expand();
   test_apply_and_blend();
+  test_layer();
   test_status();
   if (failures != 0) {
     fprintf(stderr, "c_api_test: %d check(s) failed\n", failures);

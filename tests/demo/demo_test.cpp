@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
 // `gpsa demo` end to end: it runs with no arguments, prints the report, and writes a PNG that
 // libpng decodes to the expected size, with one non-uniform tile per head whose brightest cell
-// sits where local_init (docs/DESIGN.md §6) centres that head. Options and errors too.
+// sits where local_init (docs/DESIGN.md §6) centres that head. Options and errors too. On a whole
+// ConViT checkpoint: the gates and positional nonlocality per GPSA block against float64 values
+// computed here from the checkpoint, the gate markers where those values put them, and the
+// reliability rules (output never an input, no report before the PNG is in place, NaN named).
 #include <gtest/gtest.h>
 #include <png.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "../model/model_test_util.hpp"
 #include "../support/test_util.hpp"
 
 namespace {
@@ -204,6 +210,188 @@ TEST_F(Demo, BadArgumentsFailWithOneLineAndNoPicture) {
     EXPECT_EQ(r.err.rfind("gpsa: ", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_FALSE(fs::exists(dir / "gpsa-demo.png"));
+  }
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+// ---- whole ConViT checkpoints -------------------------------------------------------------
+
+// The float64 nonlocality of softmax(P_h) on a G x G grid from pos_proj (weight (H, 3), bias (H)):
+// (1/N) sum_p sum_q sqrt(dx^2 + dy^2) softmax_q(P[h, p, q]) (timm's get_attention_map distance).
+std::vector<double> positional_distances(const std::vector<float>& w, const std::vector<float>& b,
+                                         std::size_t H, std::size_t G) {
+  const std::size_t N = G * G;
+  std::vector<double> out(H, 0.0), row(N);
+  for (std::size_t h = 0; h < H; ++h)
+    for (std::size_t p = 0; p < N; ++p) {
+      double peak = -INFINITY, sum = 0;
+      for (std::size_t q = 0; q < N; ++q) {
+        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
+        row[q] = w[h * 3] * dx + w[h * 3 + 1] * dy + w[h * 3 + 2] * (dx * dx + dy * dy) + b[h];
+        peak = std::max(peak, row[q]);
+      }
+      for (std::size_t q = 0; q < N; ++q) sum += row[q] = std::exp(row[q] - peak);
+      for (std::size_t q = 0; q < N; ++q) {
+        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
+        out[h] += std::sqrt(dx * dx + dy * dy) * row[q] / sum / double(N);
+      }
+    }
+  return out;
+}
+
+struct gate_row {
+  std::size_t block, head;
+  double lambda, positional, full;
+};
+
+// The report's table "block  head  lambda  nonlocality: positional     full".
+std::vector<gate_row> parse_gate_table(const std::string& out) {
+  std::vector<gate_row> rows;
+  const std::size_t at = out.find("block  head  lambda  nonlocality: positional     full\n");
+  EXPECT_NE(at, std::string::npos) << out;
+  if (at == std::string::npos) return rows;
+  std::istringstream in(out.substr(out.find('\n', at) + 1));
+  std::string line;
+  while (std::getline(in, line)) {
+    gate_row r{};
+    if (std::sscanf(line.c_str(), "%zu %zu %lf %lf %lf", &r.block, &r.head, &r.lambda,
+                    &r.positional, &r.full) != 5)
+      break;
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+void write_map(const fs::path& to, const model_test::st_map& m) {
+  std::ofstream(to, std::ios::binary) << tiny_safetensors::serialise(m);
+}
+
+TEST_F(Demo, WholeCheckpointPlotsGatesAndNonlocalityPerGpsaBlock) {
+  // convit_micro_4x4: 64 px images, 4 x 4 patches, H = 2, GPSA blocks 0..2, one MHSA block.
+  const model_test::st_map m = model_test::load_golden_map("convit_micro_4x4");
+  write_map(dir / "m.safetensors", m);
+  const run_result r = gpsa("demo --weights m.safetensors --layer 1 -o w.png");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("whole ConViT from m.safetensors: 64x64 images, 4x4 patches of 16 px, "
+                       "D = 96, H = 2, depth 4 (GPSA blocks 0..2, then 1 MHSA), 10 classes"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("input: deterministic"), std::string::npos);
+  EXPECT_NE(r.out.find("GPSA block 1 (--layer): query patch 10 = (y 2, x 2)"), std::string::npos)
+      << r.out;
+
+  // Gates and positional nonlocality: float64 from the checkpoint's values (printed to 4 places).
+  const std::size_t L = 3, H = 2, G = 4;
+  const std::vector<gate_row> rows = parse_gate_table(r.out);
+  ASSERT_EQ(rows.size(), L * H) << r.out;
+  std::vector<double> lambda(L * H);
+  for (std::size_t b = 0; b < L; ++b) {
+    const std::string k = "blocks." + std::to_string(b) + ".attn.";
+    const std::vector<double> pos = positional_distances(m.at(k + "pos_proj.weight").values,
+                                                         m.at(k + "pos_proj.bias").values, H, G);
+    for (std::size_t h = 0; h < H; ++h) {
+      SCOPED_TRACE("block " + std::to_string(b) + " head " + std::to_string(h));
+      const gate_row& row = rows[b * H + h];
+      EXPECT_EQ(row.block, b);
+      EXPECT_EQ(row.head, h);
+      lambda[b * H + h] = 1 / (1 + std::exp(-double{m.at(k + "gating_param").values[h]}));
+      EXPECT_NEAR(row.lambda, lambda[b * H + h], 6e-5);
+      EXPECT_NEAR(row.positional, pos[h], 6e-5);
+      // The full attention's mean distance lies between 0 and the grid's diagonal.
+      EXPECT_GT(row.full, 0.0);
+      EXPECT_LT(row.full, std::sqrt(2.0) * (G - 1));
+    }
+  }
+
+  // The picture: the gate plot's area starts at (70, 38) and is 400 x 220 px (gen/cmd_demo.cpp's
+  // geometry); block b's marker of head h is a disc of the head's colour centred at
+  // x = 70 + round((b + 0.5) * 400 / L), y = 38 + round((1 - lambda) * 219).
+  const decoded d = decode_png(dir / "w.png");
+  ASSERT_GT(d.width, 480u);
+  ASSERT_GT(d.height, 2 * 298u);
+  EXPECT_NE(r.out.find("wrote w.png: " + std::to_string(d.width) + "x" + std::to_string(d.height) +
+                       " px"),
+            std::string::npos)
+      << r.out;
+  const unsigned char colour[2][3] = {{255, 70, 70}, {70, 255, 255}};  // hues 0 and 180 degrees
+  for (std::size_t b = 0; b < L; ++b)
+    for (std::size_t h = 0; h < H; ++h) {
+      SCOPED_TRACE("gate marker of block " + std::to_string(b) + " head " + std::to_string(h));
+      const std::size_t x = 70 + static_cast<std::size_t>(std::lround((b + 0.5) * 400.0 / L));
+      const std::size_t y =
+          38 + static_cast<std::size_t>(std::lround((1 - lambda[b * H + h]) * 219));
+      ASSERT_GT(std::fabs(lambda[b * H] - lambda[b * H + 1]) * 219, 12.0) << "markers overlap";
+      const unsigned char* p = &d.rgb[3 * (y * d.width + x)];
+      EXPECT_EQ(p[0], colour[h][0]);
+      EXPECT_EQ(p[1], colour[h][1]);
+      EXPECT_EQ(p[2], colour[h][2]);
+    }
+
+  // On an image instead of the deterministic input: the same gates, another full column.
+  const fs::path img = fs::path(GPSA_GOLDEN_DIR) / "images" / "scene_320x240.png";
+  const run_result ri =
+      gpsa("demo --weights m.safetensors --image " + quote(img.string()) + " -o i.png");
+  ASSERT_EQ(ri.status, 0) << ri.err;
+  EXPECT_NE(ri.out.find("(PNG 320x240, preprocessed like timm to 64x64)"), std::string::npos)
+      << ri.out;
+  const std::vector<gate_row> rows_i = parse_gate_table(ri.out);
+  ASSERT_EQ(rows_i.size(), L * H);
+  bool full_differs = false;
+  for (std::size_t i = 0; i < L * H; ++i) {
+    EXPECT_EQ(rows_i[i].lambda, rows[i].lambda);
+    EXPECT_EQ(rows_i[i].positional, rows[i].positional);
+    full_differs = full_differs || rows_i[i].full != rows[i].full;
+  }
+  EXPECT_TRUE(full_differs);
+}
+
+TEST_F(Demo, WholeCheckpointReliability) {
+  model_test::st_map m = model_test::load_golden_map("convit_micro_4x4");
+  write_map(dir / "m.safetensors", m);
+  const std::string before = slurp(dir / "m.safetensors");
+  m.at("blocks.1.attn.pos_proj.weight").values[2] = std::nanf("");
+  write_map(dir / "nan.safetensors", m);
+  fs::create_directory(dir / "ro");
+  const struct {
+    const char* args;
+    const char* message;
+  } cases[] = {
+      {"demo --weights m.safetensors -o m.safetensors",
+       "gpsa: -o 'm.safetensors' is the input --weights 'm.safetensors'; refusing to overwrite an "
+       "input file\n"},
+      {"demo --weights m.safetensors -o ./m.safetensors",
+       "gpsa: -o './m.safetensors' is the input --weights 'm.safetensors'; refusing to overwrite "
+       "an input file\n"},
+      {"demo --weights m.safetensors -o no/w.png",
+       "gpsa: no/w.png: output folder 'no' does not exist\n"},
+      {"demo --weights m.safetensors -o ro", nullptr},
+      {"demo --weights nan.safetensors -o w.png",
+       "gpsa: nan.safetensors: blocks.1.attn.pos_proj.weight holds NaN or Inf (the positional "
+       "softmax would be NaN)\n"},
+      {"demo --weights nan.safetensors --prefix blocks.1.attn -o w.png",
+       "gpsa: nan.safetensors: blocks.1.attn.pos_proj.weight holds NaN or Inf (the positional "
+       "softmax would be NaN)\n"},
+      {"demo --weights m.safetensors --layer 3 -o w.png",
+       "gpsa: --layer '3': expected a GPSA block from 0 to 2 (m.safetensors has 3 GPSA blocks, "
+       "local_up_to_layer = 3)\n"},
+      {"demo --weights m.safetensors --grid 4 -o w.png", nullptr},
+      {"demo --image x.png -o w.png", nullptr},
+      {"demo --weights m.safetensors --image missing.png -o w.png", nullptr},
+      {"demo --weights m.safetensors --image m.safetensors -o w.png", nullptr},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    const run_result r = gpsa(c.args);
+    EXPECT_NE(r.status, 0);
+    EXPECT_EQ(r.out, "");  // nothing is reported unless the picture is in place
+    if (c.message != nullptr)
+      EXPECT_EQ(r.err, c.message);
+    else
+      EXPECT_EQ(r.err.rfind("gpsa: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "w.png"));
+    EXPECT_EQ(slurp(dir / "m.safetensors"), before);
   }
   for (const auto& e : fs::directory_iterator(dir))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// gpsa::detail::exp / expf / sigmoid: compile-time checks against correctly rounded values
-// (Python's math.exp, rounded to float with struct), and run-time sweeps against std::exp.
+// gpsa::detail::exp / expf / sigmoid / sqrt: compile-time checks against correctly rounded values
+// (Python's math.exp, rounded to float with struct), and run-time sweeps against std::exp and
+// std::sqrt (IEEE 754: correctly rounded, so sqrt must match it bit for bit).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -51,6 +52,15 @@ static_assert(sigmoid(0.0) == 0.5);
 static_assert(static_cast<float>(sigmoid(100.0)) == 1.0f);
 static_assert(static_cast<float>(sigmoid(-100.0)) == 3.78350585e-44f);  // exp(-100)/(1+exp(-100))
 static_assert(sigmoid(-1000.0) == 0.0 && sigmoid(1000.0) == 1.0);
+
+// sqrt: exact squares, correctly rounded values (Python's math.sqrt), the edges
+static_assert(gpsa::detail::sqrt(4.0) == 2.0 && gpsa::detail::sqrt(1.0) == 1.0);
+static_assert(gpsa::detail::sqrt(0x1p-1074) == 0x1p-537);  // the smallest subnormal
+static_assert(gpsa::detail::sqrt(2.0) == 1.4142135623730951);
+static_assert(gpsa::detail::sqrt(48.0) == 6.928203230275509);  // ConViT-Ti's head width
+static_assert(gpsa::detail::sqrt(1e-5 + 0.25) == 0.5000099999000021);
+static_assert(gpsa::detail::sqrt(std::numeric_limits<double>::max()) == 1.3407807929942596e+154);
+static_assert(gpsa::detail::sqrt(-0.0) == 0.0 && gpsa::detail::is_nan(gpsa::detail::sqrt(-1.0)));
 
 // double -> float at compile time: the values Clang 14's constant evaluator got wrong
 static_assert(gpsa::detail::to_float(0x0.000001e19b60ap-1022) == 0.0f);
@@ -135,6 +145,32 @@ TEST(ConstexprExp, SpecialValues) {
   EXPECT_EQ(exp(709.78), std::exp(709.78));  // just below overflow
   EXPECT_EQ(exp(-745.0), std::exp(-745.0));  // the smallest subnormal
   EXPECT_EQ(exp(-0.0), 1.0);
+}
+
+TEST(ConstexprSqrt, BitIdenticalToStdSqrt) {
+  // Random bit patterns over every exponent (subnormals included), every integer below 2^20, and
+  // the runtime_sqrt the core calls.
+  std::mt19937_64 rng(7);
+  std::int64_t bad = 0;
+  double bad_x = 0;
+  const auto check = [&](double x) {
+    const double ref = std::sqrt(x);
+    if (std::bit_cast<std::uint64_t>(gpsa::detail::sqrt(x)) != std::bit_cast<std::uint64_t>(ref) ||
+        std::bit_cast<std::uint64_t>(gpsa::detail::runtime_sqrt(x)) !=
+            std::bit_cast<std::uint64_t>(ref))
+      ++bad, bad_x = x;
+  };
+  for (int i = 0; i < 1'000'000; ++i) {
+    const double x = std::bit_cast<double>(rng() >> 1);  // sign bit clear
+    if (!std::isnan(x)) check(x);
+  }
+  for (std::uint32_t n = 0; n < (1u << 20); ++n) check(static_cast<double>(n));
+  EXPECT_EQ(bad, 0) << "e.g. at x = " << bad_x;
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(gpsa::detail::sqrt(inf), inf);
+  EXPECT_TRUE(std::isnan(gpsa::detail::sqrt(-inf)));
+  EXPECT_TRUE(std::isnan(gpsa::detail::sqrt(std::nan(""))));
+  EXPECT_TRUE(std::signbit(gpsa::detail::sqrt(-0.0)));
 }
 
 TEST(ConstexprSigmoid, StableAndAccurateForLargeArguments) {

@@ -101,9 +101,12 @@ inline void softmax(double* row, std::size_t n) {
 
 // Attention of one item: q, k, v (T, D) with heads in column blocks; returns (T, D) before proj.
 // pos: nullptr for MHSA, else the GPSA's (H, T, T) positional softmax and gates.
+// dist: null, or H sums that get each head's (1/T) sum_i sum_j |j - i| attn[i, j] added, the
+// distance between patches i and j of a grid x grid image (GPSA only).
 inline std::vector<double> attend(const double* q, const double* k, const double* v, std::size_t T,
                                   std::size_t D, std::size_t H, const std::vector<double>* pos,
-                                  const std::vector<float>* gating) {
+                                  const std::vector<float>* gating, double* dist = nullptr,
+                                  std::size_t grid = 0) {
   const std::size_t d = D / H;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   std::vector<double> out(T * D, 0.0), qh(d), kh(T * d), row(T);
@@ -122,6 +125,12 @@ inline std::vector<double> attend(const double* q, const double* k, const double
           s += row[j];
         }
         for (std::size_t j = 0; j < T; ++j) row[j] /= s;
+        if (dist != nullptr)
+          for (std::size_t j = 0; j < T; ++j) {
+            const double dx = double(j % grid) - double(i % grid);
+            const double dy = double(j / grid) - double(i / grid);
+            dist[h] += std::sqrt(dx * dx + dy * dy) * row[j] / static_cast<double>(T);
+          }
       }
       for (std::size_t j = 0; j < T; ++j)
         for (std::size_t c = 0; c < d; ++c) out[i * D + h * d + c] += row[j] * v[j * D + h * d + c];
@@ -132,9 +141,11 @@ inline std::vector<double> attend(const double* q, const double* k, const double
 
 }  // namespace detail
 
-// The whole model in float64 for `batch` images (B, C, S, S).
+// The whole model in float64 for `batch` images (B, C, S, S). gpsa_distances: null, or receives
+// (local, H) the nonlocality of every GPSA block's attention (timm's get_attention_map: mean
+// distance in patches, averaged over the batch).
 inline result forward(const config& c, const tensors& t, const std::vector<float>& images,
-                      std::size_t batch) {
+                      std::size_t batch, std::vector<double>* gpsa_distances = nullptr) {
   using namespace detail;
   const std::size_t S = c.image, p = c.patch, G = S / p, N = G * G, D = c.dim, H = c.heads;
   const std::size_t M = c.hidden;
@@ -143,6 +154,7 @@ inline result forward(const config& c, const tensors& t, const std::vector<float
   result res;
   res.logits.assign(batch * c.classes, 0.0);
   res.features.assign(batch * T * D, 0.0);
+  if (gpsa_distances != nullptr) gpsa_distances->assign(c.local * H, 0.0);
 
   // Positional softmax of every GPSA block, from the offsets (dx, dy) of key q from query p.
   std::vector<std::vector<double>> pos(c.local);
@@ -203,7 +215,8 @@ inline result forward(const config& c, const tensors& t, const std::vector<float
             kk[i * D + j] = qk[i * 2 * D + D + j];
           }
         const auto& g = at(t, k + "attn.gating_param");
-        a = attend(q.data(), kk.data(), v.data(), tok, D, H, &pos[l], &g);
+        a = attend(q.data(), kk.data(), v.data(), tok, D, H, &pos[l], &g,
+                   gpsa_distances != nullptr ? &(*gpsa_distances)[l * H] : nullptr, G);
       } else {
         const auto qb = t.count(k + "attn.qkv.bias") ? &at(t, k + "attn.qkv.bias") : nullptr;
         const auto qkv = linear(h1, tok, D, at(t, k + "attn.qkv.weight"), qb, 3 * D);
@@ -235,6 +248,8 @@ inline result forward(const config& c, const tensors& t, const std::vector<float
                            at(t, "head.weight"), &hb, c.classes);
     for (std::size_t j = 0; j < c.classes; ++j) res.logits[bi * c.classes + j] = lg[j];
   }
+  if (gpsa_distances != nullptr)
+    for (double& d : *gpsa_distances) d /= static_cast<double>(batch);
   return res;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// constexpr exp and sigmoid in double, identical at compile time and run time (for the fold).
+// constexpr exp, sigmoid and sqrt in double, identical at compile time and run time (for the
+// fold; sqrt so that the core calls no libm function on a firmware target).
 //
 // Why not <cmath>: std::exp is not constexpr in C++20, and even where a compiler folds it, the
 // library's run-time exp need not give the same bits. These functions are plain IEEE double
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -101,6 +103,70 @@ constexpr double sigmoid(double x) noexcept {
   if (x >= 0) return 1.0 / (1.0 + exp(-x));
   const double e = exp(x);
   return e / (1.0 + e);
+}
+
+// sqrt(x) correctly rounded (round to nearest even), so bit-identical to IEEE 754's and every
+// conforming std::sqrt -- from integer arithmetic alone. Why not std::sqrt: without a double
+// FPU (Cortex-M4F) it is a library call, and newlib's sqrt writes errno and reads its
+// __fdlib_version, a variable in .data: a firmware image would carry libm's RAM state for a
+// function the core calls a few times per layer. Digit by digit on the significand (two radicand
+// bits per step, 54 steps for 53 bits plus a rounding bit; the remainder tells whether anything
+// is left below). NaN, +-0 and +inf are returned as they are, negative x gives NaN.
+constexpr double sqrt(double x) noexcept {
+  if (is_nan(x) || x == 0.0) return x;
+  if (x < 0) return std::numeric_limits<double>::quiet_NaN();
+  if (x > std::numeric_limits<double>::max()) return x;
+  constexpr std::uint64_t hidden = std::uint64_t{1} << 52;
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+  int e = static_cast<int>(bits >> 52);  // biased exponent (sign is 0 here)
+  std::uint64_t m = bits & (hidden - 1);
+  if (e == 0) {  // subnormal: normalise, x = m * 2^(e - 1075) still holds
+    e = 1;
+    while ((m & hidden) == 0) {
+      m <<= 1;
+      --e;
+    }
+  } else {
+    m |= hidden;
+  }
+  int ex = e - 1075;  // x = m * 2^ex, m in [2^52, 2^53)
+  if ((ex & 1) != 0) {
+    m <<= 1;  // ex even: sqrt(x) = sqrt(m) * 2^(ex/2), m in [2^52, 2^54)
+    --ex;
+  }
+  // q = floor(sqrt(m * 2^54)), in [2^53, 2^54); the radicand's low 54 bits are zero.
+  std::uint64_t q = 0, r = 0;
+  for (int i = 0; i < 54; ++i) {
+    const std::uint64_t pair = i < 27 ? (m >> (52 - 2 * i)) & 3 : 0;
+    r = (r << 2) | pair;  // r <= 2q < 2^55 before the shift
+    const std::uint64_t t = (q << 2) | 1;
+    if (r >= t) {
+      r -= t;
+      q = (q << 1) | 1;
+    } else {
+      q <<= 1;
+    }
+  }
+  std::uint64_t sig = q >> 1;                        // 53 bits
+  int biased = ex / 2 + 1049;                        // sqrt(x) ~ sig * 2^(ex/2 - 26); always normal
+  if ((q & 1) != 0 && (r != 0 || (sig & 1) != 0)) {  // above half an ulp (or a tie to odd)
+    if (++sig == (hidden << 1)) {
+      sig >>= 1;
+      ++biased;
+    }
+  }
+  return std::bit_cast<double>((static_cast<std::uint64_t>(biased) << 52) | (sig & (hidden - 1)));
+}
+
+// The core's sqrt at run time: the same bits as detail::sqrt, through the hardware instruction
+// where std::sqrt is one and the C library keeps no state for it (x86, AArch64 hosts: detail::sqrt
+// costs ~100 ns, too much for the nonlocality metric's N^2 distances), gpsa's own elsewhere.
+inline double runtime_sqrt(double x) noexcept {
+#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64)
+  return std::sqrt(x);
+#else
+  return sqrt(x);
+#endif
 }
 
 }  // namespace gpsa::detail

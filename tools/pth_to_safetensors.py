@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Converts a PyTorch checkpoint (.pth/.pt) to safetensors for gpsa, with PyTorch only (no
+`safetensors` package needed). Developer/user tool: gpsa's build and tests never run it.
+
+usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--key model] [--strip-prefix module.]
+
+IN may hold a bare state_dict or one under 'model', 'state_dict' or 'model_state' (or --key K).
+Every floating-point tensor is written with its dtype (F32, F16, BF16, F64); other tensors
+(e.g. an integer step counter) are written as their integer dtype, which gpsa lists and skips.
+Keys are written as they are, or without --strip-prefix P where they start with P (gpsa names
+the prefix to strip, e.g. 'module.' from DataParallel, when it reads a file that has one).
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import torch
+
+DTYPES = {
+    torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+    torch.uint8: "U8", torch.bool: "BOOL",
+}
+
+
+def state_dict_of(obj, key):
+    if key is not None:
+        obj = obj[key]
+    elif isinstance(obj, dict) and not any(torch.is_tensor(v) for v in obj.values()):
+        for k in ("model", "state_dict", "model_state"):
+            if k in obj and isinstance(obj[k], dict):
+                obj = obj[k]
+                break
+    if not isinstance(obj, dict):
+        sys.exit(f"no state_dict found (a {type(obj).__name__}); give --key")
+    return {k: v for k, v in obj.items() if torch.is_tensor(v)}
+
+
+def raw_bytes(t):
+    t = t.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16: its bit pattern as int16
+        t = t.view(torch.int16)
+    return t.numpy().astype(t.numpy().dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("input")
+    ap.add_argument("output")
+    ap.add_argument("--key", help="the checkpoint entry holding the state_dict")
+    ap.add_argument("--strip-prefix", default="", help="remove this prefix from the keys")
+    a = ap.parse_args()
+    if os.path.abspath(a.input) == os.path.abspath(a.output):
+        sys.exit("the output would overwrite the input")
+    sd = state_dict_of(torch.load(a.input, map_location="cpu"), a.key)
+    p = a.strip_prefix
+    sd = {(k[len(p):] if p and k.startswith(p) else k): v for k, v in sd.items()}
+    header, blobs, offset = {}, [], 0
+    for k in sorted(sd):
+        t = sd[k]
+        if t.dtype not in DTYPES:
+            sys.exit(f"{k}: dtype {t.dtype} has no safetensors name here")
+        b = raw_bytes(t)
+        header[k] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape),
+                     "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)  # the data section starts 8-byte aligned
+    tmp = a.output + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, a.output)
+    print(f"{a.output}: {len(sd)} tensors, {offset} bytes of data")
+
+
+if __name__ == "__main__":
+    main()
