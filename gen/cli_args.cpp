@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-// The shared argument checks of gpsa table, forward, fold and demo.
+// The shared argument checks of gpsa table, forward, fold and preprocess.
 #include "cli_args.hpp"
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <cstddef>
-#include <filesystem>
-#include <system_error>
 
 #include "commands.hpp"
+#include "gpsa/io.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -27,7 +27,7 @@ parsed parse_positive(std::string_view s, std::size_t& out) {
 }  // namespace
 
 gpsa::grid parse_grid_text(const std::string& text, std::string_view option) {
-  const std::string shown = std::string(option) + " '" + text + "'";
+  const std::string shown = std::string(option) + " '" + io::printable(text, 200) + "'";
   const std::size_t x = text.find_first_of("xX");
   std::size_t r = 0, c = 0;
   parsed pr = parsed::ok, pc = parsed::ok;
@@ -50,24 +50,21 @@ gpsa::grid parse_grid_text(const std::string& text, std::string_view option) {
   return {r, c};
 }
 
-void check_output_paths(const named_paths& outputs, const named_paths& inputs) {
-  namespace fs = std::filesystem;
-  const auto same = [](const std::string& a, const std::string& b, bool existing) {
-    std::error_code e1, e2, e3;
-    if (existing && fs::equivalent(a, b, e1)) return true;
-    const fs::path ca = fs::weakly_canonical(a, e2), cb = fs::weakly_canonical(b, e3);
-    return (!e2 && !e3 && ca == cb) || a == b;
-  };
-  for (std::size_t i = 0; i < outputs.size(); ++i)
-    for (std::size_t j = i + 1; j < outputs.size(); ++j)
-      if (same(outputs[i].second, outputs[j].second, false))
-        throw cli_error(outputs[i].first + " and " + outputs[j].first + " name the same file '" +
-                        outputs[i].second + "'");
-  for (const auto& [oopt, opath] : outputs)
-    for (const auto& [iopt, ipath] : inputs)
-      if (same(opath, ipath, true))
-        throw cli_error(oopt + " '" + opath + "' is the input " + iopt + " '" + ipath +
-                        "'; refusing to overwrite an input file");
+bool given(const CLI::Option* option) { return option != nullptr && option->count() > 0; }
+
+void require_path(std::string_view flag, const std::string& path, bool output) {
+  if (path.empty())
+    throw cli_error(std::string(flag) + ": the path is empty" +
+                    (output ? " (no output file name given)" : ""));
+}
+
+std::size_t parse_threads(const std::string& text) {
+  std::size_t n = 0;
+  if (parse_positive(text, n) != parsed::ok || n > max_threads)
+    throw cli_error("--threads '" + io::printable(text, 200) +
+                    "': expected a number of worker threads from 1 to " +
+                    std::to_string(max_threads));
+  return n;
 }
 
 }  // namespace gpsa::cli

@@ -3,13 +3,11 @@
 // transform gives ConViT (bicubic resize like PIL, centre crop, ImageNet normalisation).
 #include <CLI/CLI.hpp>
 #include <cstddef>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
-#include <string_view>
-#include <system_error>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "gpsa/image.hpp"
 #include "gpsa/io.hpp"
@@ -27,7 +25,7 @@ struct preprocess_options {
 // --size as a decimal integer in [1, image::max_size]; anything else names the value.
 std::size_t parse_size(const std::string& text) {
   const auto refuse = [&]() -> std::size_t {
-    throw cli_error("--size '" + image::printable(text) + "': expected an integer from 1 to " +
+    throw cli_error("--size '" + io::printable(text, 200) + "': expected an integer from 1 to " +
                     std::to_string(image::max_size) + " (the output is S x S)");
   };
   if (text.empty() || text.size() > 9) return refuse();
@@ -40,44 +38,24 @@ std::size_t parse_size(const std::string& text) {
   return v;
 }
 
-// -o must not name the image (same path, another spelling, a symlink or a hard link to it).
-void check_output_is_not_image(const std::string& out, const std::string& in) {
-  namespace fs = std::filesystem;
-  std::error_code e1, e2, e3;
-  const bool same_file = fs::equivalent(out, in, e1);
-  const fs::path a = fs::weakly_canonical(out, e2), b = fs::weakly_canonical(in, e3);
-  if (same_file || (!e2 && !e3 && a == b) || out == in)
-    throw cli_error("-o '" + image::printable(out) + "' is the input --image '" +
-                    image::printable(in) + "'; refusing to overwrite an input file");
-}
-
 void run_preprocess(const preprocess_options& o) {
-  if (o.image.empty()) throw cli_error("--image: the path is empty");
-  if (o.output.empty()) throw cli_error("-o: the path is empty");
+  require_path("--image", o.image);
+  require_path("-o", o.output, true);
   const std::size_t size = parse_size(o.size);
-  check_output_is_not_image(o.output, o.image);
+  // Staged before the image is read: -o naming the image (any spelling, a symlink or a hard
+  // link), a missing folder or an unwritable target fail first.
+  io::output_set out;
+  out.add_input(o.image, "--image");
+  io::output_file& target = out.add(o.output, "-o");
 
-  // Read, decode and compute everything before the output is written (temp file + rename).
   const image::rgb8_image img = image::read(o.image);
   const io::tensor x = image::preprocess(img, size, o.image);
-  try {
-    io::write_file_atomic(o.output, io::npy_bytes(x.shape, x.data));
-  } catch (const io::io_error& e) {  // it quotes -o as given: escape control characters
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string line;
-    for (const char ch : std::string_view(e.what())) {
-      const auto c = static_cast<unsigned char>(ch);
-      if (c < 0x20 || c == 0x7f)
-        line.append("\\x").append(1, hex[c >> 4]).append(1, hex[c & 15]);
-      else
-        line += ch;
-    }
-    throw cli_error(line);
-  }
+  io::write_npy(target, x.shape, x.data);
+  out.commit();
   timm_eval_plan plan;
   (void)plan_timm_eval({img.width, img.height}, size, plan);  // succeeded inside preprocess
-  std::cout << image::printable(o.output) << ": x " << io::shape_text(x.shape) << " float32 from "
-            << image::printable(o.image) << " ("
+  std::cout << io::display_path(o.output) << ": x " << io::shape_text(x.shape) << " float32 from "
+            << io::display_path(o.image) << " ("
             << (img.format == image::file_format::png ? "PNG" : "JPEG") << ' ' << img.width << 'x'
             << img.height << ", " << img.source << "): bicubic resize to " << plan.resized.width
             << 'x' << plan.resized.height << ", crop " << size << 'x' << size << " at ("

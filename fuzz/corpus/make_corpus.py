@@ -4,7 +4,7 @@
 Small, valid files that reach every branch of the readers' happy paths: each .npy version,
 both float dtypes, scalar/empty/1-D shapes; safetensors with every convertible dtype, an
 unsupported one, metadata, empty tensors and a GPSA layer with timm key names. Then the limit
-cases of issue 13, at and one over the limits the fuzz targets set (16 tensors, rank 8, 16
+cases of docs/reliability.md, at and one over the limits the fuzz targets set (16 tensors, rank 8, 16
 metadata entries; the real limits need more than -max_len bytes) and at the real rank limit 64:
 tensor count, rank, metadata size and kind, unexpected fields, control characters in keys.
 """

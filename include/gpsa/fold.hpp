@@ -228,9 +228,13 @@ constexpr folded_layer<H, R, C> fold_layer(std::span<const float, H * 3> pos_wei
 // factor count does not fit size_t). Every kernel that takes a folded_view checks it so.
 status validate(const folded_view& f) noexcept;
 
-// Scratch floats positional_apply needs: N * head_dim.
+// Scratch floats positional_apply needs: N * head_dim; 0 when that overflows size_t (a valid
+// call never needs 0: positional_apply then reports size_overflow, never a wrapped size).
 constexpr std::size_t positional_apply_scratch(grid g, std::size_t head_dim) noexcept {
-  return g.patches() * head_dim;
+  std::size_t n = 0, floats = 0;
+  if (detail::mul_overflows(g.rows, g.cols, n) || detail::mul_overflows(n, head_dim, floats))
+    return 0;
+  return floats;
 }
 
 // out_h = position[h] * V_h for every head, without forming the N x N matrix:

@@ -76,7 +76,8 @@ typedef struct gpsa_folded {
   const float* lambda; /* (heads) */
 } gpsa_folded;
 
-/* Scratch floats gpsa_positional_apply needs: rows*cols*head_dim. */
+/* Scratch floats gpsa_positional_apply needs: rows*cols*head_dim; 0 when that overflows size_t
+ * (no valid call needs 0 floats; gpsa_positional_apply then returns GPSA_SIZE_OVERFLOW). */
 size_t gpsa_positional_apply_scratch(size_t rows, size_t cols, size_t head_dim);
 
 /* out_h = position[h] * v_h for every head h, in O(N*(R+C)*head_dim) per head, without the

@@ -66,8 +66,8 @@ io::tensor preprocess(const rgb8_image& image, std::size_t size = timm_default_s
 // read() then preprocess().
 io::tensor preprocess_file(const std::filesystem::path& path, std::size_t size = timm_default_size);
 
-// A name or library message made safe for a one-line message: control characters and
-// backslashes become \xNN.
-std::string printable(std::string_view text);
+// A name or library message made safe for a one-line message: gpsa's one escaping function,
+// io::printable (control characters and backslashes become \xNN, see gpsa/io.hpp).
+using io::printable;
 
 }  // namespace gpsa::image

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // File formats users have (NumPy .npy, safetensors), crash-safe all-or-nothing output files and
 // the size limits of both. Part of gpsa::runtime (allocates, throws gpsa::io::io_error); not for
 // firmware builds.

@@ -63,6 +63,8 @@ class layer {
   // Fixes the patch grid and folds the positional branch once (H*(R^2+C^2) + H floats), so a
   // forward pays nothing for it. NaN/Inf in pos_proj or gating_param are folded with
   // nonfinite_policy::propagate: they reach the attention as in PyTorch (docs/reliability.md).
+  // layer_error, naming the bytes, when the factors would exceed io::max_work_bytes (4 GiB; e.g.
+  // grid 1x1048576), never std::bad_alloc.
   void set_grid(gpsa::grid g);
   std::optional<gpsa::grid> patch_grid() const noexcept { return grid_; }
   // The folded positional branch of the fixed grid (an empty view without one).
@@ -79,7 +81,9 @@ class layer {
   // attn, when non-null, receives (B, H, N, N); dist, when non-null, the nonlocality (H).
   // With neither, the fused path runs (no N x N attention stored; see gpsa_forward).
   // Without a fixed grid the positional branch is folded for this call.
-  // Throws layer_error when x's size does not fit B, D or the grid.
+  // Throws layer_error when x's size does not fit B, D or the grid (B*D overflowing size_t
+  // included), or when y, attn and the scratch together would exceed io::max_work_bytes (4 GiB;
+  // the message names the bytes), never std::bad_alloc.
   std::vector<float> forward(std::span<const float> x, std::size_t batch,
                              std::vector<float>* attn = nullptr,
                              std::vector<float>* dist = nullptr) const;
@@ -105,7 +109,7 @@ class layer {
 
   folded_state fold_for(gpsa::grid g) const;
   std::size_t patches_of(std::span<const float> x, std::size_t batch) const;
-  std::vector<float> scratch_for(gpsa::grid g, std::size_t batch) const;
+  std::vector<float> scratch_for(gpsa::grid g, std::size_t batch, bool with_attn) const;
 };
 
 }  // namespace gpsa

@@ -11,6 +11,10 @@ namespace {
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
+// A key (or prefix) from the file, for a one-line message: control characters escaped
+// (docs/io.md, "What the errors look like"), long keys cut.
+std::string shown(std::string_view key) { return io::printable(key, 200); }
+
 // "(H,3)", "(D,)": a shape in the symbols of `dims`, numbers where a dim has no symbol.
 std::string symbolic_text(std::span<const dim> dims) {
   std::string s = "(";
@@ -35,8 +39,8 @@ bool shape_matches(std::span<const std::size_t> actual, std::span<const dim> wan
 // The message for a GPSA layer key that is absent: what the layer needs, what the file has.
 [[noreturn]] void missing_gpsa_key(const checkpoint_view& v, std::string_view name,
                                    std::span<const std::string_view> required, bool optional) {
-  std::string msg = "missing key '" + v.key(name) + "'; expected " +
-                    (v.prefix().empty() ? std::string() : v.prefix() + ".") + "{";
+  std::string msg = "missing key '" + shown(v.key(name)) + "'; expected " +
+                    (v.prefix().empty() ? std::string() : shown(v.prefix()) + ".") + "{";
   for (std::size_t i = 0; i < required.size(); ++i)
     msg += (i ? ", " : "") + std::string(required[i]);
   msg += "}";
@@ -45,10 +49,12 @@ bool shape_matches(std::span<const std::size_t> actual, std::span<const dim> wan
   if (prefixes.empty()) {
     msg += "; the file has no GPSA layer (no key ends in .pos_proj.weight)";
   } else {
+    // At most 8 (a 1000-layer file must not make a 1000-name line).
     msg += "; GPSA prefixes in the file: ";
-    for (std::size_t i = 0; i < prefixes.size(); ++i)
+    for (std::size_t i = 0; i < prefixes.size() && i < 8; ++i)
       msg += (i ? ", " : "") +
-             (prefixes[i].empty() ? std::string("\"\" (keys without prefix)") : prefixes[i]);
+             (prefixes[i].empty() ? std::string("\"\" (keys without prefix)") : shown(prefixes[i]));
+    if (prefixes.size() > 8) msg += ", ... (" + std::to_string(prefixes.size()) + " in all)";
   }
   v.fail(msg);
 }
@@ -124,13 +130,13 @@ bool checkpoint_view::has(std::string_view name) const {
 }
 
 void checkpoint_view::fail(const std::string& what) const {
-  throw checkpoint_error(file_->path.string() + ": " + what);
+  throw checkpoint_error(io::display_path(file_->path) + ": " + what);
 }
 
 void checkpoint_view::shape_error(std::string_view name, std::span<const std::size_t> actual,
                                   std::span<const dim> expected, std::string_view note) const {
-  std::string msg =
-      key(name) + " has shape " + io::shape_text(actual) + ", expected " + symbolic_text(expected);
+  std::string msg = shown(key(name)) + " has shape " + io::shape_text(actual) + ", expected " +
+                    symbolic_text(expected);
   // The numbers where they are known ("(1,N,D) = (1,N,432)"); shown when they add something.
   std::string numbers = "(";
   std::size_t i = 0;
@@ -145,7 +151,7 @@ void checkpoint_view::shape_error(std::string_view name, std::span<const std::si
 }
 
 const io::tensor& checkpoint_view::get(std::string_view name) const {
-  if (!has(name)) fail("missing key '" + key(name) + "'");
+  if (!has(name)) fail("missing key '" + shown(key(name)) + "'");
   return file_->at(key(name));  // io_error naming the dtype when it cannot be converted
 }
 
@@ -226,9 +232,9 @@ layer_params read_gpsa_layer(const io::safetensors_file& f, std::string_view pre
   }
   const std::size_t D = qw.shape[1];
   if (D % H != 0)
-    v.fail("width D = " + std::to_string(D) + " (from " + v.key("qk.weight") +
+    v.fail("width D = " + std::to_string(D) + " (from " + shown(v.key("qk.weight")) +
            ") is not divisible by H = " + std::to_string(H) + " heads (from " +
-           v.key("pos_proj.weight") + ")");
+           shown(v.key("pos_proj.weight")) + ")");
   const dim h{H, "H"}, d{D, "D"}, d2{2 * D, "2D"};
   layer_params p;
   p.heads = H;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // All-or-nothing output files: every output of a command is staged in a temporary file beside
 // its target, and the targets are replaced only when all of them are complete.
 #include <fcntl.h>

@@ -62,7 +62,7 @@ std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa
         keys += ", ...";
         break;
       }
-      keys += (shown++ == 0 ? "" : ", ") + kv.first;
+      keys += (shown++ == 0 ? "" : ", ") + io::printable(kv.first, 200);
     }
     root.fail(
         "no GPSA layer found (no key ends in '.pos_proj.weight'" +
@@ -79,12 +79,13 @@ std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa
     for (const auto& [name, values] : named) {
       const std::string bad = first_nonfinite(v.get(name).shape, *values);
       if (!bad.empty())
-        v.fail("tensor '" + v.key(name) + "' has " + bad +
+        v.fail("tensor '" + io::printable(v.key(name), 200) + "' has " + bad +
                "; a non-finite weight cannot be folded");
     }
     if (!layers.empty() && p.heads != layers.front().state.heads())
-      v.fail(v.key("pos_proj.weight") + " has " + std::to_string(p.heads) + " heads but " +
-             join_key(layers.front().prefix, "pos_proj.weight") + " has " +
+      v.fail(io::printable(v.key("pos_proj.weight"), 200) + " has " + std::to_string(p.heads) +
+             " heads but " +
+             io::printable(join_key(layers.front().prefix, "pos_proj.weight"), 200) + " has " +
              std::to_string(layers.front().state.heads()) +
              "; a fold needs the same head count in every layer");
     layers.push_back(

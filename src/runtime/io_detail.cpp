@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared by the .npy and safetensors readers: whole-file reads that never block, message text
 // safe for one line, checked sizes.
 #include "io_detail.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Internal helpers shared by gpsa::runtime's readers and writers (not installed, not API).
 #pragma once
 

@@ -95,6 +95,11 @@ void layer::pack() {
 folded_state layer::fold_for(gpsa::grid g) const {
   fold_counts n{};
   check_status(fold_size(g, p_.heads, n), "positional branch of grid " + grid_str(g));
+  // Refused up front (never std::bad_alloc): e.g. grid 1x1048576 needs H * 2^40 floats of Fx.
+  io::byte_budget b("grid " + grid_str(g));
+  b.add("folded positional branch Fx (H,C,C)", {p_.heads, g.cols, g.cols}, sizeof(float))
+      .add("Gy (H,R,R)", {p_.heads, g.rows, g.rows}, sizeof(float));
+  if (!b.ok()) fail(b.message());
   // propagate: NaN/Inf weights give NaN factors (or lambda), as PyTorch's softmax would.
   return folded_state(g, p_.heads, p_.pos_proj_weight, p_.pos_proj_bias, p_.gating_param,
                       nonfinite_policy::propagate);
@@ -124,17 +129,27 @@ gpsa::grid layer::grid_for(std::size_t patches) const {
 
 std::size_t layer::patches_of(std::span<const float> x, std::size_t batch) const {
   if (batch == 0) fail("batch size is 0");
-  const std::size_t per = batch * p_.dim;
+  std::size_t per = 0;  // B*D; unchecked, a wrap to 0 made the modulo below divide by zero
+  if (detail::mul_overflows(batch, p_.dim, per))
+    fail("batch size B = " + std::to_string(batch) + " times D = " + std::to_string(p_.dim) +
+         " overflows size_t (expected x of shape (B,N,D) with " + std::to_string(x.size()) +
+         " values)");
   if (x.size() % per != 0 || x.empty())
     fail("input has " + std::to_string(x.size()) + " values, not a multiple of B*D = " +
          std::to_string(batch) + "*" + std::to_string(p_.dim) + " (expected (B,N,D))");
   return x.size() / per;
 }
 
-std::vector<float> layer::scratch_for(gpsa::grid g, std::size_t batch) const {
+std::vector<float> layer::scratch_for(gpsa::grid g, std::size_t batch, bool with_attn) const {
   std::size_t floats = 0;
   const std::size_t workers = exec_ != nullptr ? exec_->workers : 1;
   check_status(gpsa_scratch_size({batch, g, p_.heads, p_.dim}, workers, floats), "scratch");
+  // Everything this call allocates, refused up front with the sizes (never std::bad_alloc).
+  const std::size_t N = g.patches();
+  io::byte_budget b("batch " + std::to_string(batch) + " on grid " + grid_str(g));
+  b.add("scratch", {floats}, sizeof(float)).add("y (B,N,D)", {batch, N, p_.dim}, sizeof(float));
+  if (with_attn) b.add("attn (B,H,N,N)", {batch, p_.heads, N, N}, sizeof(float));
+  if (!b.ok()) fail(b.message());
   return std::vector<float>(floats);
 }
 
@@ -144,7 +159,7 @@ std::vector<float> layer::forward(std::span<const float> x, std::size_t batch,
   const gpsa::grid g = grid_for(N);
   const folded_state local = grid_ ? folded_state() : fold_for(g);
   const folded_view pos = grid_ ? fold_.view() : local.view();
-  std::vector<float> scratch = scratch_for(g, batch);
+  std::vector<float> scratch = scratch_for(g, batch, attn != nullptr || dist != nullptr);
   std::vector<float> y(x.size());
   std::vector<float> attn_local;
   std::vector<float>* a = attn != nullptr ? attn : (dist != nullptr ? &attn_local : nullptr);
@@ -165,7 +180,7 @@ std::vector<float> layer::attention(std::span<const float> x, std::size_t batch)
   const gpsa::grid g = grid_for(N);
   const folded_state local = grid_ ? folded_state() : fold_for(g);
   const folded_view pos = grid_ ? fold_.view() : local.view();
-  std::vector<float> scratch = scratch_for(g, batch);
+  std::vector<float> scratch = scratch_for(g, batch, true);
   std::vector<float> attn(batch * p_.heads * N * N);
   check_status(gpsa_attention(weights(), pos, batch, x, attn, scratch, exec_), "attention");
   return attn;

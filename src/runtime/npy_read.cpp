@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // NumPy .npy reader: format 1.0/2.0/3.0, little-endian float32/float64, C order, checked sizes.
 #include <bit>
 #include <cstring>

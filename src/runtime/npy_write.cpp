@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // NumPy .npy writer (format 1.0): the header NumPy itself writes, byte for byte, then the data,
 // either as one string (npy_bytes) or streamed into an output_file (npy_writer).
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // safetensors reader: bounds-checked header, F32/F16/BF16/F64 tensors converted to float32.
 #include <algorithm>
 #include <bit>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checked sizes: bytes of a shape with overflow detection, and a budget that refuses an
 // oversize computation up front with a message naming what the user controls.
 #include <algorithm>

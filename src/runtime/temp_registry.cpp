@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The files an output_set has staged, in a fixed table a signal handler can walk without
 // allocating or locking, and the opt-in SIGTERM/SIGINT/SIGHUP handlers that clean them up.
 #include <limits.h>

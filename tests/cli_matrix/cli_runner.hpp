@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -91,6 +92,7 @@ struct run_limits {
   rlim_t max_file_bytes = 0;           // RLIMIT_FSIZE: a "disk full" write (EFBIG like ENOSPC)
   rlim_t max_address_space = 0;        // RLIMIT_AS: huge allocations fail instead of swapping
                                        // (under ASan: its max_allocation_size_mb instead)
+  int timeout_seconds = 300;           // then SIGKILL: a hang fails the test (killed, not exited)
 };
 
 struct run_result {
@@ -105,9 +107,20 @@ inline std::ostream& operator<<(std::ostream& os, const run_result& r) {
   return os << "killed by signal " << r.signal << ", stderr: [" << r.err << "]";
 }
 
-// Runs `gpsa args...`; stdout and stderr go to files in a private folder, read back afterwards.
-inline run_result run_gpsa(const std::vector<std::string>& args, const run_limits& lim = {}) {
-  scratch io;
+// A gpsa process started by start_gpsa; finish_gpsa waits for it (or kills it at the timeout).
+struct running_gpsa {
+  pid_t pid = -1;
+  int timeout_seconds = 300;
+  std::unique_ptr<scratch> io;  // its stdout and stderr files
+};
+
+// Starts `gpsa args...` (fork + exec, no shell); stdout and stderr go to files in a private
+// folder, read back by finish_gpsa.
+inline running_gpsa start_gpsa(const std::vector<std::string>& args, const run_limits& lim = {}) {
+  running_gpsa child;
+  child.timeout_seconds = lim.timeout_seconds;
+  child.io = std::make_unique<scratch>();
+  scratch& io = *child.io;
   const std::string out_file = (io / "stdout").string(), err_file = (io / "stderr").string();
   const std::string exe = kGpsa.string(), cwd = lim.cwd.string();
   // Everything the child needs is built before fork: after it only async-signal-safe calls.
@@ -161,8 +174,18 @@ inline run_result run_gpsa(const std::vector<std::string>& args, const run_limit
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
+  child.pid = pid;
+  return child;
+}
+
+// Waits for a started gpsa (SIGKILL at its timeout) and reports how it ended.
+inline run_result finish_gpsa(running_gpsa& child) {
+  const pid_t pid = child.pid;
+  const std::string out_file = (*child.io / "stdout").string(),
+                    err_file = (*child.io / "stderr").string();
   int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(child.timeout_seconds);
   for (;;) {
     const pid_t w = ::waitpid(pid, &status, WNOHANG);
     if (w == pid) break;
@@ -181,6 +204,12 @@ inline run_result run_gpsa(const std::vector<std::string>& args, const run_limit
   r.out = slurp(out_file);
   r.err = slurp(err_file);
   return r;
+}
+
+// Runs `gpsa args...` to the end.
+inline run_result run_gpsa(const std::vector<std::string>& args, const run_limits& lim = {}) {
+  running_gpsa child = start_gpsa(args, lim);
+  return finish_gpsa(child);
 }
 
 // What a folder holds: relative path -> type and contents (symlinks by target), recursively.
@@ -270,6 +299,60 @@ inline void poked_safetensors(const std::string& rel, const fs::path& to, const 
   const std::size_t begin = t.at("data_offsets").at(0).get<std::size_t>();
   poke_f32(b, 8 + n + begin + 4 * flat, v);
   spit(to, b);
+}
+
+// ---- files built from scratch (no gpsa code) ----
+
+// A version 1.0 .npy of float32 zeros with `shape`; `descr` is written as given (e.g. "<f4", or
+// one with control characters to test messages). The header is padded to 64 bytes like numpy.
+inline std::string npy_zeros(const std::vector<std::size_t>& shape,
+                             const std::string& descr = "<f4") {
+  std::string dims;
+  std::size_t n = 1;
+  for (auto d : shape) {
+    dims += std::to_string(d) + ", ";
+    n *= d;
+  }
+  if (shape.size() > 1) dims.resize(dims.size() - 2);
+  if (shape.size() == 1) dims.resize(dims.size() - 1);
+  std::string header =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string b = "\x93NUMPY";
+  b += '\x01';
+  b += '\x00';
+  b += static_cast<char>(header.size() & 0xff);
+  b += static_cast<char>(header.size() >> 8);
+  b += header;
+  b.append(4 * n, '\0');
+  return b;
+}
+
+// A safetensors file of F32 tensors: key -> (shape, values; empty values: zeros). The header is
+// written with nlohmann::json (keys with control characters are escaped as JSON requires).
+struct st_tensor {
+  std::vector<std::size_t> shape;
+  std::vector<float> values;
+};
+inline std::string safetensors_of(const std::map<std::string, st_tensor>& tensors) {
+  nlohmann::json h = nlohmann::json::object();
+  std::string data;
+  for (const auto& [key, t] : tensors) {
+    std::size_t n = 1;
+    for (auto d : t.shape) n *= d;
+    std::vector<float> v = t.values;
+    v.resize(n, 0.0f);
+    const std::size_t begin = data.size();
+    data.append(reinterpret_cast<const char*>(v.data()), 4 * n);
+    h[key] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {begin, data.size()}}};
+  }
+  std::string json = h.dump();
+  while (json.size() % 8 != 0) json += ' ';
+  std::string b;
+  for (int i = 0; i < 8; ++i)
+    b += static_cast<char>((std::uint64_t{json.size()} >> (8 * i)) & 0xff);
+  return b + json + data;
 }
 
 // ---- reading results (independent of gpsa's reader) ----

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Same input -> byte-identical output (issues 6 and 9): every file gpsa table / forward / fold
 // writes is produced again from another working directory and with other environments (time
 // zone, locale, SOURCE_DATE_EPOCH, and for forward every thread-count variable a BLAS or OpenMP
@@ -106,9 +107,49 @@ TEST(Determinism, Forward) {
   }
 }
 
+// --threads N: the host-owned workers split batch x heads (and whatever the kernels split), and
+// every output is byte-identical to the single-threaded run for any N.
+TEST(Determinism, ForwardThreads) {
+  for (const std::string c : {"s14_h4_c192_convit_tiny", "s3_h9_c36_bias", "s2_h4_c16"}) {
+    SCOPED_TRACE(c);
+    const scratch in, base;
+    copy_golden(c + "/weights.safetensors", in / "w.safetensors");
+    copy_golden(c + "/x.npy", in / "x.npy");
+    const auto args = [&](const scratch& dir, bool with_attn) {
+      std::vector<std::string> a{"forward",
+                                 "--weights",
+                                 (in / "w.safetensors").string(),
+                                 "--input",
+                                 (in / "x.npy").string(),
+                                 "-o",
+                                 (dir / "y.npy").string()};
+      if (with_attn)
+        a.insert(a.end(), {"--attention", (dir / "attn.npy").string(), "--distances",
+                           (dir / "dist.npy").string()});
+      return a;
+    };
+    for (const bool with_attn : {true, false}) {
+      const run_result r0 = run_gpsa(args(base, with_attn));
+      ASSERT_TRUE(r0.exited && r0.code == 0) << r0;
+      for (const std::string n : {"1", "2", "3", "7"}) {
+        SCOPED_TRACE("--threads " + n + (with_attn ? " with attn" : " fused"));
+        const scratch dir;
+        std::vector<std::string> a = args(dir, with_attn);
+        a.insert(a.end(), {"--threads", n});
+        const run_result r = run_gpsa(a);
+        ASSERT_TRUE(r.exited && r.code == 0) << r;
+        for (const std::string f : {"y.npy", "attn.npy", "dist.npy"}) {
+          if (!with_attn && f != "y.npy") continue;
+          EXPECT_TRUE(slurp(base / f) == slurp(dir / f)) << f << " differs from the unthreaded run";
+        }
+      }
+    }
+  }
+}
+
 // ---- no hidden threads -------------------------------------------------------------------------
 
-const run_limits kNoThreads{{}, {std::string("LD_PRELOAD=") + GPSA_NO_THREADS_SHIM}, 0, 0};
+const run_limits kNoThreads{{}, {std::string("LD_PRELOAD=") + GPSA_NO_THREADS_SHIM}, 0, 0, 300};
 
 TEST(NoHiddenThreads, ShimCatchesAThread) {
   // The control: under the shim, a program that starts a thread dies with the shim's status.
@@ -154,10 +195,33 @@ TEST(NoHiddenThreads, CliRunsWithoutStartingAThread) {
                                   kNoThreads);
     EXPECT_TRUE(f.exited && f.code == 0) << f;
   }
+  // --threads 1 is the calling thread alone.
+  {
+    const scratch in, out;
+    copy_golden("s2_h4_c16/weights.safetensors", in / "w.safetensors");
+    copy_golden("s2_h4_c16/x.npy", in / "x.npy");
+    const run_result r =
+        run_gpsa({"forward", "--weights", (in / "w.safetensors").string(), "--input",
+                  (in / "x.npy").string(), "-o", (out / "y.npy").string(), "--threads", "1"},
+                 kNoThreads);
+    EXPECT_TRUE(r.exited && r.code == 0) << r;
+  }
   const scratch tables;
   const run_result t =
       run_gpsa({"table", "--grid", "5x3", "-o", (tables / "t.npy").string()}, kNoThreads);
   EXPECT_TRUE(t.exited && t.code == 0) << t;
+}
+
+// The control of the above for the CLI: --threads 2 really starts a (host-owned) thread.
+TEST(NoHiddenThreads, ThreadsFlagStartsWorkers) {
+  const scratch in, out;
+  copy_golden("s2_h4_c16/weights.safetensors", in / "w.safetensors");
+  copy_golden("s2_h4_c16/x.npy", in / "x.npy");
+  const run_result r =
+      run_gpsa({"forward", "--weights", (in / "w.safetensors").string(), "--input",
+                (in / "x.npy").string(), "-o", (out / "y.npy").string(), "--threads", "2"},
+               kNoThreads);
+  EXPECT_TRUE(r.exited && r.code == 86) << "the shim saw no thread: " << r;
 }
 
 TEST(Determinism, Fold) {

@@ -92,6 +92,11 @@ TEST_P(BadInput, FailsWithOneLineAndLeavesNoFile) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not exactly one line: " << r;
   EXPECT_TRUE(!r.err.empty() && r.err.back() == '\n') << r;
   EXPECT_EQ(r.err.rfind("gpsa: ", 0), 0u) << r;
+  // One line means no control character either (a key or path with "\n" or ESC is escaped).
+  for (std::size_t i = 0; i + 1 < r.err.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(r.err[i]);
+    EXPECT_FALSE(ch < 0x20 || ch == 0x7f) << "raw control character " << int(ch) << " at " << i;
+  }
   for (const auto& e : c.expect) {
     EXPECT_TRUE(contains_any(r.err, e)) << "'" << e << "' not in " << r;
   }
@@ -144,6 +149,35 @@ prepare_fn with_fifo(const std::string& rel) {
   return inputs_and([rel](const fs::path& in, const fs::path& out) {
     if (::mkfifo(substitute(rel, in, out).c_str(), 0644) != 0) throw std::runtime_error("mkfifo");
   });
+}
+
+// Leaves an old result in the output folder: a failed run must not change or remove it.
+prepare_fn with_old_outputs(prepare_fn first, std::vector<std::string> leaves) {
+  return [first, leaves](const fs::path& in, const fs::path& out) {
+    if (first) first(in, out);
+    for (const auto& leaf : leaves) spit(out / leaf, "old " + leaf + "\n");
+  };
+}
+prepare_fn with_bytes(const std::string& rel, std::string bytes) {
+  return inputs_and([rel, bytes](const fs::path& in, const fs::path& out) {
+    spit(substitute(rel, in, out), bytes);
+  });
+}
+// A GPSA layer's three positional tensors (all fold needs) with H heads under `prefix`.
+std::string positional_checkpoint(const std::string& prefix, std::size_t heads) {
+  return safetensors_of({{prefix + ".pos_proj.weight", {{heads, 3}, {}}},
+                         {prefix + ".pos_proj.bias", {{heads}, {}}},
+                         {prefix + ".gating_param", {{heads}, {}}}});
+}
+run_limits timeout(int seconds) {
+  run_limits l;
+  l.timeout_seconds = seconds;
+  return l;
+}
+run_limits address_space(rlim_t bytes) {
+  run_limits l;
+  l.max_address_space = bytes;
+  return l;
 }
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -389,6 +423,118 @@ std::vector<bad_case> forward_cases() {
        inputs_and([](const fs::path& in, const fs::path&) {
          poked_npy(kX, in / "x.npy", std::string::npos, 3.0e38f);
        })});
+  // FIFOs and devices as inputs: refused at once, never a hang (the timeout fails the test)
+  add({"WeightsIsAFifo",
+       fwd("@IN/fifo", "@IN/x.npy"),
+       {"fifo", "not a regular file"},
+       with_fifo("@IN/fifo"),
+       timeout(30)});
+  add({"InputIsAFifo",
+       fwd("@IN/w.safetensors", "@IN/fifo"),
+       {"fifo", "not a regular file"},
+       with_fifo("@IN/fifo"),
+       timeout(30)});
+  add({"WeightsIsDevZero",
+       fwd("/dev/zero", "@IN/x.npy"),
+       {"/dev/zero", "not a regular file"},
+       inputs(),
+       timeout(30)});
+  add({"InputIsDevZero",
+       fwd("@IN/w.safetensors", "/dev/zero"),
+       {"/dev/zero", "not a regular file"},
+       inputs(),
+       timeout(30)});
+  // empty values name their flag
+  add({"WeightsEmptyPath", fwd("", "@IN/x.npy"), {"--weights", "empty"}, inputs()});
+  add({"InputEmptyPath", fwd("@IN/w.safetensors", ""), {"--input", "empty"}, inputs()});
+  add({"OutputEmptyPath", fwd_out({"-o", ""}), {"-o", "empty"}, inputs()});
+  add({"AttentionEmptyPath",
+       fwd_out({"-o", "@OUT/y.npy", "--attention", ""}),
+       {"--attention", "empty"},
+       inputs()});
+  add({"DistancesEmptyPath",
+       fwd_out({"-o", "@OUT/y.npy", "--distances", ""}),
+       {"--distances", "empty"},
+       inputs()});
+  add({"GridEmpty", fwd_std({"--grid", ""}), {"--grid ''"}, inputs()});
+  for (const auto& [name, t] : std::vector<std::pair<std::string, std::string>>{
+           {"ThreadsZero", "0"}, {"ThreadsAbc", "abc"}, {"ThreadsTooMany", "100000"}})
+    add({name, fwd_std({"--threads", t}), {"--threads '" + t + "'"}, inputs()});
+  // a failed run keeps the old results exactly as they were (all outputs or none replaced)
+  add({"KeepsOldOutputsWhenAttentionFolderMissing",
+       fwd_out({"-o", "@OUT/y.npy", "--attention", "@OUT/missing/attn.npy"}),
+       {"missing/attn.npy", "does not exist"},
+       with_old_outputs(inputs(), {"y.npy"})});
+  add({"KeepsOldOutputsWhenAttentionInProcfs",
+       fwd_out({"-o", "@OUT/y.npy", "--attention", "/proc/gpsa_a.npy"}),
+       {"/proc/gpsa_a.npy", "cannot write"},
+       with_old_outputs(inputs(), {"y.npy"})});
+  {
+    bad_case c{"KeepsOldOutputsOnDiskFullOnAttention",
+               {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/x.npy", "-o",
+                "@OUT/y.npy", "--attention", "@OUT/attn.npy", "--distances", "@OUT/dist.npy"},
+               {"attn.npy", "write failed", "too large"},
+               with_old_outputs(
+                   [](const fs::path& in, const fs::path&) {
+                     copy_golden(kBigCase + "/weights.safetensors", in / "w.safetensors");
+                     copy_golden(kBigCase + "/x.npy", in / "x.npy");
+                   },
+                   {"y.npy", "attn.npy", "dist.npy"})};
+    c.limits.max_file_bytes = 300 * 1024;  // y (150 KB) fits, attn (615 KB) does not
+    add(c);
+  }
+  add({"KeepsOldOutputsWhenStrictRefuses",
+       fwd_std({"--strict"}),
+       {"x.npy", "NaN"},
+       with_old_outputs(inputs_and([](const fs::path& in, const fs::path&) {
+                          poked_npy(kX, in / "x.npy", 5, kNaN);
+                        }),
+                        {"y.npy", "attn.npy", "dist.npy"})});
+  // sizes refused up front, naming the flag and the bytes (the address-space limit makes an
+  // attempt to allocate them fail fast instead of swapping)
+  const auto big_input = with_bytes("@IN/big.npy", npy_zeros({1, 16384, 16}));  // 1 MB
+  add({"GridTooLargeForMemory",
+       {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/big.npy", "-o", "@OUT/y.npy",
+        "--grid", "1x16384"},
+       {"--grid '1x16384'", "needs", "bytes", "limit"},
+       big_input,
+       address_space(std::size_t{2} << 30)});
+  add({"AttentionTooLargeForMemory",
+       {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/big.npy", "-o", "@OUT/y.npy",
+        "--attention", "@OUT/attn.npy"},
+       {"--attention", "(1,4,16384,16384)", "bytes", "limit"},
+       big_input,
+       address_space(std::size_t{2} << 30)});
+  add({"DistancesTooLargeForMemory",
+       {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/big.npy", "-o", "@OUT/y.npy",
+        "--distances", "@OUT/dist.npy"},
+       {"--distances", "(1,4,16384,16384)", "bytes", "limit"},
+       big_input,
+       address_space(std::size_t{2} << 30)});
+  // within the limits but more than the machine gives: named, never "std::bad_alloc". Not under
+  // ASan: its allocator reports the failed allocation itself (on stderr, or as a fatal error),
+  // so what gpsa prints cannot be checked there.
+  if (!GPSA_CLI_ASAN)
+    add({"OutOfMemoryNamesTheCommand",
+         {"forward", "--weights", "@IN/w.safetensors", "--input", "@IN/big.npy", "-o", "@OUT/y.npy",
+          "--attention", "@OUT/attn.npy"},
+         {"forward", "out of memory"},
+         with_bytes("@IN/big.npy", npy_zeros({1, 4096, 16})),  // attn (1,4,4096,4096): 256 MiB
+         address_space(std::size_t{160} << 20)});
+  // messages are one line: control characters in keys, dtypes, paths and values escaped
+  add({"ControlCharsInPrefixesAreEscaped",
+       fwd("@IN/bad.safetensors", "@IN/x.npy"),
+       {"GPSA prefixes in the file", "ev\\x0ail\\x1b[31m"},
+       with_bytes("@IN/bad.safetensors", positional_checkpoint("ev\nil\x1b[31m", 4))});
+  add({"ControlCharsInNpyDescrAreEscaped",
+       fwd("@IN/w.safetensors", "@IN/bad.npy"),
+       {"bad.npy", "<f4\\x1b[2J"},
+       with_bytes("@IN/bad.npy", npy_zeros({2, 4, 16}, "<f4\x1b[2J"))});
+  add({"NewlineInOutputPathIsEscaped",
+       fwd_out({"-o", "@OUT/a\nb/y.npy"}),
+       {"a\\x0ab/y.npy", "does not exist"},
+       inputs()});
+  add({"EscapeInGridIsEscaped", fwd_std({"--grid", "3\x1b[2J"}), {"--grid '3\\x1b[2J'"}, inputs()});
   // usage errors (CLI11): exit 2, one line
   add({"MissingRequiredOption",
        {"forward", "--weights", "@IN/w.safetensors", "-o", "@OUT/y.npy"},
@@ -464,6 +610,19 @@ std::vector<bad_case> table_cases() {
     c.limits.max_file_bytes = 64 * 1024;  // the S = 14 table is 461 KB (npy), more as C
     add(c);
   }
+  add({"OutputEmptyPath", tbl("3", {}, ""), {"-o", "empty"}});
+  add({"EscapeInGridIsEscaped", tbl("3\x1b[2J"), {"--grid '3\\x1b[2J'"}});
+  add({"NewlineInOutputPathIsEscaped",
+       tbl("3", {}, "@OUT/a\nb/t.npy"),
+       {"a\\x0ab/t.npy", "does not exist"}});
+  for (const auto& fmt : {"npy", "c"}) {
+    bad_case c{std::string("KeepsOldOutputOnDiskFull_") + fmt,
+               tbl("14", {"--format", fmt}),
+               {"t.npy", "write failed", "too large"},
+               with_old_outputs({}, {"t.npy"})};
+    c.limits.max_file_bytes = 64 * 1024;
+    add(c);
+  }
   add({"MissingGrid", {"table", "-o", "@OUT/t.npy"}, {"--grid"}, {}, {}, 2});
   return v;
 }
@@ -487,7 +646,55 @@ std::vector<bad_case> fold_cases() {
   const auto bad_w = fold("@IN/bad.safetensors");
   const std::string overflow = "overflow|too large|out of range";
 
-  add({"MissingWeights", fold("@IN/nope.safetensors"), {"nope.safetensors"}, inputs()});
+  add({"MissingWeights",
+       fold("@IN/nope.safetensors"),
+       {"nope.safetensors", "No such file"},  // the OS reason
+       inputs()});
+  add({"WeightsIsAFifo",
+       fold("@IN/fifo"),
+       {"fifo", "not a regular file"},
+       with_fifo("@IN/fifo"),
+       timeout(30)});
+  {
+    // read through the limited reader: refused at once (it used to grow to ~1 GB, then bad_alloc)
+    bad_case c{
+        "WeightsIsDevZero", fold("/dev/zero"), {"/dev/zero", "not a regular file"}, inputs()};
+    c.limits.timeout_seconds = 30;
+    c.limits.max_address_space = std::size_t{512} << 20;
+    add(c);
+  }
+  add({"WeightsEmptyPath", fold(""), {"--weights", "empty"}, inputs()});
+  add({"OutputEmptyPath", fold("@IN/w.safetensors", {}, "2", ""), {"-o", "empty"}, inputs()});
+  add({"GridEmpty", fold("@IN/w.safetensors", {}, ""), {"--grid ''"}, inputs()});
+  // one head fits (256 MiB of factors), all 64 heads together do not (16 GiB)
+  add({"HeadsTimesGridTooLarge",
+       fold("@IN/bad.safetensors", {}, "1x8192"),
+       {"--grid '1x8192'", "H = 64", "bytes", "limit"},
+       with_bytes("@IN/bad.safetensors", positional_checkpoint("blocks.0.attn", 64)),
+       address_space(std::size_t{2} << 30)});
+  // the dense (L,H,N,N) output of 4 heads at N = 16384 is 4 GiB plus its header: one file's limit
+  add({"DenseOutputTooLarge",
+       fold("@IN/w.safetensors", {"--format", "npy"}, "128", "@OUT/f.npy"),
+       {"-o '", "f.npy", "H = 4", "(1,4,16384,16384)", "limit for one output file", "--format c"},
+       inputs(),
+       address_space(std::size_t{2} << 30)});
+  add({"ControlCharsInKeysAreEscaped",
+       bad_w,
+       {"no GPSA layer", "evil\\x0a\\x1b[31mkey"},
+       with_bytes("@IN/bad.safetensors", safetensors_of({{"evil\n\x1b[31mkey", {{1}, {}}}}))});
+  add({"ControlCharsInMissingKeyAreEscaped",
+       bad_w,
+       {"missing key 'ev\\x0ail.pos_proj.bias'"},
+       with_bytes("@IN/bad.safetensors",
+                  safetensors_of({{"ev\nil.pos_proj.weight", {{4, 3}, {}}}}))});
+  {
+    bad_case c{"KeepsOldOutputOnDiskFull",
+               fold("@IN/w.safetensors", {"--format", "npy"}, "14", "@OUT/f.npy"),
+               {"f.npy", "write failed", "too large"},
+               with_old_outputs(inputs(), {"f.npy"})};
+    c.limits.max_file_bytes = 64 * 1024;
+    add(c);
+  }
   add({"WeightsIsAFolder",
        bad_w,
        {"bad.safetensors", "is a folder|Is a directory"},

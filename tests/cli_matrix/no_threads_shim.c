@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test shim, loaded with LD_PRELOAD: any thread creation ends the process with status 86 and a
  * message on stderr, so a run that succeeds under it started no thread (OpenBLAS, OpenMP and
  * std::thread all go through pthread_create). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The positive control of the no-threads shim: a program that starts one thread.
 #include <thread>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The readers on the real golden files: shapes from cases.json, values against an independent
 // decode done here (header located by hand, raw little-endian floats) and against the formula.
 #include <cmath>

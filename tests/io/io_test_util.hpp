@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the reader tests: byte builders for .npy / safetensors inputs and error checks.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // .npy reader: accepted variants, float64 conversion, and the bad-input matrix
 // (docs/reliability.md).
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gpsa's .npy writer (npy_bytes) read back by gpsa's reader, and checked against files numpy
 // itself wrote (the golden set): same bytes for the same array.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The streaming .npy writer: the same bytes as npy_bytes (itself checked against numpy's golden
 // files), written through an output_set without a whole-file copy; count and type checks.
 #include <unistd.h>

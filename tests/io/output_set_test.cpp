@@ -1,4 +1,5 @@
-// io::output_set: all-or-nothing outputs (issue 13 item 2): every target replaced or none, old
+// SPDX-License-Identifier: MIT
+// io::output_set: all-or-nothing outputs: every target replaced or none, old
 // files byte for byte and inode for inode unchanged on failure, no temporary left, modes kept,
 // outputs that are inputs refused.
 #include <sys/resource.h>
@@ -103,7 +104,7 @@ TEST_F(OutputSet, WithoutCommitNothingChanges) {
 }
 
 TEST_F(OutputSet, MissingSecondFolderFailsBeforeAnythingIsWritten) {
-  // The data-loss case of issue 13: y.npy must survive a bad --attention path.
+  // The data-loss case: y.npy must survive a bad --attention path.
   put(p("y.npy"), "old");
   output_set s;
   s.add(p("y.npy"), "-o");

@@ -1,4 +1,5 @@
-// Reader entry points never hang and always say why (issue 13 items 4, 5, 11): FIFOs and
+// SPDX-License-Identifier: MIT
+// Reader entry points never hang and always say why: FIFOs and
 // devices are refused before reading, the size limit is checked before allocating, an empty
 // path is named as such, and "cannot open" carries the OS reason.
 #include <sys/stat.h>

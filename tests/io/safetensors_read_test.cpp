@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // safetensors reader: dtype conversion against hand-computed values and the bad-input matrix.
 #include <unistd.h>
 #include <cmath>
@@ -331,7 +332,7 @@ TEST(SafetensorsReadErrors, FileErrorsNameThePath) {
   fs::remove_all(dir);
 }
 
-// ---- limits and the schema (issue 13) ------------------------------------------------------
+// ---- limits and the schema -------------------------------------------------------------
 
 namespace {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // read_safetensors reads a checkpoint piece by piece (the header, then each tensor in file order,
 // F16 / BF16 / F64 through a bounded chunk) instead of whole: the values, against formulas
 // written here, for tensors spanning several chunks and listed out of file order, and the same

@@ -1,4 +1,5 @@
-// The safetensors header at scale (issue 13 items 8 and 9): the tensor-count cap exactly, time
+// SPDX-License-Identifier: MIT
+// The safetensors header at scale: the tensor-count cap exactly, time
 // linear in the number of tensors (a same-run ratio with a generous bound, not a timing
 // threshold), and memory per header byte bounded (peak RSS of a child process).
 #include <sys/resource.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helper for signal_test: stages outputs through an output_set, writes half of a large .npy
 // through npy_writer, says "ready" and blocks until a signal ends it.
 //   io_signal_child DIR install|noinstall

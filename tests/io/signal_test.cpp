@@ -1,5 +1,6 @@
-// Temporaries are removed on SIGTERM, SIGINT and SIGHUP once install_cleanup_handlers() ran
-// (issue 13 item 7): a child process blocks half-way through writing a 64 MB output, is killed,
+// SPDX-License-Identifier: MIT
+// Temporaries are removed on SIGTERM, SIGINT and SIGHUP once install_cleanup_handlers() ran:
+// a child process blocks half-way through writing a 64 MB output, is killed,
 // and must die of that signal leaving the folder exactly as it was.
 #include <fcntl.h>
 #include <poll.h>

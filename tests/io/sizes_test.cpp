@@ -1,4 +1,5 @@
-// Checked sizes and one-line message text (issue 13 items 6, 10, 13): byte counts with overflow
+// SPDX-License-Identifier: MIT
+// Checked sizes and one-line message text: byte counts with overflow
 // detection, the byte_budget refusal message, printable() escapes, npy_bytes' span check.
 #include <cstdint>
 #include <limits>
@@ -109,7 +110,7 @@ TEST(DisplayPath, EmptyPathIsNamed) {
 }
 
 TEST(NpyBytes, SpanMustHoldTheShape) {
-  // The out-of-bounds read of issue 13 item 13: shape {2^20} with a 4-float span.
+  // npy_bytes once read past its buffer: shape {2^20} with a 4-float span.
   const std::vector<float> four(4, 1.0f);
   const std::vector<std::size_t> big{std::size_t{1} << 20};
   try {
