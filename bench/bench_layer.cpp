@@ -14,6 +14,7 @@
 // (qk, v, proj, q k^T and attn v: 359.0 MFLOP for small at B = 1).
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -37,9 +38,10 @@ struct config {
 constexpr config kConfigs[] = {{"tiny", 4, 192}, {"small", 9, 432}, {"base", 16, 768}};
 constexpr gpsa::grid kGrid{14, 14};
 
-// A layer with timm-like random weights, local_init positional weights and its folded factors.
+// A layer with timm-like random weights (pre-packed, as gpsa::layer keeps them), local_init
+// positional weights and its folded factors.
 struct layer {
-  std::vector<float> qk, v, proj, proj_bias, pos_w, pos_b, gating, fx, gy, lambda;
+  std::vector<float> qk, v, proj, proj_bias, pos_w, pos_b, gating, fx, gy, lambda, packed;
   gpsa::gpsa_weights w{};
   gpsa::folded_view pos{};
 
@@ -55,6 +57,15 @@ struct layer {
     if (gpsa::local_init(heads, 1.0f, pos_w) != gpsa::status::ok) std::abort();
     w = gpsa::gpsa_weights{heads,    dim,     qk.data(),   nullptr,
                            v.data(), nullptr, proj.data(), proj_bias.data()};
+    // The linear weights packed once, on a 64-byte boundary, as gpsa::layer does on loading.
+    std::size_t pf = 0;
+    if (gpsa::gpsa_packed_size(dim, pf) != gpsa::status::ok) std::abort();
+    packed.resize(pf + 16);
+    std::size_t skip = 0;
+    while (reinterpret_cast<std::uintptr_t>(packed.data() + skip) % 64 != 0) ++skip;
+    if (gpsa::gpsa_pack_weights(w, std::span(packed).subspan(skip, pf)) != gpsa::status::ok)
+      std::abort();
+    w.packed = packed.data() + skip;
     gpsa::fold_counts n{};
     if (gpsa::fold_size(kGrid, heads, n) != gpsa::status::ok) std::abort();
     fx.resize(n.fx);

@@ -21,10 +21,12 @@
 #include <sys/resource.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -74,7 +76,7 @@ struct random_model {
   std::vector<std::vector<float>> arrays;
   std::vector<gpsa::convit_block_weights> blocks;
   gpsa::convit_weights w{};
-  std::vector<float> folded;
+  std::vector<float> folded, packed;
 
   explicit random_model(const gpsa::convit_config& c) {
     std::mt19937 gen(42);
@@ -130,6 +132,15 @@ struct random_model {
     if (gpsa::convit_folded_size(c, nf) != gpsa::status::ok) std::abort();
     folded.resize(nf);
     if (gpsa::convit_fold(w, folded) != gpsa::status::ok) std::abort();
+    // Every linear weight packed once, on a 64-byte boundary, as gpsa::convit does on loading.
+    std::size_t np = 0;
+    if (gpsa::convit_packed_size(c, np) != gpsa::status::ok) std::abort();
+    packed.resize(np + 16);
+    std::size_t skip = 0;
+    while (reinterpret_cast<std::uintptr_t>(packed.data() + skip) % 64 != 0) ++skip;
+    if (gpsa::convit_pack_weights(w, std::span(packed).subspan(skip, np)) != gpsa::status::ok)
+      std::abort();
+    w.packed = packed.data() + skip;
   }
 };
 

@@ -19,8 +19,13 @@ Missing pieces (torch, node/npm, the package) are reported and their columns pri
 others still run. The FMA limit is the GEMM work of a row divided by BM_FmaPeak (the dispatched
 SIMD target's register-only FMA loop) from the same bench_gpsa run.
 
-Adding a row (e.g. the whole ConViT model): append a Workload in workloads() with the gpsa
-benchmark name, a function building the torch module and its input, and the GEMM FLOP count.
+Adding a row: append a Workload in workloads() with the gpsa benchmark name, a function building
+the torch module and its input, and the GEMM FLOP count.
+
+The whole ConViT (bench_model's BM_Model against the same model in PyTorch and ONNX Runtime):
+    bench/compare.py model build/default/bench/bench_model [--models tiny,small] [--batches 1,8]
+        [--repetitions 5] [--install-ort] [--check-golden tests/golden/convit] [--rss] [--json OUT]
+(see MODEL_DOC below; bench/compare_model.py is kept as a shim that runs this).
 """
 
 import argparse
@@ -29,6 +34,7 @@ import json
 import os
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -309,6 +315,8 @@ def fmt_ratio(x):
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "model":
+        return model_main(sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bench", default=os.path.join(ROOT, "build/default/bench/bench_gpsa"),
                         help="the bench_gpsa binary")
@@ -412,6 +420,435 @@ def main():
             json.dump({"context": context, "torch": torch.__version__ if torch else None,
                        "onnxruntime": ort_version, "fma_peak_flops": peak, "rows": table}, f,
                       indent=1)
+    return 0
+
+
+
+
+# ==============================================================================================
+# The whole ConViT: `compare.py model BENCH_MODEL [options]`
+# ==============================================================================================
+
+MODEL_DOC = """Whole-ConViT timing: gpsa (BM_Model) next to PyTorch and ONNX Runtime, one thread, one run.
+
+Usage:
+    bench/compare.py model build/default/bench/bench_model
+        [--models tiny,small] [--batches 1,8] [--repetitions 5] [--min-time 0.5]
+        [--ort-dir build/ort] [--install-ort] [--rss] [--check-golden tests/golden/convit]
+        [--fma-peak GFLOPS] [--json OUT.json]
+
+What it does:
+- gpsa: runs bench_model's BM_Model/<model>/<B> (--benchmark_format=json) and takes the median
+  CPU time per forward.
+- PyTorch (Debian's python3-torch, torch.set_num_threads(1)): timm's ConViT math written here in
+  plain torch (timm is not needed), loaded from a timm-keyed safetensors checkpoint with random
+  weights of the same shape (224x224, patch 16, depth 12, local_up_to_layer 10; tiny D 192 H 4,
+  small D 432 H 9). Like timm, every GPSA block recomputes its positional softmax per call.
+- ONNX Runtime (npm onnxruntime-node 1.30, CPU, intra-op and inter-op threads 1, all graph
+  optimisations): the same module exported with torch.onnx.export(opset_version=13,
+  do_constant_folding=True), which folds the constant positional softmax. Timed by a small node
+  script (process.cpuUsage for CPU time). Install once with
+      npm install --prefix build/ort --ignore-scripts onnxruntime-node@1.30.0
+  (or pass --install-ort). Without node / the package the column says n/a and the script goes on.
+- --check-golden DIR: first checks that this script's torch model reproduces the golden logits
+  of every case in DIR/cases.json (so the PyTorch / ONNX columns time the right model).
+- --rss: writes a random ConViT-Ti checkpoint and reports bench_model --rss_checkpoint (peak RSS of
+  loading it and one forward, next to the weights' size).
+
+Times are per-forward CPU time (robust on a busy machine); wall times are printed too. FLOPs and
+GFLOP/s follow bench_model.cpp's count (2.50 GFLOP for ConViT-Ti, 11.6 for ConViT-S per image).
+Targets (docs/convit.md): ConViT-Ti B=1 >= 1.3x ONNX Runtime and >= 2x PyTorch; ConViT-S B=1
+>= 1.2x ONNX Runtime. Without torch this prints a message and exits 0.
+"""
+
+SHAPES = {"tiny": (192, 4), "small": (432, 9)}
+IMAGE, PATCH, DEPTH, LOCAL, CLASSES = 224, 16, 12, 10, 1000
+TARGETS = {("tiny", 1): (1.3, 2.0), ("small", 1): (1.2, None)}  # (vs ORT, vs PyTorch)
+
+
+# ----------------------------------------------------------------------------------------------
+# safetensors (standard library only)
+# ----------------------------------------------------------------------------------------------
+
+def read_safetensors(path, torch):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "F64": torch.float64}
+    out = {}
+    for key, meta in header.items():
+        if key == "__metadata__":
+            continue
+        begin, end = meta["data_offsets"]
+        buf = bytearray(data[base + begin:base + end])
+        t = torch.frombuffer(buf, dtype=dtypes[meta["dtype"]]) if buf else torch.zeros(0)
+        out[key] = t.reshape(meta["shape"]).float()
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, chunks, offset = {}, [], 0
+    for key, t in tensors.items():
+        raw = t.detach().contiguous().float().numpy().tobytes()
+        header[key] = {"dtype": "F32", "shape": list(t.shape),
+                       "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    blob = json.dumps(header).encode()
+    blob += b" " * ((8 - len(blob) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)) + blob + b"".join(chunks))
+
+
+# ----------------------------------------------------------------------------------------------
+# timm's ConViT math in plain torch
+# ----------------------------------------------------------------------------------------------
+
+def make_model_class(torch):
+    nn, F = torch.nn, torch.nn.functional
+
+    def rel_indices(side):
+        """(1, N, N, 3): dx = x_q - x_p, dy = y_q - y_p, dx^2 + dy^2, patch p = y * side + x."""
+        ind = torch.arange(side).view(1, -1) - torch.arange(side).view(-1, 1)
+        dx = ind.repeat(side, side)
+        dy = ind.repeat_interleave(side, dim=0).repeat_interleave(side, dim=1)
+        return torch.stack([dx, dy, dx ** 2 + dy ** 2], dim=-1).float().unsqueeze(0)
+
+    class ConvitTorch(nn.Module):
+        """timm's ConViT forward from a timm-keyed state dict (eval mode: no dropout)."""
+
+        def __init__(self, state, eps=1e-6):
+            super().__init__()
+            self.eps = eps
+            self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v, requires_grad=False)
+                                            for k, v in state.items()})
+            w = state["patch_embed.proj.weight"]
+            self.dim, self.patch = w.shape[0], w.shape[2]
+            self.depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+            self.local = next((i for i in range(self.depth)
+                               if f"blocks.{i}.attn.qkv.weight" in state), self.depth)
+            self.heads = state["blocks.0.attn.pos_proj.weight"].shape[0]
+            n = state["pos_embed"].shape[1]
+            self.register_buffer("rel", rel_indices(int(round(n ** 0.5))))
+
+        def t(self, key):
+            return self.params[key.replace(".", "__")]
+
+        def has(self, key):
+            return key.replace(".", "__") in self.params
+
+        def linear(self, x, key, bias=True):
+            b = self.t(key + ".bias") if bias and self.has(key + ".bias") else None
+            return F.linear(x, self.t(key + ".weight"), b)
+
+        def norm(self, x, key):
+            return F.layer_norm(x, (self.dim,), self.t(key + ".weight"), self.t(key + ".bias"),
+                                self.eps)
+
+        def gpsa(self, x, k):
+            b, n, c = x.shape
+            h = self.heads
+            qk = self.linear(x, k + "qk").reshape(b, n, 2, h, c // h).permute(2, 0, 3, 1, 4)
+            q, kk = qk[0], qk[1]
+            pos = self.linear(self.rel.expand(b, -1, -1, -1), k + "pos_proj")
+            pos = pos.permute(0, 3, 1, 2).softmax(dim=-1)
+            patch = ((q @ kk.transpose(-2, -1)) * (c // h) ** -0.5).softmax(dim=-1)
+            gate = torch.sigmoid(self.t(k + "gating_param").view(1, -1, 1, 1))
+            attn = (1.0 - gate) * patch + gate * pos
+            attn = attn / attn.sum(dim=-1).unsqueeze(-1)
+            v = self.linear(x, k + "v").reshape(b, n, h, c // h).permute(0, 2, 1, 3)
+            return self.linear((attn @ v).transpose(1, 2).reshape(b, n, c), k + "proj")
+
+        def mhsa(self, x, k):
+            b, n, c = x.shape
+            h = self.heads
+            qkv = self.linear(x, k + "qkv").reshape(b, n, 3, h, c // h).permute(2, 0, 3, 1, 4)
+            q, kk, v = qkv[0], qkv[1], qkv[2]
+            attn = ((q @ kk.transpose(-2, -1)) * (c // h) ** -0.5).softmax(dim=-1)
+            return self.linear((attn @ v).transpose(1, 2).reshape(b, n, c), k + "proj")
+
+        def forward(self, images):
+            b = images.shape[0]
+            x = F.conv2d(images, self.t("patch_embed.proj.weight"),
+                         self.t("patch_embed.proj.bias"), stride=self.patch)
+            x = x.flatten(2).transpose(1, 2) + self.t("pos_embed")
+            for i in range(self.depth):
+                k = f"blocks.{i}."
+                if i == self.local:
+                    x = torch.cat((self.t("cls_token").expand(b, -1, -1), x), dim=1)
+                a = self.norm(x, k + "norm1")
+                x = x + (self.gpsa(a, k + "attn.") if i < self.local else self.mhsa(a, k + "attn."))
+                m = F.gelu(self.linear(self.norm(x, k + "norm2"), k + "mlp.fc1"))
+                x = x + self.linear(m, k + "mlp.fc2")
+            x = self.norm(x, "norm")
+            return self.linear(x[:, 0], "head")
+
+    return ConvitTorch
+
+
+def random_state(torch, dim, heads, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=0.05):
+        return (torch.rand(*shape, generator=g) * 2 - 1) * scale
+
+    n, m = (IMAGE // PATCH) ** 2, 4 * dim
+    s = {"patch_embed.proj.weight": r(dim, 3, PATCH, PATCH), "patch_embed.proj.bias": r(dim),
+         "pos_embed": r(1, n, dim, scale=0.5), "cls_token": r(1, 1, dim, scale=0.5)}
+    for i in range(DEPTH):
+        k = f"blocks.{i}."
+        s[k + "norm1.weight"], s[k + "norm1.bias"] = 1 + r(dim), r(dim)
+        if i < LOCAL:
+            s[k + "attn.qk.weight"], s[k + "attn.v.weight"] = r(2 * dim, dim), r(dim, dim)
+            s[k + "attn.pos_proj.weight"], s[k + "attn.pos_proj.bias"] = r(heads, 3, scale=1.0), r(heads)
+            s[k + "attn.gating_param"] = r(heads, scale=2.0)
+        else:
+            s[k + "attn.qkv.weight"] = r(3 * dim, dim)
+        s[k + "attn.proj.weight"], s[k + "attn.proj.bias"] = r(dim, dim), r(dim)
+        s[k + "norm2.weight"], s[k + "norm2.bias"] = 1 + r(dim), r(dim)
+        s[k + "mlp.fc1.weight"], s[k + "mlp.fc1.bias"] = r(m, dim), r(m)
+        s[k + "mlp.fc2.weight"], s[k + "mlp.fc2.bias"] = r(dim, m), r(dim)
+    s["norm.weight"], s["norm.bias"] = 1 + r(dim), r(dim)
+    s["head.weight"], s["head.bias"] = r(CLASSES, dim), r(CLASSES)
+    return s
+
+
+def model_flops(dim, batch):
+    """bench_model.cpp's count: 2 per multiply-add of the model's matrix products."""
+    n, t, m, k = (IMAGE // PATCH) ** 2, (IMAGE // PATCH) ** 2 + 1, 4 * dim, 3 * PATCH * PATCH
+    gpsa = 2 * n * dim * 4 * dim + 4 * n * n * dim + 4 * n * dim * m
+    mhsa = 2 * t * dim * 4 * dim + 4 * t * t * dim + 4 * t * dim * m
+    return batch * (2 * n * dim * k + LOCAL * gpsa + (DEPTH - LOCAL) * mhsa + 2 * dim * CLASSES)
+
+
+# ----------------------------------------------------------------------------------------------
+# timing
+# ----------------------------------------------------------------------------------------------
+
+def time_call(fn, repetitions, min_time):
+    """Median per-call (cpu, wall) seconds; calls per repetition calibrated to last min_time."""
+    for _ in range(2):
+        fn()
+    calls = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time or calls >= 1 << 16:
+            break
+        calls = max(calls * 2, int(calls * min_time / max(elapsed, 1e-9) * 1.2))
+    cpu, wall = [], []
+    for _ in range(repetitions):
+        c0, w0 = time.thread_time(), time.perf_counter()
+        for _ in range(calls):
+            fn()
+        cpu.append((time.thread_time() - c0) / calls)
+        wall.append((time.perf_counter() - w0) / calls)
+    return statistics.median(cpu), statistics.median(wall)
+
+
+ORT_SCRIPT = r"""
+const ort = require(process.argv[2]);
+const [model, batch, reps, minTime] = [process.argv[3], +process.argv[4], +process.argv[5], +process.argv[6]];
+(async () => {
+  const s = await ort.InferenceSession.create(model, {intraOpNumThreads: 1, interOpNumThreads: 1,
+      executionMode: 'sequential', graphOptimizationLevel: 'all'});
+  const n = batch * 3 * 224 * 224, data = new Float32Array(n);
+  for (let i = 0; i < n; ++i) data[i] = ((i * 7919) % 1000) / 250 - 2;
+  const feeds = {[s.inputNames[0]]: new ort.Tensor('float32', data, [batch, 3, 224, 224])};
+  for (let i = 0; i < 2; ++i) await s.run(feeds);
+  let calls = 1;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; ++i) await s.run(feeds);
+    const el = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (el >= minTime || calls >= 65536) break;
+    calls = Math.max(calls * 2, Math.floor(calls * minTime / Math.max(el, 1e-9) * 1.2));
+  }
+  const cpu = [], wall = [];
+  for (let r = 0; r < reps; ++r) {
+    const c0 = process.cpuUsage(), w0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; ++i) await s.run(feeds);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6 / calls);
+    wall.push(Number(process.hrtime.bigint() - w0) / 1e9 / calls);
+  }
+  const med = a => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const out = await s.run(feeds);
+  console.log(JSON.stringify({cpu: med(cpu), wall: med(wall),
+                              first: out[s.outputNames[0]].data[0]}));
+})().catch(e => { console.error(String(e)); process.exit(1); });
+"""
+
+
+def ort_module(ort_dir, install):
+    """Path of the onnxruntime-node package, installing it when asked; None when unavailable."""
+    pkg = os.path.join(ort_dir, "node_modules", "onnxruntime-node")
+    if os.path.isdir(pkg):
+        return os.path.abspath(pkg)
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        print("ONNX Runtime: node/npm not found; the ONNX Runtime column is n/a")
+        return None
+    if not install:
+        print(f"ONNX Runtime: {pkg} missing; install with\n"
+              f"    npm install --prefix {ort_dir} --ignore-scripts onnxruntime-node@1.30.0\n"
+              "or pass --install-ort. The ONNX Runtime column is n/a.")
+        return None
+    os.makedirs(ort_dir, exist_ok=True)
+    subprocess.run(["npm", "install", "--prefix", ort_dir, "--ignore-scripts", "--no-audit",
+                    "--no-fund", "onnxruntime-node@1.30.0"], check=True)
+    return os.path.abspath(pkg)
+
+
+def time_ort_model(pkg, onnx_path, batch, repetitions, min_time, workdir):
+    script = os.path.join(workdir, "time_ort.js")
+    with open(script, "w") as f:
+        f.write(ORT_SCRIPT)
+    out = subprocess.run(["node", script, pkg, onnx_path, str(batch), str(repetitions),
+                          str(min_time)], check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return r["cpu"], r["wall"], r["first"]
+
+
+def run_gpsa_model(binary, names, repetitions, min_time):
+    pattern = "^(" + "|".join(n.replace("/", "/") for n in names) + ")$"
+    cmd = [binary, "--benchmark_format=json", f"--benchmark_repetitions={repetitions}",
+           f"--benchmark_min_time={min_time}", f"--benchmark_filter={pattern}"]
+    print("running:", " ".join(cmd), flush=True)
+    data = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+    samples = {}
+    for b in data.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration" or "error_occurred" in b:
+            continue
+        s = unit[b.get("time_unit", "ns")]
+        samples.setdefault(b["run_name"], []).append((b["cpu_time"] * s, b["real_time"] * s))
+    ctx = {k: v for k, v in data.get("context", {}).items() if isinstance(v, str)}
+    return {k: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v))
+            for k, v in samples.items()}, ctx
+
+
+def check_golden(torch, model_class, folder):
+    with open(os.path.join(folder, "cases.json")) as f:
+        cases = json.load(f)
+    for case in cases["cases"]:
+        d = os.path.join(folder, case["name"])
+        m = model_class(read_safetensors(os.path.join(d, "model.safetensors"), torch),
+                        case["layer_norm_eps"]).eval()
+        import numpy as np  # noqa: PLC0415
+
+        x = torch.from_numpy(np.load(os.path.join(d, "x.npy")))
+        ref = torch.from_numpy(np.load(os.path.join(d, "logits.npy")))
+        with torch.inference_mode():
+            got = m(x)
+        err = float((got - ref).abs().max() / max(1.0, float(ref.abs().max())))
+        ok = err <= cases["tolerance"]["logits_rel_to_max"]
+        print(f"golden {case['name']}: this script's torch model vs reference logits: {err:.3g} "
+              f"({'ok' if ok else 'MISMATCH'})")
+        if not ok:
+            sys.exit(f"compare_model.py: the torch model does not reproduce {case['name']}")
+
+
+def fmt(seconds):
+    return "n/a" if seconds is None else f"{seconds * 1e3:.1f} ms"
+
+
+def ratio(a, b):
+    return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
+
+
+def model_main(argv):
+    parser = argparse.ArgumentParser(prog="compare.py model", description=MODEL_DOC.split("\n\n")[0])
+    parser.add_argument("bench_model", help="build/<preset>/bench/bench_model")
+    parser.add_argument("--models", default="tiny,small")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per repetition")
+    parser.add_argument("--ort-dir", default="build/ort")
+    parser.add_argument("--install-ort", action="store_true")
+    parser.add_argument("--rss", action="store_true")
+    parser.add_argument("--check-golden", metavar="DIR")
+    parser.add_argument("--fma-peak", type=float, metavar="GFLOPS",
+                        help="one core's FMA limit, for gpsa's fraction of it")
+    parser.add_argument("--json", metavar="OUT")
+    args = parser.parse_args(argv)
+
+    torch = import_torch()
+    if torch is None:
+        print("compare.py model: torch is not installed (Debian: python3-torch); nothing to compare")
+        return 0
+    torch.set_num_threads(1)
+    model_class = make_model_class(torch)
+    if args.check_golden:
+        check_golden(torch, model_class, args.check_golden)
+
+    models = [m for m in args.models.split(",") if m]
+    batches = [int(b) for b in args.batches.split(",") if b]
+    gpsa, ctx = run_gpsa_model(args.bench_model,
+                         [f"BM_Model/{m}/{b}" for m in models for b in batches],
+                         args.repetitions, args.min_time)
+    pkg = ort_module(args.ort_dir, args.install_ort)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gpsa_compare_model_") as work:
+        for name in models:
+            dim, heads = SHAPES[name]
+            ckpt = os.path.join(work, f"convit_{name}.safetensors")
+            write_safetensors(ckpt, random_state(torch, dim, heads))
+            model = model_class(read_safetensors(ckpt, torch)).eval()
+            for b in batches:
+                x = torch.rand(b, 3, IMAGE, IMAGE) * 4 - 2
+                with torch.inference_mode():
+                    pt = time_call(lambda: model(x), args.repetitions, args.min_time)
+                ort = (None, None)
+                if pkg is not None:
+                    onnx_path = os.path.join(work, f"convit_{name}_{b}.onnx")
+                    with torch.no_grad():
+                        torch.onnx.export(model, x, onnx_path, opset_version=13,
+                                          do_constant_folding=True, input_names=["images"],
+                                          output_names=["logits"])
+                    c, w, _ = time_ort_model(pkg, onnx_path, b, args.repetitions, args.min_time, work)
+                    ort = (c, w)
+                g = gpsa.get(f"BM_Model/{name}/{b}", (None, None))
+                flops = model_flops(dim, b)
+                rows.append({"model": name, "batch": b, "gflop": flops / 1e9,
+                             "pytorch_cpu": pt[0], "pytorch_wall": pt[1],
+                             "ort_cpu": ort[0], "ort_wall": ort[1],
+                             "gpsa_cpu": g[0], "gpsa_wall": g[1]})
+        rss = None
+        if args.rss:
+            ckpt = os.path.join(work, "convit_tiny.safetensors")
+            write_safetensors(ckpt, random_state(torch, *SHAPES["tiny"]))
+            rss = subprocess.run([args.bench_model, f"--rss_checkpoint={ckpt}"], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+
+    print()
+    print(f"gpsa: gemm {ctx.get('gpsa_gemm_backend', '?')}, simd {ctx.get('gpsa_simd_backend', '?')}; "
+          f"torch {torch.__version__}; one thread everywhere; CPU time per forward (median)")
+    head = "| model | B | PyTorch | ONNX Runtime | gpsa | gpsa GFLOP/s | vs ORT | vs PyTorch | target |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in rows:
+        gf = "n/a" if r["gpsa_cpu"] is None else f"{r['gflop'] / r['gpsa_cpu']:.1f}"
+        if args.fma_peak and r["gpsa_cpu"]:
+            gf += f" ({r['gflop'] / r['gpsa_cpu'] / args.fma_peak:.0%} of FMA)"
+        t = TARGETS.get((r["model"], r["batch"]))
+        target = "" if t is None else ">= " + " / ".join(
+            f"{v}x {n}" for v, n in zip(t, ("ORT", "PyTorch")) if v is not None)
+        print(f"| {r['model']} | {r['batch']} | {fmt(r['pytorch_cpu'])} | {fmt(r['ort_cpu'])} | "
+              f"{fmt(r['gpsa_cpu'])} | {gf} | {ratio(r['ort_cpu'], r['gpsa_cpu'])} | "
+              f"{ratio(r['pytorch_cpu'], r['gpsa_cpu'])} | {target} |")
+    print("wall time (same runs): " + "; ".join(
+        f"{r['model']}/{r['batch']}: PyTorch {fmt(r['pytorch_wall'])}, ORT {fmt(r['ort_wall'])}, "
+        f"gpsa {fmt(r['gpsa_wall'])}" for r in rows))
+    if rss:
+        print(rss)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "context": ctx, "rss": rss}, f, indent=1)
     return 0
 
 

@@ -48,6 +48,12 @@ struct gpsa_weights {
   const float* v_bias = nullptr;       // v.bias       (D), null when qkv_bias=False
   const float* proj_weight = nullptr;  // proj.weight  (D, D)
   const float* proj_bias = nullptr;    // proj.bias    (D), null = zero
+  // Optional: qk, v and proj weights pre-packed once by gpsa_pack_weights (gpsa_packed_size
+  // floats, 64-byte aligned for best speed). The kernels then read these instead of packing the
+  // weights on every call; outputs are the same bits either way. The plain weights stay
+  // required (gpsa_attention and the attn-returning path still read qk_weight / v_weight).
+  // Null: pack on the fly. It must be what gpsa_pack_weights wrote for these very weights.
+  const float* packed = nullptr;
 
   constexpr std::size_t head_dim() const noexcept { return heads != 0 ? dim / heads : 0; }
   constexpr bool has_qkv_bias() const noexcept { return qk_bias != nullptr || v_bias != nullptr; }
@@ -55,6 +61,16 @@ struct gpsa_weights {
 
 // ok, or invalid_argument when H == 0, D == 0, D % H != 0 or a required pointer is null.
 status validate(const gpsa_weights& w) noexcept;
+
+// Floats of the pre-packed qk, v and proj weights of a layer of width `dim` (gpsa_pack_weights):
+// about 4 D^2 (each weight's output width rounded up to whole 48-column panels in a SIMD build).
+// invalid_argument for dim == 0, size_overflow when it does not fit size_t.
+status gpsa_packed_size(std::size_t dim, std::size_t& floats) noexcept;
+
+// Packs w's qk, v and proj weights into `packed` (at least gpsa_packed_size(w.dim) floats) in the
+// layout the kernels read; set w.packed = packed.data() afterwards. Once per set of weights (the
+// runtime's gpsa::layer does it on construction). validate(w) errors, buffer_too_small.
+status gpsa_pack_weights(const gpsa_weights& w, std::span<float> packed) noexcept;
 
 // The shapes of one kernel call: `batch` items of shape.patches() tokens of width dim, split
 // into `heads` heads. What gpsa_scratch_size needs, before any buffer exists.
@@ -101,9 +117,12 @@ struct executor {
 // ---------------------------------------------------------------------------------------------
 
 // Scratch (in floats) for gpsa_forward and gpsa_attention with an executor of `workers` workers
-// (1 for the serial path; 0 is invalid_argument): B*N*3D for the q, k, v rows of the whole batch
-// plus, per worker, min(64, N)*N + 2*N*d for the forward's per-head work. size_overflow when a
-// count does not fit size_t; invalid_argument for H == 0, D % H != 0 or an empty grid
+// (1 for the serial path; 0 is invalid_argument): B*N*3D for the q, k, v rows of the whole batch,
+// plus the fused forward's attention work: k_h and v_h packed once per head (about 2*48*N floats
+// per slot; one slot per worker, or one per head when (item, head) pairs are too few to balance
+// the workers), and per worker a block of at most 64 query rows of scores or 2*N*d for the
+// positional product; plus 32 floats so the regions start on 64-byte boundaries. size_overflow
+// when a count does not fit size_t; invalid_argument for H == 0, D % H != 0 or an empty grid
 // (empty_grid).
 status gpsa_scratch_size(const gpsa_dims& d, std::size_t workers, std::size_t& floats) noexcept;
 
@@ -124,7 +143,11 @@ status gpsa_attention(const gpsa_weights& w, const folded_view& pos, std::size_t
 // (1 - lambda) * softmax @ v_h, plus lambda * (position @ v_h) from the separable form
 // (O(N (R+C) d) per head); the renormalisation (a no-op up to rounding) is skipped.
 // y may be x itself (in place) but must not partially overlap it. Other rules as gpsa_attention.
-// The qk / v / proj linear layers (GEMMs over all tokens) run on the calling thread.
+// With an executor the qk / v / proj linear layers are cut over its workers too (call from
+// outside the executor's tasks), and the fused attention goes by (item, head) or, when those are
+// too few to balance the workers (one image, 9 heads, 2 workers), by (head, block of query
+// rows); outputs are bit-identical for any worker count. Subnormal intermediates count as 0
+// (x86: flush-to-zero for the call, the caller's mode restored).
 status gpsa_forward(const gpsa_weights& w, const folded_view& pos, std::size_t batch,
                     std::span<const float> x, std::span<float> y, std::span<float> attn,
                     std::span<float> scratch, const executor* ex = nullptr) noexcept;

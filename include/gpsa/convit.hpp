@@ -105,11 +105,30 @@ struct convit_weights {
   const float* norm_bias = nullptr;              // norm.bias                (D)
   const float* head_weight = nullptr;            // head.weight              (classes, D)
   const float* head_bias = nullptr;              // head.bias                (classes)
+  // Optional: every linear weight of the model (patch embedding, qk / v / qkv, proj, fc1, fc2,
+  // head) pre-packed once by convit_pack_weights (convit_packed_size floats, 64-byte aligned for
+  // best speed). The forward then reads these instead of packing the weights on every call; the
+  // outputs are the same bits either way, and the plain weights above stay required. Null: pack
+  // on the fly. It must be what convit_pack_weights wrote for these very weights.
+  const float* packed = nullptr;
 };
 
 // validate(config), then: blocks.size() == depth (shape_mismatch) and every required pointer set
 // (invalid_argument).
 status validate(const convit_weights& w) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Pre-packed weights (optional; about the size of the linear weights themselves)
+// ---------------------------------------------------------------------------------------------
+
+// Floats of convit_pack_weights' output for this configuration: each linear weight (out, in) as
+// in x (out rounded up to whole 48-column panels in a SIMD build): 23.0 MB for ConViT-Ti.
+status convit_packed_size(const convit_config& c, std::size_t& floats) noexcept;
+
+// Packs every linear weight of w into `packed` (at least convit_packed_size floats); set
+// w.packed = packed.data() afterwards. Once per model (gpsa::convit does it on loading).
+// validate(w) errors, buffer_too_small.
+status convit_pack_weights(const convit_weights& w, std::span<float> packed) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Folded positional state (input-independent: once per model; the grid is fixed by the config)
@@ -129,15 +148,16 @@ status convit_fold(const convit_weights& w, std::span<float> folded) noexcept;
 
 // Scratch floats of convit_forward for `batch` images and an executor of `workers` workers (1
 // without one; 0 is invalid_argument). About B*T*2D for the token stream and its normed copy,
-// plus the largest of: one image's patches, the GPSA layer's scratch (B*N*3D + per worker
-// 64*N + 2*N*D/H), the MHSA's (B*T*3D + per worker 64*T), one row block of the MLP (256*M).
+// plus the largest of: one image's patches, the GPSA layer's scratch (gpsa_scratch_size), the
+// MHSA's (B*T*3D plus the same attention work), one row block of the MLP (256*M).
 status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_t workers,
                            std::size_t& floats) noexcept;
 
 // logits (B, classes) and, when `features` is not null, features (B, T, D) after the final norm
 // of `batch` images (B, C, S, S). `folded` comes from convit_fold for these weights. ex: null
-// runs serially; otherwise the (item, head) attention work is split over its workers, with
-// results bit-identical for any worker count (size the scratch with ex->workers).
+// runs serially; otherwise every linear layer is cut over its workers and the attention split by
+// (item, head) or (head, block of query rows), with results bit-identical for any worker count
+// (size the scratch with ex->workers; call from outside the executor's tasks).
 // Errors: validate(w); invalid_argument (null images/logits, bad executor); buffer_too_small
 // (folded or scratch short); size_overflow. batch == 0 is a no-op. Outputs must not overlap
 // the inputs, the weights or the scratch.

@@ -121,22 +121,30 @@ typedef struct gpsa_layer_dims {
 } gpsa_layer_dims;
 
 /* Buffer lengths (in floats) for gpsa_layer_forward with these dims: x_len = y_len = B*N*D,
- * attn_len = B*H*N*N, scratch_len = B*N*3D + min(64, N)*N + 2*N*d. Any output pointer may be
+ * attn_len = B*H*N*N, scratch_len = the q, k, v rows (B*N*3D), one head's k and v packed for the
+ * GEMM (about 2*N*d, padded to the build's panel width), a block of score rows or the positional
+ * product (the larger of min(64, N)*(N+1) and 2*N*d) and 64-byte alignment slack; the exact
+ * count depends on the build's SIMD panel width. Any output pointer may be
  * NULL (that count is then not computed). Nothing is written unless the result is GPSA_OK:
  * GPSA_INVALID_ARGUMENT (NULL dims, H or D zero, D % H != 0), GPSA_EMPTY_GRID, or
  * GPSA_SIZE_OVERFLOW when a requested count does not fit size_t (never a wrapped size). */
 gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* attn_len,
                             size_t* scratch_len);
 
-/* gpsa_layer_size's scratch_len as a constant expression, for sizing a static buffer at compile
- * time (firmware: `static float scratch[GPSA_LAYER_SCRATCH_LEN(4, 192, 14, 14, 1)];`). Arguments
- * as in gpsa_layer_dims; valid shapes only, and no overflow check: use gpsa_layer_size for shapes
- * known at run time. tests/c_api checks that both agree. */
-#define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                \
-  ((size_t)(batch) * (size_t)(rows) * (size_t)(cols) * 3u * (size_t)(dim) +                 \
-   ((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols) : 64u) *        \
-       (size_t)(rows) * (size_t)(cols) +                                                    \
-   2u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads)))
+/* An upper bound of gpsa_layer_size's scratch_len as a constant expression, for sizing a static
+ * buffer at compile time (firmware: `static float scratch[GPSA_LAYER_SCRATCH_LEN(4, 192, 14, 14,
+ * 1)];`): B*N*3D + 4*N*d + 47*(N + d) + min(64, N)*(N + 1) + 96, d = D/H, which holds for every
+ * build (GEMM panels of at most 48 floats); it exceeds the exact count by at most
+ * 47*(N + d) + min(64, N)*(N + 1) + 2*N*d + 96 floats. Arguments as in gpsa_layer_dims; valid
+ * shapes only, and no overflow check: use gpsa_layer_size for shapes known at run time.
+ * tests/c_api checks the bound against the query. */
+#define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                   \
+  ((size_t)(batch) * (size_t)(rows) * (size_t)(cols) * 3u * (size_t)(dim) +                    \
+   4u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads)) +                  \
+   47u * ((size_t)(rows) * (size_t)(cols) + (size_t)(dim) / (size_t)(heads)) +                 \
+   ((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols) : 64u) *           \
+       ((size_t)(rows) * (size_t)(cols) + 1u) +                                                \
+   96u)
 
 /* y = GPSA.forward(x) (timm): q, k, v projections, gated attention
  *   attn[h] = (1 - lambda[h]) * softmax(q_h k_h^T / sqrt(d)) + lambda[h] * position[h],

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -55,6 +56,8 @@ class layer {
   bool has_qkv_bias() const noexcept { return !p_.qk_bias.empty() || !p_.v_bias.empty(); }
   const layer_params& params() const noexcept { return p_; }
   // Non-owning view of the linear weights for the core kernels; valid while this layer lives.
+  // Its `packed` member points at the qk / v / proj weights packed once on construction
+  // (gpsa_pack_weights), shared by copies of this layer.
   gpsa_weights weights() const noexcept;
 
   // Fixes the patch grid and folds the positional branch once (H*(R^2+C^2) + H floats), so a
@@ -99,6 +102,10 @@ class layer {
   std::optional<gpsa::grid> grid_;
   folded_state fold_;               // of grid_ (empty without a grid)
   const executor* exec_ = nullptr;  // null: serial
+  std::shared_ptr<const float[]> packed_store_;  // gpsa_pack_weights' output (immutable)
+  const float* packed_ = nullptr;                 // its 64-byte aligned start
+
+  void pack();
 
   folded_state fold_for(gpsa::grid g) const;
   std::size_t patches_of(std::span<const float> x, std::size_t batch) const;

@@ -9,168 +9,144 @@
 #include <cstring>
 
 #include "convit_simd.hpp"
+#include "fp_env.hpp"
 #include "gpsa/attention.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/linalg.hpp"
+#include "nn.hpp"
 
 namespace gpsa {
 namespace {
 
+using detail::activation;
+using detail::add;
+using detail::linear_weight;
+using detail::mul3;
 using detail::mul_overflows;
-
-bool mul3(std::size_t a, std::size_t b, std::size_t c, std::size_t& out) noexcept {
-  std::size_t ab = 0;
-  return !mul_overflows(a, b, ab) && !mul_overflows(ab, c, out);
-}
-
-bool add(std::size_t a, std::size_t b, std::size_t& out) noexcept {
-  if (a > static_cast<std::size_t>(-1) - b) return false;
-  out = a + b;
-  return true;
-}
 
 constexpr std::size_t max_of(std::size_t a, std::size_t b) noexcept { return a > b ? a : b; }
 constexpr std::size_t min_of(std::size_t a, std::size_t b) noexcept { return a < b ? a : b; }
 
-// Query rows per block of the MHSA attention: 64 x 197 scores = 50 KB stay in L2 through the
-// softmax and the attn @ v product (the GPSA kernel uses the same block).
-constexpr std::size_t kAttnRows = 64;
 // Token rows per block of the MLP: the (256, M) hidden block (768 KB for ConViT-Ti) is still in
-// cache when GELU and fc2 read it, and the scratch does not grow with the batch.
+// cache when fc2 reads it, and the scratch does not grow with the batch.
 constexpr std::size_t kMlpRows = 256;
 
-// ---- the GEMMs ----------------------------------------------------------------------------
-// MERGE(gemm, issue 9): every GEMM of the model goes through here; switch to the parallel GEMM
-// (executor variant) when it lands. `ex` is unused until then.
-void model_gemm(const executor* /*ex*/, bool trans_a, bool trans_b, std::size_t m, std::size_t n,
-                std::size_t k, float alpha, const float* a, std::size_t lda, const float* b,
-                std::size_t ldb, float beta, float* c, std::size_t ldc) noexcept {
-  gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
+// ---- the packed weights' layout ---------------------------------------------------------------
 
-// out (m x n, stride ldo) (+)= in (m x k, stride ldi) W^T + bias, W (n x k): nn.Linear. With
-// `accumulate` the result is added to out (the residual connection, one pass fewer).
-void linear(const executor* ex, std::size_t m, std::size_t n, std::size_t k, const float* in,
-            std::size_t ldi, const float* weight, const float* bias, float* out, std::size_t ldo,
-            bool accumulate) noexcept {
-  float beta = accumulate ? 1.0f : 0.0f;
-  if (bias != nullptr) {
-    for (std::size_t i = 0; i < m; ++i) {
-      float* o = out + i * ldo;
-      if (accumulate)
-        for (std::size_t j = 0; j < n; ++j) o[j] += bias[j];
-      else
-        std::memcpy(o, bias, sizeof(float) * n);
-    }
-    beta = 1.0f;
+// Walks convit_pack_weights' layout in its fixed order: the patch embedding; per block the
+// attention (GPSA: the layer's own pack, gpsa_pack_weights' qk | v | proj; MHSA: qkv, proj),
+// fc1, fc2; then the head. Each take() returns the offset of the next weight.
+struct pack_walk {
+  std::size_t offset = 0;
+  bool ok = true;
+
+  std::size_t advance(std::size_t floats) noexcept {
+    const std::size_t at = offset;
+    if (!add(offset, floats, offset)) ok = false;
+    return at;
   }
-  model_gemm(ex, false, true, m, n, k, 1.0f, in, ldi, weight, k, beta, out, ldo);
-}
-
-void add_inplace(float* x, const float* y, std::size_t n) noexcept {
-  for (std::size_t i = 0; i < n; ++i) x[i] += y[i];
-}
-
-// Runs task(arg, i, worker) for i in [0, count): in order on this thread without an executor,
-// else through the host's parallel_for.
-void run_tasks(const executor* ex, std::size_t count,
-               void (*task)(void* arg, std::size_t index, std::size_t worker), void* arg) noexcept {
-  if (count == 0) return;
-  if (ex == nullptr) {
-    for (std::size_t i = 0; i < count; ++i) task(arg, i, 0);
-    return;
+  std::size_t take(std::size_t out, std::size_t in) noexcept {
+    std::size_t f = 0;
+    if (!detail::linear_packed_floats(out, in, f)) ok = false;
+    return advance(f);
   }
-  ex->parallel_for(ex->context, count, task, arg);
+  std::size_t take_gpsa(std::size_t dim) noexcept {
+    std::size_t f = 0;
+    if (gpsa_packed_size(dim, f) != status::ok) ok = false;
+    return advance(f);
+  }
+};
+
+// Where one block's packed weights are (offsets into the pack).
+struct block_pack {
+  std::size_t attn = 0, proj = 0, fc1 = 0, fc2 = 0;  // attn: the GPSA layer's pack, or qkv
+};
+
+block_pack walk_block(const convit_config& c, std::size_t i, pack_walk& walk) noexcept {
+  block_pack b{};
+  const std::size_t D = c.dim, M = c.mlp_hidden;
+  if (c.is_gpsa_block(i)) {
+    b.attn = walk.take_gpsa(D);
+  } else {
+    b.attn = walk.take(3 * D, D);
+    b.proj = walk.take(D, D);
+  }
+  b.fc1 = walk.take(M, D);
+  b.fc2 = walk.take(D, M);
+  return b;
 }
 
-// ---- the one call into the GPSA layer kernel ------------------------------------------------
+std::size_t patch_inputs(const convit_config& c) noexcept {
+  return c.channels * c.patch_size * c.patch_size;
+}
+
+const float* packed_at(const float* packed, std::size_t offset) noexcept {
+  return packed != nullptr ? packed + offset : nullptr;
+}
+
+// ---- the GPSA block -----------------------------------------------------------------------------
 
 status gpsa_layer_scratch(const convit_config& c, std::size_t batch, std::size_t workers,
                           std::size_t& floats) noexcept {
   return gpsa_scratch_size({batch, c.patch_grid(), c.heads, c.dim}, workers, floats);
 }
 
-// x (B, N, D) = GPSA(x) in place for block b; `folded` is its folded state (fx, gy, lambda as
-// convit_fold wrote them), whose lambda the kernel's blend reads.
-status gpsa_layer_forward(const convit_config& c, const convit_block_weights& b,
-                          const float* folded, const fold_counts& n, std::size_t batch, float* x,
-                          std::span<float> scratch, const executor* ex) noexcept {
-  const gpsa_weights w{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
-                       b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
+// x (B, N, D) += GPSA(h) for block b (h = norm1(x)); `folded` is its folded state (fx, gy,
+// lambda as convit_fold wrote them), whose lambda the kernel's blend reads.
+void gpsa_block(const convit_config& c, const convit_block_weights& b, const float* packed,
+                const float* folded, const fold_counts& n, std::size_t batch, const float* h,
+                float* x, std::span<float> scratch, const executor* ex) noexcept {
+  gpsa_weights w{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
+                 b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
+  w.packed = packed;
   const folded_view pos{c.heads, c.patch_grid(), folded, folded + n.fx, folded + n.fx + n.gy};
-  const std::size_t floats = batch * c.patches() * c.dim;  // checked by convit_scratch_size
-  return gpsa_forward(w, pos, batch, {x, floats}, {x, floats}, {}, scratch, ex);
+  detail::gpsa_forward_fused(w, pos, batch, h, x, true, scratch, ex);
 }
 
 // ---- MHSA -----------------------------------------------------------------------------------
-
-// One (item, head) of MHSA over qkv rows [q (D) | k (D) | v (D)] (head h at columns h*d of each):
-// o_h = softmax(q_h k_h^T * scale) v_h, written over q_h block by block (a block's query rows
-// are read by its score GEMM before they are overwritten; k and v are never written).
-struct mhsa_job {
-  float* qkv;
-  float* work;  // per worker: kAttnRows * T
-  std::size_t T, D, H, d, work_floats;
-  float scale;
-
-  static void run(void* arg, std::size_t index, std::size_t worker) noexcept {
-    const auto& j = *static_cast<const mhsa_job*>(arg);
-    const std::size_t b = index / j.H, h = index % j.H, T = j.T, ld = 3 * j.D;
-    float* rows = j.qkv + b * T * ld;
-    float* q = rows + h * j.d;
-    const float* k = rows + j.D + h * j.d;
-    const float* v = rows + 2 * j.D + h * j.d;
-    float* s = j.work + worker * j.work_floats;
-    for (std::size_t p0 = 0; p0 < T; p0 += kAttnRows) {
-      const std::size_t rb = min_of(kAttnRows, T - p0);
-      // Inside a worker's task: the serial GEMM (the parallelism is over (item, head) already).
-      gemm(false, true, rb, T, j.d, j.scale, q + p0 * ld, ld, k, ld, 0.0f, s, T);
-      softmax_rows(s, rb, T, T);
-      gemm(false, false, rb, j.d, T, 1.0f, s, T, v, ld, 0.0f, q + p0 * ld, ld);
-    }
-  }
-};
 
 status mhsa_floats(const convit_config& c, std::size_t batch, std::size_t workers,
                    std::size_t& floats) noexcept {
   const std::size_t T = c.tokens();
   std::size_t qkv = 0, work = 0;
-  if (!mul3(batch, T, 3 * c.dim, qkv) || !mul3(min_of(kAttnRows, T), T, workers, work) ||
+  if (!mul3(batch, T, 3 * c.dim, qkv) || !detail::round_up_aligned(qkv, qkv) ||
+      !detail::mha_scratch_floats({T, c.dim, c.heads}, false, batch, workers, work) ||
       !add(qkv, work, floats))
     return status::size_overflow;
   return status::ok;
 }
 
-// x (B, T, D) += proj(MHSA(h)), h = norm1(x) (B, T, D); big: mhsa_floats.
-void mhsa_block(const convit_config& c, const convit_block_weights& b, std::size_t batch,
-                const float* h, float* x, float* big, const executor* ex) noexcept {
+// x (B, T, D) += proj(MHSA(h)), h = norm1(x) (B, T, D); big: mhsa_floats, 64-byte aligned.
+void mhsa_block(const convit_config& c, const convit_block_weights& b, const float* packed,
+                const block_pack& bp, std::size_t batch, const float* h, float* x,
+                std::span<float> big, const executor* ex) noexcept {
   const std::size_t T = c.tokens(), D = c.dim, BT = batch * T;
-  float* qkv = big;
-  linear(ex, BT, 3 * D, D, h, D, b.qkv_weight, b.qkv_bias, qkv, 3 * D, false);
-  mhsa_job job{qkv,
-               qkv + BT * 3 * D,
-               T,
-               D,
-               c.heads,
-               c.head_dim(),
-               min_of(kAttnRows, T) * T,
-               head_scale(c.head_dim())};
-  run_tasks(ex, batch * c.heads, &mhsa_job::run, &job);
-  linear(ex, BT, D, D, qkv, 3 * D, b.proj_weight, b.proj_bias, x, D, true);
+  std::size_t qkv_n = 0;
+  (void)detail::round_up_aligned(BT * 3 * D, qkv_n);  // checked by mhsa_floats
+  float* qkv = big.data();
+  detail::linear(BT, 3 * D, D, h, D, {b.qkv_weight, packed_at(packed, bp.attn), b.qkv_bias}, qkv,
+                 3 * D, false, activation::none, ex);
+  detail::mha_forward({T, D, c.heads}, batch, qkv, head_scale(c.head_dim()), nullptr,
+                      big.subspan(qkv_n), ex);
+  detail::linear(BT, D, D, qkv, 3 * D, {b.proj_weight, packed_at(packed, bp.proj), b.proj_bias}, x,
+                 D, true, activation::none, ex);
 }
 
 // ---- MLP ------------------------------------------------------------------------------------
 
 // x (rows, D) += fc2(gelu(fc1(h))), a block of kMlpRows token rows at a time; hidden: kMlpRows*M.
-void mlp_block(const convit_config& c, const convit_block_weights& b, std::size_t rows,
-               const float* h, float* x, float* hidden, const executor* ex) noexcept {
+// The bias and GELU run on each finished block of fc1's output (the GEMM's epilogue).
+void mlp_block(const convit_config& c, const convit_block_weights& b, const float* packed,
+               const block_pack& bp, std::size_t rows, const float* h, float* x, float* hidden,
+               const executor* ex) noexcept {
   const std::size_t D = c.dim, M = c.mlp_hidden;
+  const linear_weight fc1{b.fc1_weight, packed_at(packed, bp.fc1), b.fc1_bias};
+  const linear_weight fc2{b.fc2_weight, packed_at(packed, bp.fc2), b.fc2_bias};
   for (std::size_t r0 = 0; r0 < rows; r0 += kMlpRows) {
     const std::size_t rb = min_of(kMlpRows, rows - r0);
-    linear(ex, rb, M, D, h + r0 * D, D, b.fc1_weight, b.fc1_bias, hidden, M, false);
-    gelu_inplace(hidden, rb * M);
-    linear(ex, rb, D, M, hidden, M, b.fc2_weight, b.fc2_bias, x + r0 * D, D, true);
+    detail::linear(rb, M, D, h + r0 * D, D, fc1, hidden, M, false, activation::gelu, ex);
+    detail::linear(rb, D, M, hidden, M, fc2, x + r0 * D, D, true, activation::none, ex);
   }
 }
 
@@ -178,11 +154,12 @@ void mlp_block(const convit_config& c, const convit_block_weights& b, std::size_
 
 // x (B, N, D) = conv(images) + pos_embed: per image, the patches as rows (im2col, columns in the
 // weight's (c, ky, kx) order) times the weight^T. cols: N * C * p * p floats.
-void patch_embed(const convit_weights& w, std::size_t batch, const float* images, float* x,
-                 float* cols, const executor* ex) noexcept {
+void patch_embed(const convit_weights& w, const float* packed, std::size_t batch,
+                 const float* images, float* x, float* cols, const executor* ex) noexcept {
   const convit_config& c = w.config;
   const std::size_t S = c.image_size, p = c.patch_size, G = c.grid_side(), N = G * G, D = c.dim;
-  const std::size_t K = c.channels * p * p;
+  const std::size_t K = patch_inputs(c);
+  const linear_weight lw{w.patch_weight, packed, w.patch_bias};
   for (std::size_t b = 0; b < batch; ++b) {
     const float* img = images + b * c.channels * S * S;
     for (std::size_t py = 0; py < G; ++py)
@@ -193,17 +170,10 @@ void patch_embed(const convit_weights& w, std::size_t batch, const float* images
             std::memcpy(row + (ch * p + ky) * p, img + (ch * S + py * p + ky) * S + px * p,
                         sizeof(float) * p);
       }
+    // pos_embed is the GEMM's initial C; the conv bias comes with the epilogue.
     float* xb = x + b * N * D;
-    // The conv bias and pos_embed are the GEMM's initial C.
-    for (std::size_t n = 0; n < N; ++n) {
-      float* o = xb + n * D;
-      const float* pe = w.pos_embed + n * D;
-      if (w.patch_bias != nullptr)
-        for (std::size_t j = 0; j < D; ++j) o[j] = w.patch_bias[j] + pe[j];
-      else
-        std::memcpy(o, pe, sizeof(float) * D);
-    }
-    model_gemm(ex, false, true, N, D, K, 1.0f, cols, K, w.patch_weight, K, 1.0f, xb, D);
+    std::memcpy(xb, w.pos_embed, sizeof(float) * N * D);
+    detail::linear(N, D, K, cols, K, lw, xb, D, true, activation::none, ex);
   }
 }
 
@@ -216,6 +186,32 @@ void prepend_class_token(const convit_config& c, std::size_t batch, const float*
     std::memmove(x + (b * (N + 1) + 1) * D, x + b * N * D, sizeof(float) * N * D);
     std::memcpy(x + b * (N + 1) * D, cls, sizeof(float) * D);
   }
+}
+
+// LayerNorm of `rows` rows, cut in row chunks over ex's workers (each row is independent).
+struct norm_job {
+  const float* x;
+  std::size_t rows, dim, ldx;
+  const float* weight;
+  const float* bias;
+  float eps;
+  float* y;
+  std::size_t ldy, chunks;
+
+  static void run(void* arg, std::size_t index, std::size_t /*worker*/) noexcept {
+    const auto& j = *static_cast<const norm_job*>(arg);
+    const std::size_t r0 = j.rows * index / j.chunks, r1 = j.rows * (index + 1) / j.chunks;
+    layer_norm_rows(j.x + r0 * j.ldx, r1 - r0, j.dim, j.ldx, j.weight, j.bias, j.eps,
+                    j.y + r0 * j.ldy, j.ldy);
+  }
+};
+
+void layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
+                const float* weight, const float* bias, float eps, float* y, std::size_t ldy,
+                const executor* ex) noexcept {
+  const std::size_t chunks = min_of(detail::workers_of(ex), (rows + 31) / 32);
+  norm_job job{x, rows, dim, ldx, weight, bias, eps, y, ldy, chunks < 1 ? 1 : chunks};
+  detail::run_tasks(ex, job.chunks, &norm_job::run, &job);
 }
 
 // Floats of the region shared by the stages (the largest one's need).
@@ -329,6 +325,47 @@ status validate(const convit_weights& w) noexcept {
   return status::ok;
 }
 
+status convit_packed_size(const convit_config& c, std::size_t& floats) noexcept {
+  if (const status s = validate(c); s != status::ok) return s;
+  pack_walk walk;
+  walk.take(c.dim, patch_inputs(c));
+  for (std::size_t i = 0; i < c.depth; ++i) (void)walk_block(c, i, walk);
+  walk.take(c.classes, c.dim);
+  if (!walk.ok) return status::size_overflow;
+  floats = walk.offset;
+  return status::ok;
+}
+
+status convit_pack_weights(const convit_weights& w, std::span<float> packed) noexcept {
+  if (const status s = validate(w); s != status::ok) return s;
+  const convit_config& c = w.config;
+  std::size_t need = 0;
+  if (const status s = convit_packed_size(c, need); s != status::ok) return s;
+  if (packed.size() < need || packed.data() == nullptr) return status::buffer_too_small;
+  const std::size_t D = c.dim, M = c.mlp_hidden;
+  float* out = packed.data();
+  pack_walk walk;
+  detail::linear_pack(D, patch_inputs(c), w.patch_weight, out + walk.take(D, patch_inputs(c)));
+  for (std::size_t i = 0; i < c.depth; ++i) {
+    const convit_block_weights& b = w.blocks[i];
+    const block_pack bp = walk_block(c, i, walk);
+    if (c.is_gpsa_block(i)) {
+      const gpsa_weights g{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
+                           b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
+      std::size_t n = 0;
+      (void)gpsa_packed_size(D, n);
+      if (const status s = gpsa_pack_weights(g, {out + bp.attn, n}); s != status::ok) return s;
+    } else {
+      detail::linear_pack(3 * D, D, b.qkv_weight, out + bp.attn);
+      detail::linear_pack(D, D, b.proj_weight, out + bp.proj);
+    }
+    detail::linear_pack(M, D, b.fc1_weight, out + bp.fc1);
+    detail::linear_pack(D, M, b.fc2_weight, out + bp.fc2);
+  }
+  detail::linear_pack(c.classes, D, w.head_weight, out + walk.take(c.classes, D));
+  return status::ok;
+}
+
 status convit_folded_size(const convit_config& c, std::size_t& floats) noexcept {
   if (const status s = validate(c); s != status::ok) return s;
   fold_counts n{};
@@ -368,9 +405,12 @@ status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_
   if (const status s = validate(c); s != status::ok) return s;
   if (workers == 0) return status::invalid_argument;
   std::size_t stream = 0, shared = 0, total = 0;
-  if (!mul3(batch, c.tokens(), c.dim, stream)) return status::size_overflow;
+  if (!mul3(batch, c.tokens(), c.dim, stream) || !detail::round_up_aligned(stream, stream))
+    return status::size_overflow;
   if (const status s = shared_floats(c, batch, workers, shared); s != status::ok) return s;
-  if (!add(stream, stream, total) || !add(total, shared, total)) return status::size_overflow;
+  if (!add(stream, stream, total) || !add(total, shared, total) ||
+      !add(total, detail::kAlignFloats, total))
+    return status::size_overflow;
   floats = total;
   return status::ok;
 }
@@ -402,54 +442,63 @@ status convit_forward_impl(const convit_weights& w, std::span<const float> folde
       !mul3(batch, c.tokens(), c.dim, stream))
     return status::size_overflow;
 
+  if (w.packed != nullptr) {
+    std::size_t packed = 0;
+    if (const status s = convit_packed_size(c, packed); s != status::ok) return s;
+  }
+  if (!detail::round_up_aligned(stream, stream)) return status::size_overflow;
+
+  [[maybe_unused]] const detail::flush_subnormals ftz;
   const std::size_t D = c.dim, N = c.patches(), T = c.tokens();
   fold_counts fc{};
   if (const status s = fold_size(c.patch_grid(), c.heads, fc); s != status::ok) return s;
-  float* x = scratch.data();   // the token stream, (B, N, D) then (B, N+1, D)
-  float* h = x + stream;       // its normed copy / the attention output
+  float* x = detail::align_floats(scratch.data());  // the token stream, (B, N, D) then (B, N+1, D)
+  float* h = x + stream;                            // its normed copy
   float* shared = h + stream;  // patches, attention scratch or the MLP's hidden block
+  const std::span<float> shared_span =
+      scratch.subspan(static_cast<std::size_t>(shared - scratch.data()));
 
-  patch_embed(w, batch, images, x, shared, ex);
+  pack_walk walk;
+  patch_embed(w, packed_at(w.packed, walk.take(D, patch_inputs(c))), batch, images, x, shared, ex);
   std::size_t tokens = N;  // per item, before / after the class token
   for (std::size_t i = 0; i < c.depth; ++i) {
     const convit_block_weights& b = w.blocks[i];
+    const block_pack bp = walk_block(c, i, walk);
     if (i == c.local_up_to_layer) {
       prepend_class_token(c, batch, w.cls_token, x);
       tokens = N + 1;
     }
     const std::size_t rows = batch * tokens;
-    layer_norm_rows(x, rows, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D);
+    layer_norm(x, rows, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D, ex);
     if (c.is_gpsa_block(i)) {
       if (probe != nullptr)
         if (const status s = probe->gpsa_block_input(probe->context, i, batch, {h, rows * D});
             s != status::ok)
           return s;
-      if (const status s = gpsa_layer_forward(c, b, folded.data() + i * fc.total(), fc, batch, h,
-                                              scratch.subspan(2 * stream), ex);
-          s != status::ok)
-        return s;
-      add_inplace(x, h, rows * D);
+      gpsa_block(c, b, packed_at(w.packed, bp.attn), folded.data() + i * fc.total(), fc, batch, h,
+                 x, shared_span, ex);
     } else {
-      mhsa_block(c, b, batch, h, x, shared, ex);
+      mhsa_block(c, b, w.packed, bp, batch, h, x, shared_span, ex);
     }
-    layer_norm_rows(x, rows, D, D, b.norm2_weight, b.norm2_bias, c.eps, h, D);
-    mlp_block(c, b, rows, h, x, shared, ex);
+    layer_norm(x, rows, D, D, b.norm2_weight, b.norm2_bias, c.eps, h, D, ex);
+    mlp_block(c, b, w.packed, bp, rows, h, x, shared, ex);
   }
 
   // Final norm: every token into `features`, or only the class-token rows the head reads.
   const float* head_in = nullptr;
   std::size_t head_ld = 0;
   if (features != nullptr) {
-    layer_norm_rows(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, features, D);
+    layer_norm(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, features, D, ex);
     head_in = features;
     head_ld = T * D;
   } else {
-    layer_norm_rows(x, batch, D, T * D, w.norm_weight, w.norm_bias, c.eps, h, D);
+    layer_norm(x, batch, D, T * D, w.norm_weight, w.norm_bias, c.eps, h, D, ex);
     head_in = h;
     head_ld = D;
   }
-  linear(ex, batch, c.classes, D, head_in, head_ld, w.head_weight, w.head_bias, logits, c.classes,
-         false);
+  detail::linear(batch, c.classes, D, head_in, head_ld,
+                 {w.head_weight, packed_at(w.packed, walk.take(c.classes, D)), w.head_bias}, logits,
+                 c.classes, false, activation::none, ex);
   return status::ok;
 }
 

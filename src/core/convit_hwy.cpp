@@ -65,6 +65,34 @@ void gelu_impl(float* x, std::size_t n) {
   }
 }
 
+// c (rows x cols, stride ld) += bias (per column; null: none), then GELU when `gelu`: the
+// linear layer's epilogue on a block of its output that is still in cache.
+void bias_act_impl(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
+                   bool gelu) {
+  const tag_f d;
+  const std::size_t L = hn::Lanes(d);
+  const std::size_t full = cols - cols % L;
+  HWY_ALIGN float buf[kMaxLanes] = {};
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* cr = c + r * ld;
+    std::size_t j = 0;
+    for (; j < full; j += L) {
+      auto v = hn::LoadU(d, cr + j);
+      if (bias != nullptr) v = hn::Add(v, hn::LoadU(d, bias + j));
+      if (gelu) v = gelu_vec(d, v);
+      hn::StoreU(v, d, cr + j);
+    }
+    if (j < cols) {  // tail through a padded buffer: never reads or writes past the row
+      for (std::size_t i = 0; i < L; ++i)
+        buf[i] = j + i < cols ? cr[j + i] + (bias != nullptr ? bias[j + i] : 0.0f) : 0.0f;
+      auto v = hn::Load(d, buf);
+      if (gelu) v = gelu_vec(d, v);
+      hn::Store(v, d, buf);
+      for (std::size_t i = 0; j + i < cols; ++i) cr[j + i] = buf[i];
+    }
+  }
+}
+
 // LayerNorm of one row per iteration, float lanes. The row is shifted by its first value before
 // summing (x - x0 is exact for nearby values), so a large mean does not cost accuracy; the
 // variance is then a sum of non-negative squares. Each lane sums dim / lanes values.
@@ -136,9 +164,14 @@ HWY_AFTER_NAMESPACE();
 namespace gpsa::detail {
 
 HWY_EXPORT(gelu_impl);
+HWY_EXPORT(bias_act_impl);
 HWY_EXPORT(layer_norm_impl);
 
 void hwy_gelu(float* x, std::size_t n) noexcept { HWY_DYNAMIC_DISPATCH(gelu_impl)(x, n); }
+void hwy_bias_act(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
+                  bool gelu) noexcept {
+  HWY_DYNAMIC_DISPATCH(bias_act_impl)(c, ld, rows, cols, bias, gelu);
+}
 void hwy_layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                     const float* weight, const float* bias, float eps, float* y,
                     std::size_t ldy) noexcept {

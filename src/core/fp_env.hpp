@@ -33,4 +33,33 @@ class flush_subnormals {
 #endif
 };
 
+// The calling thread's subnormal handling (FTZ / DAZ) and rounding mode, captured before work
+// goes to an executor's workers: each task then runs under the caller's mode (fp_mode_scope), so
+// a split computation rounds exactly as the serial one (MXCSR is per thread).
+struct fp_mode {
+#if defined(GPSA_HAVE_MXCSR)
+  static constexpr unsigned kMask = 0x8040u | 0x6000u;  // FTZ, DAZ, rounding control
+  unsigned bits = _mm_getcsr() & kMask;
+#endif
+};
+
+class fp_mode_scope {
+ public:
+#if defined(GPSA_HAVE_MXCSR)
+  explicit fp_mode_scope(const fp_mode& m) noexcept : saved_(_mm_getcsr()) {
+    _mm_setcsr((saved_ & ~fp_mode::kMask) | m.bits);
+  }
+  ~fp_mode_scope() { _mm_setcsr(saved_); }
+#else
+  explicit fp_mode_scope(const fp_mode& /*m*/) noexcept {}
+#endif
+  fp_mode_scope(const fp_mode_scope&) = delete;
+  fp_mode_scope& operator=(const fp_mode_scope&) = delete;
+
+ private:
+#if defined(GPSA_HAVE_MXCSR)
+  unsigned saved_;
+#endif
+};
+
 }  // namespace gpsa::detail

@@ -125,36 +125,60 @@ void exp_scalar(const float* in, float* out, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) out[i] = exp1(in[i]);
 }
 
-void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept {
-  if (cols == 0) return;
+namespace {
+
+// One row of the scalar softmax: returns the sum of exp(x - max); with `normalize` the row is
+// divided by it, else it keeps the exponentials.
+float softmax_row_scalar(float* row, std::size_t cols, bool normalize) noexcept {
   // Max and sum use kLanes independent partials (vertical operations the compiler can vectorise
   // without reassociating), then fold them.
   constexpr std::size_t kLanes = 8;
   const std::size_t full = cols - cols % kLanes;
-  for (std::size_t i = 0; i < rows; ++i) {
-    float* row = x + i * ld;
-    float m[kLanes];
-    for (std::size_t l = 0; l < kLanes; ++l) m[l] = row[0];
-    for (std::size_t j = 0; j < full; j += kLanes)
-      for (std::size_t l = 0; l < kLanes; ++l) m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
-    float mx = m[0];
-    for (std::size_t l = 1; l < kLanes; ++l) mx = m[l] > mx ? m[l] : mx;
-    for (std::size_t j = full; j < cols; ++j) mx = row[j] > mx ? row[j] : mx;
-    // all -inf row: -inf - -inf = NaN, as in PyTorch. Results below FLT_MIN are flushed to 0
-    // (as the SIMD kernels do), so later products never see subnormals.
-    for (std::size_t j = 0; j < cols; ++j) {
-      const float e = exp1(row[j] - mx);
-      row[j] = e < FLT_MIN ? 0.0f : e;
-    }
-    float s[kLanes] = {};
-    for (std::size_t j = 0; j < full; j += kLanes)
-      for (std::size_t l = 0; l < kLanes; ++l) s[l] += row[j + l];
-    float sum = 0.0f;
-    for (std::size_t l = 0; l < kLanes; ++l) sum += s[l];
-    for (std::size_t j = full; j < cols; ++j) sum += row[j];
+  float m[kLanes];
+  for (std::size_t l = 0; l < kLanes; ++l) m[l] = row[0];
+  for (std::size_t j = 0; j < full; j += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
+  float mx = m[0];
+  for (std::size_t l = 1; l < kLanes; ++l) mx = m[l] > mx ? m[l] : mx;
+  for (std::size_t j = full; j < cols; ++j) mx = row[j] > mx ? row[j] : mx;
+  // all -inf row: -inf - -inf = NaN, as in PyTorch. Results below FLT_MIN are flushed to 0
+  // (as the SIMD kernels do), so later products never see subnormals.
+  for (std::size_t j = 0; j < cols; ++j) {
+    const float e = exp1(row[j] - mx);
+    row[j] = e < FLT_MIN ? 0.0f : e;
+  }
+  float s[kLanes] = {};
+  for (std::size_t j = 0; j < full; j += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) s[l] += row[j + l];
+  float sum = 0.0f;
+  for (std::size_t l = 0; l < kLanes; ++l) sum += s[l];
+  for (std::size_t j = full; j < cols; ++j) sum += row[j];
+  if (normalize) {
     const float inv = 1.0f / sum;
     for (std::size_t j = 0; j < cols; ++j) row[j] *= inv;
   }
+  return sum;
+}
+
+}  // namespace
+
+void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept {
+  if (cols == 0) return;
+  for (std::size_t i = 0; i < rows; ++i) (void)softmax_row_scalar(x + i * ld, cols, true);
+}
+
+void exp_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size_t ld,
+                     float* sums) noexcept {
+  for (std::size_t i = 0; i < rows; ++i)
+    sums[i] = cols == 0 ? 0.0f : softmax_row_scalar(x + i * ld, cols, false);
+}
+
+void exp_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld, float* sums) noexcept {
+#if defined(GPSA_HAVE_HWY)
+  hwy_exp_rows(x, rows, cols, ld, sums);
+#else
+  exp_rows_scalar(x, rows, cols, ld, sums);
+#endif
 }
 
 void gemm_blocked_scalar(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,

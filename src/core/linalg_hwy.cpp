@@ -121,7 +121,9 @@ HWY_INLINE float fixed_order_sum(const vec_f* sum) {
 }
 
 // A row shorter than 16: through a buffer padded with -inf (exp gives 0), element j in partial j.
-void softmax_short_row(float* row, std::size_t cols) {
+// Returns the row's sum; with kNormalize the row is divided by it, else it keeps exp(x - max).
+template <bool kNormalize>
+float softmax_short_row(float* row, std::size_t cols) {
   const tag_f d;
   HWY_ALIGN float buf[kSumLanes];
   for (std::size_t j = 0; j < kSumLanes; ++j) buf[j] = j < cols ? row[j] : -__builtin_huge_valf();
@@ -133,19 +135,25 @@ void softmax_short_row(float* row, std::size_t cols) {
     sum[q] = exp_nonpositive(d, hn::Sub(hn::Load(d, buf + q * kL), mx));
     hn::Store(sum[q], d, buf + q * kL);
   }
-  const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, fixed_order_sum(sum)));
-  for (std::size_t q = 0; q < kSumVecs; ++q)
-    hn::Store(hn::Mul(hn::Load(d, buf + q * kL), inv), d, buf + q * kL);
+  const float total = fixed_order_sum(sum);
+  if (kNormalize) {
+    const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, total));
+    for (std::size_t q = 0; q < kSumVecs; ++q)
+      hn::Store(hn::Mul(hn::Load(d, buf + q * kL), inv), d, buf + q * kL);
+  }
   for (std::size_t j = 0; j < cols; ++j) row[j] = buf[j];
+  return total;
 }
 
 // One row: max, exp(x - max) with the sum in kSumLanes partials, scale by 1/sum. Columns go in
 // blocks of 16 (element j to partial j mod 16); a partial last block is read as the row's last 16
 // columns, its lanes already done masked out of the sum (recomputing and re-storing them gives
-// the same values), so every element lands in the same partial on every target.
-void softmax_row(float* row, std::size_t cols) {
+// the same values), so every element lands in the same partial on every target. Returns the sum;
+// without kNormalize the row keeps exp(x - max) (the caller scales later).
+template <bool kNormalize>
+float softmax_row(float* row, std::size_t cols) {
   const tag_f d;
-  if (cols < kSumLanes) return softmax_short_row(row, cols);
+  if (cols < kSumLanes) return softmax_short_row<kNormalize>(row, cols);
   const std::size_t full = cols - cols % kSumLanes;
   const std::size_t tail = cols - full;
   float* last = row + cols - kSumLanes;
@@ -180,16 +188,28 @@ void softmax_row(float* row, std::size_t cols) {
       sum[q] = hn::Add(sum[q], hn::IfThenElseZero(fresh, tv[q]));
     }
   }
-  const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, fixed_order_sum(sum)));
+  const float total = fixed_order_sum(sum);
+  if (!kNormalize) {
+    if (tail != 0)
+      for (std::size_t q = 0; q < kSumVecs; ++q) hn::StoreU(tv[q], d, last + q * kL);
+    return total;
+  }
+  const vec_f inv = hn::Div(hn::Set(d, 1.0f), hn::Set(d, total));
   for (std::size_t j = 0; j < full; j += kL)
     hn::StoreU(hn::Mul(hn::LoadU(d, row + j), inv), d, row + j);
   if (tail != 0)
     for (std::size_t q = 0; q < kSumVecs; ++q) hn::StoreU(hn::Mul(tv[q], inv), d, last + q * kL);
+  return total;
 }
 
 void softmax_rows_impl(float* x, std::size_t rows, std::size_t cols, std::size_t ld) {
   if (cols == 0) return;
-  for (std::size_t i = 0; i < rows; ++i) softmax_row(x + i * ld, cols);
+  for (std::size_t i = 0; i < rows; ++i) softmax_row<true>(x + i * ld, cols);
+}
+
+void exp_rows_impl(float* x, std::size_t rows, std::size_t cols, std::size_t ld, float* sums) {
+  for (std::size_t i = 0; i < rows; ++i)
+    sums[i] = cols == 0 ? 0.0f : softmax_row<false>(x + i * ld, cols);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,6 +426,7 @@ namespace gpsa::detail {
 
 HWY_EXPORT(exp_impl);
 HWY_EXPORT(softmax_rows_impl);
+HWY_EXPORT(exp_rows_impl);
 HWY_EXPORT(gemm_impl);
 HWY_EXPORT(pack_b_impl);
 HWY_EXPORT(fma_peak_impl);
@@ -417,6 +438,10 @@ void hwy_exp(const float* in, float* out, std::size_t n) noexcept {
 }
 void hwy_softmax_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept {
   HWY_DYNAMIC_DISPATCH(softmax_rows_impl)(x, rows, cols, ld);
+}
+void hwy_exp_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld,
+                  float* sums) noexcept {
+  HWY_DYNAMIC_DISPATCH(exp_rows_impl)(x, rows, cols, ld, sums);
 }
 void hwy_gemm(const gemm_problem& g, const gemm_b_source& src) noexcept {
   HWY_DYNAMIC_DISPATCH(gemm_impl)(g, src);

@@ -9,6 +9,8 @@ namespace gpsa::detail {
 
 void hwy_exp(const float* in, float* out, std::size_t n) noexcept;
 void hwy_softmax_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept;
+void hwy_exp_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld,
+                  float* sums) noexcept;
 void hwy_gemm(const gemm_problem& g, const gemm_b_source& src) noexcept;
 // The gemm_pack_b layout (gemm_blocked.hpp) of op(B), k x n.
 void hwy_pack_b(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,

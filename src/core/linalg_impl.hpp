@@ -17,6 +17,14 @@ void gemm_blocked_scalar(bool trans_a, bool trans_b, std::size_t m, std::size_t 
 void exp_scalar(const float* in, float* out, std::size_t n) noexcept;
 void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept;
 
+// The unnormalised softmax: each row of x becomes exp(x - rowmax) (values below FLT_MIN flushed
+// to 0, as softmax_rows does) and sums[i] receives row i's sum, added in softmax_rows' fixed
+// order; dividing row i by sums[i] gives softmax_rows' probabilities. Lets a caller fold the
+// 1 / sum into a later, smaller product (the attention's rows of attn @ v).
+void exp_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld, float* sums) noexcept;
+void exp_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size_t ld,
+                     float* sums) noexcept;
+
 // SIMD targets this build compiled that this CPU runs, best first (Highway names: "AVX3",
 // "AVX2", "SSE4", ..., "EMU128"); a build without Highway has one, "scalar".
 std::size_t simd_target_count() noexcept;

@@ -2,6 +2,7 @@
 // gpsa::layer: weight ownership, parameter checks, the cached fold, forward through the kernels.
 #include "gpsa/layer.hpp"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -47,6 +48,7 @@ std::string grid_str(grid g) { return std::to_string(g.rows) + "x" + std::to_str
 
 layer::layer(const io::safetensors_file& file, std::string_view prefix, std::optional<gpsa::grid> g)
     : p_(read_gpsa_layer(file, prefix)) {
+  pack();
   if (g) set_grid(*g);
 }
 
@@ -57,6 +59,7 @@ layer layer::load(const std::filesystem::path& weights, std::string_view prefix,
 
 layer::layer(layer_params params, std::optional<gpsa::grid> g) : p_(std::move(params)) {
   validate_params(p_);
+  pack();
   if (g) set_grid(*g);
 }
 
@@ -71,7 +74,22 @@ gpsa_weights layer::weights() const noexcept {
   w.v_bias = ptr(p_.v_bias);
   w.proj_weight = p_.proj_weight.data();
   w.proj_bias = ptr(p_.proj_bias);
+  w.packed = packed_;
   return w;
+}
+
+void layer::pack() {
+  std::size_t floats = 0;
+  check_status(gpsa_packed_size(p_.dim, floats), "packed weights");
+  // 16 floats of slack so the packed panels can start on a 64-byte boundary.
+  std::shared_ptr<float[]> store(new float[floats + 16]);
+  float* start = store.get();
+  while (reinterpret_cast<std::uintptr_t>(start) % 64 != 0) ++start;
+  gpsa_weights w = weights();
+  w.packed = nullptr;
+  check_status(gpsa_pack_weights(w, {start, floats}), "packed weights");
+  packed_store_ = std::move(store);
+  packed_ = start;
 }
 
 folded_state layer::fold_for(gpsa::grid g) const {

@@ -3,6 +3,7 @@
 #include "gpsa/model.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,6 +21,7 @@ struct convit::state {
   std::vector<convit_block_weights> blocks;
   convit_weights weights{};
   std::vector<float> folded;
+  std::vector<float> packed;  // convit_pack_weights' output (+ 16 floats to align its start)
   const executor* ex = nullptr;
 };
 
@@ -79,6 +81,18 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   }
   if (const status st = convit_fold(s->weights, s->folded); st != status::ok)
     throw checkpoint_error(file_name + ": folding the positional branch: " + status_text(st));
+  // Every linear weight packed once into the GEMM's panel layout (the forward then never packs;
+  // same bits either way), its start on a 64-byte boundary.
+  std::size_t np = 0;
+  if (const status st = convit_packed_size(ck.config, np); st != status::ok)
+    throw checkpoint_error(file_name + ": packed weights: " + status_text(st));
+  s->packed.resize(np + 16);
+  std::size_t skip = 0;
+  while (reinterpret_cast<std::uintptr_t>(s->packed.data() + skip) % 64 != 0) ++skip;
+  if (const status st = convit_pack_weights(s->weights, std::span(s->packed).subspan(skip, np));
+      st != status::ok)
+    throw checkpoint_error(file_name + ": packed weights: " + status_text(st));
+  s->weights.packed = s->packed.data() + skip;
   return s;
 }
 

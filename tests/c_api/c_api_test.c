@@ -261,11 +261,13 @@ static void test_layer(void) {
   /* sizes: the documented formulas */
   CHECK(gpsa_layer_size(&dims, &x_len, &attn_len, &scratch_len) == GPSA_OK);
   CHECK(x_len == XL && attn_len == AL);
-  CHECK(scratch_len == LB * LN * 3 * LD + LN * LN + 2 * LN * LHD);
+  /* at least the q, k, v rows, one head's k and v and a block of score rows */
+  CHECK(scratch_len >= LB * LN * 3 * LD + 2 * LN * LHD + LN * (LN + 1));
   CHECK(scratch_len <= sizeof scratch / sizeof scratch[0]);
   CHECK(gpsa_layer_size(&dims, NULL, NULL, NULL) == GPSA_OK);
-  /* the compile-time macro agrees with the query, here and on other shapes */
-  CHECK(scratch_len == GPSA_LAYER_SCRATCH_LEN(LH, LD, LR, LC, LB));
+  /* the compile-time macro bounds the query, here and on other shapes, by no more than the
+     documented margin */
+  CHECK(scratch_len <= GPSA_LAYER_SCRATCH_LEN(LH, LD, LR, LC, LB));
   {
     static const size_t shapes[][5] = {
         {1, 8, 1, 1, 1},     {4, 32, 4, 4, 1},    {9, 36, 3, 3, 2},  {4, 192, 14, 14, 1},
@@ -276,8 +278,14 @@ static void test_layer(void) {
                                   shapes[k][4]};
       n = 0;
       CHECK(gpsa_layer_size(&sd, NULL, NULL, &n) == GPSA_OK);
-      CHECK(n == GPSA_LAYER_SCRATCH_LEN(shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3],
-                                        shapes[k][4]));
+      {
+        const size_t m = GPSA_LAYER_SCRATCH_LEN(shapes[k][0], shapes[k][1], shapes[k][2],
+                                                shapes[k][3], shapes[k][4]);
+        const size_t N = shapes[k][2] * shapes[k][3], d = shapes[k][1] / shapes[k][0];
+        const size_t rb = N < 64 ? N : 64;
+        CHECK(n <= m);
+        CHECK(m - n <= 47 * (N + d) + rb * (N + 1) + 2 * N * d + 96);
+      }
     }
   }
 

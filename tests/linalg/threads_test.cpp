@@ -65,8 +65,18 @@ struct layer {
   struct outputs {
     std::vector<float> y, attn, y_fused, attn_only;
   };
-  // forward with attn, the fused forward, and gpsa_attention, each through `ex` (may be null).
-  outputs run(std::size_t batch, const gpsa::executor* ex) const {
+  // forward with attn, the fused forward, and gpsa_attention, each through `ex` (may be null),
+  // reading the weights pre-packed by gpsa_pack_weights when `packed`.
+  outputs run(std::size_t batch, const gpsa::executor* ex, bool packed = false) const {
+    gpsa::gpsa_weights w = this->w;
+    std::vector<float> pack;
+    if (packed) {
+      std::size_t pf = 0;
+      EXPECT_EQ(gpsa::gpsa_packed_size(D, pf), gpsa::status::ok);
+      pack.resize(pf);
+      EXPECT_EQ(gpsa::gpsa_pack_weights(w, pack), gpsa::status::ok);
+      w.packed = pack.data();
+    }
     const std::size_t N = g.patches(), workers = ex != nullptr ? ex->workers : 1;
     const auto x = rnd(batch * N * D, 7, 1.0f);
     outputs o;
@@ -122,6 +132,23 @@ TEST(Threads, LayerOutputsSameBytesForAnyWorkerCount) {
   }
   gpsa_test::reverse_executor five(5);
   expect_same(l.run(3, &five.ex), serial, "5 workers, reverse order");
+}
+
+// One image (B = 1): the linear layers are cut over the workers by rows or columns and the
+// attention by (head, block of query rows) when 4 heads do not split evenly; pre-packed weights
+// read the same numbers. All the same bytes as the serial call on plain weights.
+TEST(Threads, OneImageSplitAndPackedWeightsSameBytes) {
+  const layer l;
+  const auto serial = l.run(1, nullptr);
+  expect_same(l.run(1, nullptr, true), serial, "serial, packed weights");
+  for (std::size_t w = 2; w <= 3; ++w) {
+    const gpsa::thread_pool_executor pool(w);
+    for (const bool packed : {false, true})
+      expect_same(l.run(1, &pool.get(), packed), serial,
+                  std::to_string(w) + " workers" + (packed ? ", packed weights" : ""));
+  }
+  gpsa_test::reverse_executor seven(7);
+  expect_same(l.run(1, &seven.ex, true), serial, "7 workers, reverse order, packed weights");
 }
 
 TEST(Threads, GemmSameBytesThroughAThreadPool) {
