@@ -133,18 +133,22 @@ gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* 
 
 /* An upper bound of gpsa_layer_size's scratch_len as a constant expression, for sizing a static
  * buffer at compile time (firmware: `static float scratch[GPSA_LAYER_SCRATCH_LEN(4, 192, 14, 14,
- * 1)];`): B*N*3D + 4*N*d + 47*(N + d) + min(64, N)*(N + 1) + 96, d = D/H, which holds for every
- * build (GEMM panels of at most 48 floats); it exceeds the exact count by at most
- * 47*(N + d) + min(64, N)*(N + 1) + 2*N*d + 96 floats. Arguments as in gpsa_layer_dims; valid
- * shapes only, and no overflow check: use gpsa_layer_size for shapes known at run time.
- * tests/c_api checks the bound against the query. */
+ * 1)];`), valid for every build: B*N*3D + d*P(N) + N*P(d) + max(min(64, N)*(N + 1), 2*N*d) + 76,
+ * d = D/H, P(n) = n rounded up to a multiple of 48 (every build's GEMM panel width divides 48).
+ * It exceeds the exact count by at most 47*(N + d) + 64*(N + 1) + 76 floats. Arguments as in
+ * gpsa_layer_dims; valid shapes only, and no overflow check: use gpsa_layer_size for shapes
+ * known at run time. tests/c_api checks the bound and its margin against the query. */
+#define GPSA_DETAIL_PANEL48(n) (((size_t)(n) + 47u) / 48u * 48u)
+#define GPSA_DETAIL_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                   \
   ((size_t)(batch) * (size_t)(rows) * (size_t)(cols) * 3u * (size_t)(dim) +                    \
-   4u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads)) +                  \
-   47u * ((size_t)(rows) * (size_t)(cols) + (size_t)(dim) / (size_t)(heads)) +                 \
-   ((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols) : 64u) *           \
-       ((size_t)(rows) * (size_t)(cols) + 1u) +                                                \
-   96u)
+   ((size_t)(dim) / (size_t)(heads)) * GPSA_DETAIL_PANEL48((size_t)(rows) * (size_t)(cols)) +  \
+   (size_t)(rows) * (size_t)(cols) * GPSA_DETAIL_PANEL48((size_t)(dim) / (size_t)(heads)) +    \
+   GPSA_DETAIL_MAX(((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols)     \
+                                                           : 64u) *                            \
+                       ((size_t)(rows) * (size_t)(cols) + 1u),                                 \
+                   2u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads))) + \
+   76u)
 
 /* y = GPSA.forward(x) (timm): q, k, v projections, gated attention
  *   attn[h] = (1 - lambda[h]) * softmax(q_h k_h^T / sqrt(d)) + lambda[h] * position[h],

@@ -282,9 +282,8 @@ static void test_layer(void) {
         const size_t m = GPSA_LAYER_SCRATCH_LEN(shapes[k][0], shapes[k][1], shapes[k][2],
                                                 shapes[k][3], shapes[k][4]);
         const size_t N = shapes[k][2] * shapes[k][3], d = shapes[k][1] / shapes[k][0];
-        const size_t rb = N < 64 ? N : 64;
         CHECK(n <= m);
-        CHECK(m - n <= 47 * (N + d) + rb * (N + 1) + 2 * N * d + 96);
+        CHECK(m - n <= 47 * (N + d) + 64 * (N + 1) + 76);
       }
     }
   }
