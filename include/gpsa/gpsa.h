@@ -140,14 +140,14 @@ gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* 
  * known at run time. tests/c_api checks the bound and its margin against the query. */
 #define GPSA_DETAIL_PANEL48(n) (((size_t)(n) + 47u) / 48u * 48u)
 #define GPSA_DETAIL_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                   \
-  ((size_t)(batch) * (size_t)(rows) * (size_t)(cols) * 3u * (size_t)(dim) +                    \
-   ((size_t)(dim) / (size_t)(heads)) * GPSA_DETAIL_PANEL48((size_t)(rows) * (size_t)(cols)) +  \
-   (size_t)(rows) * (size_t)(cols) * GPSA_DETAIL_PANEL48((size_t)(dim) / (size_t)(heads)) +    \
-   GPSA_DETAIL_MAX(((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols)     \
-                                                           : 64u) *                            \
-                       ((size_t)(rows) * (size_t)(cols) + 1u),                                 \
-                   2u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads))) + \
+#define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                 \
+  ((size_t)(batch) * (size_t)(rows) * (size_t)(cols)*3u * (size_t)(dim) +                     \
+   ((size_t)(dim) / (size_t)(heads)) * GPSA_DETAIL_PANEL48((size_t)(rows) * (size_t)(cols)) + \
+   (size_t)(rows) * (size_t)(cols)*GPSA_DETAIL_PANEL48((size_t)(dim) / (size_t)(heads)) +     \
+   GPSA_DETAIL_MAX(                                                                           \
+       ((size_t)(rows) * (size_t)(cols) < 64u ? (size_t)(rows) * (size_t)(cols) : 64u) *      \
+           ((size_t)(rows) * (size_t)(cols) + 1u),                                            \
+       2u * (size_t)(rows) * (size_t)(cols) * ((size_t)(dim) / (size_t)(heads))) +            \
    76u)
 
 /* y = GPSA.forward(x) (timm): q, k, v projections, gated attention
