@@ -25,7 +25,7 @@ the torch module and its input, and the GEMM FLOP count.
 The whole ConViT (bench_model's BM_Model against the same model in PyTorch and ONNX Runtime):
     bench/compare.py model build/default/bench/bench_model [--models tiny,small] [--batches 1,8]
         [--repetitions 5] [--install-ort] [--check-golden tests/golden/convit] [--rss] [--json OUT]
-(see MODEL_DOC below; bench/compare_model.py is kept as a shim that runs this).
+(see MODEL_DOC below).
 """
 
 import argparse
@@ -750,7 +750,7 @@ def check_golden(torch, model_class, folder):
         print(f"golden {case['name']}: this script's torch model vs reference logits: {err:.3g} "
               f"({'ok' if ok else 'MISMATCH'})")
         if not ok:
-            sys.exit(f"compare_model.py: the torch model does not reproduce {case['name']}")
+            sys.exit(f"compare.py model: the torch model does not reproduce {case['name']}")
 
 
 def fmt(seconds):
