@@ -217,29 +217,6 @@ TEST_F(Demo, BadArgumentsFailWithOneLineAndNoPicture) {
 
 // ---- whole ConViT checkpoints -------------------------------------------------------------
 
-// The float64 nonlocality of softmax(P_h) on a G x G grid from pos_proj (weight (H, 3), bias (H)):
-// (1/N) sum_p sum_q sqrt(dx^2 + dy^2) softmax_q(P[h, p, q]) (timm's get_attention_map distance).
-std::vector<double> positional_distances(const std::vector<float>& w, const std::vector<float>& b,
-                                         std::size_t H, std::size_t G) {
-  const std::size_t N = G * G;
-  std::vector<double> out(H, 0.0), row(N);
-  for (std::size_t h = 0; h < H; ++h)
-    for (std::size_t p = 0; p < N; ++p) {
-      double peak = -INFINITY, sum = 0;
-      for (std::size_t q = 0; q < N; ++q) {
-        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
-        row[q] = w[h * 3] * dx + w[h * 3 + 1] * dy + w[h * 3 + 2] * (dx * dx + dy * dy) + b[h];
-        peak = std::max(peak, row[q]);
-      }
-      for (std::size_t q = 0; q < N; ++q) sum += row[q] = std::exp(row[q] - peak);
-      for (std::size_t q = 0; q < N; ++q) {
-        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
-        out[h] += std::sqrt(dx * dx + dy * dy) * row[q] / sum / double(N);
-      }
-    }
-  return out;
-}
-
 struct gate_row {
   std::size_t block, head;
   double lambda, positional, full;
@@ -288,8 +265,8 @@ TEST_F(Demo, WholeCheckpointPlotsGatesAndNonlocalityPerGpsaBlock) {
   std::vector<double> lambda(L * H);
   for (std::size_t b = 0; b < L; ++b) {
     const std::string k = "blocks." + std::to_string(b) + ".attn.";
-    const std::vector<double> pos = positional_distances(m.at(k + "pos_proj.weight").values,
-                                                         m.at(k + "pos_proj.bias").values, H, G);
+    const std::vector<double> pos = model_test::positional_distances(
+        m.at(k + "pos_proj.weight").values, m.at(k + "pos_proj.bias").values, H, G);
     for (std::size_t h = 0; h < H; ++h) {
       SCOPED_TRACE("block " + std::to_string(b) + " head " + std::to_string(h));
       const gate_row& row = rows[b * H + h];

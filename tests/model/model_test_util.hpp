@@ -248,4 +248,28 @@ std::string expect_throw(F&& f, std::initializer_list<std::string> parts) {
   return {};
 }
 
+// The float64 nonlocality of softmax(P_h) on a G x G grid from pos_proj (weight (H, 3), bias (H)):
+// (1/N) sum_p sum_q sqrt(dx^2 + dy^2) softmax_q(P[h, p, q]) (timm's get_attention_map distance).
+inline std::vector<double> positional_distances(const std::vector<float>& w,
+                                                const std::vector<float>& b, std::size_t H,
+                                                std::size_t G) {
+  const std::size_t N = G * G;
+  std::vector<double> out(H, 0.0), row(N);
+  for (std::size_t h = 0; h < H; ++h)
+    for (std::size_t p = 0; p < N; ++p) {
+      double peak = -INFINITY, sum = 0;
+      for (std::size_t q = 0; q < N; ++q) {
+        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
+        row[q] = w[h * 3] * dx + w[h * 3 + 1] * dy + w[h * 3 + 2] * (dx * dx + dy * dy) + b[h];
+        peak = std::max(peak, row[q]);
+      }
+      for (std::size_t q = 0; q < N; ++q) sum += row[q] = std::exp(row[q] - peak);
+      for (std::size_t q = 0; q < N; ++q) {
+        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
+        out[h] += std::sqrt(dx * dx + dy * dy) * row[q] / sum / double(N);
+      }
+    }
+  return out;
+}
+
 }  // namespace model_test

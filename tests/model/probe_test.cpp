@@ -18,29 +18,6 @@ namespace {
 using namespace model_test;
 using gpsa::status;
 
-// The float64 nonlocality of softmax(P_h) from pos_proj (weight (H, 3), bias (H)) on a G x G
-// grid: (1/N) sum_p sum_q sqrt(dx^2 + dy^2) softmax_q(P[h, p, q]).
-std::vector<double> positional_distances(const std::vector<float>& w, const std::vector<float>& b,
-                                         std::size_t H, std::size_t G) {
-  const std::size_t N = G * G;
-  std::vector<double> out(H, 0.0), row(N);
-  for (std::size_t h = 0; h < H; ++h)
-    for (std::size_t p = 0; p < N; ++p) {
-      double peak = -INFINITY, sum = 0;
-      for (std::size_t q = 0; q < N; ++q) {
-        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
-        row[q] = w[h * 3] * dx + w[h * 3 + 1] * dy + w[h * 3 + 2] * (dx * dx + dy * dy) + b[h];
-        peak = std::max(peak, row[q]);
-      }
-      for (std::size_t q = 0; q < N; ++q) sum += row[q] = std::exp(row[q] - peak);
-      for (std::size_t q = 0; q < N; ++q) {
-        const double dx = double(q % G) - double(p % G), dy = double(q / G) - double(p / G);
-        out[h] += std::sqrt(dx * dx + dy * dy) * row[q] / sum / double(N);
-      }
-    }
-  return out;
-}
-
 struct model_case {
   std::string name;
   convit_ref::config cfg;
