@@ -628,29 +628,6 @@ def model_flops(dim, batch):
 # timing
 # ----------------------------------------------------------------------------------------------
 
-def time_call(fn, repetitions, min_time):
-    """Median per-call (cpu, wall) seconds; calls per repetition calibrated to last min_time."""
-    for _ in range(2):
-        fn()
-    calls = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        elapsed = time.perf_counter() - t0
-        if elapsed >= min_time or calls >= 1 << 16:
-            break
-        calls = max(calls * 2, int(calls * min_time / max(elapsed, 1e-9) * 1.2))
-    cpu, wall = [], []
-    for _ in range(repetitions):
-        c0, w0 = time.thread_time(), time.perf_counter()
-        for _ in range(calls):
-            fn()
-        cpu.append((time.thread_time() - c0) / calls)
-        wall.append((time.perf_counter() - w0) / calls)
-    return statistics.median(cpu), statistics.median(wall)
-
-
 ORT_SCRIPT = r"""
 const ort = require(process.argv[2]);
 const [model, batch, reps, minTime] = [process.argv[3], +process.argv[4], +process.argv[5], +process.argv[6]];
@@ -802,7 +779,7 @@ def model_main(argv):
             for b in batches:
                 x = torch.rand(b, 3, IMAGE, IMAGE) * 4 - 2
                 with torch.inference_mode():
-                    pt = time_call(lambda: model(x), args.repetitions, args.min_time)
+                    pt = time_callable(model, (x,), args.repetitions, args.min_time)
                 ort = (None, None)
                 if pkg is not None:
                     onnx_path = os.path.join(work, f"convit_{name}_{b}.onnx")
