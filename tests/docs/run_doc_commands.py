@@ -14,12 +14,15 @@ land in the scratch folder, not in the source tree:
   ```console runnable exact   as above, and the printed lines must match the transcript's, line for
                           line (stdout and stderr together)
 
-Usage: run_doc_commands.py --source-dir REPO --build-dir BUILD FILE.md...
+Usage: run_doc_commands.py --source-dir REPO --build-dir BUILD [--cc "COMPILER FLAGS..."] FILE.md...
+--cc puts a `cc` first on the blocks' PATH that runs COMPILER with FLAGS added (a sanitizer build's
+libraries need its runtime when a documented `cc` command links them).
 Exits 1 when a block fails (naming FILE:LINE), or when a file has no runnable block at all.
 """
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -65,13 +68,21 @@ def transcript(body):
     return steps
 
 
-def scratch_root(source_dir, build_dir):
+def scratch_root(source_dir, build_dir, cc):
     root = tempfile.mkdtemp(prefix="gpsa-doc-")
     for name in os.listdir(source_dir):
         if name not in ("build", ".git"):
             os.symlink(os.path.join(source_dir, name), os.path.join(root, name))
     os.mkdir(os.path.join(root, "build"))
     os.symlink(os.path.abspath(build_dir), os.path.join(root, "build", "default"))
+    if cc:
+        tools = os.path.join(root, ".doc-tools")
+        os.mkdir(tools)
+        words = cc.split()
+        with open(os.path.join(tools, "cc"), "w") as f:
+            f.write("#!/bin/sh\nexec " + " ".join(shlex.quote(w) for w in words[:1]) + ' "$@" '
+                    + " ".join(shlex.quote(w) for w in words[1:]) + "\n")
+        os.chmod(os.path.join(tools, "cc"), 0o755)
     return root
 
 
@@ -79,7 +90,11 @@ def run(cmd, cwd, errexit):
     # A script stops at its first failing command; a transcript line is judged by its own exit
     # status (so `cmd; echo "exit $?"` can show an expected error).
     opts = ["-euo", "pipefail"] if errexit else ["-o", "pipefail"]
-    p = subprocess.run(["bash", *opts, "-c", cmd], cwd=cwd, stdout=subprocess.PIPE,
+    env = dict(os.environ)
+    tools = os.path.join(cwd, ".doc-tools")
+    if os.path.isdir(tools):
+        env["PATH"] = tools + os.pathsep + env.get("PATH", "")
+    p = subprocess.run(["bash", *opts, "-c", cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=TIMEOUT_S, text=True, errors="replace")
     return p.returncode, p.stdout
 
@@ -114,6 +129,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--source-dir", required=True)
     ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--cc", default="")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args()
     failures, count = [], 0
@@ -124,7 +140,7 @@ def main():
         for line, lang, exact, body in blocks:
             count += 1
             where = f"{os.path.relpath(f, a.source_dir)}:{line}"
-            root = scratch_root(a.source_dir, a.build_dir)
+            root = scratch_root(a.source_dir, a.build_dir, a.cc)
             try:
                 err = check_block(where, lang, exact, body, root)
             except (ValueError, subprocess.TimeoutExpired) as e:
