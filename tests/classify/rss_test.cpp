@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Peak memory of `gpsa classify` on a ConViT-Ti-shaped checkpoint (224 x 224, depth 12, 1000
-// classes, random weights written by the test): at most the weights plus 32 MB (issue 10). The
+// classes, random weights written by the test): at most the weights plus 32 MB (docs/convit.md). The
 // child's peak RSS comes from wait4(); a forked child starts with its parent's resident pages
 // counted, so the checkpoint is built and freed before the fork and the parent's own RSS at that
 // point is printed (the measure can only overstate gpsa's peak by it).
