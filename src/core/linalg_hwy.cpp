@@ -36,15 +36,10 @@ constexpr std::size_t kL = hn::MaxLanes(tag_f());
 constexpr std::size_t kSumLanes = 16;
 constexpr std::size_t kSumVecs = kSumLanes / kL;
 
-// Same algorithm as the scalar exp (linalg.cpp): Cody-Waite reduction by ln2, degree-7 Taylor
-// polynomial, 2^n applied as 2^(n/2) * 2^(n - n/2) so subnormals round once; then the
-// overflow / underflow / NaN lanes are patched. Lane-wise only: the same bits on every target
-// with FMA.
+// e^(x - n ln 2) for |x - n ln 2| <= ln2/2: Cody-Waite reduction (ln 2 split in two) and the
+// degree-7 Taylor polynomial in Horner form; shared by both exp kernels so they stay the same.
 template <class D, class V>
-HWY_INLINE V exp_vec(D d, V x) {
-  const hn::RebindToSigned<D> di;
-  const V xc = hn::Min(hn::Max(x, hn::Set(d, -104.0f)), hn::Set(d, 89.0f));
-  const V n = hn::Round(hn::Mul(xc, hn::Set(d, 1.44269504088896341f)));
+HWY_INLINE V exp_reduced(D d, V xc, V n) {
   V r = hn::NegMulAdd(n, hn::Set(d, 0.693145751953125f), xc);
   r = hn::NegMulAdd(n, hn::Set(d, 1.428606765330187045e-06f), r);
   V p = hn::Set(d, 1.0f / 5040.0f);
@@ -55,6 +50,19 @@ HWY_INLINE V exp_vec(D d, V x) {
   p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
   p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
   p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  return p;
+}
+
+// Same algorithm as the scalar exp (linalg.cpp): Cody-Waite reduction by ln2, degree-7 Taylor
+// polynomial, 2^n applied as 2^(n/2) * 2^(n - n/2) so subnormals round once; then the
+// overflow / underflow / NaN lanes are patched. Lane-wise only: the same bits on every target
+// with FMA.
+template <class D, class V>
+HWY_INLINE V exp_vec(D d, V x) {
+  const hn::RebindToSigned<D> di;
+  const V xc = hn::Min(hn::Max(x, hn::Set(d, -104.0f)), hn::Set(d, 89.0f));
+  const V n = hn::Round(hn::Mul(xc, hn::Set(d, 1.44269504088896341f)));
+  const V p = exp_reduced(d, xc, n);
   const auto e = hn::ConvertTo(di, n);
   const auto e1 = hn::ShiftRight<1>(e);
   const auto e2 = hn::Sub(e, e1);
@@ -92,16 +100,7 @@ HWY_INLINE V exp_nonpositive(D d, V x) {
   const V xc = hn::Max(x, hn::Set(d, -88.0f));
   const V t = hn::MulAdd(xc, hn::Set(d, 1.44269504088896341f), hn::Set(d, kShift));
   const V n = hn::Sub(t, hn::Set(d, kShift));
-  V r = hn::NegMulAdd(n, hn::Set(d, 0.693145751953125f), xc);
-  r = hn::NegMulAdd(n, hn::Set(d, 1.428606765330187045e-06f), r);
-  V p = hn::Set(d, 1.0f / 5040.0f);
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 720.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 120.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 24.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 6.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  const V p = exp_reduced(d, xc, n);
   // (n + 127) << 23 from t's bits: t = 0x4B400000 + n as an integer.
   const auto e = hn::ShiftLeft<23>(hn::Add(hn::BitCast(di, t), hn::Set(di, 127 - 0x4B400000)));
   V y = hn::Mul(p, hn::BitCast(d, e));
