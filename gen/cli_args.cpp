@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "commands.hpp"
+#include "gpsa/image.hpp"
 #include "gpsa/io.hpp"
 
 namespace gpsa::cli {
@@ -65,6 +66,24 @@ std::size_t parse_threads(const std::string& text) {
                     "': expected a number of worker threads from 1 to " +
                     std::to_string(max_threads));
   return n;
+}
+
+void require_image_model(const convit_config& c, const std::string& weights,
+                         const std::string& image, std::string_view instead) {
+  const std::string subject =
+      "--image '" + io::printable(image, 200) + "': " + io::display_path(weights) + " takes ";
+  const std::string S = std::to_string(c.image_size);
+  if (c.channels != 3)
+    throw cli_error(subject + std::to_string(c.channels) +
+                    "-channel images (in_chans = " + std::to_string(c.channels) +
+                    " in patch_embed.proj.weight), but a PNG/JPEG is preprocessed to 3 (RGB); " +
+                    std::string(instead));
+  if (c.image_size > image::max_size)
+    throw cli_error(subject + S + "x" + S +
+                    " images (pos_embed and patch_embed.proj.weight), but gpsa preprocesses "
+                    "images to at most " +
+                    std::to_string(image::max_size) + "x" + std::to_string(image::max_size) + "; " +
+                    std::string(instead));
 }
 
 }  // namespace gpsa::cli

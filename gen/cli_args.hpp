@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "gpsa/convit.hpp"
 #include "gpsa/grid.hpp"
 
 namespace CLI {
@@ -35,5 +36,12 @@ inline constexpr std::size_t max_threads = 256;
 
 // --threads N: a decimal integer from 1 to max_threads; cli_error naming the text otherwise.
 std::size_t parse_threads(const std::string& text);
+
+// Before an --image is read for the whole ConViT of `weights`: the model must take what
+// image::preprocess makes of a PNG/JPEG, (1, 3, S, S) with S <= image::max_size. Otherwise
+// cli_error naming the image, the checkpoint and what the model takes, then `instead` (what to
+// do, e.g. "give a preprocessed --input x.npy").
+void require_image_model(const convit_config& c, const std::string& weights,
+                         const std::string& image, std::string_view instead);
 
 }  // namespace gpsa::cli

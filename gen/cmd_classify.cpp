@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "gpsa/convit.hpp"
 #include "gpsa/executor.hpp"
@@ -146,16 +147,19 @@ void run_classify(const classify_options& o) {
   if (o.has_threads)
     threads = parse_count(o.threads, "--threads", max_threads, "worker threads, 1 = this one");
 
-  // Every output is checked and staged (its temporary created) before any work; an output may
-  // not be an input. Empty input paths are refused by the readers, naming them.
+  // An empty path names its flag; every output is checked and staged (its temporary created)
+  // before any work; an output may not be an input.
+  require_path("--weights", o.weights);
+  if (o.has_input) require_path("--input", o.input);
+  if (o.has_image) require_path("--image", o.image);
+  if (o.has_labels) require_path("--labels", o.labels);
+  if (o.has_output) require_path("-o", o.output, true);
+  if (o.has_features) require_path("--features", o.features, true);
   io::output_set out;
-  const auto input = [&](const std::string& path, const char* flag) {
-    if (!path.empty()) out.add_input(path, flag);
-  };
-  input(o.weights, "--weights");
-  input(o.input, "--input");
-  input(o.image, "--image");
-  input(o.labels, "--labels");
+  out.add_input(o.weights, "--weights");
+  if (o.has_input) out.add_input(o.input, "--input");
+  if (o.has_image) out.add_input(o.image, "--image");
+  if (o.has_labels) out.add_input(o.labels, "--labels");
   io::output_file* logits_out = o.has_output ? &out.add(o.output, "-o") : nullptr;
   io::output_file* features_out = o.has_features ? &out.add(o.features, "--features") : nullptr;
 
@@ -163,6 +167,19 @@ void run_classify(const classify_options& o) {
   const convit_config& c = model.config();
   std::vector<std::string> labels;
   if (o.has_labels) labels = read_labels(o.labels, c.classes, o.weights);
+
+  // Everything the forward of B images allocates, refused up front if it is too much.
+  const std::size_t workers = threads.value_or(1);
+  const auto require_memory = [&](std::size_t B, const std::string& source) {
+    std::size_t scratch = 0;
+    if (convit_scratch_size(c, B, workers, scratch) != status::ok)
+      throw cli_error(source + ": B = " + std::to_string(B) + " images is too large a batch");
+    io::byte_budget budget(source + " (B = " + std::to_string(B) + ")");
+    budget.add("logits", {B, c.classes}, sizeof(float))
+        .add("forward scratch", {scratch}, sizeof(float));
+    if (features_out != nullptr) budget.add("features", {B, c.tokens(), c.dim}, sizeof(float));
+    budget.require();
+  };
 
   // The images: x.npy as given, or one image file preprocessed like timm's evaluation transform.
   std::ostringstream report;
@@ -173,6 +190,11 @@ void run_classify(const classify_options& o) {
     x = io::read_npy(o.input);
     source = io::display_path(o.input);
   } else {
+    require_image_model(c, o.weights, o.image,
+                        "give the images preprocessed as --input x.npy (B," +
+                            std::to_string(c.channels) + "," + std::to_string(c.image_size) + "," +
+                            std::to_string(c.image_size) + ")");
+    require_memory(1, io::display_path(o.image));
     const image::rgb8_image img = image::read(o.image);
     x = image::preprocess(img, c.image_size, o.image);
     timm_eval_plan plan;
@@ -187,16 +209,7 @@ void run_classify(const classify_options& o) {
   const std::size_t B = model.batch_of(x.shape, source);
   if (B == 0) throw cli_error(source + " has shape " + io::shape_text(x.shape) + ": no images");
 
-  // Everything the forward allocates, refused up front if it is too much.
-  const std::size_t workers = threads.value_or(1);
-  std::size_t scratch = 0;
-  if (convit_scratch_size(c, B, workers, scratch) != status::ok)
-    throw cli_error(source + ": B = " + std::to_string(B) + " images is too large a batch");
-  io::byte_budget budget(source + " (B = " + std::to_string(B) + ")");
-  budget.add("logits", {B, c.classes}, sizeof(float))
-      .add("forward scratch", {scratch}, sizeof(float));
-  if (features_out != nullptr) budget.add("features", {B, c.tokens(), c.dim}, sizeof(float));
-  budget.require();
+  require_memory(B, source);
 
   // --threads N: a pool of N workers (this thread + N - 1); without it no thread is started.
   std::unique_ptr<thread_pool_executor> pool;

@@ -44,7 +44,7 @@ struct demo_options {
   std::string layer;
   // Which options were given (the whole-checkpoint mode refuses --grid and --prefix).
   bool has_weights = false, has_prefix = false, has_grid = false, has_image = false,
-       has_layer = false;
+       has_layer = false, has_query = false;
 };
 
 // ConViT-S: 9 heads, width 432 (48 per head); 224 px images in 16 px patches give 14 x 14.
@@ -102,19 +102,21 @@ std::size_t parse_query(const std::string& text, gpsa::grid g) {
   std::size_t p = 0;
   if (comma == std::string::npos) {
     if (!parse_index(text, p))
-      throw cli_error("--query '" + text + "': expected a patch index or y,x (e.g. 105 or 7,7)");
+      throw cli_error("--query '" + io::printable(text, 200) +
+                      "': expected a patch index or y,x (e.g. 105 or 7,7)");
     if (p >= g.patches())
-      throw cli_error("--query '" + text +
+      throw cli_error("--query '" + io::printable(text, 200) +
                       "': patch index must be below N = " + std::to_string(g.patches()));
     return p;
   }
   std::size_t y = 0, x = 0;
   if (!parse_index(std::string_view(text).substr(0, comma), y) ||
       !parse_index(std::string_view(text).substr(comma + 1), x))
-    throw cli_error("--query '" + text + "': expected a patch index or y,x (e.g. 105 or 7,7)");
+    throw cli_error("--query '" + io::printable(text, 200) +
+                    "': expected a patch index or y,x (e.g. 105 or 7,7)");
   if (y >= g.rows || x >= g.cols)
-    throw cli_error("--query '" + text + "': y must be below " + std::to_string(g.rows) +
-                    " and x below " + std::to_string(g.cols));
+    throw cli_error("--query '" + io::printable(text, 200) + "': y must be below " +
+                    std::to_string(g.rows) + " and x below " + std::to_string(g.cols));
   return y * g.cols + x;
 }
 
@@ -511,11 +513,20 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
                     " GPSA blocks, local_up_to_layer = " + std::to_string(L) + ")");
   const gpsa::grid g = c.patch_grid();
   const std::size_t query = parse_query(o.query, g);
+  // The forward's memory, refused before the image is read or anything computed.
+  std::size_t floats = 0;
+  if (const status s = convit_nonlocality_scratch_size(c, 1, 1, floats); s != status::ok)
+    throw cli_error(io::display_path(o.weights) + ": nonlocality scratch: " + status_message(s));
+  io::byte_budget budget(io::display_path(o.weights) + " (demo forward, B = 1)");
+  budget.add("scratch", {floats}, sizeof(float)).require();
 
   // The input: --image preprocessed like timm, or the deterministic one.
   std::vector<float> x;
   std::string input;
   if (o.has_image) {
+    require_image_model(c, o.weights, o.image,
+                        "run the demo without --image (a deterministic input of the model's "
+                        "shape)");
     const image::rgb8_image img = image::read(o.image);
     x = image::preprocess(img, c.image_size, o.image).data;
     input = io::display_path(o.image) + " (" +
@@ -541,12 +552,12 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
   if (const status s = convit_positional_nonlocality(model.weights(), model.folded(), r.positional);
       s != status::ok)
     throw cli_error(io::display_path(o.weights) + ": positional nonlocality: " + status_message(s));
-  std::size_t floats = 0;
-  if (const status s = convit_nonlocality_scratch_size(c, 1, 1, floats); s != status::ok)
-    throw cli_error(io::display_path(o.weights) + ": nonlocality scratch: " + status_message(s));
-  io::byte_budget budget(io::display_path(o.weights) + " (demo forward, B = 1)");
-  budget.add("scratch", {floats}, sizeof(float)).require();
   std::vector<float> scratch(floats);
+  // The core forward reads C*S*S floats per image through a bare pointer: never fewer.
+  if (x.size() != c.channels * c.image_size * c.image_size)
+    throw cli_error(io::display_path(o.weights) + ": the input has " + std::to_string(x.size()) +
+                    " values, the model takes " + std::to_string(c.channels) + "x" +
+                    std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
   status st = status::ok;
   const double t_fwd = time_us(1, [&] {
     st = convit_nonlocality(model.weights(), model.folded(), 1, x.data(), r.full, scratch);
@@ -648,11 +659,16 @@ void run_demo(const demo_options& o) {
     throw cli_error(std::string(o.has_image ? "--image" : "--layer") +
                     " takes a whole ConViT checkpoint; --prefix picks one GPSA layer instead "
                     "(drop one of them)");
+  if (o.has_weights) require_path("--weights", o.weights);
+  if (o.has_image) require_path("--image", o.image);
+  if (o.has_query && o.query.empty())
+    throw cli_error("--query '': expected a patch index or y,x (e.g. 105 or 7,7)");
+  require_path("-o", o.output, true);
   // The PNG is checked and staged before any work; it may not replace an input. The report is
   // printed only once the PNG is in place.
   io::output_set out;
-  if (o.has_weights && !o.weights.empty()) out.add_input(o.weights, "--weights");
-  if (o.has_image && !o.image.empty()) out.add_input(o.image, "--image");
+  if (o.has_weights) out.add_input(o.weights, "--weights");
+  if (o.has_image) out.add_input(o.image, "--image");
   io::output_file& png = out.add(o.output, "-o");
   std::ostringstream report;
   if (!o.has_weights) {
@@ -690,7 +706,8 @@ void add_demo(CLI::App& app) {
       cmd->add_option("--prefix", o->prefix, "show this one GPSA layer of the checkpoint");
   CLI::Option* g = cmd->add_option("--grid", o->grid, "patch grid S or RxC (layer modes)")
                        ->capture_default_str();
-  cmd->add_option("--query", o->query, "query patch: index p or y,x (default: the centre)");
+  CLI::Option* q =
+      cmd->add_option("--query", o->query, "query patch: index p or y,x (default: the centre)");
   CLI::Option* im = cmd->add_option(
       "--image", o->image,
       "whole checkpoint: measure the full-layer nonlocality on this PNG/JPEG (default: a "
@@ -698,12 +715,13 @@ void add_demo(CLI::App& app) {
   CLI::Option* la = cmd->add_option(
       "--layer", o->layer, "whole checkpoint: the GPSA block whose maps are drawn (default 0)");
   cmd->add_option("-o,--output", o->output, "PNG to write")->capture_default_str();
-  cmd->callback([o, w, p, g, im, la] {
+  cmd->callback([o, w, p, g, q, im, la] {
     o->has_weights = w->count() > 0;
     o->has_prefix = p->count() > 0;
     o->has_grid = g->count() > 0;
     o->has_image = im->count() > 0;
     o->has_layer = la->count() > 0;
+    o->has_query = q->count() > 0;
     run_demo(*o);
   });
 }

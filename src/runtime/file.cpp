@@ -22,10 +22,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Who a path is, to tell whether two spellings name one file: the normalised absolute path
-// (symlinks in the existing part resolved), and the inode when the file exists.
+// Who a path is, to tell whether two spellings name one file. A file that exists is its device
+// and inode (so a symlink or a hard link to it is the same file); one that does not exist yet is
+// the folder it will be created in (the device and inode of the parent the kernel resolves, so
+// "y.npy", "./y.npy", "$PWD/y.npy", "sub/../y.npy" and a symlinked folder all agree) plus its
+// final name. The normalised absolute path is the last resort when the parent cannot be stat'ed.
 struct identity {
   std::string norm;
+  std::string leaf;
+  bool parent_known = false;
+  dev_t parent_dev = 0;
+  ino_t parent_ino = 0;
   bool exists = false;
   dev_t dev = 0;
   ino_t ino = 0;
@@ -34,16 +41,23 @@ struct identity {
 identity identify(const fs::path& p) {
   identity id;
   std::error_code ec;
-  fs::path abs = fs::weakly_canonical(p, ec);
-  if (ec) abs = fs::absolute(p, ec).lexically_normal();
-  id.norm = abs.string();
+  id.norm = fs::absolute(p, ec).lexically_normal().string();
+  id.leaf = p.filename().string();
+  fs::path dir = p.parent_path();
+  if (dir.empty()) dir = ".";
   struct stat st {};
+  if (id.leaf != "." && id.leaf != ".." && !id.leaf.empty() && ::stat(dir.c_str(), &st) == 0 &&
+      S_ISDIR(st.st_mode))
+    id.parent_known = true, id.parent_dev = st.st_dev, id.parent_ino = st.st_ino;
   if (::stat(p.c_str(), &st) == 0) id.exists = true, id.dev = st.st_dev, id.ino = st.st_ino;
   return id;
 }
 
 bool same_file(const identity& a, const identity& b) {
-  return (a.exists && b.exists && a.dev == b.dev && a.ino == b.ino) || a.norm == b.norm;
+  if (a.exists && b.exists) return a.dev == b.dev && a.ino == b.ino;
+  if (a.parent_known && b.parent_known)
+    return a.parent_dev == b.parent_dev && a.parent_ino == b.parent_ino && a.leaf == b.leaf;
+  return a.norm == b.norm;
 }
 
 // "-o 'out/y.npy'" or, without a flag, "'out/y.npy'".
