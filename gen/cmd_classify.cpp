@@ -195,7 +195,7 @@ void run_classify(const classify_options& o) {
                             std::to_string(c.channels) + "," + std::to_string(c.image_size) + "," +
                             std::to_string(c.image_size) + ")");
     require_memory(1, io::display_path(o.image));
-    const image::rgb8_image img = image::read(o.image);
+    const image::rgb8_image img = image::read(o.image, c.image_size);
     x = image::preprocess(img, c.image_size, o.image);
     timm_eval_plan plan;
     (void)plan_timm_eval({img.width, img.height}, c.image_size, plan);  // ok inside preprocess

@@ -527,7 +527,7 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
     require_image_model(c, o.weights, o.image,
                         "run the demo without --image (a deterministic input of the model's "
                         "shape)");
-    const image::rgb8_image img = image::read(o.image);
+    const image::rgb8_image img = image::read(o.image, c.image_size);
     x = image::preprocess(img, c.image_size, o.image).data;
     input = io::display_path(o.image) + " (" +
             (img.format == image::file_format::png ? "PNG " : "JPEG ") + std::to_string(img.width) +

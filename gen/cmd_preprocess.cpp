@@ -48,7 +48,7 @@ void run_preprocess(const preprocess_options& o) {
   out.add_input(o.image, "--image");
   io::output_file& target = out.add(o.output, "-o");
 
-  const image::rgb8_image img = image::read(o.image);
+  const image::rgb8_image img = image::read(o.image, size);
   const io::tensor x = image::preprocess(img, size, o.image);
   io::write_npy(target, x.shape, x.data);
   out.commit();

@@ -33,13 +33,17 @@ struct image_error : io::io_error {
 // Limits, checked before anything is allocated for the pixels:
 // - width x height <= max_pixels (8192 x 8192); decoding then holds the file, the RGB result
 //   (3 bytes/pixel, <= 192 MiB) and at most one more image-sized buffer (interlaced PNG: the
-//   raw samples, <= 8 bytes/pixel; progressive JPEG: libjpeg's coefficients, capped at
-//   max_jpeg_memory);
+//   raw samples, <= 4 bytes/pixel as 16-bit samples are cut to 8 while decoding, except 16-bit
+//   grey at 2; progressive JPEG: libjpeg's coefficients, capped at max_jpeg_memory);
 // - files up to max_file_bytes;
 // - output side S of preprocess up to max_size ((3, 4096, 4096) floats = 192 MiB).
 inline constexpr std::uint64_t max_pixels = std::uint64_t{1} << 26;
 inline constexpr std::uint64_t max_file_bytes = std::uint64_t{1} << 30;
 inline constexpr long max_jpeg_memory = 640L << 20;
+// Most scans a JPEG may have: each scan of a progressive JPEG is a pass over every coefficient
+// of the image (3.6 ms at 8192 x 8192), and encoders write about 10 (libjpeg's progression: 10
+// for colour, 6 for grey). Checked by libjpeg's progress monitor as the scans are read.
+inline constexpr std::size_t max_jpeg_scans = 100;
 inline constexpr std::size_t max_size = 4096;
 
 enum class file_format { png, jpeg };
@@ -52,11 +56,16 @@ struct rgb8_image {
   std::string source;  // what was decoded, for messages: "8-bit RGBA", "4-bit palette", "CMYK"
 };
 
-// Decodes a PNG or JPEG held in memory; `name` stands for the file in messages.
-rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name);
+// Decodes a PNG or JPEG held in memory; `name` stands for the file in messages. With
+// preprocess_size S != 0, an image preprocess(…, S) would refuse (its resize over PIL's limits)
+// is refused from its header, before its pixels are decoded.
+rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name,
+                  std::size_t preprocess_size = 0);
 
-// Reads and decodes a file. Refuses folders, FIFOs, devices and sockets without blocking on them.
-rgb8_image read(const std::filesystem::path& path);
+// Reads and decodes a file. Refuses folders, FIFOs, devices and sockets without blocking on
+// them, and a file that does not start like a PNG or JPEG after reading its first 16 bytes.
+// preprocess_size as for decode.
+rgb8_image read(const std::filesystem::path& path, std::size_t preprocess_size = 0);
 
 // timm's evaluation preprocessing (gpsa/preprocess.hpp) of a decoded image: a (1, 3, S, S)
 // float32 tensor. Throws image_error for S = 0 or S > max_size, naming `name`.

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -28,6 +29,18 @@ namespace gpsa {
 namespace io {
 struct safetensors_file;
 }
+
+// Limits of the models gpsa::convit loads (docs/reliability.md), checked from the checkpoint's
+// shapes as soon as they are known, before anything is folded, packed or computed (a few-MB
+// file must not buy gigabytes or hours): checkpoint_error naming the file and the numbers.
+// - Patches N = (S/p)^2 of the image grid: at most max_convit_patches (a 64x64 grid; timm's
+//   ConViTs have 196 at 224 px, 576 at 384 px). The attention is O(N^2) per block.
+// - Work of one image's forward, counted as N^2 (2D + 8H) per block (attention products, the
+//   softmax's exp as 8) plus N (4D^2 + 2DM) per block (the linear layers) plus the patch
+//   embedding and the head: at most max_convit_image_work = 2^38 (ConViT-B at 384 px: 5.6e10).
+//   With N <= 4096 this also bounds the folded positional state, L H (2 (S/p)^2 + 1) floats.
+inline constexpr std::size_t max_convit_patches = 4096;
+inline constexpr std::uint64_t max_convit_image_work = std::uint64_t{1} << 38;
 
 // Every failure of gpsa::convit's own checks: input of the wrong size, a bad executor. what() is
 // one line naming the value. An incomplete or inconsistent checkpoint (missing key, wrong shape,

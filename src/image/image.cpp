@@ -37,49 +37,6 @@ void resize_or_fail(std::vector<T>& v, std::size_t n, const std::string& name, c
   }
 }
 
-std::vector<std::uint8_t> read_bytes(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  if (name.empty()) throw image_error("image path is empty");
-  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    fail(name, std::string("cannot open: ") + std::strerror(err));
-  }
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } guard{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    fail(name, std::string("cannot stat: ") + std::strerror(err));
-  }
-  if (S_ISDIR(st.st_mode)) fail(name, "is a folder, expected a PNG or JPEG file");
-  if (!S_ISREG(st.st_mode))
-    fail(name, "not a regular file (FIFO, device or socket); gpsa reads images from files only");
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size > max_file_bytes)
-    fail(name, "file is " + std::to_string(size) + " bytes; gpsa reads image files up to " +
-                   std::to_string(max_file_bytes) + " bytes");
-  if (size == 0) fail(name, "empty file, expected a PNG or JPEG image");
-  std::vector<std::uint8_t> bytes;
-  resize_or_fail(bytes, static_cast<std::size_t>(size), name, "the file");
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      fail(name, std::string("read failed: ") + std::strerror(err));
-    }
-    if (n == 0) break;  // shrank while we read: decode what is there, the decoder will complain
-    got += static_cast<std::size_t>(n);
-  }
-  bytes.resize(got);
-  return bytes;
-}
-
 bool starts_with(std::span<const std::uint8_t> b, std::string_view magic, std::size_t at = 0) {
   return b.size() >= at + magic.size() &&
          std::equal(magic.begin(), magic.end(), b.begin() + static_cast<std::ptrdiff_t>(at),
@@ -112,6 +69,61 @@ bool starts_with(std::span<const std::uint8_t> b, std::string_view magic, std::s
   fail(name, "not a PNG or JPEG file (it starts with bytes " + head + ")");
 }
 
+bool is_png(std::span<const std::uint8_t> b) { return starts_with(b, "\x89PNG\r\n\x1a\n"); }
+bool is_jpeg(std::span<const std::uint8_t> b) { return starts_with(b, "\xff\xd8\xff"); }
+
+std::vector<std::uint8_t> read_bytes(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  if (name.empty()) throw image_error("image path is empty");
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    fail(name, std::string("cannot open: ") + std::strerror(err));
+  }
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } guard{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    fail(name, std::string("cannot stat: ") + std::strerror(err));
+  }
+  if (S_ISDIR(st.st_mode)) fail(name, "is a folder, expected a PNG or JPEG file");
+  if (!S_ISREG(st.st_mode))
+    fail(name, "not a regular file (FIFO, device or socket); gpsa reads images from files only");
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size > max_file_bytes)
+    fail(name, "file is " + std::to_string(size) + " bytes; gpsa reads image files up to " +
+                   std::to_string(max_file_bytes) + " bytes");
+  if (size == 0) fail(name, "empty file, expected a PNG or JPEG image");
+  // The first bytes say what the file is: anything but PNG or JPEG is refused before the rest
+  // is read (a 1 GB file of something else costs 16 bytes, not 1 GB).
+  const auto read_into = [&](std::uint8_t* dst, std::size_t n) {
+    std::size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::read(fd, dst + got, n - got);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        fail(name, std::string("read failed: ") + std::strerror(err));
+      }
+      if (r == 0) break;  // shrank while we read: decode what is there, the decoder complains
+      got += static_cast<std::size_t>(r);
+    }
+    return got;
+  };
+  std::vector<std::uint8_t> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, 16)));
+  head.resize(read_into(head.data(), head.size()));
+  if (!is_png(head) && !is_jpeg(head)) refuse_format(head, name);
+  std::vector<std::uint8_t> bytes;
+  resize_or_fail(bytes, static_cast<std::size_t>(size), name, "the file");
+  std::copy(head.begin(), head.end(), bytes.begin());
+  bytes.resize(head.size() + read_into(bytes.data() + head.size(), bytes.size() - head.size()));
+  return bytes;
+}
+
 void check_pixels(const std::string& name, const char* format, std::uint64_t w, std::uint64_t h) {
   if (w == 0 || h == 0)
     fail(name, std::string(format) + " declares an empty image (" + std::to_string(w) + "x" +
@@ -130,9 +142,40 @@ void check_pixels(const std::string& name, const char* format, std::uint64_t w, 
       fail(name, std::string("truncated ") + format + ": " + text);
     case gpsa_codec_no_memory:
       fail(name, std::string("not enough memory to decode the ") + format + ": " + text);
+    case gpsa_codec_unsupported:
+      fail(name, std::string("unsupported ") + format + ": " + text);
+    case gpsa_codec_limit:
+      fail(name, std::string(format) + " over gpsa's limits: " + text);
     default:
       fail(name, std::string("corrupt ") + format + ": " + text);
   }
+}
+
+// "W x H" of timm's resize for output side `size` (the shorter side to int(size / 0.875)), for
+// the message of an image whose resize exceeds PIL's limits.
+std::string resized_text(image_size in, std::size_t size) {
+  const std::uint64_t s = 8 * static_cast<std::uint64_t>(size) / 7;
+  const std::uint64_t shorter = std::min(in.width, in.height),
+                      longer = std::max(in.width, in.height);
+  const std::uint64_t l = s * longer / shorter;
+  return in.width >= in.height ? std::to_string(l) + " x " + std::to_string(s)
+                               : std::to_string(s) + " x " + std::to_string(l);
+}
+
+// The plan of preprocess(image of `in`, size), or the one-line refusal naming the file.
+timm_eval_plan plan_or_fail(image_size in, std::size_t size, const std::string& name) {
+  if (size == 0 || size > max_size)
+    fail(name, "output size " + std::to_string(size) + " is out of range (1 to " +
+                   std::to_string(max_size) + ")");
+  timm_eval_plan plan;
+  if (const status s = plan_timm_eval(in, size, plan); s != status::ok) {
+    if (s == status::size_overflow)
+      fail(name, std::to_string(in.width) + "x" + std::to_string(in.height) +
+                     " would be resized to " + resized_text(in, size) + " for size " +
+                     std::to_string(size) + ", over PIL's limit of 2^31 - 1 per side");
+    fail(name, std::string("cannot preprocess: ") + status_message(s));
+  }
+  return plan;
 }
 
 // ---- PNG ----
@@ -168,7 +211,7 @@ std::string png_source(const gpsa_png_info& info) {
 // One decoded PNG row (as codec.h hands it out) to RGB, with PIL's conversion for its mode.
 void png_row_to_rgb(const gpsa_png_info& info, const std::uint8_t* s, std::size_t width,
                     std::uint8_t* d) {
-  const bool wide = info.bit_depth == 16;
+  const bool wide = info.sample_bytes == 2;  // 16-bit grey; other 16-bit samples are cut to 8
   const auto put = [&](std::size_t i, std::uint8_t r, std::uint8_t g, std::uint8_t b) {
     d[3 * i] = r;
     d[3 * i + 1] = g;
@@ -224,7 +267,8 @@ void png_row_to_rgb(const gpsa_png_info& info, const std::uint8_t* s, std::size_
   }
 }
 
-rgb8_image decode_png(std::span<const std::uint8_t> bytes, const std::string& name) {
+rgb8_image decode_png(std::span<const std::uint8_t> bytes, const std::string& name,
+                      std::size_t preprocess_size) {
   gpsa_png_info info{};
   gpsa_png* raw = nullptr;
   char message[GPSA_CODEC_MESSAGE] = {};
@@ -232,14 +276,15 @@ rgb8_image decode_png(std::span<const std::uint8_t> bytes, const std::string& na
     codec_failure(name, "PNG", rc, message);
   const std::unique_ptr<gpsa_png, png_closer> png(raw);
   check_pixels(name, "PNG", info.width, info.height);
+  if (preprocess_size != 0) (void)plan_or_fail({info.width, info.height}, preprocess_size, name);
 
   rgb8_image img;
   img.width = info.width;
   img.height = info.height;
   img.format = file_format::png;
   img.source = png_source(info);
-  const std::size_t row_bytes =
-      img.width * static_cast<std::size_t>(info.channels) * (info.bit_depth == 16 ? 2 : 1);
+  const std::size_t row_bytes = img.width * static_cast<std::size_t>(info.channels) *
+                                static_cast<std::size_t>(info.sample_bytes);
   resize_or_fail(img.pixels, img.width * img.height * 3, name, "the decoded image");
   if (info.interlaced) {  // Adam7 passes revisit every row: keep the raw image
     std::vector<std::uint8_t> samples;
@@ -276,15 +321,17 @@ std::uint8_t cmyk_channel(unsigned c, unsigned nk) {
   return static_cast<std::uint8_t>(nk > q ? nk - q : 0);
 }
 
-rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& name) {
+rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& name,
+                       std::size_t preprocess_size) {
   gpsa_jpeg_info info{};
   gpsa_jpeg* raw = nullptr;
   char message[GPSA_CODEC_MESSAGE] = {};
-  if (const int rc =
-          gpsa_jpeg_open(bytes.data(), bytes.size(), max_jpeg_memory, &raw, &info, message))
+  if (const int rc = gpsa_jpeg_open(bytes.data(), bytes.size(), max_jpeg_memory,
+                                    static_cast<int>(max_jpeg_scans), &raw, &info, message))
     codec_failure(name, "JPEG", rc, message);
   const std::unique_ptr<gpsa_jpeg, jpeg_closer> jpeg(raw);
   check_pixels(name, "JPEG", info.width, info.height);
+  if (preprocess_size != 0) (void)plan_or_fail({info.width, info.height}, preprocess_size, name);
 
   rgb8_image img;
   img.width = info.width;
@@ -316,25 +363,19 @@ rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& n
   return img;
 }
 
-std::string resized_text(image_size in, std::size_t size) {
-  const std::uint64_t s = 8 * static_cast<std::uint64_t>(size) / 7;
-  const std::uint64_t shorter = std::min(in.width, in.height),
-                      longer = std::max(in.width, in.height);
-  return std::to_string(s) + " x " + std::to_string(s * longer / shorter);
-}
-
 }  // namespace
 
-rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name) {
+rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name,
+                  std::size_t preprocess_size) {
   if (bytes.empty()) fail(name, "empty file, expected a PNG or JPEG image");
-  if (starts_with(bytes, "\x89PNG\r\n\x1a\n")) return decode_png(bytes, name);
-  if (starts_with(bytes, "\xff\xd8\xff")) return decode_jpeg(bytes, name);
+  if (is_png(bytes)) return decode_png(bytes, name, preprocess_size);
+  if (is_jpeg(bytes)) return decode_jpeg(bytes, name, preprocess_size);
   refuse_format(bytes, name);
 }
 
-rgb8_image read(const std::filesystem::path& path) {
+rgb8_image read(const std::filesystem::path& path, std::size_t preprocess_size) {
   const std::vector<std::uint8_t> bytes = read_bytes(path);
-  return decode(bytes, path.string());
+  return decode(bytes, path.string(), preprocess_size);
 }
 
 io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::string& name) {
@@ -348,14 +389,7 @@ io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::stri
     fail(name, "the RGB buffer holds " + std::to_string(image.pixels.size()) +
                    " bytes, fewer than " + std::to_string(image.width) + "x" +
                    std::to_string(image.height) + " pixels need");
-  timm_eval_plan plan;
-  if (const status s = plan_timm_eval(in, size, plan); s != status::ok) {
-    if (s == status::size_overflow)
-      fail(name, std::to_string(in.width) + "x" + std::to_string(in.height) +
-                     " would be resized to " + resized_text(in, size) + " for size " +
-                     std::to_string(size) + ", over PIL's limit of 2^31 - 1 per side");
-    fail(name, std::string("cannot preprocess: ") + status_message(s));
-  }
+  const timm_eval_plan plan = plan_or_fail(in, size, name);
   std::vector<std::byte> scratch;
   resize_or_fail(scratch, plan.scratch_bytes, name, "the resize");
   io::tensor t;
@@ -370,7 +404,7 @@ io::tensor preprocess_file(const std::filesystem::path& path, std::size_t size) 
   if (size == 0 || size > max_size)
     fail(path.string(), "output size " + std::to_string(size) + " is out of range (1 to " +
                             std::to_string(max_size) + ")");
-  return preprocess(read(path), size, path.string());
+  return preprocess(read(path, size), size, path.string());
 }
 
 }  // namespace gpsa::image

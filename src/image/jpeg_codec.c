@@ -18,10 +18,13 @@
 struct gpsa_jpeg {
   struct jpeg_decompress_struct cinfo;
   struct jpeg_error_mgr err;
+  struct jpeg_progress_mgr progress;
   size_t size;
   long max_memory;
-  int created;   /* jpeg_create_decompress done */
-  int truncated; /* JWRN_JPEG_EOF */
+  int max_scans;
+  int created;        /* jpeg_create_decompress done */
+  int truncated;      /* JWRN_JPEG_EOF */
+  int too_many_scans; /* the progress monitor saw scan max_scans + 1 */
   jmp_buf jump;
   char error[JMSG_LENGTH_MAX];
 };
@@ -43,10 +46,38 @@ static void on_emit(j_common_ptr cinfo, int level) {
 
 static void on_output(j_common_ptr cinfo) { (void)cinfo; }
 
+/* libjpeg calls this while it reads the scans (libjpeg.txt, "Progress monitoring"): the way
+   libjpeg-turbo documents to bound the scans of a progressive file, each of which costs a pass
+   over every coefficient of the image. */
+static void on_progress(j_common_ptr cinfo) {
+  struct gpsa_jpeg* j = (struct gpsa_jpeg*)cinfo->client_data;
+  if (cinfo->is_decompressor && ((j_decompress_ptr)cinfo)->input_scan_number > j->max_scans) {
+    j->too_many_scans = 1;
+    longjmp(j->jump, 1);
+  }
+}
+
 static int failure(struct gpsa_jpeg* j, char message[GPSA_CODEC_MESSAGE]) {
   if (j->truncated) {
     snprintf(message, GPSA_CODEC_MESSAGE, "the file ends after %zu bytes", j->size);
     return gpsa_codec_truncated;
+  }
+  if (j->too_many_scans) {
+    snprintf(message, GPSA_CODEC_MESSAGE,
+             "more than %d scans (a progressive JPEG has about 10; each scan is a pass over the "
+             "whole image)",
+             j->max_scans);
+    return gpsa_codec_limit;
+  }
+  if (j->err.msg_code == JERR_BAD_PRECISION) {
+    snprintf(message, GPSA_CODEC_MESSAGE, "%d-bit samples; gpsa reads 8-bit JPEGs (as PIL)",
+             j->cinfo.data_precision);
+    return gpsa_codec_unsupported;
+  }
+  if (j->err.msg_code == JERR_SOF_UNSUPPORTED || j->err.msg_code == JERR_ARITH_NOTIMPL) {
+    snprintf(message, GPSA_CODEC_MESSAGE, "%s; gpsa reads baseline and progressive JPEGs",
+             j->error);
+    return gpsa_codec_unsupported;
   }
   if (j->err.msg_code == JERR_NO_BACKING_STORE || j->err.msg_code == JERR_OUT_OF_MEMORY) {
     snprintf(message, GPSA_CODEC_MESSAGE,
@@ -58,8 +89,8 @@ static int failure(struct gpsa_jpeg* j, char message[GPSA_CODEC_MESSAGE]) {
   return gpsa_codec_corrupt;
 }
 
-int gpsa_jpeg_open(const uint8_t* data, size_t size, long max_memory, gpsa_jpeg** out,
-                   gpsa_jpeg_info* info, char message[GPSA_CODEC_MESSAGE]) {
+int gpsa_jpeg_open(const uint8_t* data, size_t size, long max_memory, int max_scans,
+                   gpsa_jpeg** out, gpsa_jpeg_info* info, char message[GPSA_CODEC_MESSAGE]) {
   struct gpsa_jpeg* j;
   *out = NULL;
   j = (struct gpsa_jpeg*)calloc(1, sizeof *j);
@@ -69,6 +100,7 @@ int gpsa_jpeg_open(const uint8_t* data, size_t size, long max_memory, gpsa_jpeg*
   }
   j->size = size;
   j->max_memory = max_memory;
+  j->max_scans = max_scans;
   j->cinfo.err = jpeg_std_error(&j->err);
   j->err.error_exit = on_error_exit;
   j->err.emit_message = on_emit;
@@ -82,6 +114,8 @@ int gpsa_jpeg_open(const uint8_t* data, size_t size, long max_memory, gpsa_jpeg*
   j->created = 1;
   j->cinfo.client_data = j;
   j->cinfo.mem->max_memory_to_use = max_memory;
+  j->progress.progress_monitor = on_progress;
+  j->cinfo.progress = &j->progress;
   jpeg_mem_src(&j->cinfo, data, (unsigned long)size);
   if (jpeg_read_header(&j->cinfo, TRUE) != JPEG_HEADER_OK) {
     snprintf(message, GPSA_CODEC_MESSAGE, "no image in the file (only tables)");

@@ -104,7 +104,14 @@ int gpsa_png_open(const uint8_t* data, size_t size, gpsa_png** out, gpsa_png_inf
       info->palette_size = n;
     }
   }
-  /* Samples as stored: no gamma, no tRNS expansion, no 16 -> 8 (PIL applies none of them). */
+  /* Samples as stored: no gamma, no tRNS expansion (PIL applies neither). 16-bit colour and
+     grey + alpha keep only their high byte, as PIL does, so an interlaced image's raw buffer is
+     at most 4 bytes per pixel; 16-bit grey stays 16-bit (PIL clips it to 255 instead). */
+  info->sample_bytes = 1;
+  if (depth == 16 && color == PNG_COLOR_TYPE_GRAY)
+    info->sample_bytes = 2;
+  else if (depth == 16)
+    png_set_strip_16(p->png);
   if (depth < 8) png_set_packing(p->png);
   if (info->interlaced) png_set_interlace_handling(p->png);
   *out = p;

@@ -4,6 +4,8 @@
 // classes, qkv bias).
 #include "convit_checkpoint.hpp"
 
+#include <cstdint>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
@@ -39,6 +41,9 @@ class schema {
   convit_checkpoint run() {
     convit_checkpoint out;
     convit_config& c = out.config;
+    index_blocks();
+    if (const std::string other = other_model(); !other.empty())
+      fail("not a ConViT: " + other + "; gpsa runs timm ConViT checkpoints");
 
     // Patch embedding: D, C and p.
     const io::tensor& pw = get("patch_embed.proj.weight");
@@ -59,6 +64,11 @@ class schema {
     const io::tensor& pe = get("pos_embed");
     if (pe.shape.size() != 3 || pe.shape[0] != 1 || pe.shape[1] == 0 || pe.shape[2] != c.dim)
       shape_error("pos_embed", pe.shape, {dim{1}, dim::named("N"), dim{c.dim, "D"}}, {"D"});
+    if (pe.shape[1] > max_convit_patches)
+      fail("pos_embed has shape " + io::shape_text(pe.shape) +
+           ": N = " + std::to_string(pe.shape[1]) + " patches, over the limit of " +
+           std::to_string(max_convit_patches) +
+           " (a 64x64 grid) of the models gpsa runs (the attention is O(N^2) per block)");
     grid g{};
     if (square_grid_from_patches(pe.shape[1], g) != status::ok)
       fail("pos_embed has shape " + io::shape_text(pe.shape) +
@@ -70,13 +80,15 @@ class schema {
     expect(out, "cls_token", {"1", "1", "D"}, &convit_weights::cls_token);
 
     // Blocks: depth, local_up_to_layer, H, M, qkv bias.
-    c.depth = count_blocks();
+    c.depth = depth();
     c.local_up_to_layer = c.depth;
-    for (std::size_t i = 0; i < c.depth; ++i)
+    for (const auto& [i, count] : blocks_) {  // the blocks present, in order (not 0..depth-1)
+      if (i >= c.depth) break;
       if (has(block_key(i, "attn.qkv.weight"))) {
         c.local_up_to_layer = i;
         break;
       }
+    }
     if (c.local_up_to_layer == 0)
       fail(
           "blocks.0 is an MHSA block (has blocks.0.attn.qkv.weight): gpsa needs at least one "
@@ -112,6 +124,7 @@ class schema {
     expect(out, "head.bias", {"classes"}, &convit_weights::head_bias);
 
     reject_unused(c);
+    check_work(c);
     return out;
   }
 
@@ -121,6 +134,7 @@ class schema {
   std::set<std::string> used_;
   std::map<std::string, symbol> sym_;
   std::string bias_from_;
+  std::map<std::size_t, std::size_t> blocks_;  // block index -> keys "blocks.{i}.*" in the file
 
   [[noreturn]] void fail(const std::string& msg) const { view_.fail(msg); }
 
@@ -239,16 +253,50 @@ class schema {
     use(out, i, key, field);
   }
 
-  // Depth: blocks.0 ... blocks.{depth-1}, from the largest index present (a gap is then a
-  // missing key of the block in the gap).
-  std::size_t count_blocks() const {
-    std::optional<std::size_t> top;
-    for (const auto& k : keys_) {
-      const auto i = block_index(k);
-      if (i && (!top || *i > *top)) top = i;
+  // Keys per block index "blocks.{i}.*" present in the file.
+  void index_blocks() {
+    for (const auto& k : keys_)
+      if (const auto i = block_index(k)) ++blocks_[*i];
+  }
+
+  // A block of a timm ConViT has 13 (MHSA, no bias) to 17 keys; fewer than half of that is a
+  // stray key or a fragment, not a block that makes the model deeper.
+  static constexpr std::size_t k_block_keys_min = 7;
+
+  // Depth: blocks.0 ... blocks.{depth-1}, up to the largest index that holds a whole block (a
+  // gap below it is then a missing key of the block in the gap; keys of a fragment above it are
+  // unexpected keys). Only the indices present are visited: a key "blocks.9223372036854775807.x"
+  // costs nothing.
+  std::size_t depth() const {
+    if (blocks_.empty()) missing("blocks.0.norm1.weight");
+    std::size_t top = 0;
+    for (const auto& [i, count] : blocks_)
+      if (count >= k_block_keys_min) top = i;
+    return top + 1;
+  }
+
+  // What a file that is not a timm ConViT looks like, or "" when it may be one. The one place
+  // that recognises other models' checkpoints (so more layouts can be named here).
+  std::string other_model() const {
+    if (blocks_.empty()) return {};
+    std::size_t gpsa = 0, mhsa = 0;
+    for (const auto& [i, count] : blocks_) {
+      gpsa += has(block_key(i, "attn.pos_proj.weight")) ? 1 : 0;
+      mhsa += has(block_key(i, "attn.qkv.weight")) ? 1 : 0;
     }
-    if (!top) missing("blocks.0.norm1.weight");
-    return *top + 1;
+    if (gpsa != 0 || mhsa == 0) return {};
+    std::string what = has("dist_token") ? "a distilled DeiT" : "a ViT/DeiT";
+    what += " with " + std::to_string(mhsa) +
+            " block(s) of MHSA (attn.qkv.weight) and no GPSA block (no key ends in "
+            "attn.pos_proj.weight)";
+    if (const auto pe_it = view_.file().tensors.find("pos_embed");
+        pe_it != view_.file().tensors.end()) {
+      const shape_t& pe = pe_it->second.shape;
+      if (pe.size() == 3)
+        what += "; its pos_embed " + io::shape_text(pe) + " counts the class token" +
+                (has("dist_token") ? "s" : "");
+    }
+    return what;
   }
 
   // i of "blocks.{i}.*" (decimal, no leading zeros), or nothing.
@@ -320,12 +368,42 @@ class schema {
     }
   }
 
+  // The work of one image's forward (model.hpp's count) against max_convit_image_work.
+  void check_work(const convit_config& c) const {
+    const std::uint64_t N = c.patches(), D = c.dim, H = c.heads, M = c.mlp_hidden;
+    // N <= 4096 and every count below comes from a tensor of a file under 4 GiB: no term
+    // overflows 64 bits (N^2 < 2^24, D and M < 2^30, the sum of L terms < 2^63).
+    const long double per_block = static_cast<long double>(N) * N * (2 * D + 8 * H) +
+                                  static_cast<long double>(N) * (4 * D * D + 2 * D * M);
+    const long double work =
+        per_block * static_cast<long double>(c.depth) +
+        static_cast<long double>(N) * D * c.channels * c.patch_size * c.patch_size +
+        static_cast<long double>(D) * c.classes;
+    if (work > static_cast<long double>(max_convit_image_work)) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.2g", static_cast<double>(work));
+      fail("the forward of one image would take about " + std::string(text) +
+           " operations (depth " + std::to_string(c.depth) + ", N = " + std::to_string(N) +
+           " patches, D = " + std::to_string(D) + ", H = " + std::to_string(H) + ", MLP width " +
+           std::to_string(M) + "), over the limit of 2^38 = 2.7e11 of the " + "models gpsa runs");
+    }
+  }
+
   void reject_unused(const convit_config& c) const {
-    for (const auto& k : keys_)
-      if (used_.count(k) == 0)
-        fail("unexpected key '" + k + "' (not part of a timm ConViT of depth " +
-             std::to_string(c.depth) + ", local_up_to_layer " +
-             std::to_string(c.local_up_to_layer) + ")");
+    for (const auto& k : keys_) {
+      if (used_.count(k) != 0) continue;
+      const std::string model = "a timm ConViT of depth " + std::to_string(c.depth) +
+                                ", local_up_to_layer " + std::to_string(c.local_up_to_layer);
+      if (const auto i = block_index(k); i && *i >= c.depth) {
+        const std::size_t n = blocks_.at(*i);
+        fail("unexpected key '" + io::printable(k, 200) + "': blocks." + std::to_string(*i) +
+             " has only " + std::to_string(n) + (n == 1 ? " key" : " keys") +
+             ", not a whole block (a stray key, or a block missing most of its keys), and the "
+             "blocks before it make " +
+             model);
+      }
+      fail("unexpected key '" + io::printable(k, 200) + "' (not part of " + model + ")");
+    }
   }
 };
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // NumPy .npy reader: format 1.0/2.0/3.0, little-endian float32/float64, C order, checked sizes.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -162,6 +163,7 @@ class header_parser {
 
 // Name of a numpy type character + size, for messages ("int64", "float16", ...).
 std::string dtype_name(char kind, std::string_view size) {
+  if (size.empty()) return "no item size";  // '<f': numpy itself refuses it
   const std::string bits = [&] {
     std::size_t n = 0;
     for (char c : size) {
@@ -202,34 +204,40 @@ std::string dtype_name(char kind, std::string_view size) {
 
 namespace {
 
-// Magic, version and header length: returns the header text; `data_at` is where the data start.
-std::string_view read_preamble(std::span<const std::uint8_t> bytes, const std::string& name,
-                               const read_limits& limits, std::size_t& data_at) {
+// Bytes of the preamble (magic, version, header length) of format `major`.
+std::size_t preamble_bytes(unsigned major) { return major == 1 ? 10 : 12; }
+
+// Magic, version and header length of a file of `file_size` bytes whose first bytes are `head`
+// (at least min(file_size, 12) of them): returns the header length; `data_at` is where the
+// header ends and the data start. Every check needs only these first bytes and the size.
+std::size_t read_preamble(std::span<const std::uint8_t> head, std::uint64_t file_size,
+                          const std::string& name, const read_limits& limits,
+                          std::size_t& data_at) {
   static constexpr std::uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  const std::size_t size = bytes.size();
-  if (size < 6 || std::memcmp(bytes.data(), magic, 6) != 0)
-    throw io_error(name + ": not a .npy file (no \\x93NUMPY magic at the start)" +
-                   (size < 6 ? " - file has only " + std::to_string(size) + " bytes" : ""));
-  if (size < 8) throw io_error(name + ": truncated .npy file: no format version");
-  const unsigned major = bytes[6], minor = bytes[7];
+  if (file_size < 6 || head.size() < 6 || std::memcmp(head.data(), magic, 6) != 0)
+    throw io_error(
+        name + ": not a .npy file (no \\x93NUMPY magic at the start)" +
+        (file_size < 6 ? " - file has only " + std::to_string(file_size) + " bytes" : ""));
+  if (file_size < 8) throw io_error(name + ": truncated .npy file: no format version");
+  const unsigned major = head[6], minor = head[7];
   if ((major < 1 || major > 3) || minor != 0)
     throw io_error(name + ": unsupported .npy format version " + std::to_string(major) + "." +
                    std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
   // 1.0: 2-byte header length; 2.0/3.0: 4-byte (3.0 only allows UTF-8 in the header).
-  const std::size_t len_bytes = major == 1 ? 2 : 4;
-  const std::size_t preamble = 8 + len_bytes;
-  if (size < preamble) throw io_error(name + ": truncated .npy file: incomplete header length");
+  const std::size_t preamble = preamble_bytes(major);
+  if (file_size < preamble || head.size() < preamble)
+    throw io_error(name + ": truncated .npy file: incomplete header length");
   std::size_t header_len = 0;
-  for (std::size_t i = 0; i < len_bytes; ++i)
-    header_len |= static_cast<std::size_t>(bytes[8 + i]) << (8 * i);
+  for (std::size_t i = 8; i < preamble; ++i)
+    header_len |= static_cast<std::size_t>(head[i]) << (8 * (i - 8));
   if (header_len > limits.npy_header_bytes)
     throw io_error(name + ": header length " + std::to_string(header_len) + " bytes is over the " +
                    bytes_text(limits.npy_header_bytes) + " limit (corrupt, or not a .npy file)");
-  if (header_len > size - preamble)
+  if (header_len > file_size - preamble)
     throw io_error(name + ": truncated .npy file: header says " + std::to_string(header_len) +
-                   " bytes, only " + std::to_string(size - preamble) + " follow");
+                   " bytes, only " + std::to_string(file_size - preamble) + " follow");
   data_at = preamble + header_len;
-  return {reinterpret_cast<const char*>(bytes.data()) + preamble, header_len};
+  return header_len;
 }
 
 // Bytes per element of the dtype string; refuses everything but '<f4' and '<f8'.
@@ -294,37 +302,94 @@ void convert(const std::uint8_t* p, std::size_t numel, std::size_t itemsize, flo
 
 }  // namespace
 
-tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& file,
-                 const read_limits& limits) {
-  const std::string name = display_path(file);
-  std::size_t data_at = 0;
-  const std::string_view header = read_preamble(bytes, name, limits, data_at);
-  const auto h = header_parser(header, name, limits.rank).parse();
-  const std::size_t itemsize = check_dtype(h.descr, name);
-  check_order(h.fortran, h.shape, name);
+namespace {
 
-  std::size_t numel = 0;
-  if (!detail::checked_numel(h.shape, itemsize, numel))
+// What the header says, checked against the limits and the file size: the data that must follow.
+struct npy_layout {
+  std::vector<std::size_t> shape;
+  std::size_t itemsize = 0, numel = 0, data_at = 0;
+};
+
+// `head` holds the file's first data_at bytes at least (or the whole file when it is shorter):
+// the preamble and the header. Throws io_error for anything wrong, before any data is touched.
+npy_layout read_layout(std::span<const std::uint8_t> head, std::uint64_t file_size,
+                       const std::string& name, const read_limits& limits) {
+  npy_layout l;
+  const std::size_t header_len = read_preamble(head, file_size, name, limits, l.data_at);
+  const std::string_view header(
+      reinterpret_cast<const char*>(head.data()) + (l.data_at - header_len), header_len);
+  auto h = header_parser(header, name, limits.rank).parse();
+  l.itemsize = check_dtype(h.descr, name);
+  check_order(h.fortran, h.shape, name);
+  if (!detail::checked_numel(h.shape, l.itemsize, l.numel))
     throw io_error(name + ": shape " + detail::shape_text(h.shape) + " is too large");
-  const std::size_t want = numel * itemsize;
-  const std::size_t have = bytes.size() - data_at;
+  const std::uint64_t want = std::uint64_t{l.numel} * l.itemsize;
+  const std::uint64_t have = file_size - l.data_at;
   if (have != want) {
     throw io_error(name + ": data is " + std::to_string(have) + " bytes, shape " +
                    detail::shape_text(h.shape) + " of '" + detail::shown(h.descr) + "' needs " +
                    std::to_string(want) +
                    (have < want ? " (file is truncated)" : " (trailing bytes)"));
   }
+  l.shape = std::move(h.shape);
+  return l;
+}
 
+}  // namespace
+
+tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& file,
+                 const read_limits& limits) {
+  const std::string name = display_path(file);
+  const npy_layout l = read_layout(bytes, bytes.size(), name, limits);
   tensor t;
-  t.shape = h.shape;
-  detail::resize_or_throw(t.data, numel, name, "the array");
-  convert(bytes.data() + data_at, numel, itemsize, t.data.data());
+  t.shape = l.shape;
+  detail::resize_or_throw(t.data, l.numel, name, "the array");
+  convert(bytes.data() + l.data_at, l.numel, l.itemsize, t.data.data());
   return t;
 }
 
+// Reads the preamble and the header first: a file that is not a .npy, or whose header does not
+// match its size, is refused after reading a few bytes, not the whole file. The data then go
+// straight into the float32 array (float64 through a 1 MiB buffer).
 tensor read_npy(const std::filesystem::path& path, const read_limits& limits) {
-  const auto bytes = read_file(path, limits.file_bytes);
-  return parse_npy(bytes, path.string(), limits);
+  const detail::input_file in = detail::open_input(path, limits.file_bytes);
+  const std::string name = display_path(path);
+  const std::uint64_t size = in.size();
+  std::vector<std::uint8_t> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, 12)));
+  head.resize(in.read_at(0, head.data(), head.size()));
+  std::size_t data_at = 0;
+  (void)read_preamble(head, size, name, limits, data_at);
+  head.resize(data_at);
+  const std::size_t preamble = preamble_bytes(head[6]);
+  if (in.read_at(preamble, head.data() + preamble, data_at - preamble) != data_at - preamble)
+    throw io_error(name + ": truncated .npy file: the file shrank while it was read");
+  const npy_layout l = read_layout(head, size, name, limits);
+
+  tensor t;
+  t.shape = l.shape;
+  detail::resize_or_throw(t.data, l.numel, name, "the array");
+  const auto shrank = [&] {
+    throw io_error(name + ": truncated .npy file: the file shrank while it was read");
+  };
+  if (l.itemsize == 4) {
+    const std::size_t bytes = l.numel * 4;
+    if (in.read_at(l.data_at, t.data.data(), bytes) != bytes) shrank();
+    if constexpr (std::endian::native != std::endian::little) {
+      std::vector<std::uint8_t> raw(bytes);
+      std::memcpy(raw.data(), t.data.data(), bytes);
+      convert(raw.data(), l.numel, 4, t.data.data());
+    }
+  } else {
+    constexpr std::size_t chunk = std::size_t{1} << 17;  // doubles per read: 1 MiB
+    std::vector<std::uint8_t> raw(std::min(l.numel, chunk) * 8);
+    for (std::size_t done = 0; done < l.numel;) {
+      const std::size_t n = std::min(chunk, l.numel - done);
+      if (in.read_at(l.data_at + std::uint64_t{done} * 8, raw.data(), n * 8) != n * 8) shrank();
+      convert(raw.data(), n, 8, t.data.data() + done);
+      done += n;
+    }
+  }
+  return t;
 }
 
 }  // namespace gpsa::io

@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "../model/model_test_util.hpp"
 #include "cli_runner.hpp"
@@ -33,6 +35,102 @@ convit_ref::config small_convit(std::size_t channels) {
 
 void write_model(const fs::path& to, const mt::st_map& m) {
   spit(to, tiny_safetensors::serialise(m));
+}
+
+// A file of `bytes` bytes that takes no disk space (a hole): big inputs for size checks.
+void sparse_file(const fs::path& p, std::uint64_t bytes) {
+  spit(p, "");
+  fs::resize_file(p, bytes);
+}
+
+// ---- image files built byte by byte (no image library) -----------------------------------------
+
+void put_be(std::string& b, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) b += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::string png_chunk(const std::string& type, const std::string& data) {
+  std::string c;
+  put_be(c, data.size(), 4);
+  const std::string body = type + data;
+  c += body;
+  put_be(c, crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())),
+         4);
+  return c;
+}
+
+// A PNG of w x h zero pixels, `depth` bits per sample, colour type `type`, Adam7 when
+// `interlaced`: every row is filter byte 0 plus zeros, deflated as it is generated.
+std::string png_of_zeros(std::uint32_t w, std::uint32_t h, int depth, int type, bool interlaced) {
+  const std::uint64_t channels = type == 0 || type == 3 ? 1 : type == 4 ? 2 : type == 2 ? 3 : 4;
+  struct pass {
+    std::uint32_t x0, y0, dx, dy;
+  };
+  const std::vector<pass> passes =
+      interlaced ? std::vector<pass>{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                     {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}
+                 : std::vector<pass>{{0, 0, 1, 1}};
+  z_stream z{};
+  if (deflateInit(&z, 1) != Z_OK) throw std::runtime_error("deflateInit failed");
+  std::string idat;
+  std::vector<unsigned char> zeros(1 << 20, 0), buf(1 << 20);
+  const auto feed = [&](std::uint64_t n, int flush) {
+    do {
+      const std::uint64_t take = std::min<std::uint64_t>(n, zeros.size());
+      z.next_in = zeros.data();
+      z.avail_in = static_cast<uInt>(take);
+      n -= take;
+      do {
+        z.next_out = buf.data();
+        z.avail_out = static_cast<uInt>(buf.size());
+        deflate(&z, n == 0 ? flush : Z_NO_FLUSH);
+        idat.append(reinterpret_cast<const char*>(buf.data()), buf.size() - z.avail_out);
+      } while (z.avail_out == 0);
+    } while (n > 0);
+  };
+  for (const pass& p : passes) {
+    const std::uint64_t pw = w > p.x0 ? (w - p.x0 + p.dx - 1) / p.dx : 0;
+    const std::uint64_t ph = h > p.y0 ? (h - p.y0 + p.dy - 1) / p.dy : 0;
+    if (pw == 0 || ph == 0) continue;
+    feed(ph * (1 + (pw * channels * static_cast<std::uint64_t>(depth) + 7) / 8), Z_NO_FLUSH);
+  }
+  feed(0, Z_FINISH);
+  deflateEnd(&z);
+  std::string ihdr;
+  put_be(ihdr, w, 4);
+  put_be(ihdr, h, 4);
+  ihdr += static_cast<char>(depth);
+  ihdr += static_cast<char>(type);
+  ihdr += std::string("\0\0", 2);
+  ihdr += static_cast<char>(interlaced ? 1 : 0);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", idat) +
+         png_chunk("IEND", "");
+}
+
+std::string jpeg_segment(unsigned marker, const std::string& payload) {
+  std::string s{'\xff', static_cast<char>(marker)};
+  put_be(s, payload.size() + 2, 2);
+  return s + payload;
+}
+
+// A one-component JPEG of side x side with frame marker `sof` (0xc2 progressive, 0xc1 extended,
+// 0xc3 lossless), `precision` bits and `scans` scans without entropy data (libjpeg fills each
+// with zeros, a pass over the whole image per scan): the "scan bomb".
+std::string jpeg_scans(unsigned sof, int precision, std::uint16_t side, int scans) {
+  std::string b("\xff\xd8", 2);
+  b += jpeg_segment(0xdb, std::string(1, '\0') + std::string(64, '\1'));  // quantisation table
+  std::string frame(1, static_cast<char>(precision));
+  put_be(frame, side, 2);
+  put_be(frame, side, 2);
+  frame += std::string("\x01\x01\x11\x00", 4);
+  b += jpeg_segment(sof, frame);
+  // DC and AC Huffman tables 0, each one code of length 1 for symbol 0.
+  const std::string one_code = std::string(1, '\1') + std::string(15, '\0') + std::string(1, '\0');
+  b += jpeg_segment(0xc4, std::string(1, '\x00') + one_code + std::string(1, '\x10') + one_code);
+  b += jpeg_segment(0xda, std::string("\x01\x01\x00\x00\x00\x00", 6));  // DC first
+  for (int i = 1; i < scans; ++i)
+    b += jpeg_segment(0xda, std::string("\x01\x01\x00\x01\x3f\x00", 6));  // AC 1..63
+  return b + std::string("\xff\xd9", 2);
 }
 
 class Adversarial : public ::testing::Test {
@@ -129,6 +227,199 @@ TEST_F(Adversarial, TwoSpellingsOfOneNewOutputAreRefused) {
       {"forward", "--weights", lw, "--input", lx, "-o", "y.npy", "--attention", "./a.npy"}, here);
   EXPECT_TRUE(ok.exited && ok.code == 0) << ok;
   EXPECT_TRUE(fs::exists(out / "y.npy") && fs::exists(out / "a.npy"));
+}
+
+// ---- a hang: depth came from the largest block index -------------------------------------------
+
+// An all-GPSA checkpoint plus one stray key of block 2^63 - 1 used to loop ~2^63 times (depth =
+// largest index + 1); blocks.100000000 took 10 s and then blamed a "missing" block.
+TEST_F(Adversarial, AStrayHugeBlockIndexIsAnUnexpectedKeyAtOnce) {
+  convit_ref::config c = small_convit(3);
+  c.local = c.depth;  // every block GPSA
+  for (const std::string index : {"9223372036854775807", "100000000"}) {
+    SCOPED_TRACE(index);
+    mt::st_map m = mt::random_model(c, false, 10);
+    const std::string stray = "blocks." + index + ".norm1.weight";
+    m[stray] = tiny_safetensors::tensor{{c.dim}, std::vector<float>(c.dim, 1.0f), "F32"};
+    write_model(in / "m.safetensors", m);
+    run_limits quick;
+    quick.timeout_seconds = 20;
+    expect_refused(run_gpsa({"classify", "--weights", (in / "m.safetensors").string(), "--image",
+                             golden("images/scene_320x240.jpg").string()},
+                            quick),
+                   {"unexpected key '" + stray + "'", "has only 1 key"});
+    expect_refused(run_gpsa({"demo", "--weights", (in / "m.safetensors").string(), "-o",
+                             (out / "d.png").string()},
+                            quick),
+                   {"unexpected key '" + stray + "'"});
+  }
+}
+
+// The next block index on a model with MHSA blocks blamed a missing blocks.2.norm1.bias.
+TEST_F(Adversarial, AStrayKeyOfTheNextBlockIsUnexpectedNotAMissingBlock) {
+  mt::st_map m = mt::random_model(small_convit(3), false, 11);
+  m["blocks.2.norm1.weight"] = tiny_safetensors::tensor{{16}, std::vector<float>(16, 1.0f), "F32"};
+  write_model(in / "m.safetensors", m);
+  spit(in / "x.npy", npy_zeros({1, 3, 32, 32}));
+  expect_refused(run_gpsa({"classify", "--weights", (in / "m.safetensors").string(), "--input",
+                           (in / "x.npy").string()}),
+                 {"unexpected key 'blocks.2.norm1.weight'", "depth 2, local_up_to_layer 1"});
+  // A whole block missing between two whole blocks is still a missing key of that block.
+  convit_ref::config c = small_convit(3);
+  c.depth = 3;
+  mt::st_map gap = mt::random_model(c, false, 12);
+  for (auto it = gap.begin(); it != gap.end();)
+    it = it->first.rfind("blocks.1.", 0) == 0 ? gap.erase(it) : std::next(it);
+  write_model(in / "gap.safetensors", gap);
+  expect_refused(run_gpsa({"classify", "--weights", (in / "gap.safetensors").string(), "--input",
+                           (in / "x.npy").string()}),
+                 {"missing key 'blocks.1.norm1.weight'"});
+}
+
+// A ViT/DeiT (MHSA blocks only, the class token counted in pos_embed) was "17 is not a square
+// grid".
+TEST_F(Adversarial, AVitCheckpointIsNotAConvit) {
+  convit_ref::config c = small_convit(3);
+  c.local = 0;
+  mt::st_map m = mt::random_model(c, false, 13);
+  m["pos_embed"] = tiny_safetensors::tensor{{1, 17, 16}, std::vector<float>(17 * 16, 0.0f), "F32"};
+  write_model(in / "vit.safetensors", m);
+  expect_refused(run_gpsa({"classify", "--weights", (in / "vit.safetensors").string(), "--image",
+                           golden("images/scene_320x240.jpg").string()}),
+                 {"not a ConViT", "ViT/DeiT with 2 block(s) of MHSA", "pos_embed (1,17,16)"});
+}
+
+// ---- unbounded memory and time from small checkpoints -----------------------------------------
+
+// A 4 MB checkpoint with a 1024x1024 patch grid and 600 blocks used to fold 4.9 GB of positional
+// state (27 s) before the input was read.
+TEST_F(Adversarial, AHugePatchGridIsRefusedBeforeAnyWork) {
+  convit_ref::config c;
+  c.image = 1024;
+  c.patch = 1;
+  c.dim = 1;
+  c.heads = 1;
+  c.depth = c.local = 600;
+  c.hidden = 1;
+  c.classes = 1;
+  write_model(in / "m.safetensors", mt::random_model(c, false, 14));
+  run_limits small;
+  small.timeout_seconds = 60;
+  small.max_address_space = std::uint64_t{1} << 30;
+  for (const char* cmd : {"classify", "demo"}) {
+    SCOPED_TRACE(cmd);
+    std::vector<std::string> args{cmd, "--weights", (in / "m.safetensors").string(), "--image",
+                                  golden("images/scene_320x240.jpg").string()};
+    if (std::string(cmd) == "demo") args.insert(args.end(), {"-o", (out / "d.png").string()});
+    expect_refused(run_gpsa(args, small), {"N = 1048576 patches", "over the limit of 4096"});
+  }
+}
+
+// N = 4096 patches and 128 GPSA blocks of 16 heads: small weights (1 MB), but about 3.4e11
+// operations per image (minutes): refused from the shapes.
+TEST_F(Adversarial, AForwardOverTheWorkLimitIsRefusedBeforeAnyWork) {
+  convit_ref::config c;
+  c.image = 64;
+  c.patch = 1;
+  c.dim = 16;
+  c.heads = 16;
+  c.depth = c.local = 128;
+  c.hidden = 16;
+  c.classes = 2;
+  write_model(in / "m.safetensors", mt::random_model(c, false, 15));
+  spit(in / "x.npy", npy_zeros({1, 3, 64, 64}));
+  run_limits quick;
+  quick.timeout_seconds = 30;
+  expect_refused(run_gpsa({"classify", "--weights", (in / "m.safetensors").string(), "--input",
+                           (in / "x.npy").string(), "-o", (out / "l.npy").string()},
+                          quick),
+                 {"the forward of one image would take about 3.4e+11 operations", "depth 128",
+                  "N = 4096 patches", "over the limit of 2^38"});
+}
+
+// ---- whole files read before cheap checks
+// --------------------------------------------------------
+
+// A 3 GB file that is not a .npy used to be read whole (3.2 GB) before "not a .npy file".
+TEST_F(Adversarial, ANonNpyInputIsRefusedFromItsFirstBytes) {
+  sparse_file(in / "big.bin", std::uint64_t{3} << 30);
+  run_limits small;
+  small.max_address_space = std::uint64_t{1} << 30;
+  expect_refused(run_gpsa({"forward", "--weights", golden("s2_h4_c16/weights.safetensors").string(),
+                           "--input", (in / "big.bin").string(), "-o", (out / "y.npy").string()},
+                          small),
+                 {"big.bin: not a .npy file"});
+  expect_refused(run_gpsa({"classify", "--weights",
+                           golden("convit/convit_micro_4x4/model.safetensors").string(), "--input",
+                           (in / "big.bin").string()},
+                          small),
+                 {"big.bin: not a .npy file"});
+  // A .npy header whose shape does not match the file's size is refused before the data are read.
+  std::string npy = npy_zeros({2, 4, 16});
+  spit(in / "short.npy", npy);
+  fs::resize_file(in / "short.npy", std::uint64_t{3} << 30);
+  expect_refused(run_gpsa({"forward", "--weights", golden("s2_h4_c16/weights.safetensors").string(),
+                           "--input", (in / "short.npy").string(), "-o", (out / "y.npy").string()},
+                          small),
+                 {"short.npy: data is", "(trailing bytes)"});
+}
+
+// A 1 GB file that is not an image used to be read whole before "not a PNG or JPEG".
+TEST_F(Adversarial, ANonImageIsRefusedFromItsFirstBytes) {
+  sparse_file(in / "big.png", std::uint64_t{1} << 30);
+  run_limits small;
+  small.max_address_space = std::uint64_t{512} << 20;
+  expect_refused(
+      run_gpsa({"preprocess", "--image", (in / "big.png").string(), "-o", (out / "x.npy").string()},
+               small),
+      {"big.png: not a PNG or JPEG file (it starts with bytes 00 00"});
+}
+
+// A 67108864 x 1 PNG used to be decoded whole (5.5 s, 792 MB) before its resize was refused; the
+// message gave the resized size as height x width.
+TEST_F(Adversarial, AnImpossibleResizeIsRefusedFromTheHeader) {
+  spit(in / "wide.png", png_of_zeros(67108864, 1, 8, 2, false));
+  run_limits small;
+  small.max_address_space = std::uint64_t{256} << 20;
+  expect_refused(run_gpsa({"preprocess", "--image", (in / "wide.png").string(), "-o",
+                           (out / "x.npy").string()},
+                          small),
+                 {"67108864x1 would be resized to 17179869184 x 256 for size 224"});
+}
+
+// An 8192 x 8192 16-bit RGBA interlaced PNG peaked at 727 MB, over the documented worst case of
+// 603 MB (docs/convit.md); 16-bit samples are now cut to their high byte while decoding.
+TEST_F(Adversarial, AnInterlaced16BitPngDecodesWithinTheDocumentedMemory) {
+  spit(in / "big.png", png_of_zeros(8192, 8192, 16, 6, true));
+  run_limits documented;
+  documented.max_address_space = 603'000'000;
+  const run_result r =
+      run_gpsa({"preprocess", "--image", (in / "big.png").string(), "-o", (out / "x.npy").string()},
+               documented);
+  ASSERT_TRUE(r.exited && r.code == 0) << r;
+  EXPECT_NE(r.out.find("PNG 8192x8192, 16-bit RGBA, interlaced"), std::string::npos) << r.out;
+  // Zero pixels: every value is (0 - mean) / std of its channel.
+  const npy_f32 x = read_npy_f32(out / "x.npy");
+  ASSERT_EQ(x.shape, (std::vector<std::size_t>{1, 3, 224, 224}));
+  const double mean[3] = {0.485, 0.456, 0.406}, stdev[3] = {0.229, 0.224, 0.225};
+  for (std::size_t ch = 0; ch < 3; ++ch)
+    EXPECT_NEAR(x.data[ch * 224 * 224 + 1000], -mean[ch] / stdev[ch], 1e-6);
+}
+
+// ---- a progressive-JPEG scan bomb ---------------------------------------------------------------
+
+// 150 scans over a 2048 x 2048 image: each is a pass over every coefficient (3000 scans at
+// 8192 x 8192 took 12.9 s); more than 100 scans are refused as they are read.
+TEST_F(Adversarial, AJpegWithTooManyScansIsRefused) {
+  spit(in / "bomb.jpg", jpeg_scans(0xc2, 8, 2048, 150));
+  expect_refused(run_gpsa({"preprocess", "--image", (in / "bomb.jpg").string(), "-o",
+                           (out / "x.npy").string()}),
+                 {"bomb.jpg: JPEG over gpsa's limits: more than 100 scans"});
+  // 20 scans are fine.
+  spit(in / "ok.jpg", jpeg_scans(0xc2, 8, 64, 20));
+  const run_result r =
+      run_gpsa({"preprocess", "--image", (in / "ok.jpg").string(), "-o", (out / "x.npy").string()});
+  EXPECT_TRUE(r.exited && r.code == 0) << r;
 }
 
 }  // namespace
