@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
-// The shared argument checks of gpsa table, forward, fold and preprocess.
+// The shared argument checks of the gpsa subcommands, and the one way they print their report.
 #include "cli_args.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstddef>
+#include <cstring>
 
 #include "commands.hpp"
 #include "gpsa/image.hpp"
@@ -66,6 +70,21 @@ std::size_t parse_threads(const std::string& text) {
                     "': expected a number of worker threads from 1 to " +
                     std::to_string(max_threads));
   return n;
+}
+
+void print_report(std::string_view text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      throw cli_error("stdout: write failed: " + std::string(std::strerror(err)) + " (after " +
+                      std::to_string(done) + " of " + std::to_string(text.size()) +
+                      " bytes of the report; output files, if any, are complete)");
+    }
+    done += static_cast<std::size_t>(n);
+  }
 }
 
 void require_image_model(const convit_config& c, const std::string& weights,

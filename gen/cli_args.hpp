@@ -37,6 +37,11 @@ inline constexpr std::size_t max_threads = 256;
 // --threads N: a decimal integer from 1 to max_threads; cli_error naming the text otherwise.
 std::size_t parse_threads(const std::string& text);
 
+// Writes a command's report to stdout (file descriptor 1) and checks that every byte got there:
+// cli_error "stdout: write failed: REASON ..." otherwise (a full disk, /dev/full, a closed
+// pipe under an ignored SIGPIPE), so a lost report is an exit status 1, never a silent 0.
+void print_report(std::string_view text);
+
 // Before an --image is read for the whole ConViT of `weights`: the model must take what
 // image::preprocess makes of a PNG/JPEG, (1, 3, S, S) with S <= image::max_size. Otherwise
 // cli_error naming the image, the checkpoint and what the model takes, then `instead` (what to

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
-#include <iostream>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -258,7 +257,7 @@ void run_classify(const classify_options& o) {
     report << "wrote " << io::display_path(o.features) << ": features (" << B << ',' << c.tokens()
            << ',' << c.dim << ") float32 (after the final norm"
            << (c.has_class_token() ? ", class token first" : "") << ")\n";
-  std::cout << report.str() << std::flush;
+  print_report(report.str());
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -687,7 +686,7 @@ void run_demo(const demo_options& o) {
       run_layer(o, &file, out, png, report);
     }
   }
-  std::cout << report.str() << std::flush;
+  print_report(report.str());
 }
 
 }  // namespace

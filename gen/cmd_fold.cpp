@@ -7,9 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <iostream>
 #include <memory>
 #include <span>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -151,13 +151,15 @@ void run_fold(const fold_options& o) {
   out.commit();
   const std::size_t heads = layers.front().state.heads();
   const std::size_t per_layer = heads * (g.rows * g.rows + g.cols * g.cols) + heads;
-  std::cout << io::display_path(o.output) << ": " << layers.size() << " GPSA layer(s) ("
-            << io::printable(layers.front().prefix, 200)
-            << (layers.size() > 1 ? " .. " + io::printable(layers.back().prefix, 200) : "")
-            << "), H = " << heads << ", grid " << g.rows << "x" << g.cols << ", "
-            << (o.format == "c" ? "folded: " + std::to_string(per_layer) + " floats per layer"
-                                : "dense (L,H,N,N) softmax(P)")
-            << (o.with_weights ? ", with weights" : "") << '\n';
+  std::ostringstream report;
+  report << io::display_path(o.output) << ": " << layers.size() << " GPSA layer(s) ("
+         << io::printable(layers.front().prefix, 200)
+         << (layers.size() > 1 ? " .. " + io::printable(layers.back().prefix, 200) : "")
+         << "), H = " << heads << ", grid " << g.rows << "x" << g.cols << ", "
+         << (o.format == "c" ? "folded: " + std::to_string(per_layer) + " floats per layer"
+                             : "dense (L,H,N,N) softmax(P)")
+         << (o.with_weights ? ", with weights" : "") << '\n';
+  print_report(report.str());
 }
 
 }  // namespace

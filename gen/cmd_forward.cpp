@@ -3,10 +3,10 @@
 // attn and dist.
 #include <CLI/CLI.hpp>
 #include <cstddef>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -183,10 +183,12 @@ void run_forward(const forward_options& o) {
   if (attn_out != nullptr) io::write_npy(*attn_out, attn_shape, attn);
   if (dist_out != nullptr) io::write_npy(*dist_out, dist_shape, dist);
   out.commit();
-  std::cout << io::display_path(o.output) << ": y " << io::shape_text(x.shape) << ", grid "
-            << grid_str(in.g) << ", H = " << H << ", D = " << D
-            << (l.has_qkv_bias() ? ", qkv bias" : "") << ", positional branch folded"
-            << (threads != 0 ? ", " + std::to_string(threads) + " worker thread(s)" : "") << '\n';
+  std::ostringstream report;
+  report << io::display_path(o.output) << ": y " << io::shape_text(x.shape) << ", grid "
+         << grid_str(in.g) << ", H = " << H << ", D = " << D
+         << (l.has_qkv_bias() ? ", qkv bias" : "") << ", positional branch folded"
+         << (threads != 0 ? ", " + std::to_string(threads) + " worker thread(s)" : "") << '\n';
+  print_report(report.str());
 }
 
 }  // namespace

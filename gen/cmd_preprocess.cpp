@@ -3,8 +3,8 @@
 // transform gives ConViT (bicubic resize like PIL, centre crop, ImageNet normalisation).
 #include <CLI/CLI.hpp>
 #include <cstddef>
-#include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "cli_args.hpp"
@@ -54,12 +54,14 @@ void run_preprocess(const preprocess_options& o) {
   out.commit();
   timm_eval_plan plan;
   (void)plan_timm_eval({img.width, img.height}, size, plan);  // succeeded inside preprocess
-  std::cout << io::display_path(o.output) << ": x " << io::shape_text(x.shape) << " float32 from "
-            << io::display_path(o.image) << " ("
-            << (img.format == image::file_format::png ? "PNG" : "JPEG") << ' ' << img.width << 'x'
-            << img.height << ", " << img.source << "): bicubic resize to " << plan.resized.width
-            << 'x' << plan.resized.height << ", crop " << size << 'x' << size << " at ("
-            << plan.crop.left << ',' << plan.crop.top << "), ImageNet mean/std\n";
+  std::ostringstream report;
+  report << io::display_path(o.output) << ": x " << io::shape_text(x.shape) << " float32 from "
+         << io::display_path(o.image) << " ("
+         << (img.format == image::file_format::png ? "PNG" : "JPEG") << ' ' << img.width << 'x'
+         << img.height << ", " << img.source << "): bicubic resize to " << plan.resized.width << 'x'
+         << plan.resized.height << ", crop " << size << 'x' << size << " at (" << plan.crop.left
+         << ',' << plan.crop.top << "), ImageNet mean/std\n";
+  print_report(report.str());
 }
 
 }  // namespace

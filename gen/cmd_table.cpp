@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <iostream>
 #include <limits>
 #include <memory>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -161,10 +161,12 @@ void write_table(grid g, io::npy_dtype dt, const table_options& o, out_format fm
     target.write(codegen::rel_table_header<T>(r.view, symbol, from));
   }
   out.commit();
-  std::cout << "gpsa table: wrote " << io::display_path(o.output) << " ("
-            << (fmt == out_format::npy ? "npy" : "C99 header") << ", grid " << dims_text(g)
-            << ", shape (" << n << ", " << n << ", 3), " << o.dtype << ", "
-            << rel_source_name(source) << " table)\n";
+  std::ostringstream report;
+  report << "gpsa table: wrote " << io::display_path(o.output) << " ("
+         << (fmt == out_format::npy ? "npy" : "C99 header") << ", grid " << dims_text(g)
+         << ", shape (" << n << ", " << n << ", 3), " << o.dtype << ", " << rel_source_name(source)
+         << " table)\n";
+  print_report(report.str());
 }
 
 }  // namespace

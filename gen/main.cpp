@@ -6,9 +6,11 @@
 #include <exception>
 #include <iostream>
 #include <new>
+#include <sstream>
 #include <string>
 #include <string_view>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/version.hpp"
@@ -75,7 +77,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (e.get_exit_code() == 0) {  // --help, --version: printed like every report
+      std::ostringstream text;
+      const int rc = app.exit(e, text, std::cerr);
+      try {
+        gpsa::cli::print_report(text.str());
+      } catch (const std::exception& x) {
+        std::cerr << "gpsa: " << one_line(x.what()) << '\n';
+        return 1;
+      }
+      return rc;
+    }
     std::cerr << "gpsa: " << one_line(e.what()) << " (see gpsa --help)\n";
     return 2;
   } catch (const std::bad_alloc&) {

@@ -238,14 +238,17 @@ class output_file {
 //
 // add() checks everything that can be checked before any work: the path is not empty, its folder
 // exists and is writable (the temporary is created right away), the target is not a folder or a
-// non-regular file, and it is not another output or an input (same path after normalisation, or
-// the same file: symlinks and hard links). commit() flushes (fsync) every temporary, then
+// non-regular file, the final rename is allowed (in a sticky folder such as /tmp, a file of
+// another user is refused), and it is not another output or an input (the same existing file,
+// through any spelling, symlink or hard link; for a new file, the same name in the same folder,
+// the folder compared by device and inode, so "y.npy", "./y.npy" and "$PWD/y.npy" are one). commit() flushes (fsync) every temporary, then
 // renames them over their targets; if any step fails, the targets already replaced are put back
 // (each old file is kept as a hard link `.NAME.old.XXXXXX` until the commit is done; on a file
 // system without hard links such targets are renamed last) and every temporary is removed, so
 // the old files stay exactly as they were. Without commit(), the destructor removes every
 // temporary. A new file gets mode 0666 minus the umask; a replaced file keeps its mode.
-// Temporaries are also removed on SIGTERM/SIGINT/SIGHUP once install_cleanup_handlers() ran.
+// Temporaries are also removed on SIGTERM, SIGINT, SIGHUP, ... and crashes once
+// install_cleanup_handlers() ran.
 class output_set {
  public:
   output_set();
@@ -262,6 +265,7 @@ class output_set {
   //   "PATH: is a folder, expected a file name"
   //   "PATH: exists and is not a regular file (device, FIFO or socket); gpsa replaces only ..."
   //   "PATH: cannot write: REASON" (creating the temporary failed: read-only folder, /proc, ...)
+//   "PATH: cannot replace it: the folder 'DIR' is sticky (like /tmp) and the file belongs to ..."
   //   "-o and --attention name the same file 'PATH'"
   //   "-o 'PATH' is the input --weights 'PATH'; refusing to overwrite an input file"
   // The reference stays valid until the set is destroyed.
@@ -282,13 +286,17 @@ class output_set {
 // Writes `bytes` to `path` through a one-output output_set: never a partial file.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
-// Installs handlers for SIGTERM, SIGINT and SIGHUP that remove every staged temporary (and put
-// back targets of a commit in progress), then re-raise the signal with the default disposition,
-// so the exit status still says which signal ended the process. A library must not take signal
-// handlers behind its host's back, so nothing installs them implicitly: the gpsa CLI's main()
-// calls this. A signal whose disposition is not the default (ignored, e.g. under nohup, or
-// handled by the host) is left alone; a host with its own handler can call
-// remove_pending_outputs() from it instead. Idempotent.
+// Installs handlers for every signal whose default action ends the process (SIGTERM, SIGINT,
+// SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGVTALRM, SIGPROF) and for the
+// crashes (SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP, SIGSYS; on an alternate stack, so
+// a stack overflow is covered) that remove every staged temporary (and put back targets of a
+// commit in progress), then re-raise the signal with the default disposition, so the exit
+// status still says which signal ended the process. Under AddressSanitizer / UBSan, whose
+// reports end the process without a signal, the sanitizer's death callback does the same. A
+// library must not take signal handlers behind its host's back, so nothing installs them
+// implicitly: the gpsa CLI's main() calls this. A signal whose disposition is not the default
+// (ignored, e.g. SIGHUP under nohup, or handled by the host or a sanitizer) is left alone; a
+// host with its own handler can call remove_pending_outputs() from it instead. Idempotent.
 void install_cleanup_handlers();
 // Removes every staged temporary and undoes a commit in progress. Async-signal-safe (no
 // allocation, no locks); for hosts' own signal handlers.

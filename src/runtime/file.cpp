@@ -89,10 +89,16 @@ std::string random_suffix() {
   return s;
 }
 
-// ".NAME.tmp.XXXXXX" in the target's folder (absolute).
+// ".NAME.tmp.XXXXXX" in the target's folder (absolute). NAME is cut so the whole leaf stays
+// within the 255 bytes a file name may have (a 250-byte output name is valid; its temporary must
+// be too): uniqueness comes from O_EXCL / link(), not from the name.
 fs::path sibling(const fs::path& target, const char* what) {
+  constexpr std::size_t max_leaf = 255;  // NAME_MAX of Linux file systems
+  std::string name = target.filename().string();
+  const std::size_t extra = 1 + std::strlen(what) + 6;
+  if (name.size() + extra > max_leaf) name.resize(max_leaf - extra);
   std::string leaf(1, '.');  // built with append: GCC 12 -O3 mis-warns (-Wrestrict) on "." + str
-  leaf.append(target.filename().string()).append(what).append(random_suffix());
+  leaf.append(name).append(what).append(random_suffix());
   return target.parent_path() / leaf;
 }
 
@@ -191,6 +197,7 @@ output_file& output_set::add(const fs::path& path, std::string_view flag) {
   }
   if (!S_ISDIR(st.st_mode))
     throw io_error(shown + ": output folder '" + display_path(dir) + "' is not a folder");
+  const struct stat dir_st = st;
   mode_t keep_mode = 0;
   bool exists = false;
   if (::stat(path.c_str(), &st) == 0) {
@@ -202,6 +209,17 @@ output_file& output_set::add(const fs::path& path, std::string_view flag) {
                      "replaces only regular files");
     exists = true;
     keep_mode = st.st_mode & 0777;
+    // In a sticky folder (like /tmp) only the file's owner, the folder's owner or root may
+    // rename over it or remove it: the final rename would fail after all the work, and the old
+    // file's backup link could not be removed. Refused now, before anything is computed.
+    struct stat lst {};
+    const uid_t me = ::geteuid();
+    if ((dir_st.st_mode & S_ISVTX) != 0 && me != 0 && me != dir_st.st_uid &&
+        ::lstat(path.c_str(), &lst) == 0 && me != lst.st_uid)
+      throw io_error(shown + ": cannot replace it: the folder '" + display_path(dir) +
+                     "' is sticky (like /tmp) and the file belongs to another user (uid " +
+                     std::to_string(lst.st_uid) +
+                     "), so only its owner may replace it; choose another name");
   }
 
   auto o = std::unique_ptr<output_file>(new output_file());

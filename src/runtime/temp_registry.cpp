@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The files an output_set has staged, in a fixed table a signal handler can walk without
-// allocating or locking, and the opt-in SIGTERM/SIGINT/SIGHUP handlers that clean them up.
+// allocating or locking, and the opt-in signal handlers that clean them up.
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,12 +88,21 @@ void undo_slot(int i) noexcept {
 namespace gpsa::io {
 namespace {
 
-constexpr int k_signals[] = {SIGTERM, SIGINT, SIGHUP};
+// Every signal whose default action ends the process: the ones a user or the system sends
+// (terminal, kill, timers, resource limits, a closed pipe) and the crashes (the handler must then
+// be async-signal-safe, and it is: it only walks the fixed table and calls unlink/rename).
+constexpr int k_signals[] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,   SIGPIPE, SIGALRM,
+                             SIGUSR1, SIGUSR2, SIGXCPU, SIGVTALRM, SIGPROF, SIGSEGV,
+                             SIGBUS,  SIGABRT, SIGFPE,  SIGILL,    SIGTRAP, SIGSYS};
+
+// An alternate stack, so the handler also runs after a stack overflow (SIGSEGV).
+alignas(16) char g_alt_stack[64 * 1024];
 
 void on_signal(int sig) {
   remove_pending_outputs();
   // Die of the same signal, so the parent sees what ended us (the signal is blocked while this
-  // handler runs; it is delivered, with the default action, when the handler returns).
+  // handler runs; it is delivered, with the default action, when the handler returns; a crash
+  // signal from a faulting instruction is delivered before that instruction runs again).
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -101,25 +110,40 @@ void on_signal(int sig) {
   raise(sig);
 }
 
+void on_sanitizer_death() { remove_pending_outputs(); }
+
 }  // namespace
 
 void remove_pending_outputs() noexcept {
   for (std::size_t i = 0; i < detail::k_slots; ++i) detail::undo_slot(static_cast<int>(i));
 }
 
+}  // namespace gpsa::io
+
+// AddressSanitizer and UBSan end the process with _exit after a report (no signal): their death
+// callback cleans up then. Weak: null unless a sanitizer runtime is linked in.
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+namespace gpsa::io {
+
 void install_cleanup_handlers() {
+  stack_t ss{};
+  ss.ss_sp = g_alt_stack;
+  ss.ss_size = sizeof g_alt_stack;
+  const bool alt = sigaltstack(&ss, nullptr) == 0;
   for (const int sig : k_signals) {
     struct sigaction old {};
     if (sigaction(sig, nullptr, &old) != 0) continue;
     const bool is_default = !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
-    if (!is_default) continue;  // ignored (nohup) or the host's own handler: leave it
+    if (!is_default) continue;  // ignored (nohup) or the host's (or a sanitizer's): leave it
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     for (const int other : k_signals) sigaddset(&sa.sa_mask, other);  // one cleanup at a time
-    sa.sa_flags = 0;
+    sa.sa_flags = alt ? SA_ONSTACK : 0;
     sigaction(sig, &sa, nullptr);
   }
+  if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(on_sanitizer_death);
 }
 
 }  // namespace gpsa::io

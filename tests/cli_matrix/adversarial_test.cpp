@@ -422,4 +422,96 @@ TEST_F(Adversarial, AJpegWithTooManyScansIsRefused) {
   EXPECT_TRUE(r.exited && r.code == 0) << r;
 }
 
+// ---- silent loss of the stdout report -----------------------------------------------------------
+
+// `classify ... > /dev/full` exited 0: every command's report (and --help, --version) must reach
+// stdout or the command fails with one line naming stdout.
+TEST_F(Adversarial, AReportThatCannotBeWrittenIsAnError) {
+  const std::string model = golden("convit/convit_micro_4x4/model.safetensors").string();
+  const std::string o = out.string();
+  const std::vector<std::vector<std::string>> commands = {
+      {"classify", "--weights", model, "--input", golden("convit/convit_micro_4x4/x.npy").string()},
+      {"preprocess", "--image", golden("images/scene_320x240.jpg").string(), "-o", o + "/x.npy"},
+      {"table", "--grid", "3", "-o", o + "/t.npy"},
+      {"forward", "--weights", golden("s2_h4_c16/weights.safetensors").string(), "--input",
+       golden("s2_h4_c16/x.npy").string(), "-o", o + "/y.npy"},
+      {"fold", "--weights", golden("s2_h4_c16/weights.safetensors").string(), "--grid", "2", "-o",
+       o + "/f.h"},
+      {"demo", "--grid", "4", "-o", o + "/d.png"},
+      {"--help"},
+      {"classify", "--help"},
+      {"--version"}};
+  run_limits full;
+  full.stdout_path = "/dev/full";
+  for (const auto& args : commands) {
+    SCOPED_TRACE(args[0] + (args.size() > 1 ? " " + args[1] : std::string()));
+    const run_result r = run_gpsa(args, full);
+    EXPECT_TRUE(r.exited && r.code == 1) << r;
+    EXPECT_EQ(r.err.rfind("gpsa: stdout: write failed: No space left on device", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+// On a full file system (a file-size limit here) a 1000-line top-k report was cut at 86 lines
+// with exit 0.
+TEST_F(Adversarial, AReportCutShortIsAnError) {
+  convit_ref::config c = small_convit(3);
+  c.classes = 1000;
+  write_model(in / "m.safetensors", mt::random_model(c, false, 16));
+  spit(in / "x.npy", npy_zeros({1, 3, 32, 32}));
+  run_limits small_disk;
+  small_disk.stdout_path = out / "report.txt";
+  small_disk.max_file_bytes = 8192;
+  const run_result r = run_gpsa({"classify", "--weights", (in / "m.safetensors").string(),
+                                 "--input", (in / "x.npy").string(), "--topk", "1000"},
+                                small_disk);
+  EXPECT_TRUE(r.exited && r.code == 1) << r;
+  EXPECT_NE(r.err.find("gpsa: stdout: write failed: File too large (after 8192 of "),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(fs::file_size(out / "report.txt"), 8192u);
+}
+
+// ---- leftover files
+// -------------------------------------------------------------------------------
+
+// Another user's world-writable file in a sticky folder (like /tmp): gpsa may write it but not
+// rename over it. It used to compute everything, fail at the rename and leave an undeletable
+// .NAME.old.XXXXXX behind on every attempt; now it is refused before the work.
+TEST_F(Adversarial, AnotherUsersFileInAStickyFolderIsRefusedBeforeTheWork) {
+  const fs::path shared = dir / "shared";
+  fs::create_directory(shared);
+  fs::permissions(dir.path, fs::perms(0755));
+  fs::permissions(shared, fs::perms(01777));
+  spit(shared / "t.npy", "theirs\n");
+  ASSERT_EQ(::chown((shared / "t.npy").c_str(), 40001, 40001), 0);
+  fs::permissions(shared / "t.npy", fs::perms(0666));
+  run_limits other_user;
+  other_user.uid = other_user.gid = 40002;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const run_result r =
+        run_gpsa({"table", "--grid", "3", "-o", (shared / "t.npy").string()}, other_user);
+    expect_refused(r, {"t.npy: cannot replace it", "is sticky (like /tmp)", "(uid 40001)"});
+  }
+  EXPECT_EQ(snapshot(shared), (std::map<std::string, std::string>{{"t.npy", "file:theirs\n"}}));
+  // A new name in the same folder is fine for that user.
+  const run_result ok =
+      run_gpsa({"table", "--grid", "3", "-o", (shared / "mine.npy").string()}, other_user);
+  EXPECT_TRUE(ok.exited && ok.code == 0) << ok;
+  EXPECT_TRUE(fs::exists(shared / "mine.npy"));
+}
+
+// Output names of 244 to 255 bytes are valid, but ".NAME.tmp.XXXXXX" was longer than a file
+// name may be: "cannot write: File name too long".
+TEST_F(Adversarial, AnOutputNameOfUpTo255BytesIsWritten) {
+  for (const std::size_t length : {244u, 250u, 255u}) {
+    SCOPED_TRACE(length);
+    const std::string leaf = std::string(length - 4, 'n') + ".npy";
+    const run_result r = run_gpsa({"table", "--grid", "3", "-o", (out / leaf).string()});
+    ASSERT_TRUE(r.exited && r.code == 0) << r;
+    EXPECT_EQ(names(snapshot(out)), std::vector<std::string>{leaf});
+    fs::remove(out / leaf);
+  }
+}
+
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -93,6 +94,10 @@ struct run_limits {
   rlim_t max_address_space = 0;        // RLIMIT_AS: huge allocations fail instead of swapping
                                        // (under ASan: its max_allocation_size_mb instead)
   int timeout_seconds = 300;           // then SIGKILL: a hang fails the test (killed, not exited)
+  fs::path stdout_path{};              // empty: a private file read back into run_result::out;
+                                       // otherwise stdout goes there (e.g. /dev/full), out = ""
+  uid_t uid = 0;                       // non-zero: run as this user and group (tests run as root)
+  gid_t gid = 0;
 };
 
 struct run_result {
@@ -111,6 +116,7 @@ inline std::ostream& operator<<(std::ostream& os, const run_result& r) {
 struct running_gpsa {
   pid_t pid = -1;
   int timeout_seconds = 300;
+  bool read_stdout = true;
   std::unique_ptr<scratch> io;  // its stdout and stderr files
 };
 
@@ -119,9 +125,12 @@ struct running_gpsa {
 inline running_gpsa start_gpsa(const std::vector<std::string>& args, const run_limits& lim = {}) {
   running_gpsa child;
   child.timeout_seconds = lim.timeout_seconds;
+  child.read_stdout = lim.stdout_path.empty();
   child.io = std::make_unique<scratch>();
   scratch& io = *child.io;
-  const std::string out_file = (io / "stdout").string(), err_file = (io / "stderr").string();
+  const std::string out_file =
+      lim.stdout_path.empty() ? (io / "stdout").string() : lim.stdout_path.string();
+  const std::string err_file = (io / "stderr").string();
   const std::string exe = kGpsa.string(), cwd = lim.cwd.string();
   // Everything the child needs is built before fork: after it only async-signal-safe calls.
   std::vector<std::string> argv_s{exe};
@@ -157,7 +166,7 @@ inline running_gpsa start_gpsa(const std::vector<std::string>& args, const run_l
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
-    const int o = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int o = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0644);
     const int e = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(126);
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
@@ -171,6 +180,11 @@ inline running_gpsa start_gpsa(const std::vector<std::string>& args, const run_l
       const rlimit r{lim.max_address_space, lim.max_address_space};
       if (::setrlimit(RLIMIT_AS, &r) != 0) ::_exit(126);
     }
+    const rlimit no_core{0, 0};  // a test that crashes gpsa on purpose writes no core file
+    if (::setrlimit(RLIMIT_CORE, &no_core) != 0) ::_exit(126);
+    if (lim.uid != 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(lim.gid) != 0 || ::setuid(lim.uid) != 0))
+      ::_exit(126);
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
@@ -201,7 +215,7 @@ inline run_result finish_gpsa(running_gpsa& child) {
   r.exited = WIFEXITED(status);
   if (r.exited) r.code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  r.out = slurp(out_file);
+  if (child.read_stdout) r.out = slurp(out_file);
   r.err = slurp(err_file);
   return r;
 }

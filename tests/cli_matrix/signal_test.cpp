@@ -84,4 +84,48 @@ TEST(Signals, ForwardRemovesEveryTemporaryOnSighup) {
   EXPECT_FALSE(fs::exists(out / "dist.npy"));
 }
 
+// Every other signal whose default action ends gpsa, including the crashes (a crash such as an
+// out-of-bounds read ends in SIGSEGV or SIGBUS; an assertion in SIGABRT): the temporary is
+// removed and gpsa still dies of that signal. Under AddressSanitizer, SIGSEGV and SIGBUS are the
+// sanitizer's: it reports and exits with status 1, and its death callback removes the temporary.
+class OtherSignals : public ::testing::TestWithParam<int> {};
+
+TEST_P(OtherSignals, RemoveTheTemporaryAndEndGpsaWithTheSignal) {
+  const int sig = GetParam();
+  const scratch out;
+  running_gpsa child =
+      start_gpsa({"table", "--grid", "97", "--dtype", "f64", "-o", (out / "t.npy").string()});
+  bool staged = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!staged && std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(child.pid, &status, WNOHANG), 0) << "gpsa ended before the signal";
+    for (const auto& e : fs::directory_iterator(out.path)) {
+      std::error_code ec;
+      if (e.path().filename().string().find(".tmp.") != std::string::npos &&
+          fs::file_size(e.path(), ec) >= (std::uintmax_t{1} << 20) && !ec)
+        staged = true;
+    }
+    if (!staged) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(staged) << "no temporary appeared";
+  ASSERT_EQ(::kill(child.pid, sig), 0);
+  const run_result r = finish_gpsa(child);
+  if (GPSA_CLI_ASAN && (sig == SIGSEGV || sig == SIGBUS)) {
+    EXPECT_TRUE(r.exited && r.code != 0) << r;
+  } else {
+    EXPECT_FALSE(r.exited) << "expected death by signal " << sig << ": " << r;
+    EXPECT_EQ(r.signal, sig) << r;
+  }
+  EXPECT_EQ(temporaries(out.path), std::vector<std::string>{}) << "temporary left after " << sig;
+  EXPECT_FALSE(fs::exists(out / "t.npy"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, OtherSignals,
+                         ::testing::Values(SIGXCPU, SIGALRM, SIGUSR1, SIGUSR2, SIGPIPE, SIGQUIT,
+                                           SIGSEGV, SIGBUS, SIGABRT),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(sigabbrev_np(info.param));
+                         });
+
 }  // namespace
