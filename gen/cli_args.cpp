@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstddef>
 #include <cstring>
+#include <system_error>
 
 #include "commands.hpp"
 #include "gpsa/image.hpp"
@@ -70,6 +71,14 @@ std::size_t parse_threads(const std::string& text) {
                     "': expected a number of worker threads from 1 to " +
                     std::to_string(max_threads));
   return n;
+}
+
+std::unique_ptr<thread_pool_executor> start_workers(std::size_t workers, const std::string& text) {
+  try {
+    return std::make_unique<thread_pool_executor>(workers);
+  } catch (const std::system_error& e) {
+    throw cli_error("--threads '" + io::printable(text, 200) + "': " + e.what());
+  }
 }
 
 void print_report(std::string_view text) {

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "gpsa/convit.hpp"
+#include "gpsa/executor.hpp"
 #include "gpsa/grid.hpp"
 
 namespace CLI {
@@ -36,6 +38,10 @@ inline constexpr std::size_t max_threads = 256;
 
 // --threads N: a decimal integer from 1 to max_threads; cli_error naming the text otherwise.
 std::size_t parse_threads(const std::string& text);
+
+// The pool of --threads N (`text` as given): cli_error "--threads 'N': cannot start helper
+// thread K of N - 1: REASON" when the system refuses a thread.
+std::unique_ptr<thread_pool_executor> start_workers(std::size_t workers, const std::string& text);
 
 // Writes a command's report to stdout (file descriptor 1) and checks that every byte got there:
 // cli_error "stdout: write failed: REASON ..." otherwise (a full disk, /dev/full, a closed

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <iostream>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -68,6 +69,15 @@ std::vector<std::string> read_labels(const std::string& path, std::size_t classe
                                      const std::string& weights) {
   const std::vector<std::uint8_t> bytes = io::read_file(path, max_labels_bytes);
   std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  // UTF-16 (Windows' "Unicode" text) would become labels full of NUL bytes.
+  if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF")
+    throw cli_error(io::display_path(path) + ": UTF-16 text (byte-order mark " +
+                    (text[0] == '\xFF' ? "FF FE" : "FE FF") +
+                    "); save the labels as UTF-8, one per line");
+  if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos)
+    throw cli_error(io::display_path(path) + ": not a text file (a NUL byte at offset " +
+                    std::to_string(nul) +
+                    "; UTF-16 without a byte-order mark?); give the labels as UTF-8, one per line");
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   std::vector<std::string> labels;
   while (!text.empty()) {
@@ -213,7 +223,7 @@ void run_classify(const classify_options& o) {
   // --threads N: a pool of N workers (this thread + N - 1); without it no thread is started.
   std::unique_ptr<thread_pool_executor> pool;
   if (threads) {
-    pool = std::make_unique<thread_pool_executor>(*threads);
+    pool = start_workers(*threads, o.threads);
     model.set_executor(&pool->get());
   }
   std::vector<float> features;
@@ -258,6 +268,23 @@ void run_classify(const classify_options& o) {
            << ',' << c.dim << ") float32 (after the final norm"
            << (c.has_class_token() ? ", class token first" : "") << ")\n";
   print_report(report.str());
+
+  // NaN logits (NaN or Inf in the weights or the input: they propagate as in PyTorch) make the
+  // ranking meaningless: say so on stderr, once.
+  std::size_t nan_images = 0, first = 0, first_count = 0;
+  for (std::size_t b = 0; b < B; ++b) {
+    const std::size_t n = static_cast<std::size_t>(
+        std::count_if(logits.begin() + static_cast<std::ptrdiff_t>(b * c.classes),
+                      logits.begin() + static_cast<std::ptrdiff_t>((b + 1) * c.classes),
+                      [](float v) { return std::isnan(v); }));
+    if (n != 0 && nan_images++ == 0) first = b, first_count = n;
+  }
+  if (nan_images != 0)
+    std::cerr << "gpsa: warning: " << nan_images << " of " << B
+              << " image(s) have NaN logits (first: image " << first << ", " << first_count
+              << " of " << c.classes
+              << " classes), so their ranking means nothing; NaN or Inf in the weights or the "
+                 "input propagate as in PyTorch\n";
 }
 
 }  // namespace

@@ -49,6 +49,9 @@ gpsa::grid checked_grid(const fold_options& o) {
   if (o.with_weights && o.format != "c") throw cli_error("--with-weights needs --format c");
   if (!codegen::is_c_identifier(o.name))
     throw cli_error("--name '" + io::printable(o.name, 200) + "': not a C identifier");
+  if (const std::string clash = codegen::clash_with_gpsa_h(o.name); !clash.empty())
+    throw cli_error("--name '" + o.name + "': the header would define '" + clash +
+                    "', which <gpsa/gpsa.h> already declares; choose another name");
   return parse_grid_text(o.grid);
 }
 
@@ -119,7 +122,24 @@ std::string c_header(const fold_options& o, const io::safetensors_file& file,
                    " --format c --name " + o.name + (o.with_weights ? " --with-weights" : "");
   std::vector<layer_params> weights;
   if (o.with_weights)
-    for (const checkpoint_fold& l : layers) weights.push_back(read_gpsa_layer(file, l.prefix));
+    for (const checkpoint_fold& l : layers) {
+      weights.push_back(read_gpsa_layer(file, l.prefix));
+      // C99 has no literal for NaN / Inf: name the file, the key and the index.
+      const layer_params& p = weights.back();
+      const std::pair<const char*, const std::vector<float>*> named[] = {
+          {"qk.weight", &p.qk_weight},     {"qk.bias", &p.qk_bias},
+          {"v.weight", &p.v_weight},       {"v.bias", &p.v_bias},
+          {"proj.weight", &p.proj_weight}, {"proj.bias", &p.proj_bias}};
+      for (const auto& [name, values] : named) {
+        if (values->empty()) continue;
+        const std::string key = join_key(l.prefix, name);
+        const std::string bad = first_nonfinite(file.tensors.at(key).shape, *values);
+        if (!bad.empty())
+          throw cli_error(io::display_path(o.weights) + ": tensor '" + io::printable(key, 200) +
+                          "' has " + bad +
+                          "; a non-finite weight cannot be written to a C header (--with-weights)");
+      }
+    }
   return codegen::folded_header(layers, h, weights);
 }
 

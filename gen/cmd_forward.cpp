@@ -155,7 +155,7 @@ void run_forward(const forward_options& o) {
   // --threads: the host (this CLI) owns the threads; without it gpsa starts none.
   std::unique_ptr<thread_pool_executor> pool;
   if (threads != 0) {
-    pool = std::make_unique<thread_pool_executor>(threads);
+    pool = start_workers(threads, o.threads);
     l.set_executor(&pool->get());
   }
 

@@ -227,6 +227,34 @@ void emit_tables(std::string& o, const header_shape& s, const std::string& sym,
 
 }  // namespace
 
+std::string clash_with_gpsa_h(std::string_view symbol) {
+  // What folded_header defines: macros SYMBOL_<suffix>, arrays symbol_<suffix> and, per layer,
+  // symbol_l<digits>_<suffix> (emit_macros, emit_tables, emit_array and emit_weights above).
+  static constexpr std::string_view macros[] = {
+      "H_INCLUDED", "LAYERS",           "HEADS", "ROWS",     "COLS",
+      "PATCHES",    "FLOATS_PER_LAYER", "DIM",   "QKV_BIAS", "UNUSED"};
+  static constexpr std::string_view tables[] = {"fx", "gy", "lambda", "layers", "weights"};
+  static constexpr std::string_view per_layer[] = {
+      "fx",     "gy",          "lambda",    "qk_weight",       "qk_bias",       "v_weight",
+      "v_bias", "proj_weight", "proj_bias", "pos_proj_weight", "pos_proj_bias", "gating_param"};
+  const std::string sym(symbol), mac = c_macro_name(symbol);
+  for (const std::string_view id : gpsa_h_identifiers) {
+    const std::string name(id);
+    for (const std::string_view m : macros)
+      if (name == mac + "_" + std::string(m)) return name;
+    for (const std::string_view t : tables)
+      if (name == sym + "_" + std::string(t)) return name;
+    const std::string layer = sym + "_l";
+    if (name.compare(0, layer.size(), layer) != 0) continue;
+    std::size_t i = layer.size();
+    while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+    if (i == layer.size() || i >= name.size() || name[i] != '_') continue;
+    for (const std::string_view l : per_layer)
+      if (name.compare(i + 1, std::string::npos, l) == 0) return name;
+  }
+  return {};
+}
+
 std::string folded_header(std::span<const checkpoint_fold> layers, const header_options& options,
                           std::span<const layer_params> weights) {
   const header_shape s = check_layers(layers, options, weights);

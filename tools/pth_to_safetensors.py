@@ -5,9 +5,10 @@
 
 usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--key model] [--strip-prefix module.]
 
-IN may hold a bare state_dict or one under 'model', 'state_dict' or 'model_state' (or --key K).
+IN may hold a bare state_dict or one under 'model', 'state_dict' or 'model_state' (or --key K),
+or a whole pickled nn.Module (its state_dict() is taken; its class must be importable).
 Every floating-point tensor is written with its dtype (F32, F16, BF16, F64); other tensors
-(e.g. an integer step counter) are written as their integer dtype, which gpsa lists and skips.
+(e.g. SWA's integer step counter n_averaged) are not weights: they are skipped and listed.
 Keys are written as they are, or without --strip-prefix P where they start with P (gpsa names
 the prefix to strip, e.g. 'module.' from DataParallel, when it reads a file that has one).
 """
@@ -19,16 +20,14 @@ import sys
 
 import torch
 
-DTYPES = {
-    torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
-    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-    torch.uint8: "U8", torch.bool: "BOOL",
-}
+DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
 
 
 def state_dict_of(obj, key):
     if key is not None:
         obj = obj[key]
+    if isinstance(obj, torch.nn.Module):  # torch.save(model) instead of model.state_dict()
+        obj = obj.state_dict()
     elif isinstance(obj, dict) and not any(torch.is_tensor(v) for v in obj.values()):
         for k in ("model", "state_dict", "model_state"):
             if k in obj and isinstance(obj[k], dict):
@@ -37,6 +36,22 @@ def state_dict_of(obj, key):
     if not isinstance(obj, dict):
         sys.exit(f"no state_dict found (a {type(obj).__name__}); give --key")
     return {k: v for k, v in obj.items() if torch.is_tensor(v)}
+
+
+def load(path):
+    """torch.load, or one line (not a traceback) when the file cannot be unpickled."""
+    try:
+        try:
+            # A whole pickled model (or an older checkpoint) needs weights_only=False: convert
+            # only files you trust, as for any torch.load.
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except TypeError:  # PyTorch before 1.13 has no weights_only
+            return torch.load(path, map_location="cpu")
+    except Exception as e:
+        why = str(e).splitlines()[0] if str(e) else ""
+        sys.exit(f"{path}: cannot load ({type(e).__name__}: {why}); a whole pickled model "
+                 "needs its class importable (e.g. pip install timm), or save "
+                 "model.state_dict() instead")
 
 
 def raw_bytes(t):
@@ -55,7 +70,10 @@ def main():
     a = ap.parse_args()
     if os.path.abspath(a.input) == os.path.abspath(a.output):
         sys.exit("the output would overwrite the input")
-    sd = state_dict_of(torch.load(a.input, map_location="cpu"), a.key)
+    obj = load(a.input)
+    sd = state_dict_of(obj, a.key)
+    skipped = sorted(k for k, v in sd.items() if v.dtype not in DTYPES)
+    sd = {k: v for k, v in sd.items() if v.dtype in DTYPES}
     p = a.strip_prefix
     sd = {(k[len(p):] if p and k.startswith(p) else k): v for k, v in sd.items()}
     header, blobs, offset = {}, [], 0
@@ -77,7 +95,8 @@ def main():
         for b in blobs:
             f.write(b)
     os.replace(tmp, a.output)
-    print(f"{a.output}: {len(sd)} tensors, {offset} bytes of data")
+    print(f"{a.output}: {len(sd)} tensors, {offset} bytes of data" +
+          (f"; skipped (not floating point): {', '.join(skipped)}" if skipped else ""))
 
 
 if __name__ == "__main__":

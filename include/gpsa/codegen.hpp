@@ -79,6 +79,41 @@ struct header_options {
 std::string folded_header(std::span<const checkpoint_fold> layers, const header_options& options,
                           std::span<const layer_params> weights = {});
 
+// Every identifier <gpsa/gpsa.h> declares (functions, types, macros, its include guard); a
+// generated header is included after it and must not redefine one. tests/fold checks that this
+// list holds every gpsa_/GPSA_ identifier of gpsa.h.
+inline constexpr std::string_view gpsa_h_identifiers[] = {"GPSA_BUFFER_TOO_SMALL",
+                                                          "GPSA_DETAIL_MAX",
+                                                          "GPSA_DETAIL_PANEL48",
+                                                          "GPSA_EMPTY_GRID",
+                                                          "GPSA_GPSA_H",
+                                                          "GPSA_INVALID_ARGUMENT",
+                                                          "GPSA_LAYER_SCRATCH_LEN",
+                                                          "GPSA_NOT_SQUARE",
+                                                          "GPSA_OK",
+                                                          "GPSA_SHAPE_MISMATCH",
+                                                          "GPSA_SIZE_OVERFLOW",
+                                                          "GPSA_VALUE_OUT_OF_RANGE",
+                                                          "gpsa_fold",
+                                                          "gpsa_fold_size",
+                                                          "gpsa_folded",
+                                                          "gpsa_gated_blend",
+                                                          "gpsa_layer_dims",
+                                                          "gpsa_layer_forward",
+                                                          "gpsa_layer_size",
+                                                          "gpsa_layer_weights",
+                                                          "gpsa_positional_apply",
+                                                          "gpsa_positional_apply_scratch",
+                                                          "gpsa_positional_expand",
+                                                          "gpsa_rel_indices_f32",
+                                                          "gpsa_status",
+                                                          "gpsa_status_message",
+                                                          "gpsa_version"};
+
+// The first identifier folded_header(…, {symbol}) would define that <gpsa/gpsa.h> already
+// declares (e.g. "gpsa_layer_weights" for the symbol "gpsa_layer"), or "" when there is none.
+std::string clash_with_gpsa_h(std::string_view symbol);
+
 // The dense positional attention softmax(P) of every layer, expanded from the factors, as a
 // float32 .npy of shape (L, H, N, N). std::length_error when it would exceed `max_bytes`.
 std::string folded_dense_npy(std::span<const checkpoint_fold> layers,

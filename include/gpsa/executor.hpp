@@ -22,7 +22,9 @@ class thread_pool_executor {
  public:
   // `workers` >= 1 (std::invalid_argument otherwise): the calling thread is worker 0 and
   // workers - 1 helper threads are started here and joined by the destructor. One
-  // parallel_for runs at a time (concurrent callers take turns); tasks must not throw.
+  // parallel_for runs at a time (concurrent callers take turns); tasks must not throw. A thread
+  // the system refuses is std::system_error "cannot start helper thread K of N: REASON" (the
+  // threads already started are joined first).
   explicit thread_pool_executor(std::size_t workers);
   ~thread_pool_executor();
   thread_pool_executor(const thread_pool_executor&) = delete;

@@ -241,14 +241,14 @@ class output_file {
 // non-regular file, the final rename is allowed (in a sticky folder such as /tmp, a file of
 // another user is refused), and it is not another output or an input (the same existing file,
 // through any spelling, symlink or hard link; for a new file, the same name in the same folder,
-// the folder compared by device and inode, so "y.npy", "./y.npy" and "$PWD/y.npy" are one). commit() flushes (fsync) every temporary, then
-// renames them over their targets; if any step fails, the targets already replaced are put back
-// (each old file is kept as a hard link `.NAME.old.XXXXXX` until the commit is done; on a file
-// system without hard links such targets are renamed last) and every temporary is removed, so
-// the old files stay exactly as they were. Without commit(), the destructor removes every
-// temporary. A new file gets mode 0666 minus the umask; a replaced file keeps its mode.
-// Temporaries are also removed on SIGTERM, SIGINT, SIGHUP, ... and crashes once
-// install_cleanup_handlers() ran.
+// the folder compared by device and inode, so "y.npy", "./y.npy" and "$PWD/y.npy" are one).
+// commit() flushes (fsync) every temporary, then renames them over their targets; if any step
+// fails, the targets already replaced are put back (each old file is kept as a hard link
+// `.NAME.old.XXXXXX` until the commit is done; on a file system without hard links such targets are
+// renamed last) and every temporary is removed, so the old files stay exactly as they were. Without
+// commit(), the destructor removes every temporary. A new file gets mode 0666 minus the umask; a
+// replaced file keeps its mode. Temporaries are also removed on SIGTERM, SIGINT, SIGHUP, ... and
+// crashes once install_cleanup_handlers() ran.
 class output_set {
  public:
   output_set();
@@ -265,7 +265,7 @@ class output_set {
   //   "PATH: is a folder, expected a file name"
   //   "PATH: exists and is not a regular file (device, FIFO or socket); gpsa replaces only ..."
   //   "PATH: cannot write: REASON" (creating the temporary failed: read-only folder, /proc, ...)
-//   "PATH: cannot replace it: the folder 'DIR' is sticky (like /tmp) and the file belongs to ..."
+  //   "PATH: cannot replace it: the folder 'DIR' is sticky (like /tmp) and the file belongs to ..."
   //   "-o and --attention name the same file 'PATH'"
   //   "-o 'PATH' is the input --weights 'PATH'; refusing to overwrite an input file"
   // The reference stays valid until the set is destroyed.

@@ -100,10 +100,10 @@ class layer {
  private:
   layer_params p_;
   std::optional<gpsa::grid> grid_;
-  folded_state fold_;               // of grid_ (empty without a grid)
-  const executor* exec_ = nullptr;  // null: serial
+  folded_state fold_;                            // of grid_ (empty without a grid)
+  const executor* exec_ = nullptr;               // null: serial
   std::shared_ptr<const float[]> packed_store_;  // gpsa_pack_weights' output (immutable)
-  const float* packed_ = nullptr;                 // its 64-byte aligned start
+  const float* packed_ = nullptr;                // its 64-byte aligned start
 
   void pack();
 

@@ -368,6 +368,16 @@ class schema {
     }
   }
 
+  // An integer or bool tensor the model does not use: a counter saved beside the weights (SWA's
+  // n_averaged, BatchNorm's num_batches_tracked), not a weight; ignored.
+  bool is_counter(const std::string& key) const {
+    const auto it = view_.file().unsupported.find(key);
+    if (it == view_.file().unsupported.end()) return false;
+    const std::string& d = it->second;
+    return d == "BOOL" || (!d.empty() && (d[0] == 'I' || d[0] == 'U') && d.size() <= 3 &&
+                           d.find_first_not_of("0123456789", 1) == std::string::npos);
+  }
+
   // The work of one image's forward (model.hpp's count) against max_convit_image_work.
   void check_work(const convit_config& c) const {
     const std::uint64_t N = c.patches(), D = c.dim, H = c.heads, M = c.mlp_hidden;
@@ -391,7 +401,7 @@ class schema {
 
   void reject_unused(const convit_config& c) const {
     for (const auto& k : keys_) {
-      if (used_.count(k) != 0) continue;
+      if (used_.count(k) != 0 || is_counter(k)) continue;
       const std::string model = "a timm ConViT of depth " + std::to_string(c.depth) +
                                 ", local_up_to_layer " + std::to_string(c.local_up_to_layer);
       if (const auto i = block_index(k); i && *i >= c.depth) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -81,16 +83,25 @@ thread_pool_executor::thread_pool_executor(std::size_t workers) : s_(std::make_u
   if (workers == 0)
     throw std::invalid_argument("thread_pool_executor: workers is 0, expected >= 1");
   s_->threads.reserve(workers - 1);
-  try {
-    for (std::size_t w = 1; w < workers; ++w)
-      s_->threads.emplace_back([st = s_.get(), w] { st->helper(w); });
-  } catch (...) {
+  const auto stop_started = [&] {
     {
       std::lock_guard lk(s_->m);
       s_->stop = true;
     }
     s_->start.notify_all();
     for (auto& t : s_->threads) t.join();
+  };
+  try {
+    for (std::size_t w = 1; w < workers; ++w)
+      s_->threads.emplace_back([st = s_.get(), w] { st->helper(w); });
+  } catch (const std::system_error& e) {
+    const std::size_t started = s_->threads.size();
+    stop_started();
+    // The bare "Resource temporarily unavailable" says nothing about threads.
+    throw std::system_error(e.code(), "cannot start helper thread " + std::to_string(started + 1) +
+                                          " of " + std::to_string(workers - 1));
+  } catch (...) {
+    stop_started();
     throw;
   }
   ex_ = executor{s_.get(), &thread_pool_executor::run, workers};

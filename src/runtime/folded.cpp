@@ -2,7 +2,9 @@
 // gpsa::folded_state and the fold of a checkpoint's GPSA layers.
 #include "gpsa/folded.hpp"
 
+#include <map>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "gpsa/checkpoint.hpp"
@@ -55,14 +57,18 @@ std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa
   const checkpoint_view root(f);
   const std::vector<std::string> prefixes = gpsa_layer_prefixes(f);
   if (prefixes.empty()) {
+    // Every key, also those of a dtype gpsa does not read (an F8 or C64 file is not empty).
+    std::map<std::string, std::string> all;
+    for (const auto& kv : f.tensors) all.emplace(kv.first, "");
+    for (const auto& kv : f.unsupported) all.emplace(kv.first, " (" + kv.second + ")");
     std::string keys;
     std::size_t shown = 0;
-    for (const auto& kv : f.tensors) {
+    for (const auto& [key, dtype] : all) {
       if (shown == 6) {
         keys += ", ...";
         break;
       }
-      keys += (shown++ == 0 ? "" : ", ") + io::printable(kv.first, 200);
+      keys += (shown++ == 0 ? "" : ", ") + io::printable(key, 200) + dtype;
     }
     root.fail(
         "no GPSA layer found (no key ends in '.pos_proj.weight'" +

@@ -514,4 +514,203 @@ TEST_F(Adversarial, AnOutputNameOfUpTo255BytesIsWritten) {
   }
 }
 
+// ---- messages
+// ---------------------------------------------------------------------------------------
+
+// A safetensors file of raw tensors of any dtype: key -> (dtype, shape, bytes of zeros).
+struct raw_tensor {
+  std::string dtype;
+  std::vector<std::size_t> shape;
+  std::size_t bytes = 0;
+};
+std::string raw_safetensors(const std::map<std::string, raw_tensor>& tensors) {
+  nlohmann::json h = nlohmann::json::object();
+  std::size_t at = 0;
+  for (const auto& [key, t] : tensors) {
+    h[key] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {at, at + t.bytes}}};
+    at += t.bytes;
+  }
+  std::string json = h.dump();
+  while (json.size() % 8 != 0) json += ' ';
+  std::string b;
+  for (int i = 0; i < 8; ++i)
+    b += static_cast<char>((std::uint64_t{json.size()} >> (8 * i)) & 0xff);
+  return b + json + std::string(at, '\0');
+}
+
+// A model file plus extra raw tensors (e.g. an integer counter).
+std::string model_with(const mt::st_map& m, const std::map<std::string, raw_tensor>& extra) {
+  const std::string base = tiny_safetensors::serialise(m);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(base[std::size_t(i)]);
+  nlohmann::json h = nlohmann::json::parse(base.substr(8, n));
+  std::string data = base.substr(8 + n);
+  for (const auto& [key, t] : extra) {
+    h[key] = {{"dtype", t.dtype},
+              {"shape", t.shape},
+              {"data_offsets", {data.size(), data.size() + t.bytes}}};
+    data.append(t.bytes, '\0');
+  }
+  std::string json = h.dump();
+  while (json.size() % 8 != 0) json += ' ';
+  std::string b;
+  for (int i = 0; i < 8; ++i)
+    b += static_cast<char>((std::uint64_t{json.size()} >> (8 * i)) & 0xff);
+  return b + json + data;
+}
+
+// classify and demo now say which flag an empty path belongs to (the docs promised it).
+TEST_F(Adversarial, EmptyPathsNameTheirFlag) {
+  const std::string w = golden("convit/convit_micro_4x4/model.safetensors").string();
+  const std::string x = golden("convit/convit_micro_4x4/x.npy").string();
+  expect_refused(run_gpsa({"classify", "--weights", "", "--input", x}),
+                 {"gpsa: --weights: the path is empty"});
+  expect_refused(run_gpsa({"classify", "--weights", w, "--image", ""}),
+                 {"gpsa: --image: the path is empty"});
+  expect_refused(run_gpsa({"classify", "--weights", w, "--input", x, "--labels", ""}),
+                 {"gpsa: --labels: the path is empty"});
+  expect_refused(run_gpsa({"classify", "--weights", w, "--input", x, "--features", ""}),
+                 {"gpsa: --features: the path is empty"});
+  expect_refused(run_gpsa({"demo", "--weights", "", "-o", (out / "d.png").string()}),
+                 {"gpsa: --weights: the path is empty"});
+  expect_refused(run_gpsa({"demo", "-o", ""}), {"gpsa: -o: the path is empty"});
+  // --query '' was taken as "no --query".
+  expect_refused(run_gpsa({"demo", "--query", "", "-o", (out / "d.png").string()}),
+                 {"gpsa: --query '': expected a patch index or y,x"});
+}
+
+// A model of 4800 px images blamed an "output size 4800" the user never chose.
+TEST_F(Adversarial, AModelImageOverTheImageLimitNamesTheModel) {
+  convit_ref::config c;
+  c.image = 4800;
+  c.patch = 75;
+  c.dim = 2;
+  c.heads = 1;
+  c.depth = c.local = 1;
+  c.hidden = 2;
+  c.classes = 2;
+  write_model(in / "m.safetensors", mt::random_model(c, false, 17));
+  expect_refused(run_gpsa({"classify", "--weights", (in / "m.safetensors").string(), "--image",
+                           golden("images/scene_320x240.jpg").string()}),
+                 {"takes 4800x4800 images", "at most 4096x4096", "--input x.npy (B,3,4800,4800)"});
+}
+
+// A refused thread printed only "Resource temporarily unavailable".
+TEST_F(Adversarial, AThreadTheSystemRefusesIsNamed) {
+  run_limits no_threads;
+  no_threads.extra_env = {std::string("LD_PRELOAD=") + GPSA_EAGAIN_THREADS_SHIM};
+  expect_refused(
+      run_gpsa(
+          {"forward", "--weights", golden("s2_h4_c16/weights.safetensors").string(), "--input",
+           golden("s2_h4_c16/x.npy").string(), "-o", (out / "y.npy").string(), "--threads", "4"},
+          no_threads),
+      {"--threads '4': cannot start helper thread 1 of 3: Resource temporarily unavailable"});
+  expect_refused(run_gpsa({"classify", "--weights",
+                           golden("convit/convit_micro_4x4/model.safetensors").string(), "--input",
+                           golden("convit/convit_micro_4x4/x.npy").string(), "--threads", "2"},
+                          no_threads),
+                 {"--threads '2': cannot start helper thread 1 of 1"});
+}
+
+// A file of F8 / C64 tensors only was "the file holds no tensors".
+TEST_F(Adversarial, TensorsOfAnUnreadDtypeAreListed) {
+  spit(in / "f8.safetensors",
+       raw_safetensors({{"pos_embed", {"F8_E4M3", {1, 4, 2}, 8}}, {"w", {"C64", {2}, 16}}}));
+  expect_refused(run_gpsa({"fold", "--weights", (in / "f8.safetensors").string(), "--grid", "2",
+                           "-o", (out / "f.h").string()}),
+                 {"no GPSA layer found", "keys: pos_embed (F8_E4M3), w (C64)"});
+  EXPECT_EQ(run_gpsa({"fold", "--weights", (in / "f8.safetensors").string(), "--grid", "2", "-o",
+                      (out / "f.h").string()})
+                .err.find("holds no tensors"),
+            std::string::npos);
+}
+
+// UTF-16 labels were accepted and printed as \x00c\x00l...
+TEST_F(Adversarial, Utf16LabelsAreRefused) {
+  const std::string w = golden("convit/convit_micro_4x4/model.safetensors").string();
+  const std::string x = golden("convit/convit_micro_4x4/x.npy").string();
+  std::string utf16;  // "cl0\ncl1\n...", each character followed by a zero byte (UTF-16LE)
+  for (int i = 0; i < 10; ++i)
+    for (const char ch : {'c', 'l', static_cast<char>('0' + i), '\n'}) utf16 += {ch, '\0'};
+  spit(in / "bom.txt", "\xff\xfe" + utf16);
+  spit(in / "nobom.txt", utf16);
+  expect_refused(
+      run_gpsa({"classify", "--weights", w, "--input", x, "--labels", (in / "bom.txt").string()}),
+      {"bom.txt: UTF-16 text (byte-order mark FF FE); save the labels as UTF-8"});
+  expect_refused(
+      run_gpsa({"classify", "--weights", w, "--input", x, "--labels", (in / "nobom.txt").string()}),
+      {"nobom.txt: not a text file (a NUL byte at offset 1"});
+}
+
+// 12-bit and lossless JPEGs were "corrupt".
+TEST_F(Adversarial, TwelveBitAndLosslessJpegsAreUnsupported) {
+  spit(in / "twelve.jpg", jpeg_scans(0xc1, 12, 64, 1));
+  spit(in / "lossless.jpg", jpeg_scans(0xc3, 8, 64, 1));
+  expect_refused(run_gpsa({"preprocess", "--image", (in / "twelve.jpg").string(), "-o",
+                           (out / "x.npy").string()}),
+                 {"twelve.jpg: unsupported JPEG: 12-bit samples; gpsa reads 8-bit JPEGs"});
+  expect_refused(run_gpsa({"preprocess", "--image", (in / "lossless.jpg").string(), "-o",
+                           (out / "x.npy").string()}),
+                 {"lossless.jpg: unsupported JPEG: ", "SOF type 0xc3"});
+}
+
+// A .npy descr '<f' was called "float0".
+TEST_F(Adversarial, ANpyDescrWithoutSizeIsNamed) {
+  spit(in / "x.npy", npy_zeros({2, 4, 16}, "<f"));
+  const run_result r =
+      run_gpsa({"forward", "--weights", golden("s2_h4_c16/weights.safetensors").string(), "--input",
+                (in / "x.npy").string(), "-o", (out / "y.npy").string()});
+  expect_refused(r, {"dtype '<f' (no item size)"});
+  EXPECT_EQ(r.err.find("float0"), std::string::npos) << r.err;
+}
+
+// fold --with-weights on a NaN weight named only the C symbol, not the file and the key.
+TEST_F(Adversarial, ANanWeightForTheHeaderNamesFileAndKey) {
+  poked_safetensors("s2_h4_c16/weights.safetensors", in / "w.safetensors",
+                    "blocks.0.attn.qk.weight", 17, NAN);
+  expect_refused(
+      run_gpsa({"fold", "--weights", (in / "w.safetensors").string(), "--grid", "2",
+                "--with-weights", "-o", (out / "f.h").string()}),
+      {"w.safetensors: tensor 'blocks.0.attn.qk.weight' has NaN at index (1,1)", "--with-weights"});
+}
+
+// fold --name gpsa_layer wrote gpsa_layer_weights[], which <gpsa/gpsa.h> declares as a type.
+TEST_F(Adversarial, AFoldNameThatClashesWithGpsaHIsRefused) {
+  expect_refused(run_gpsa({"fold", "--weights", golden("s2_h4_c16/weights.safetensors").string(),
+                           "--grid", "2", "--name", "gpsa_layer", "-o", (out / "f.h").string()}),
+                 {"--name 'gpsa_layer': the header would define 'gpsa_layer_weights'",
+                  "<gpsa/gpsa.h> already declares"});
+}
+
+// NaN logits printed ranks of nan with exit 0 and no word of warning.
+TEST_F(Adversarial, NanLogitsGiveAWarning) {
+  poked_npy("convit/convit_micro_4x4/x.npy", in / "x.npy", 0, NAN);
+  const run_result r = run_gpsa({"classify", "--weights",
+                                 golden("convit/convit_micro_4x4/model.safetensors").string(),
+                                 "--input", (in / "x.npy").string()});
+  EXPECT_TRUE(r.exited && r.code == 0) << r;
+  EXPECT_EQ(r.err.rfind("gpsa: warning: 1 of ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("have NaN logits (first: image 0, 10 of 10 classes)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// A counter saved beside the weights (SWA's n_averaged, int64) made classify refuse the file;
+// tools/pth_to_safetensors.py says such tensors are skipped.
+TEST_F(Adversarial, AnIntegerCounterBesideTheWeightsIsIgnored) {
+  write_model(in / "plain.safetensors", mt::random_model(small_convit(3), false, 18));
+  spit(in / "swa.safetensors",
+       model_with(mt::random_model(small_convit(3), false, 18), {{"n_averaged", {"I64", {}, 8}}}));
+  spit(in / "x.npy", npy_zeros({1, 3, 32, 32}));
+  const run_result a =
+      run_gpsa({"classify", "--weights", (in / "plain.safetensors").string(), "--input",
+                (in / "x.npy").string(), "-o", (out / "a.npy").string()});
+  const run_result b =
+      run_gpsa({"classify", "--weights", (in / "swa.safetensors").string(), "--input",
+                (in / "x.npy").string(), "-o", (out / "b.npy").string()});
+  ASSERT_TRUE(a.exited && a.code == 0) << a;
+  ASSERT_TRUE(b.exited && b.code == 0) << b;
+  EXPECT_EQ(slurp(out / "a.npy"), slurp(out / "b.npy"));
+}
+
 }  // namespace

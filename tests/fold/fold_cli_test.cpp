@@ -414,3 +414,38 @@ TEST(FoldExport, CTextHelpers) {
 }
 
 }  // namespace
+
+// codegen::gpsa_h_identifiers must list every gpsa_/GPSA_ identifier of <gpsa/gpsa.h> (read
+// here), so clash_with_gpsa_h (gpsa fold --name) cannot miss one added later.
+TEST(FoldNames, GpsaHIdentifierListIsComplete) {
+  std::ifstream f(std::filesystem::path(GPSA_INCLUDE_DIR) / "gpsa" / "gpsa.h");
+  ASSERT_TRUE(f) << "cannot read gpsa.h";
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string s = text.str();
+  const auto is_word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  std::size_t found = 0;
+  for (std::size_t i = 0; i + 5 <= s.size(); ++i) {
+    if ((s.compare(i, 5, "gpsa_") != 0 && s.compare(i, 5, "GPSA_") != 0) ||
+        (i > 0 && is_word(s[i - 1])))
+      continue;
+    std::size_t j = i;
+    while (j < s.size() && is_word(s[j])) ++j;
+    const std::string id = s.substr(i, j - i);
+    EXPECT_NE(std::find(std::begin(gpsa::codegen::gpsa_h_identifiers),
+                        std::end(gpsa::codegen::gpsa_h_identifiers), id),
+              std::end(gpsa::codegen::gpsa_h_identifiers))
+        << id << " (in gpsa.h) is missing from codegen::gpsa_h_identifiers";
+    ++found;
+    i = j;
+  }
+  EXPECT_GT(found, 20u);
+  // Names the header derives from the symbol, against the list: the clash is found, the default
+  // and ordinary names are free.
+  EXPECT_EQ(gpsa::codegen::clash_with_gpsa_h("gpsa_layer"), "gpsa_layer_weights");
+  EXPECT_EQ(gpsa::codegen::clash_with_gpsa_h("gpsa"), "");
+  EXPECT_EQ(gpsa::codegen::clash_with_gpsa_h("gpsa_fold"), "");
+  EXPECT_EQ(gpsa::codegen::clash_with_gpsa_h("convit_tiny"), "");
+}
