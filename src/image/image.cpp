@@ -339,10 +339,12 @@ rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& n
   img.format = file_format::jpeg;
   img.source = info.components == 1 ? "grey" : info.components == 3 ? "colour" : "CMYK";
   const std::size_t comps = static_cast<std::size_t>(info.components);
+  // A progressive file's scans are all read by gpsa_jpeg_start (and refused there past
+  // max_jpeg_scans): the RGB result is allocated only after that.
+  if (const int rc = gpsa_jpeg_start(jpeg.get(), message)) codec_failure(name, "JPEG", rc, message);
   resize_or_fail(img.pixels, img.width * img.height * 3, name, "the decoded image");
   std::vector<std::uint8_t> row;
   if (comps != 3) resize_or_fail(row, img.width * comps, name, "a JPEG row");
-  if (const int rc = gpsa_jpeg_start(jpeg.get(), message)) codec_failure(name, "JPEG", rc, message);
   for (std::size_t y = 0; y < img.height; ++y) {
     std::uint8_t* d = img.pixels.data() + 3 * img.width * y;
     if (const int rc = gpsa_jpeg_read_row(jpeg.get(), comps == 3 ? d : row.data(), message))

@@ -155,7 +155,7 @@ class Adversarial : public ::testing::Test {
   }
 };
 
-// ---- a crash: the image has 3 planes, the model reads in_chans ----------------------------------
+// ---- a crash: the image has 3 planes, the model reads in_chans ---------------------------------
 
 // timm's create_model('convit_tiny', in_chans=4): the demo used to preprocess the image to 3
 // planes and run the forward over 4 (a heap over-read, SIGSEGV, a zero-byte temporary left).
@@ -191,7 +191,7 @@ TEST_F(Adversarial, ClassifyImageOnAOneChannelModelNamesInChans) {
   expect_refused(r, {"1-channel images", "in_chans = 1", "--input x.npy (B,1,32,32)"});
 }
 
-// ---- a silent lost output: one new file named twice ---------------------------------------------
+// ---- a silent lost output: one new file named twice --------------------------------------------
 
 // Two outputs naming the same file that does not exist yet, spelled differently, used to be
 // written one over the other (exit 0, both reported written).
@@ -289,7 +289,7 @@ TEST_F(Adversarial, AVitCheckpointIsNotAConvit) {
                  {"not a ConViT", "ViT/DeiT with 2 block(s) of MHSA", "pos_embed (1,17,16)"});
 }
 
-// ---- unbounded memory and time from small checkpoints -----------------------------------------
+// ---- unbounded memory and time from small checkpoints ------------------------------------------
 
 // A 4 MB checkpoint with a 1024x1024 patch grid and 600 blocks used to fold 4.9 GB of positional
 // state (27 s) before the input was read.
@@ -337,8 +337,7 @@ TEST_F(Adversarial, AForwardOverTheWorkLimitIsRefusedBeforeAnyWork) {
                   "N = 4096 patches", "over the limit of 2^38"});
 }
 
-// ---- whole files read before cheap checks
-// --------------------------------------------------------
+// ---- whole files read before cheap checks ------------------------------------------------------
 
 // A 3 GB file that is not a .npy used to be read whole (3.2 GB) before "not a .npy file".
 TEST_F(Adversarial, ANonNpyInputIsRefusedFromItsFirstBytes) {
@@ -406,7 +405,7 @@ TEST_F(Adversarial, AnInterlaced16BitPngDecodesWithinTheDocumentedMemory) {
     EXPECT_NEAR(x.data[ch * 224 * 224 + 1000], -mean[ch] / stdev[ch], 1e-6);
 }
 
-// ---- a progressive-JPEG scan bomb ---------------------------------------------------------------
+// ---- a progressive-JPEG scan bomb --------------------------------------------------------------
 
 // 150 scans over a 2048 x 2048 image: each is a pass over every coefficient (3000 scans at
 // 8192 x 8192 took 12.9 s); more than 100 scans are refused as they are read.
@@ -422,7 +421,7 @@ TEST_F(Adversarial, AJpegWithTooManyScansIsRefused) {
   EXPECT_TRUE(r.exited && r.code == 0) << r;
 }
 
-// ---- silent loss of the stdout report -----------------------------------------------------------
+// ---- silent loss of the stdout report ----------------------------------------------------------
 
 // `classify ... > /dev/full` exited 0: every command's report (and --help, --version) must reach
 // stdout or the command fails with one line naming stdout.
@@ -472,8 +471,7 @@ TEST_F(Adversarial, AReportCutShortIsAnError) {
   EXPECT_EQ(fs::file_size(out / "report.txt"), 8192u);
 }
 
-// ---- leftover files
-// -------------------------------------------------------------------------------
+// ---- leftover files ----------------------------------------------------------------------------
 
 // Another user's world-writable file in a sticky folder (like /tmp): gpsa may write it but not
 // rename over it. It used to compute everything, fail at the rename and leave an undeletable
@@ -514,28 +512,25 @@ TEST_F(Adversarial, AnOutputNameOfUpTo255BytesIsWritten) {
   }
 }
 
-// ---- messages
-// ---------------------------------------------------------------------------------------
+// ---- messages ----------------------------------------------------------------------------------
 
-// A safetensors file of raw tensors of any dtype: key -> (dtype, shape, bytes of zeros).
+// A safetensors file of raw tensors of any dtype, key -> (dtype, shape, bytes of zeros), added
+// after the tensors of `header` and `data` (none: a file of these tensors only).
 struct raw_tensor {
   std::string dtype;
   std::vector<std::size_t> shape;
   std::size_t bytes = 0;
 };
-std::string raw_safetensors(const std::map<std::string, raw_tensor>& tensors) {
-  nlohmann::json h = nlohmann::json::object();
-  std::size_t at = 0;
+std::string raw_safetensors(const std::map<std::string, raw_tensor>& tensors,
+                            nlohmann::json header = nlohmann::json::object(),
+                            std::string data = {}) {
   for (const auto& [key, t] : tensors) {
-    h[key] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {at, at + t.bytes}}};
-    at += t.bytes;
+    header[key] = {{"dtype", t.dtype},
+                   {"shape", t.shape},
+                   {"data_offsets", {data.size(), data.size() + t.bytes}}};
+    data.append(t.bytes, '\0');
   }
-  std::string json = h.dump();
-  while (json.size() % 8 != 0) json += ' ';
-  std::string b;
-  for (int i = 0; i < 8; ++i)
-    b += static_cast<char>((std::uint64_t{json.size()} >> (8 * i)) & 0xff);
-  return b + json + std::string(at, '\0');
+  return safetensors_bytes(header, data);
 }
 
 // A model file plus extra raw tensors (e.g. an integer counter).
@@ -543,20 +538,7 @@ std::string model_with(const mt::st_map& m, const std::map<std::string, raw_tens
   const std::string base = tiny_safetensors::serialise(m);
   std::uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(base[std::size_t(i)]);
-  nlohmann::json h = nlohmann::json::parse(base.substr(8, n));
-  std::string data = base.substr(8 + n);
-  for (const auto& [key, t] : extra) {
-    h[key] = {{"dtype", t.dtype},
-              {"shape", t.shape},
-              {"data_offsets", {data.size(), data.size() + t.bytes}}};
-    data.append(t.bytes, '\0');
-  }
-  std::string json = h.dump();
-  while (json.size() % 8 != 0) json += ' ';
-  std::string b;
-  for (int i = 0; i < 8; ++i)
-    b += static_cast<char>((std::uint64_t{json.size()} >> (8 * i)) & 0xff);
-  return b + json + data;
+  return raw_safetensors(extra, nlohmann::json::parse(base.substr(8, n)), base.substr(8 + n));
 }
 
 // classify and demo now say which flag an empty path belongs to (the docs promised it).

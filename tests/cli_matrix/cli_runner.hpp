@@ -343,6 +343,16 @@ inline std::string npy_zeros(const std::vector<std::size_t>& shape,
   return b;
 }
 
+// A safetensors file from its header (written with nlohmann::json, padded to 8 bytes) and data.
+inline std::string safetensors_bytes(const nlohmann::json& header, const std::string& data) {
+  std::string json = header.dump();
+  while (json.size() % 8 != 0) json += ' ';
+  std::string b;
+  for (int i = 0; i < 8; ++i)
+    b += static_cast<char>((std::uint64_t{json.size()} >> (8 * i)) & 0xff);
+  return b + json + data;
+}
+
 // A safetensors file of F32 tensors: key -> (shape, values; empty values: zeros). The header is
 // written with nlohmann::json (keys with control characters are escaped as JSON requires).
 struct st_tensor {
@@ -361,12 +371,7 @@ inline std::string safetensors_of(const std::map<std::string, st_tensor>& tensor
     data.append(reinterpret_cast<const char*>(v.data()), 4 * n);
     h[key] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {begin, data.size()}}};
   }
-  std::string json = h.dump();
-  while (json.size() % 8 != 0) json += ' ';
-  std::string b;
-  for (int i = 0; i < 8; ++i)
-    b += static_cast<char>((std::uint64_t{json.size()} >> (8 * i)) & 0xff);
-  return b + json + data;
+  return safetensors_bytes(h, data);
 }
 
 // ---- reading results (independent of gpsa's reader) ----
