@@ -292,9 +292,12 @@ class schema {
     if (const auto pe_it = view_.file().tensors.find("pos_embed");
         pe_it != view_.file().tensors.end()) {
       const shape_t& pe = pe_it->second.shape;
-      if (pe.size() == 3)
+      const std::size_t tokens = has("dist_token") ? 2 : 1;
+      grid g{};
+      if (pe.size() == 3 && pe[1] > tokens &&
+          square_grid_from_patches(pe[1] - tokens, g) == status::ok)
         what += "; its pos_embed " + io::shape_text(pe) + " counts the class token" +
-                (has("dist_token") ? "s" : "");
+                (tokens == 2 ? "s" : "");
     }
     return what;
   }

@@ -163,7 +163,9 @@ class header_parser {
 
 // Name of a numpy type character + size, for messages ("int64", "float16", ...).
 std::string dtype_name(char kind, std::string_view size) {
-  if (size.empty()) return "no item size";  // '<f': numpy itself refuses it
+  // '<f' (numpy itself refuses it): a number kind without its size.
+  if (size.empty() && std::string_view("fiuc").find(kind) != std::string_view::npos)
+    return "no item size";
   const std::string bits = [&] {
     std::size_t n = 0;
     for (char c : size) {
