@@ -1,4 +1,4 @@
-// The GPSA layer kernels (gpsa/attention.hpp) at ConViT's shapes, with the stable names the
+// The GPSA layer kernels (gpsa/core/layer.hpp) at ConViT's shapes, with the stable names the
 // comparison script (bench/compare_pytorch.py) looks up:
 //   BM_PositionalBranch/S/H          3->H projection + softmax, folded to the separable factors
 //                                    (gpsa::fold_positional: what gpsa::layer::set_grid caches)
@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "bench_common.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/linalg.hpp"
 
 namespace gpsa_bench {
 namespace {

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "bench_common.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "linalg_impl.hpp"
 
 namespace gpsa_bench {

@@ -1,4 +1,4 @@
-// Google Benchmark of the whole ConViT forward (gpsa/convit.hpp), one thread:
+// Google Benchmark of the whole ConViT forward (gpsa/core/convit.hpp), one thread:
 //   BM_Model/<tiny|small>/<B>    B = 1 and 8; 224x224 images, 16-pixel patches, depth 12,
 //                                local_up_to_layer 10, MLP 4D, 1000 classes; random weights built
 //                                here (tiny: D 192, H 4; small: D 432, H 9), the GPSA positional
@@ -31,10 +31,10 @@
 #include <vector>
 
 #include "bench_main.hpp"
-#include "gpsa/convit.hpp"
+#include "gpsa/core/convit.hpp"
 
 #if defined(GPSA_BENCH_RUNTIME)
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/convit.hpp"
 #endif
 
 namespace {

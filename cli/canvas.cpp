@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: MIT
-// RGB canvas, bitmap font, heat colour map and libpng encoding for `gpsa demo`.
-#include "png_image.hpp"
-
-#include <png.h>
+// RGB canvas, bitmap font and heat colour map for `gpsa demo` (PNG encoding: gpsa::image).
+#include "canvas.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <csetjmp>
 
-#include "commands.hpp"
+#include "gpsa/image.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -109,53 +106,6 @@ const glyph& find_glyph(char c) noexcept {
   return missing;
 }
 
-// libpng reports errors by longjmp; this state is all the setjmp frame holds, so no C++ object
-// with a destructor is skipped by the jump.
-struct png_sink {
-  std::string* out;
-  const char* error;
-};
-
-void write_cb(png_structp png, png_bytep data, png_size_t n) {
-  auto* sink = static_cast<png_sink*>(png_get_io_ptr(png));
-  sink->out->append(reinterpret_cast<const char*>(data), n);
-}
-void flush_cb(png_structp) {}
-void error_cb(png_structp png, png_const_charp msg) {
-  auto* sink = static_cast<png_sink*>(png_get_error_ptr(png));
-  sink->error = msg;
-  png_longjmp(png, 1);
-}
-void warning_cb(png_structp, png_const_charp) {}
-
-// Returns false (sink.error set) on failure. Only trivially destructible locals here.
-bool encode_rows(png_sink& sink, png_bytepp rows, std::size_t w, std::size_t h) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, error_cb, warning_cb);
-  if (png == nullptr) {
-    sink.error = "cannot create a libpng write struct";
-    return false;
-  }
-  png_infop info = png_create_info_struct(png);
-  if (info == nullptr) {
-    png_destroy_write_struct(&png, nullptr);
-    sink.error = "cannot create a libpng info struct";
-    return false;
-  }
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    return false;
-  }
-  png_set_write_fn(png, &sink, write_cb, flush_cb);
-  png_set_IHDR(png, info, static_cast<png_uint_32>(w), static_cast<png_uint_32>(h), 8,
-               PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  png_write_image(png, rows);
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  return true;
-}
-
 }  // namespace
 
 rgb_image::rgb_image(std::size_t width, std::size_t height, rgb background)
@@ -247,20 +197,16 @@ rgb heat_color(double t) noexcept {
 }
 
 std::string encode_png(const rgb_image& img) {
-  if (img.width() == 0 || img.height() == 0) throw cli_error("png: empty image");
-  std::vector<png_byte> bytes(img.width() * img.height() * 3);
+  image::rgb8_image out;
+  out.width = img.width();
+  out.height = img.height();
+  out.pixels.resize(img.pixels().size() * 3);
   for (std::size_t i = 0; i < img.pixels().size(); ++i) {
-    bytes[3 * i] = img.pixels()[i].r;
-    bytes[3 * i + 1] = img.pixels()[i].g;
-    bytes[3 * i + 2] = img.pixels()[i].b;
+    out.pixels[3 * i] = img.pixels()[i].r;
+    out.pixels[3 * i + 1] = img.pixels()[i].g;
+    out.pixels[3 * i + 2] = img.pixels()[i].b;
   }
-  std::vector<png_bytep> rows(img.height());
-  for (std::size_t y = 0; y < img.height(); ++y) rows[y] = bytes.data() + y * img.width() * 3;
-  std::string out;
-  png_sink sink{&out, nullptr};
-  if (!encode_rows(sink, rows.data(), img.width(), img.height()))
-    throw cli_error(std::string("png: ") + (sink.error ? sink.error : "libpng failed"));
-  return out;
+  return image::encode_png(out, "png");
 }
 
 }  // namespace gpsa::cli

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A small RGB canvas for `gpsa demo`: rectangles, lines, discs, a heat colour map, a built-in 5x7
-// bitmap font (digits, letters, a few symbols), and PNG encoding to memory through libpng.
+// A small RGB canvas for `gpsa demo`: rectangles, lines, discs, a heat colour map and a built-in
+// 5x7 bitmap font (digits, letters, a few symbols); encoded as PNG by gpsa::image::encode_png.
 #pragma once
 
 #include <cstddef>
@@ -60,7 +60,7 @@ bool has_glyph(char c) noexcept;
 // t in [0, 1], clamped.
 rgb heat_color(double t) noexcept;
 
-// An 8-bit RGB PNG of the image, in memory. Throws cli_error when libpng fails.
+// An 8-bit RGB PNG of the image, in memory (gpsa::image::encode_png; image_error when libpng fails).
 std::string encode_png(const rgb_image& img);
 
 }  // namespace gpsa::cli

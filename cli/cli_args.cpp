@@ -7,7 +7,7 @@
 #include <cstddef>
 
 #include "commands.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa::cli {
 namespace {

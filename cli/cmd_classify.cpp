@@ -16,12 +16,12 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "gpsa/convit.hpp"
-#include "gpsa/executor.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "gpsa/image.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/model.hpp"
-#include "gpsa/preprocess.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/core/preprocess.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -19,17 +19,17 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/checkpoint.hpp"
-#include "gpsa/convit.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/folded.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/image.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/layer.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/convit.hpp"
 #include "gpsa/registry.hpp"
-#include "png_image.hpp"
+#include "canvas.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -16,10 +16,10 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
-#include "gpsa/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/codegen.hpp"
-#include "gpsa/folded.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -13,10 +13,10 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
-#include "gpsa/checkpoint.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -10,8 +10,8 @@
 #include "cli_args.hpp"
 #include "commands.hpp"
 #include "gpsa/image.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/preprocess.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/core/preprocess.hpp"
 
 namespace gpsa::cli {
 namespace {

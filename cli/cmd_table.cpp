@@ -17,7 +17,7 @@
 #include "commands.hpp"
 #include "gpsa/codegen.hpp"
 #include "gpsa/grid.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "gpsa/registry.hpp"
 #include "gpsa/rel_indices.hpp"
 

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "commands.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "gpsa/version.hpp"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <span>
 
 #include "convit_tiny_golden.h"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/gpsa.h"
 
 constexpr std::size_t heads = CONVIT_TINY_HEADS, grid = CONVIT_TINY_GRID;

@@ -9,7 +9,7 @@ them in memory and fails when a committed one differs (--check).
 
   firmware/tools/golden_headers.py                      rewrite every header
   firmware/tools/golden_headers.py --check              compare, exit 1 naming a stale header
-  firmware/tools/golden_headers.py --gpsa build/default/gen/gpsa [--check]
+  firmware/tools/golden_headers.py --gpsa build/default/cli/gpsa [--check]
                                                         also the headers `gpsa fold` writes (the
                                                         folded layer; layers with their weights)
 

@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
-#include "gpsa/checkpoint.hpp"
-#include "gpsa/folded.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/rel_indices.hpp"
 
 namespace gpsa::codegen {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gpsa/codegen.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "gpsa/version.hpp"
 
 namespace gpsa::codegen {

@@ -7,8 +7,8 @@
 #include <span>
 #include <type_traits>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
 #include "gpsa/version.hpp"

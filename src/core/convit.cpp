@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: MIT
 // Whole-ConViT forward on caller-owned buffers: patch embedding, GPSA / MHSA blocks, MLPs,
-// LayerNorms, class token and head (gpsa/convit.hpp). The heavy lifting is GEMM (linalg.hpp) and
+// LayerNorms, class token and head (gpsa/core/convit.hpp). The heavy lifting is GEMM (linalg.hpp) and
 // the GPSA layer kernel (attention.hpp).
-#include "gpsa/convit.hpp"
+#include "gpsa/core/convit.hpp"
 
 #include <cmath>
 #include <cstddef>
 #include <cstring>
 
-#include "convit_simd.hpp"
+#include "nn_kernels_hwy.hpp"
 #include "fp_env.hpp"
-#include "gpsa/attention.hpp"
+#include "gpsa/core/layer.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "nn.hpp"
 
 namespace gpsa {

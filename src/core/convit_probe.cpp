@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 // What the GPSA blocks of a whole ConViT attend to: the nonlocality of each block's full gated
 // attention (through the forward's probe hook) and of its positional attention alone
-// (gpsa/convit.hpp). No heap, no exceptions; kept apart from the forward itself.
+// (gpsa/core/convit.hpp). No heap, no exceptions; kept apart from the forward itself.
 #include <cmath>
 #include <cstddef>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/convit.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/convit.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 
 namespace gpsa {
 namespace {

@@ -4,10 +4,10 @@
 #include <cstddef>
 #include <span>
 
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 
 #include "fold_kernels.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 
 namespace gpsa {
 
@@ -25,7 +25,7 @@ status validate(const folded_view& f) noexcept {
 
 namespace detail {
 
-// The two passes for one head, as GEMMs (gpsa/linalg.hpp: CBLAS or the blocked kernel).
+// The two passes for one head, as GEMMs (gpsa/core/linalg.hpp: CBLAS or the blocked kernel).
 // Viewing V_h as a (y, x, k) tensor, Gy contracts the leading index and Fx the middle one; a GEMM
 // contracts a leading index only, so Fx runs on the (x, y, k) transpose.
 void positional_apply_factors(const float* fx, const float* gy, std::size_t R, std::size_t C,

@@ -6,8 +6,8 @@
 
 #include "fp_env.hpp"
 #include "gemm_blocked.hpp"
-#include "gpsa/attention.hpp"  // gpsa::executor
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/layer.hpp"  // gpsa::executor
+#include "gpsa/core/linalg.hpp"
 
 namespace gpsa {
 namespace {

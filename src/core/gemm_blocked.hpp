@@ -14,7 +14,7 @@
 #include <cstddef>
 
 namespace gpsa {
-struct executor;  // gpsa/attention.hpp
+struct executor;  // gpsa/core/layer.hpp
 }
 
 namespace gpsa::detail {

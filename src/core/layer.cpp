@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // GPSA gated attention and layer forward on caller-owned buffers (GEMMs and softmax from linalg).
-#include "gpsa/attention.hpp"
+#include "gpsa/core/layer.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
 
 #include <cmath>
@@ -9,8 +9,8 @@
 
 #include "fold_kernels.hpp"
 #include "fp_env.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "nn.hpp"
 
 namespace gpsa {

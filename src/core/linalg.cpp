@@ -1,5 +1,5 @@
 // Dense primitives of the core: the portable GEMM kernel, row softmax and exp (Highway or scalar).
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 
 #include <bit>
 #include <cfloat>

@@ -1,4 +1,4 @@
-// Core-private entry points behind gpsa/linalg.hpp: the portable kernels and the SIMD target
+// Core-private entry points behind gpsa/core/linalg.hpp: the portable kernels and the SIMD target
 // controls, exposed so the tests and benchmarks cover every backend and target in any build.
 #pragma once
 

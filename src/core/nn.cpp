@@ -10,11 +10,11 @@
 #include "fold_kernels.hpp"
 #include "fp_env.hpp"
 #include "gemm_blocked.hpp"
-#include "gpsa/convit.hpp"  // gelu_inplace
+#include "gpsa/core/convit.hpp"  // gelu_inplace
 #include "linalg_impl.hpp"
 
 #if defined(GPSA_HAVE_HWY)
-#include "convit_simd.hpp"
+#include "nn_kernels_hwy.hpp"
 #endif
 
 namespace gpsa::detail {

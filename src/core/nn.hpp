@@ -13,8 +13,8 @@
 #include <cstddef>
 #include <span>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/grid.hpp"
 
 namespace gpsa::detail {

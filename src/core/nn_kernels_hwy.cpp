@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: MIT
 // Highway (runtime-dispatched SIMD) GELU and LayerNorm for the whole-model forward
-// (gpsa/convit.hpp). Compiled to nothing unless CMake found Highway and GPSA_SIMD is not OFF.
+// (gpsa/core/convit.hpp). Compiled to nothing unless CMake found Highway and GPSA_SIMD is not OFF.
 #if defined(GPSA_HAVE_HWY)
 
 #include <cmath>
 #include <cstddef>
 
-#include "convit_simd.hpp"
+#include "nn_kernels_hwy.hpp"
 
 #ifndef HWY_DISABLED_TARGETS
 #define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
 #endif
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "convit_hwy.cpp"
+#define HWY_TARGET_INCLUDE "nn_kernels_hwy.cpp"
 #include <hwy/foreach_target.h>  // re-includes this file once per target
 #include <hwy/highway.h>
 

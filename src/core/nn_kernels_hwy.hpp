@@ -7,12 +7,12 @@
 namespace gpsa::detail {
 
 #if defined(GPSA_HAVE_HWY)
-// gelu_inplace on the best SIMD target of the running CPU (convit_hwy.cpp).
+// gelu_inplace on the best SIMD target of the running CPU (nn_kernels_hwy.cpp).
 void hwy_gelu(float* x, std::size_t n) noexcept;
 // c += bias (per column, may be null), then GELU when `gelu` (nn.hpp bias_act_rows).
 void hwy_bias_act(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
                   bool gelu) noexcept;
-// layer_norm_rows, float lanes with a shifted two-pass sum (convit_hwy.cpp).
+// layer_norm_rows, float lanes with a shifted two-pass sum (nn_kernels_hwy.cpp).
 void hwy_layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                     const float* weight, const float* bias, float eps, float* y,
                     std::size_t ldy) noexcept;

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-// GPSA positional branch (dense logits and softmax; the separable factors: gpsa/fold.hpp),
+// GPSA positional branch (dense logits and softmax; the separable factors: gpsa/core/fold.hpp),
 // local_init and the nonlocality metric.
 #include <cmath>
 #include <cstddef>
 #include <cstring>
 
-#include "gpsa/attention.hpp"
+#include "gpsa/core/layer.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 
 namespace gpsa {
 namespace {

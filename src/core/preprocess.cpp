@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// timm's evaluation preprocessing (gpsa/preprocess.hpp): Pillow's bicubic resampling in fixed
+// timm's evaluation preprocessing (gpsa/core/preprocess.hpp): Pillow's bicubic resampling in fixed
 // point, centre crop and ImageNet normalisation, on caller-owned memory.
-#include "gpsa/preprocess.hpp"
+#include "gpsa/core/preprocess.hpp"
 
 #include <cmath>
 #include <cstddef>

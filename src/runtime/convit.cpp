@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // gpsa::convit: owned weights from a timm checkpoint, views for the core forward, folded state.
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/convit.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "convit_checkpoint.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/convit.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa::detail {
 

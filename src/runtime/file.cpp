@@ -14,7 +14,7 @@
 #include <string>
 #include <system_error>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

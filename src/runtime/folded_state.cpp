@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // gpsa::folded_state and the fold of a checkpoint's GPSA layers.
-#include "gpsa/folded.hpp"
+#include "gpsa/runtime/folded_state.hpp"
 
 #include <stdexcept>
 #include <utility>
 
-#include "gpsa/checkpoint.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa {
 namespace {

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "gpsa/grid.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa::io {
 namespace {

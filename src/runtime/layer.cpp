@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // gpsa::layer: weight ownership, parameter checks, the cached fold, forward through the kernels.
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 #include <cstdint>
 #include <string>
 #include <utility>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa {
 namespace {

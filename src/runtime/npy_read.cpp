@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

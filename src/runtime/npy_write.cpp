@@ -7,7 +7,7 @@
 #include <limits>
 #include <string>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

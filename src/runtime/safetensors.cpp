@@ -9,7 +9,7 @@
 #include <tuple>
 #include <unordered_set>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

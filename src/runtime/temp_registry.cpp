@@ -9,7 +9,7 @@
 #include <atomic>
 #include <cstring>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io::detail {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // gpsa::thread_pool_executor: the caller plus workers - 1 std::threads sharing an atomic index.
-#include "gpsa/executor.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 
 #include <atomic>
 #include <condition_variable>

@@ -3,7 +3,7 @@
 // twin folds one head on a 2x2 grid).
 #include <array>
 
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 
 #ifdef GPSA_KO
 constexpr std::size_t kHeads = 0;

@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "../forward/forward_test_util.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/folded.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 namespace {
 

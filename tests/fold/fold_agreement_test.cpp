@@ -11,10 +11,10 @@
 #include <span>
 #include <vector>
 
-#include "gpsa/fold.hpp"
-#include "gpsa/folded.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/gpsa.h"
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 namespace {
 

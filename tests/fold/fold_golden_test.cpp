@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "fold_test_support.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace {
 

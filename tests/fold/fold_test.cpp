@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "fold_test_support.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/gpsa.h"
 
 namespace {

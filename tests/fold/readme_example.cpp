@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
-#include <gpsa/fold.hpp>
+#include <gpsa/core/fold.hpp>
 #include <vector>
 
 // pos_proj.weight (H, 3) and gating_param (H) of a trained layer, pasted as constants

@@ -22,7 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 #include "../support/test_util.hpp"
 

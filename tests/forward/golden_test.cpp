@@ -6,8 +6,8 @@
 #include <cstdio>
 
 #include "forward_test_util.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/layer.hpp"
 #include "gpsa/registry.hpp"
 
 namespace {

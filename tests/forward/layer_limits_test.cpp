@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "forward_test_util.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "forward_test_util.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 namespace {
 

@@ -11,12 +11,12 @@
 #include <cstdlib>
 #include <new>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/convit.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/gpsa.h"
 #include "gpsa/grid.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "gpsa/registry.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
@@ -237,7 +237,7 @@ void layer() {
   check(s[0] == 1.0f && s[1] == 0.0f, "softmax_rows");
 }
 
-// A whole ConViT (gpsa/convit.hpp) on static buffers: 16x16 images, 4-pixel patches, D = 8,
+// A whole ConViT (gpsa/core/convit.hpp) on static buffers: 16x16 images, 4-pixel patches, D = 8,
 // H = 2, one GPSA and one MHSA block. Checks structural facts: final-norm rows have mean 0 and
 // variance 1 (unit norm weight, zero bias), and the logits are the head applied to token 0.
 void model() {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// gpsa/preprocess.hpp on its own: the bicubic weights and resize against a float64 evaluation of
+// gpsa/core/preprocess.hpp on its own: the bicubic weights and resize against a float64 evaluation of
 // the kernel formula written here, timm's geometry against its formulas, the normalisation,
 // and the status codes. No files, no PIL (the PIL comparisons are in golden_test.cpp).
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "gpsa/preprocess.hpp"
+#include "gpsa/core/preprocess.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa_test {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "io_test_util.hpp"
 
 namespace {

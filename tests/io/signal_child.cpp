@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;

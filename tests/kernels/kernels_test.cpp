@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Core GPSA kernels (gpsa/attention.hpp) against an independent float64 computation.
+// Core GPSA kernels (gpsa/core/layer.hpp) against an independent float64 computation.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,8 +7,8 @@
 #include <limits>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "reference.hpp"
 
@@ -20,7 +20,7 @@ using namespace gpsa_test;
 
 const grid kGrids[] = {{1, 1}, {1, 5}, {4, 1}, {2, 2}, {3, 5}, {7, 7}, {14, 14}};
 
-// The separable factors through the library's one implementation (gpsa/fold.hpp); the gating
+// The separable factors through the library's one implementation (gpsa/core/fold.hpp); the gating
 // (and so lambda) does not matter for the factors.
 status fold_factors(grid g, std::size_t H, const fvec& w, fvec& fx, fvec& gy) {
   const fvec gating(H, 0.0f);

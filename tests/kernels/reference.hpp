@@ -10,8 +10,8 @@
 #include <random>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/fold.hpp"
 
 #include "../support/test_util.hpp"
 

@@ -12,7 +12,7 @@
 #include <functional>
 #include <string>
 
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "linalg_impl.hpp"
 #include "targets.hpp"
 

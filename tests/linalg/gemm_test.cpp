@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "linalg_impl.hpp"
 #include "targets.hpp"
 

@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "targets.hpp"
 
 namespace {

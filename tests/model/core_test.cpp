@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The core whole-model API (gpsa/convit.hpp): status codes, size queries, folded state, GELU and
+// The core whole-model API (gpsa/core/convit.hpp): status codes, size queries, folded state, GELU and
 // LayerNorm against float64 formulas, and the core forward on caller-owned buffers agreeing
 // with the golden PyTorch outputs.
 #include <gtest/gtest.h>
@@ -8,10 +8,10 @@
 #include <limits>
 #include <vector>
 
-#include "gpsa/convit.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/runtime/convit.hpp"
 #include "model_test_util.hpp"
 
 namespace {

@@ -6,9 +6,9 @@
 
 #include <cstdio>
 
-#include "gpsa/executor.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/convit.hpp"
 #include "model_test_util.hpp"
 
 namespace {

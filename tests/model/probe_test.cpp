@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Looking inside the whole-model forward (gpsa/convit.hpp): the probe hook sees every GPSA
+// Looking inside the whole-model forward (gpsa/core/convit.hpp): the probe hook sees every GPSA
 // block's attention input and leaves the outputs bit for bit unchanged; the nonlocality of each
 // block's full attention agrees with the float64 reference's (tests/model/convit_reference.hpp),
 // the positional one with a float64 softmax of the positional logits written here.
@@ -8,9 +8,9 @@
 #include <cmath>
 #include <vector>
 
-#include "gpsa/convit.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
+#include "gpsa/runtime/convit.hpp"
 #include "model_test_util.hpp"
 
 namespace {

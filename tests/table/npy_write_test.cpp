@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../support/tiny_npy.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 #include "gpsa/rel_indices.hpp"
 
 namespace {

@@ -29,7 +29,7 @@
 #include <cstddef>
 #include <span>
 
-#include "gpsa/attention.hpp"
+#include "gpsa/core/layer.hpp"
 #include "gpsa/grid.hpp"
 #include "gpsa/status.hpp"
 

@@ -50,7 +50,7 @@ constexpr status fold_size(grid g, std::size_t heads, fold_counts& out) noexcept
 // need from pos_proj and gating_param for one grid. fx is (H, C, C), gy (H, R, R), lambda (H),
 // row-major; lambda[h] = sigmoid(gating_param[h]) as the fold computed it (every blend reads it;
 // nothing recomputes it). Its owners: gpsa::folded_layer<H, R, C> below (constexpr storage),
-// gpsa::folded_state (gpsa/folded.hpp, run time), or the caller's buffers. The C API spells the
+// gpsa::folded_state (gpsa/runtime/folded_state.hpp, run time), or the caller's buffers. The C API spells the
 // same view `gpsa_folded` (gpsa/gpsa.h; same members, same order, checked in src/core/c_api.cpp).
 struct folded_view {
   std::size_t heads = 0;

@@ -7,7 +7,7 @@
 //   x, y       (B, N, D)        N = R*C patches, patch p = y*C + x
 //   attn       (B, H, N, N)     attn[b, h, p, q], query p, key q
 //   position   (H, N, N)        softmax_rows(P[h]) of the positional logits
-//   fx / gy    (H, C, C) / (H, R, R)   the folded factors (gpsa/fold.hpp):
+//   fx / gy    (H, C, C) / (H, R, R)   the folded factors (gpsa/core/fold.hpp):
 //              position[h, p, q] = gy[h, yp, yq] * fx[h, xp, xq]
 //   nn.Linear  weight (out, in), y = x W^T + b
 //
@@ -24,7 +24,7 @@
 #include <cstddef>
 #include <span>
 
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/grid.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
@@ -101,7 +101,7 @@ float head_scale(std::size_t head_dim) noexcept;
 // once for every i in [0, count), on up to `workers` threads, and returns when all calls are done.
 // `worker` (< workers) names the thread running the call: no two calls that overlap in time may
 // get the same worker, since it selects that call's slice of scratch. The tasks are noexcept.
-// gpsa::core itself starts no thread; gpsa::thread_pool_executor (gpsa/executor.hpp) is a
+// gpsa::core itself starts no thread; gpsa::thread_pool_executor (gpsa/runtime/thread_pool_executor.hpp) is a
 // ready-made one. A null `const executor*` is the serial path (no change in results: the
 // per-(item, head) work is independent, so any worker count gives bit-identical outputs).
 struct executor {
@@ -161,7 +161,7 @@ status gpsa_forward(const gpsa_weights& w, const folded_view& pos, std::size_t b
 status content_attention(std::size_t nq, std::size_t nk, std::size_t d, const float* q,
                          std::size_t ldq, const float* k, std::size_t ldk, float scale, float* out,
                          std::size_t ldo) noexcept;
-// The gated blend of one head on the folded factors: gpsa::gated_blend_rows (gpsa/fold.hpp).
+// The gated blend of one head on the folded factors: gpsa::gated_blend_rows (gpsa/core/fold.hpp).
 
 // Positional logits P[h, p, q] = W[h,0]*dx + W[h,1]*dy + W[h,2]*(dx^2+dy^2) + b[h], evaluated in
 // double and rounded once to float. `weight` is pos_proj.weight (H, 3), `bias` (H) or null.

@@ -8,7 +8,7 @@
 
 namespace gpsa {
 
-struct executor;  // gpsa/attention.hpp: a host-supplied parallel loop
+struct executor;  // gpsa/core/layer.hpp: a host-supplied parallel loop
 
 // C[m x n] = alpha * op(A) * op(B) + beta * C, row-major, leading dimensions lda/ldb/ldc.
 // op(A) is A (m x k) or, with trans_a, A^T where A is stored k x m. Same for B (k x n / n x k).

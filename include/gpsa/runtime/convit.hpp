@@ -2,7 +2,7 @@
 // gpsa::convit: a whole timm ConViT that owns its weights, loads a safetensors checkpoint,
 // infers its configuration and classifies images (allocates, throws).
 //
-// Part of gpsa::runtime; the forward is the core's gpsa::convit_forward (gpsa/convit.hpp).
+// Part of gpsa::runtime; the forward is the core's gpsa::convit_forward (gpsa/core/convit.hpp).
 //
 //   auto m = gpsa::convit::load("convit_tiny.safetensors");   // timm state_dict keys
 //   const std::size_t S = m.config().image_size;               // 224
@@ -19,9 +19,9 @@
 #include <string_view>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/checkpoint.hpp"
-#include "gpsa/convit.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/core/convit.hpp"
 
 namespace gpsa {
 
@@ -32,7 +32,7 @@ struct safetensors_file;
 // Every failure of gpsa::convit's own checks: input of the wrong size, a bad executor. what() is
 // one line naming the value. An incomplete or inconsistent checkpoint (missing key, wrong shape,
 // heads / widths / qkv bias that disagree between blocks, non-square patch count, unexpected
-// key) is gpsa::checkpoint_error (gpsa/checkpoint.hpp), naming the file and the key;
+// key) is gpsa::checkpoint_error (gpsa/runtime/checkpoint.hpp), naming the file and the key;
 // file-format problems are gpsa::io::io_error, thrown by the reader.
 struct model_error : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/grid.hpp"
 
 namespace gpsa {
@@ -55,7 +55,7 @@ struct checkpoint_fold {
 };
 
 // Every GPSA layer of the checkpoint (gpsa_layer_prefixes, natural order) folded for grid g;
-// all must have the same H. Throws checkpoint_error (gpsa/checkpoint.hpp) naming the file and
+// all must have the same H. Throws checkpoint_error (gpsa/runtime/checkpoint.hpp) naming the file and
 // key for a missing key, a wrong shape, a NaN/Inf value ("a non-finite weight cannot be
 // folded"), differing head counts or no GPSA layer at all.
 std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa::grid g);

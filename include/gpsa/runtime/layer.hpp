@@ -2,9 +2,9 @@
 // gpsa::layer: a GPSA layer that owns its weights, loads timm checkpoints, validates shapes and
 // runs forward (allocates, throws).
 //
-// Part of gpsa::runtime. The heavy lifting is done by the no-heap kernels of gpsa/attention.hpp;
-// this class adds ownership, checkpoint loading (gpsa/checkpoint.hpp), shape checks with
-// readable errors and a cached folded positional branch (gpsa/folded.hpp).
+// Part of gpsa::runtime. The heavy lifting is done by the no-heap kernels of gpsa/core/layer.hpp;
+// this class adds ownership, checkpoint loading (gpsa/runtime/checkpoint.hpp), shape checks with
+// readable errors and a cached folded positional branch (gpsa/runtime/folded_state.hpp).
 //
 //   auto l = gpsa::layer::load("weights.safetensors");          // prefix "blocks.0.attn"
 //   l.set_grid({14, 14});   // optional: fixes N, folds the positional branch once
@@ -21,10 +21,10 @@
 #include <string_view>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/checkpoint.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/folded.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/grid.hpp"
 
 namespace gpsa {
@@ -91,7 +91,7 @@ class layer {
   std::vector<float> attention(std::span<const float> x, std::size_t batch) const;
 
   // Splits forward / attention over batch x heads through `ex` (e.g. a
-  // gpsa::thread_pool_executor's get(), gpsa/executor.hpp, or the host engine's pool); null (the
+  // gpsa::thread_pool_executor's get(), gpsa/runtime/thread_pool_executor.hpp, or the host engine's pool); null (the
   // default) runs serially. Results are bit-identical either way. The executor must outlive its
   // use here; throws layer_error when ex->workers == 0 or ex->parallel_for is null.
   void set_executor(const executor* ex);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // gpsa::thread_pool_executor: a std::thread pool implementing the core's gpsa::executor.
 //
-// Part of gpsa::runtime. The core kernels (gpsa/attention.hpp) never start threads; they split
+// Part of gpsa::runtime. The core kernels (gpsa/core/layer.hpp) never start threads; they split
 // their per-(item, head) work through a `const gpsa::executor*` the host supplies. An inference
 // engine passes its own pool; this class is the ready-made one:
 //
@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "gpsa/attention.hpp"
+#include "gpsa/core/layer.hpp"
 
 namespace gpsa {
 
