@@ -32,6 +32,7 @@
 
 #include "bench_main.hpp"
 #include "gpsa/core/convit.hpp"
+#include "gpsa/core/positional.hpp"
 
 #if defined(GPSA_BENCH_RUNTIME)
 #include "gpsa/runtime/convit.hpp"
@@ -131,15 +132,14 @@ struct random_model {
     std::size_t nf = 0;
     if (gpsa::convit_folded_size(c, nf) != gpsa::status::ok) std::abort();
     folded.resize(nf);
-    if (gpsa::convit_fold(w, folded) != gpsa::status::ok) std::abort();
+    if (gpsa::convit_fold(c, blocks, folded) != gpsa::status::ok) std::abort();
     // Every linear weight packed once, on a 64-byte boundary, as gpsa::convit does on loading.
     std::size_t np = 0;
     if (gpsa::convit_packed_size(c, np) != gpsa::status::ok) std::abort();
     packed.resize(np + 16);
     std::size_t skip = 0;
     while (reinterpret_cast<std::uintptr_t>(packed.data() + skip) % 64 != 0) ++skip;
-    if (gpsa::convit_pack_weights(w, std::span(packed).subspan(skip, np)) != gpsa::status::ok)
-      std::abort();
+    if (gpsa::convit_pack(w, std::span(packed).subspan(skip, np)) != gpsa::status::ok) std::abort();
     w.packed = packed.data() + skip;
   }
 };
@@ -159,8 +159,7 @@ void BM_Model(benchmark::State& state, shape s, std::size_t B) {
   }
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    const gpsa::status st =
-        gpsa::convit_forward(m.w, m.folded, B, images.data(), logits.data(), nullptr, scratch);
+    const gpsa::status st = gpsa::convit_forward(m.w, B, images, logits, {}, scratch);
     if (st != gpsa::status::ok) {
       state.SkipWithError(gpsa::status_message(st));
       break;

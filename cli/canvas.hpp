@@ -60,7 +60,8 @@ bool has_glyph(char c) noexcept;
 // t in [0, 1], clamped.
 rgb heat_color(double t) noexcept;
 
-// An 8-bit RGB PNG of the image, in memory (gpsa::image::encode_png; image_error when libpng fails).
+// An 8-bit RGB PNG of the image, in memory (gpsa::image::encode_png; image_error when libpng
+// fails).
 std::string encode_png(const rgb_image& img);
 
 }  // namespace gpsa::cli

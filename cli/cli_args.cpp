@@ -43,9 +43,9 @@ gpsa::grid parse_grid_text(const std::string& text, std::string_view option) {
   if (pr == parsed::out_of_range || pc == parsed::out_of_range)
     throw cli_error(shown + ": grid size out of range");
   std::size_t n = 0, nn = 0;
-  if (detail::mul_overflows(r, c, n))
+  if (!detail::checked_mul(r, c, n))
     throw cli_error(shown + ": R*C overflows size_t (grid too large)");
-  if (detail::mul_overflows(n, n, nn))
+  if (!detail::checked_mul(n, n, nn))
     throw cli_error(shown + ": N*N overflows size_t (grid too large)");
   return {r, c};
 }

@@ -17,11 +17,14 @@
 
 #include "commands.hpp"
 #include "gpsa/core/convit.hpp"
-#include "gpsa/runtime/thread_pool_executor.hpp"
-#include "gpsa/image.hpp"
-#include "gpsa/runtime/io.hpp"
-#include "gpsa/runtime/convit.hpp"
 #include "gpsa/core/preprocess.hpp"
+#include "gpsa/image.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -17,19 +17,23 @@
 #include <string>
 #include <vector>
 
+#include "canvas.hpp"
 #include "cli_args.hpp"
 #include "commands.hpp"
-#include "gpsa/core/layer.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/core/convit.hpp"
 #include "gpsa/core/fold.hpp"
-#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/positional.hpp"
 #include "gpsa/image.hpp"
+#include "gpsa/registry.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/layer.hpp"
-#include "gpsa/runtime/convit.hpp"
-#include "gpsa/registry.hpp"
-#include "canvas.hpp"
+#include "gpsa/runtime/output_set.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -84,7 +88,7 @@ layer_params local_init_params() {
   p.pos_proj_weight.assign(demo_heads * 3, 0.0f);
   p.pos_proj_bias.assign(demo_heads, 0.0f);
   p.gating_param.assign(demo_heads, 1.0f);
-  const status st = gpsa::local_init(demo_heads, 1.0f, p.pos_proj_weight, demo_dim, p.v_weight);
+  const status st = gpsa::local_init(demo_heads, 1.0f, demo_dim, p.pos_proj_weight, p.v_weight);
   if (st != status::ok) throw cli_error(std::string("local_init: ") + status_message(st));
   return p;
 }
@@ -146,12 +150,11 @@ std::string bytes_text(std::size_t b) {
 
 struct head_report {
   int peak_dx = 0, peak_dy = 0;
-  double mean_dx = 0, mean_dy = 0, peak = 0, pos_dist = 0;
+  double mean_dx = 0, mean_dy = 0, peak = 0;
 };
 
 // Attention centre of head h for query p, from the separable factors: the argmax is the pair of
-// factor argmaxes, the centroid the pair of factor means; nonlocality of the positional map
-// alone, (1/N) sum_p sum_q sqrt(dx^2+dy^2) position[h,p,q] (docs/DESIGN.md §4).
+// factor argmaxes, the centroid the pair of factor means.
 head_report analyse_head(const folded_view& f, std::size_t h, std::size_t p) {
   const std::size_t R = f.shape.rows, C = f.shape.cols, yp = p / C, xp = p % C;
   head_report r;
@@ -167,16 +170,6 @@ head_report analyse_head(const folded_view& f, std::size_t h, std::size_t p) {
   r.peak_dx = static_cast<int>(ax) - static_cast<int>(xp);
   r.peak_dy = static_cast<int>(ay) - static_cast<int>(yp);
   r.peak = static_cast<double>(f.fx_at(h, xp, ax)) * f.gy_at(h, yp, ay);
-  double d = 0;
-  for (std::size_t py = 0; py < R; ++py)
-    for (std::size_t px = 0; px < C; ++px)
-      for (std::size_t qy = 0; qy < R; ++qy)
-        for (std::size_t qx = 0; qx < C; ++qx) {
-          const double dx = static_cast<double>(qx) - static_cast<double>(px);
-          const double dy = static_cast<double>(qy) - static_cast<double>(py);
-          d += std::sqrt(dx * dx + dy * dy) * f.gy_at(h, py, qy) * f.fx_at(h, px, qx);
-        }
-  r.pos_dist = d / static_cast<double>(R * C);
   return r;
 }
 
@@ -275,10 +268,14 @@ void report_table(std::ostream& os, layer& l, gpsa::grid g, const std::string& g
      << "(separable factors, no table) in " << fmt("%.1f us", t_set) << "\n\n";
 }
 
-// Per head: lambda, the attention centre for the query patch, nonlocality.
+// Per head: lambda, the attention centre for the query patch, nonlocality (of the positional
+// map alone, gpsa::positional_nonlocality, and of the whole layer's attention).
 void report_heads(std::ostream& os, const folded_view& view, const std::vector<float>& dist,
                   std::size_t query) {
   const std::size_t C = view.shape.cols;
+  std::vector<float> pos_dist(view.heads);
+  if (const status s = positional_nonlocality(view, pos_dist); s != status::ok)
+    throw cli_error(std::string("positional nonlocality: ") + status_message(s));
   os << "query patch " << query << " = (y " << query / C << ", x " << query % C
      << "); offsets are (dx, dy) from it\n"
      << "head  lambda  peak at (dx,dy)  centroid (dx,dy)    peak  nonlocality: positional  "
@@ -289,14 +286,14 @@ void report_heads(std::ostream& os, const folded_view& view, const std::vector<f
     std::snprintf(line, sizeof line,
                   "h%-3zu  %6.3f  (%+3d,%+3d)        (%+6.2f,%+6.2f)  %6.3f  %23.3f  %5.3f\n", h,
                   static_cast<double>(view.lambda[h]), r.peak_dx, r.peak_dy, r.mean_dx, r.mean_dy,
-                  r.peak, r.pos_dist, static_cast<double>(dist[h]));
+                  r.peak, static_cast<double>(pos_dist[h]), static_cast<double>(dist[h]));
     os << line;
   }
 }
 
 void report_firmware(std::ostream& os, gpsa::grid g, std::size_t H) {
   fold_counts counts{};
-  if (const status s = fold_size(g, H, counts); s != status::ok)
+  if (const status s = layer_folded_size(g, H, counts); s != status::ok)
     throw cli_error(std::string("fold: ") + status_message(s));
   const std::size_t N = g.patches();
   const std::size_t folded = counts.total() * sizeof(float), dense = H * N * N * sizeof(float);
@@ -538,7 +535,7 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
           1.0 / (1.0 + std::exp(-double{model.weights().blocks[b].gating_param[h]}));
   r.positional.resize(L * H);
   r.full.resize(L * H);
-  if (const status s = convit_positional_nonlocality(model.weights(), model.folded(), r.positional);
+  if (const status s = convit_positional_nonlocality(model.weights(), r.positional);
       s != status::ok)
     throw cli_error(io::display_path(o.weights) + ": positional nonlocality: " + status_message(s));
   std::size_t floats = 0;
@@ -548,17 +545,13 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
   budget.add("scratch", {floats}, sizeof(float)).require();
   std::vector<float> scratch(floats);
   status st = status::ok;
-  const double t_fwd = time_us(1, [&] {
-    st = convit_nonlocality(model.weights(), model.folded(), 1, x.data(), r.full, scratch);
-  });
+  const double t_fwd =
+      time_us(1, [&] { st = convit_nonlocality(model.weights(), 1, x, r.full, scratch); });
   if (st != status::ok)
     throw cli_error(io::display_path(o.weights) + ": forward: " + status_message(st));
 
   // Block `layer_index`'s folded positional state: the maps and the per-head report.
-  fold_counts counts{};
-  (void)fold_size(g, H, counts);
-  const float* f = model.folded().data() + layer_index * counts.total();
-  const folded_view maps{H, g, f, f + counts.fx, f + counts.fx + counts.gy};
+  const folded_view& maps = model.weights().blocks[layer_index].folded;
   const rgb_image img = draw_whole(r, maps, layer_index, query);
   png.write(encode_png(img));
   out.commit();

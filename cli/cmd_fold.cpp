@@ -16,10 +16,14 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/codegen.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -13,10 +13,14 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
 #include "gpsa/runtime/checkpoint.hpp"
-#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
+#include "gpsa/runtime/safetensors.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -107,7 +111,7 @@ void check_work_size(const forward_options& o, const input_shape& in, std::size_
                                   : "--input '" + io::display_path(o.input) + "' (grid " +
                                         grid_str(in.g) + ", H = " + std::to_string(H) + ")";
   std::size_t scratch = 0;
-  if (const status s = gpsa_scratch_size({B, in.g, H, D}, workers, scratch); s != status::ok)
+  if (const status s = layer_scratch_size({H, D, in.g, B}, workers, scratch); s != status::ok)
     throw cli_error(subject + ": the layer's scratch: " + status_message(s));
   io::byte_budget b(subject);
   b.add("folded positional branch (H,C,C)", {H, C, C}, sizeof(float))

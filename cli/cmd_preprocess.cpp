@@ -9,9 +9,11 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
+#include "gpsa/core/preprocess.hpp"
 #include "gpsa/image.hpp"
 #include "gpsa/runtime/io.hpp"
-#include "gpsa/core/preprocess.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
 
 namespace gpsa::cli {
 namespace {

@@ -17,9 +17,12 @@
 #include "commands.hpp"
 #include "gpsa/codegen.hpp"
 #include "gpsa/grid.hpp"
-#include "gpsa/runtime/io.hpp"
 #include "gpsa/registry.hpp"
 #include "gpsa/rel_indices.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
 
 namespace gpsa::cli {
 namespace {

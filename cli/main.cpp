@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/output_set.hpp"
 #include "gpsa/version.hpp"
 
 namespace {

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   gpsa::io::read_limits limits;

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace {
 

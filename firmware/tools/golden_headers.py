@@ -126,7 +126,7 @@ def c_array(ctype, name, dims, values, fmt, per_line=8):
 PRELUDE = """\
 #ifndef GOLDEN_CONST
 #ifdef __cplusplus
-#define GOLDEN_CONST constexpr /* usable in constant expressions (e.g. gpsa::fold_layer) */
+#define GOLDEN_CONST constexpr /* usable in constant expressions (e.g. gpsa::layer_fold) */
 #else
 #define GOLDEN_CONST const
 #endif

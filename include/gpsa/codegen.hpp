@@ -22,9 +22,9 @@
 #include <string>
 #include <string_view>
 
+#include "gpsa/rel_indices.hpp"
 #include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/runtime/folded_state.hpp"
-#include "gpsa/rel_indices.hpp"
 
 namespace gpsa::codegen {
 
@@ -70,7 +70,7 @@ struct header_options {
 
 // The folded positional state of `layers` (one grid, one head count): per layer l the arrays
 // SYMBOL_l<l>_fx[H][C][C], _gy[H][R][R], _lambda[H], pointer tables SYMBOL_fx/_gy/_lambda over
-// the layers, and (when gpsa.h is included first) SYMBOL_layers[] as gpsa_folded views.
+// the layers, and (when gpsa.h is included first) SYMBOL_layers[] as gpsa_folded_view views.
 // With `weights` (one layer_params per layer, same order, same D and qkv-bias presence) the
 // header also holds every layer's parameters -- SYMBOL_l<l>_qk_weight[2D][D], _qk_bias[2D] (with
 // qkv bias), _v_weight[D][D], _v_bias[D], _proj_weight[D][D], _proj_bias[D],

@@ -1,19 +1,29 @@
 // SPDX-License-Identifier: MIT
-// Umbrella header: every public gpsa header. A new public header gets one line in this list.
+// Umbrella header: every public C++ header of gpsa::gpsa, gpsa::core, gpsa::runtime and
+// gpsa::image. A new public header gets one line in this list.
 #pragma once
 
-#include "gpsa/core/layer.hpp"
 #include "gpsa/core/convit.hpp"
-#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "gpsa/core/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/linalg.hpp"
+#include "gpsa/core/nn_kernels.hpp"
+#include "gpsa/core/positional.hpp"
+#include "gpsa/core/preprocess.hpp"
+#include "gpsa/core/types.hpp"
 #include "gpsa/grid.hpp"
 #include "gpsa/image.hpp"
-#include "gpsa/runtime/io.hpp"
-#include "gpsa/runtime/layer.hpp"
-#include "gpsa/core/linalg.hpp"
-#include "gpsa/runtime/convit.hpp"
-#include "gpsa/core/preprocess.hpp"
 #include "gpsa/registry.hpp"
 #include "gpsa/rel_indices.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
+#include "gpsa/runtime/safetensors.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "gpsa/status.hpp"
 #include "gpsa/version.hpp"

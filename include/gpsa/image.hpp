@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gpsa/runtime/io.hpp"
 #include "gpsa/core/preprocess.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa::image {
 

@@ -158,7 +158,7 @@ constexpr status fill_rel_offsets(grid g, std::span<T> out) noexcept {
     return status::size_overflow;
   h = 2 * g.rows - 1;
   w = 2 * g.cols - 1;
-  if (detail::mul_overflows(h, w, hw) || detail::mul_overflows(hw, 3, count))
+  if (!detail::checked_mul(h, w, hw) || !detail::checked_mul(hw, 3, count))
     return status::size_overflow;
   if (!rel_values_fit<T>(g)) return status::value_out_of_range;
   if (out.size() < count) return status::buffer_too_small;
@@ -196,8 +196,7 @@ struct rel_table {
   // The checks live here, where rel_indices_v instantiates them, so a misuse gives exactly one
   // error (in the class body, Clang would add follow-up errors on every use of the table).
   static constexpr rel_table make() noexcept {
-    static_assert(R > 0 && C > 0,
-                  "gpsa::rel_table: a grid needs at least one row and one column");
+    static_assert(R > 0 && C > 0, "gpsa::rel_table: a grid needs at least one row and one column");
     static_assert(R == 0 || C == 0 || rel_values_fit<T>(grid{R, C}),
                   "gpsa::rel_table: the element type cannot hold this grid's values exactly "
                   "(dx^2+dy^2 reaches (R-1)^2+(C-1)^2; int8 holds square grids up to 8x8, "
@@ -235,8 +234,9 @@ struct rel_offset_table {
   static constexpr rel_offset_table make() noexcept {
     static_assert(R > 0 && C > 0,
                   "gpsa::rel_offset_table: a grid needs at least one row and one column");
-    static_assert(R == 0 || C == 0 || rel_values_fit<T>(grid{R, C}),
-                  "gpsa::rel_offset_table: the element type cannot hold this grid's values exactly");
+    static_assert(
+        R == 0 || C == 0 || rel_values_fit<T>(grid{R, C}),
+        "gpsa::rel_offset_table: the element type cannot hold this grid's values exactly");
     rel_offset_table t{};
     (void)fill_rel_offsets<T>(grid{R, C}, std::span<T>(t.values, count));
     return t;

@@ -8,6 +8,7 @@
 
 #include "gpsa/codegen.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
 #include "gpsa/version.hpp"
 
 namespace gpsa::codegen {
@@ -133,7 +134,7 @@ void emit_preamble(std::string& o, std::span<const checkpoint_fold> layers, cons
        std::to_string(per_layer * 4) + " bytes); the dense positional attention would be\n";
   o += " * H*N*N = " + std::to_string(H * N * N) + " floats (" + std::to_string(H * N * N * 4) +
        " bytes).\n";
-  o += " * With gpsa.h included first, " + sym + "_layers[] also gives gpsa_folded views" +
+  o += " * With gpsa.h included first, " + sym + "_layers[] also gives gpsa_folded_view views" +
        (s.dim != 0 ? " and\n * " + sym + "_weights[] gpsa_layer_weights views" : std::string()) +
        " for the C API.\n */\n";
 }
@@ -182,7 +183,7 @@ void emit_weights(std::string& o, const std::string& ls, const std::string& unus
   emit_array(o, ls + "_gating_param", unused, p.gating_param.data(), 0, 0, H);
 }
 
-// Per-layer pointer tables (firmware loops over layers) and the gpsa_folded views.
+// Per-layer pointer tables (firmware loops over layers) and the gpsa_folded_view views.
 void emit_tables(std::string& o, const header_shape& s, const std::string& sym,
                  const std::string& mac) {
   const auto table = [&](const char* what) {
@@ -199,7 +200,8 @@ void emit_tables(std::string& o, const header_shape& s, const std::string& sym,
   table("gy");
   table("lambda");
   o += "\n#ifdef GPSA_GPSA_H\n";
-  o += "static const gpsa_folded " + sym + "_layers[" + mac + "_LAYERS] " + mac + "_UNUSED = {";
+  o +=
+      "static const gpsa_folded_view " + sym + "_layers[" + mac + "_LAYERS] " + mac + "_UNUSED = {";
   for (std::size_t l = 0; l < s.layers; ++l) {
     const std::string ls = sym + "_l" + std::to_string(l);
     o += std::string(l == 0 ? "" : ",") + "\n  {" + std::to_string(s.heads) + ", " +
@@ -208,17 +210,18 @@ void emit_tables(std::string& o, const header_shape& s, const std::string& sym,
   }
   o += "\n};\n";
   if (s.dim != 0) {
-    // The weights as the C API's layer views: gpsa_layer_forward(&dims, &SYM_weights[l],
-    // &SYM_layers[l], ...).
+    // The weights as the C API's layer views: gpsa_layer_forward(&SYM_weights[l],
+    // &SYM_layers[l], batch, ...).
     o += "static const gpsa_layer_weights " + sym + "_weights[" + mac + "_LAYERS] " + mac +
          "_UNUSED = {";
     for (std::size_t l = 0; l < s.layers; ++l) {
       const std::string ls = sym + "_l" + std::to_string(l);
       const auto ptr = [&ls](const char* what) { return "(const float*)" + ls + "_" + what; };
-      o += std::string(l == 0 ? "" : ",") + "\n  {" + ptr("qk_weight") + ", " +
+      o += std::string(l == 0 ? "" : ",") + "\n  {" + std::to_string(s.heads) + ", " +
+           std::to_string(s.dim) + ", " + ptr("qk_weight") + ", " +
            (s.qkv_bias ? ls + "_qk_bias" : std::string("NULL")) + ", " + ptr("v_weight") + ", " +
            (s.qkv_bias ? ls + "_v_bias" : std::string("NULL")) + ", " + ptr("proj_weight") + ", " +
-           ls + "_proj_bias}";
+           ls + "_proj_bias, NULL}";
     }
     o += "\n};\n";
   }
@@ -253,8 +256,8 @@ std::string folded_dense_npy(std::span<const checkpoint_fold> layers, std::size_
   const std::size_t L = layers.size(), H = layers.front().state.heads(),
                     N = layers.front().state.shape().patches();
   std::size_t nn = 0, lh = 0, total = 0;
-  if (detail::mul_overflows(N, N, nn) || detail::mul_overflows(L, H, lh) ||
-      detail::mul_overflows(lh, nn, total) || total > max_bytes / sizeof(float))
+  if (!detail::checked_mul(N, N, nn) || !detail::checked_mul(L, H, lh) ||
+      !detail::checked_mul(lh, nn, total) || total > max_bytes / sizeof(float))
     throw std::length_error("the dense (L,H,N,N) = (" + std::to_string(L) + "," +
                             std::to_string(H) + "," + std::to_string(N) + "," + std::to_string(N) +
                             ") attention is too large; the folded C header is the compact form");

@@ -1,31 +1,31 @@
 // SPDX-License-Identifier: MIT
-// GPSA gated attention and layer forward on caller-owned buffers (GEMMs and softmax from linalg).
+// The GPSA layer on caller-owned buffers (gpsa/core/layer.hpp): validation, pack, scratch size,
+// gated attention and forward (GEMMs and softmax from linalg, the fused path from nn).
 #include "gpsa/core/layer.hpp"
-#include "gpsa/detail/constexpr_math.hpp"
 
-#include <cmath>
 #include <cstddef>
-#include <cstring>
 
 #include "fold_kernels.hpp"
 #include "fp_env.hpp"
-#include "gpsa/core/fold.hpp"
-#include "gpsa/core/linalg.hpp"
+#include "gpsa/detail/constexpr_math.hpp"
+#include "layer_fused.hpp"
+#include "linalg_impl.hpp"
 #include "nn.hpp"
+#include "packing.hpp"
 
 namespace gpsa {
 namespace {
 
-using detail::add;
-using detail::mul3;
-using detail::mul_overflows;
+using detail::checked_add;
+
+using detail::checked_mul;
 
 // softmax_rows(q k^T * scale) into out; the callers have checked the arguments.
 void content_rows(std::size_t nq, std::size_t nk, std::size_t d, const float* q, std::size_t ldq,
                   const float* k, std::size_t ldk, float scale, float* out,
                   std::size_t ldo) noexcept {
-  gemm(false, true, nq, nk, d, scale, q, ldq, k, ldk, 0.0f, out, ldo);
-  softmax_rows(out, nq, nk, ldo);
+  detail::gemm_unchecked(false, true, nq, nk, d, scale, q, ldq, k, ldk, 0.0f, out, ldo);
+  detail::softmax_rows_unchecked(nq, nk, out, ldo);
 }
 
 // PyTorch's get_attention blend of head h in place, with the fold's lambda:
@@ -37,31 +37,17 @@ void blend_head(const folded_view& pos, std::size_t h, float* attn) noexcept {
                               attn, N, attn, N);
 }
 
-// Offsets (floats) of the packed qk, v and proj weights in gpsa_pack_weights' layout.
-struct packed_layout {
-  std::size_t qk = 0, v = 0, proj = 0, total = 0;
-};
-
-bool packed_layout_of(std::size_t D, packed_layout& l) noexcept {
-  std::size_t qk = 0, dd = 0;
-  if (!detail::linear_packed_floats(2 * D, D, qk) || !detail::linear_packed_floats(D, D, dd))
-    return false;
-  l.qk = 0;
-  l.v = qk;
-  return add(qk, dd, l.proj) && add(l.proj, dd, l.total);
-}
-
 // The layer's three linear layers, packed or not.
 struct layer_linears {
   detail::linear_weight qk, v, proj;
 };
 
-layer_linears linears_of(const gpsa_weights& w) noexcept {
+layer_linears linears_of(const layer_weights& w) noexcept {
   layer_linears l{{w.qk_weight, nullptr, w.qk_bias},
                   {w.v_weight, nullptr, w.v_bias},
                   {w.proj_weight, nullptr, w.proj_bias}};
-  packed_layout p{};
-  if (w.packed != nullptr && packed_layout_of(w.dim, p)) {
+  detail::layer_pack_layout p{};
+  if (w.packed != nullptr && detail::layer_pack_layout_of(w.dim, p)) {
     l.qk.packed = w.packed + p.qk;
     l.v.packed = w.packed + p.v;
     l.proj.packed = w.packed + p.proj;
@@ -73,7 +59,7 @@ layer_linears linears_of(const gpsa_weights& w) noexcept {
 // attention's work (detail::mha_scratch_floats).
 bool qkv_floats(std::size_t BN, std::size_t D, std::size_t& floats) noexcept {
   std::size_t n = 0;
-  return mul3(BN, D, 3, n) && detail::round_up_aligned(n, floats);
+  return checked_mul(BN, D, 3, n) && detail::round_up_aligned(n, floats);
 }
 
 // The (item, head) pairs of the exact path (attn returned): index = b * H + h. Rows of qkv are
@@ -85,7 +71,7 @@ struct layer_job {
   float* attn;  // (B, H, N, N)
   std::size_t N, D, H, d;
   float scale;
-  bool forward;  // false: gpsa_attention (attn only)
+  bool forward;  // false: layer_attention (attn only)
 
   static void run(void* arg, std::size_t index, std::size_t /*worker*/) noexcept {
     // The blend multiplies the positional softmax's tiny tails: subnormal products would cost a
@@ -101,14 +87,14 @@ struct layer_job {
     float* a = j.attn + index * N * N;
     content_rows(N, N, d, q, ld, k, ld, j.scale, a, N);
     blend_head(j.pos, h, a);
-    if (j.forward) gemm(false, false, N, d, N, 1.0f, a, N, v, ld, 0.0f, q, ld);
+    if (j.forward) detail::gemm_unchecked(false, false, N, d, N, 1.0f, a, N, v, ld, 0.0f, q, ld);
   }
 };
 
 // The checks both kernels share, in order: the weights, the folded branch and its head count,
 // the executor, the activation and attention lengths, the scratch. Sets `run` false for
 // batch == 0 (nothing to do, buffers not looked at).
-status check_call(const gpsa_weights& w, const folded_view& pos, std::size_t batch,
+status check_call(const layer_weights& w, const folded_view& pos, std::size_t batch,
                   std::span<const float> x, std::size_t y_floats, std::span<float> attn,
                   bool attn_required, std::span<float> scratch, const executor* ex,
                   bool& run) noexcept {
@@ -116,17 +102,14 @@ status check_call(const gpsa_weights& w, const folded_view& pos, std::size_t bat
   if (const status s = validate(w); s != status::ok) return s;
   if (const status s = validate(pos); s != status::ok) return s;
   if (pos.heads != w.heads) return status::shape_mismatch;
-  if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
-    return status::invalid_argument;
-  const gpsa_dims dims = dims_of(w, pos, batch);
+  if (const status s = validate(ex); s != status::ok) return s;
+  const layer_dims dims = dims_of(w, pos, batch);
   std::size_t need = 0;
-  if (const status s = gpsa_scratch_size(dims, ex != nullptr ? ex->workers : 1, need);
-      s != status::ok)
-    return s;
+  if (const status s = layer_scratch_size(dims, workers_of(ex), need); s != status::ok) return s;
   if (batch == 0) return status::ok;
   std::size_t bnd = 0, bhnn = 0, nn = 0;
-  if (!mul3(batch, dims.patches(), w.dim, bnd) ||
-      mul_overflows(dims.patches(), dims.patches(), nn) || !mul3(batch, w.heads, nn, bhnn))
+  if (!checked_mul(batch, dims.patches(), w.dim, bnd) ||
+      !checked_mul(dims.patches(), dims.patches(), nn) || !checked_mul(batch, w.heads, nn, bhnn))
     return status::size_overflow;
   if (x.size() != bnd || y_floats != bnd) return status::shape_mismatch;
   if (attn_required ? attn.size() != bhnn : (!attn.empty() && attn.size() != bhnn))
@@ -135,7 +118,7 @@ status check_call(const gpsa_weights& w, const folded_view& pos, std::size_t bat
   if (scratch.size() < need || scratch.data() == nullptr) return status::buffer_too_small;
   if (w.packed != nullptr) {
     std::size_t packed = 0;
-    if (const status s = gpsa_packed_size(w.dim, packed); s != status::ok) return s;
+    if (const status s = layer_packed_size(w.dim, packed); s != status::ok) return s;
   }
   run = true;
   return status::ok;
@@ -145,13 +128,13 @@ status check_call(const gpsa_weights& w, const folded_view& pos, std::size_t bat
 
 namespace detail {
 
-void gpsa_forward_fused(const gpsa_weights& w, const folded_view& pos, std::size_t batch,
-                        const float* x, float* y, bool accumulate, std::span<float> scratch,
-                        const executor* ex) noexcept {
+void layer_forward_fused(const layer_weights& w, const folded_view& pos, std::size_t batch,
+                         const float* x, float* y, bool accumulate, std::span<float> scratch,
+                         const executor* ex) noexcept {
   [[maybe_unused]] const flush_subnormals ftz;
   const std::size_t N = pos.patches(), D = w.dim, BN = batch * N, ld = 3 * D;
   std::size_t qkv_n = 0;
-  (void)qkv_floats(BN, D, qkv_n);  // checked by gpsa_scratch_size
+  (void)qkv_floats(BN, D, qkv_n);  // checked by layer_scratch_size
   float* qkv = align_floats(scratch.data());
   const layer_linears l = linears_of(w);
   // x is read only here, so y may alias x.
@@ -165,28 +148,29 @@ void gpsa_forward_fused(const gpsa_weights& w, const folded_view& pos, std::size
 
 }  // namespace detail
 
-status validate(const gpsa_weights& w) noexcept {
+status validate(const layer_weights& w) noexcept {
   if (w.heads == 0 || w.dim == 0 || w.dim % w.heads != 0) return status::invalid_argument;
   if (w.qk_weight == nullptr || w.v_weight == nullptr || w.proj_weight == nullptr)
     return status::invalid_argument;
   std::size_t dd = 0;
-  if (!mul3(w.dim, w.dim, 3, dd)) return status::size_overflow;
+  if (!checked_mul(w.dim, w.dim, 3, dd)) return status::size_overflow;
   return status::ok;
 }
 
-status gpsa_packed_size(std::size_t dim, std::size_t& floats) noexcept {
+status layer_packed_size(std::size_t dim, std::size_t& floats) noexcept {
   if (dim == 0) return status::invalid_argument;
-  packed_layout l{};
+  detail::layer_pack_layout l{};
   std::size_t dd = 0;
-  if (mul_overflows(dim, dim, dd) || !packed_layout_of(dim, l)) return status::size_overflow;
+  if (!checked_mul(dim, dim, dd) || !detail::layer_pack_layout_of(dim, l))
+    return status::size_overflow;
   floats = l.total;
   return status::ok;
 }
 
-status gpsa_pack_weights(const gpsa_weights& w, std::span<float> packed) noexcept {
+status layer_pack(const layer_weights& w, std::span<float> packed) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
-  packed_layout l{};
-  if (!packed_layout_of(w.dim, l)) return status::size_overflow;
+  detail::layer_pack_layout l{};
+  if (!detail::layer_pack_layout_of(w.dim, l)) return status::size_overflow;
   if (packed.size() < l.total || packed.data() == nullptr) return status::buffer_too_small;
   const std::size_t D = w.dim;
   detail::linear_pack(2 * D, D, w.qk_weight, packed.data() + l.qk);
@@ -199,8 +183,8 @@ float head_scale(std::size_t head_dim) noexcept {
   return static_cast<float>(1.0 / detail::runtime_sqrt(static_cast<double>(head_dim)));
 }
 
-status content_attention(std::size_t nq, std::size_t nk, std::size_t d, const float* q,
-                         std::size_t ldq, const float* k, std::size_t ldk, float scale, float* out,
+status content_attention(std::size_t nq, std::size_t nk, std::size_t d, float scale, const float* q,
+                         std::size_t ldq, const float* k, std::size_t ldk, float* out,
                          std::size_t ldo) noexcept {
   if (nq == 0 || nk == 0) return status::ok;
   if (q == nullptr || k == nullptr || out == nullptr) return status::invalid_argument;
@@ -209,23 +193,23 @@ status content_attention(std::size_t nq, std::size_t nk, std::size_t d, const fl
   return status::ok;
 }
 
-status gpsa_scratch_size(const gpsa_dims& d, std::size_t workers, std::size_t& floats) noexcept {
+status layer_scratch_size(const layer_dims& d, std::size_t workers, std::size_t& floats) noexcept {
   if (d.shape.empty()) return status::empty_grid;
   if (d.heads == 0 || d.dim == 0 || d.dim % d.heads != 0 || workers == 0)
     return status::invalid_argument;
   std::size_t N = 0, bn = 0, qkv = 0, work = 0, total = 0;
-  if (mul_overflows(d.shape.rows, d.shape.cols, N) || mul_overflows(d.batch, N, bn) ||
+  if (!checked_mul(d.shape.rows, d.shape.cols, N) || !checked_mul(d.batch, N, bn) ||
       !qkv_floats(bn, d.dim, qkv) ||
       !detail::mha_scratch_floats({N, d.dim, d.heads}, true, d.batch, workers, work) ||
-      !add(qkv, work, total) || !add(total, detail::kAlignFloats, total))
+      !checked_add(qkv, work, total) || !checked_add(total, scratch_align_floats, total))
     return status::size_overflow;
   floats = total;
   return status::ok;
 }
 
-status gpsa_attention(const gpsa_weights& w, const folded_view& pos, std::size_t batch,
-                      std::span<const float> x, std::span<float> attn, std::span<float> scratch,
-                      const executor* ex) noexcept {
+status layer_attention(const layer_weights& w, const folded_view& pos, std::size_t batch,
+                       std::span<const float> x, std::span<float> attn, std::span<float> scratch,
+                       const executor* ex) noexcept {
   bool run = false;
   if (const status s = check_call(w, pos, batch, x, x.size(), attn, true, scratch, ex, run); !run)
     return s;
@@ -239,15 +223,15 @@ status gpsa_attention(const gpsa_weights& w, const folded_view& pos, std::size_t
   return status::ok;
 }
 
-status gpsa_forward(const gpsa_weights& w, const folded_view& pos, std::size_t batch,
-                    std::span<const float> x, std::span<float> y, std::span<float> attn,
-                    std::span<float> scratch, const executor* ex) noexcept {
+status layer_forward(const layer_weights& w, const folded_view& pos, std::size_t batch,
+                     std::span<const float> x, std::span<float> y, std::span<float> attn,
+                     std::span<float> scratch, const executor* ex) noexcept {
   bool run = false;
   if (const status s = check_call(w, pos, batch, x, y.size(), attn, false, scratch, ex, run); !run)
     return s;
   if (y.data() == nullptr) return status::invalid_argument;
   if (attn.empty()) {
-    detail::gpsa_forward_fused(w, pos, batch, x.data(), y.data(), false, scratch, ex);
+    detail::layer_forward_fused(w, pos, batch, x.data(), y.data(), false, scratch, ex);
     return status::ok;
   }
   [[maybe_unused]] const detail::flush_subnormals ftz;

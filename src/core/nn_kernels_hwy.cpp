@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Highway (runtime-dispatched SIMD) GELU and LayerNorm for the whole-model forward
-// (gpsa/core/convit.hpp). Compiled to nothing unless CMake found Highway and GPSA_SIMD is not OFF.
+// Highway (runtime-dispatched SIMD) GELU, LayerNorm and the linear layer's bias + GELU epilogue
+// (gpsa/core/nn_kernels.hpp). Compiled to nothing unless CMake found Highway and GPSA_SIMD is not
+// OFF.
 #if defined(GPSA_HAVE_HWY)
 
 #include <cmath>
@@ -26,7 +27,7 @@ using tag_f = hn::CappedTag<float, 16>;
 constexpr std::size_t kMaxLanes = 16;
 
 // 0.5 x (1 + erf(x / sqrt 2)) with the rational erf of gelu_coeff (the scalar formula of
-// convit.cpp, lane by lane). Min/Max keep a NaN x as NaN through the clamps on x86 and Arm.
+// nn_kernels.cpp, lane by lane). Min/Max keep a NaN x as NaN through the clamps on x86 and Arm.
 template <class D, class V>
 HWY_INLINE V gelu_vec(D d, V x) {
   using namespace gelu_coeff;

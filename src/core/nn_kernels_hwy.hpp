@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Private to gpsa::core: the Highway (runtime-dispatched) kernels of the whole-model forward.
+// Private to gpsa::core: the Highway (runtime-dispatched) GELU, LayerNorm and bias + GELU epilogue
+// (nn_kernels_hwy.cpp), and the GELU's erf coefficients the plain C++ path shares.
 #pragma once
 
 #include <cstddef>
@@ -7,18 +8,18 @@
 namespace gpsa::detail {
 
 #if defined(GPSA_HAVE_HWY)
-// gelu_inplace on the best SIMD target of the running CPU (nn_kernels_hwy.cpp).
+// gelu_unchecked on the best SIMD target of the running CPU (nn_kernels_hwy.cpp).
 void hwy_gelu(float* x, std::size_t n) noexcept;
 // c += bias (per column, may be null), then GELU when `gelu` (nn.hpp bias_act_rows).
 void hwy_bias_act(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
                   bool gelu) noexcept;
-// layer_norm_rows, float lanes with a shifted two-pass sum (nn_kernels_hwy.cpp).
+// layer_norm_unchecked, float lanes with a shifted two-pass sum (nn_kernels_hwy.cpp).
 void hwy_layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                     const float* weight, const float* bias, float eps, float* y,
                     std::size_t ldy) noexcept;
 #endif
 
-// The rational erf approximation of gelu_inplace: erf(u) ~ u P(u^2) / Q(u^2) for |u| <= kErfClamp,
+// The rational erf approximation of the GELU: erf(u) ~ u P(u^2) / Q(u^2) for |u| <= kErfClamp,
 // +-1 beyond (coefficients from tools/fit_erf.py; max |error| 3.7e-7 in float).
 namespace gelu_coeff {
 inline constexpr float kErfClamp = 3.925f;

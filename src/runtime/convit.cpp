@@ -10,6 +10,7 @@
 
 #include "convit_checkpoint.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa {
 
@@ -20,8 +21,8 @@ struct convit::state {
   std::vector<std::vector<float>> storage;  // one array per tensor; the views point into them
   std::vector<convit_block_weights> blocks;
   convit_weights weights{};
-  std::vector<float> folded;
-  std::vector<float> packed;  // convit_pack_weights' output (+ 16 floats to align its start)
+  std::vector<float> folded;  // convit_fold's buffer: each GPSA block's `folded` view points here
+  std::vector<float> packed;  // convit_pack' output (+ 16 floats to align its start)
   const executor* ex = nullptr;
 };
 
@@ -79,7 +80,7 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
       throw checkpoint_error(file_name + ": blocks." + std::to_string(i) + ".attn." + bad +
                              " holds NaN or Inf (the positional softmax would be NaN)");
   }
-  if (const status st = convit_fold(s->weights, s->folded); st != status::ok)
+  if (const status st = convit_fold(ck.config, s->blocks, s->folded); st != status::ok)
     throw checkpoint_error(file_name + ": folding the positional branch: " + status_text(st));
   // Every linear weight packed once into the GEMM's panel layout (the forward then never packs;
   // same bits either way), its start on a 64-byte boundary.
@@ -89,7 +90,7 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   s->packed.resize(np + 16);
   std::size_t skip = 0;
   while (reinterpret_cast<std::uintptr_t>(s->packed.data() + skip) % 64 != 0) ++skip;
-  if (const status st = convit_pack_weights(s->weights, std::span(s->packed).subspan(skip, np));
+  if (const status st = convit_pack(s->weights, std::span(s->packed).subspan(skip, np));
       st != status::ok)
     throw checkpoint_error(file_name + ": packed weights: " + status_text(st));
   s->weights.packed = s->packed.data() + skip;
@@ -110,11 +111,10 @@ const convit_config& convit::config() const noexcept { return s_->weights.config
 bool convit::qkv_bias() const noexcept { return s_->qkv_bias; }
 std::size_t convit::parameter_count() const noexcept { return s_->params; }
 const convit_weights& convit::weights() const noexcept { return s_->weights; }
-std::span<const float> convit::folded() const noexcept { return s_->folded; }
 const executor* convit::get_executor() const noexcept { return s_->ex; }
 
 void convit::set_executor(const executor* ex) {
-  if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
+  if (validate(ex) != status::ok)
     throw model_error("gpsa::convit::set_executor: executor with " + std::to_string(ex->workers) +
                       " workers" + (ex->parallel_for == nullptr ? " and no parallel_for" : ""));
   s_->ex = ex;
@@ -151,14 +151,12 @@ void convit::forward(std::span<const float> images, std::size_t batch, std::span
   if (!features.empty() && features.size() != batch * c.tokens() * c.dim)
     throw model_error("gpsa::convit::forward: features has " + std::to_string(features.size()) +
                       " values, expected B*T*D = " + std::to_string(batch * c.tokens() * c.dim));
-  const std::size_t workers = s_->ex != nullptr ? s_->ex->workers : 1;
   std::size_t floats = 0;
-  if (const status st = convit_scratch_size(c, batch, workers, floats); st != status::ok)
+  if (const status st = convit_scratch_size(c, batch, workers_of(s_->ex), floats); st != status::ok)
     throw model_error("gpsa::convit::forward: scratch for B = " + std::to_string(batch) + ": " +
                       status_text(st));
   const auto scratch = std::make_unique_for_overwrite<float[]>(floats);
-  if (const status st = convit_forward(s_->weights, s_->folded, batch, images.data(), logits.data(),
-                                       features.empty() ? nullptr : features.data(),
+  if (const status st = convit_forward(s_->weights, batch, images, logits, features,
                                        {scratch.get(), floats}, s_->ex);
       st != status::ok)
     throw model_error("gpsa::convit::forward: " + status_text(st));

@@ -10,9 +10,10 @@
 #include <string_view>
 #include <utility>
 
-#include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/grid.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::detail {
 namespace {

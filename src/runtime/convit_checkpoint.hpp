@@ -9,6 +9,7 @@
 
 #include "gpsa/core/convit.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::detail {
 

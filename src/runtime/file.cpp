@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/output_set.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

@@ -7,6 +7,7 @@
 
 #include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa {
 namespace {
@@ -23,9 +24,9 @@ folded_state::folded_state(gpsa::grid g, std::size_t heads, std::span<const floa
                            std::span<const float> pos_bias, std::span<const float> gating,
                            nonfinite_policy policy) {
   fold_counts n{};
-  if (const status s = fold_size(g, heads, n); s != status::ok) fold_failed(g, heads, s);
+  if (const status s = layer_folded_size(g, heads, n); s != status::ok) fold_failed(g, heads, s);
   std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda);
-  if (const status s = fold_positional(g, heads, pos_weight, pos_bias, gating, fx, gy, lam, policy);
+  if (const status s = layer_fold(g, heads, pos_weight, pos_bias, gating, fx, gy, lam, policy);
       s != status::ok)
     fold_failed(g, heads, s);
   heads_ = heads;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

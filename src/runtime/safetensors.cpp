@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/output_set.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io::detail {

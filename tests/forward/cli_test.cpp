@@ -5,6 +5,7 @@
 
 #include "forward_test_util.hpp"
 #include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/npy.hpp"
 
 namespace {
 

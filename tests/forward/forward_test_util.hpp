@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 #include "../support/test_util.hpp"
 

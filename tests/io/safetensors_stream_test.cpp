@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "io_test_util.hpp"
 
 namespace {

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;

@@ -8,8 +8,9 @@
 #include <cstdio>
 #include <random>
 
-#include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "model_test_util.hpp"
 
 namespace {

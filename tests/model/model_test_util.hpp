@@ -23,6 +23,7 @@
 #include "../support/tiny_safetensors.hpp"
 #include "convit_reference.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace model_test {
 

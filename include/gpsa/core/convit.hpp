@@ -17,21 +17,24 @@
 // Every LayerNorm uses config.eps (1e-6 in the released models). Layouts are PyTorch's, row-major
 // float32: images (B, C, S, S), nn.Linear weight (out, in), conv weight (D, C, p, p).
 //
-// Use (CMSIS-NN style; every buffer is the caller's):
-//   gpsa::convit_weights w = ...;                        // views, e.g. into flash
-//   std::size_t nf = 0, ns = 0;
-//   gpsa::convit_folded_size(w.config, nf);              // GPSA positional state, once per model
-//   gpsa::convit_fold(w, folded);                        // span of nf floats
-//   gpsa::convit_scratch_size(w.config, batch, 1, ns);   // workers = 1 without an executor
-//   gpsa::convit_forward(w, folded, batch, images, logits, features_or_null, scratch);
+// The lifecycle, the same verbs as the GPSA layer's (gpsa/core/layer.hpp); every buffer is the
+// caller's:
+//   gpsa::convit_weights w = ...;                         // views, e.g. into flash
+//   std::vector<gpsa::convit_block_weights> blocks = ...; // w.blocks views them
+//   convit_folded_size(w.config, nf);                     // GPSA positional state, once per model
+//   convit_fold(w.config, blocks, folded);                // sets each GPSA block's `folded` view
+//   convit_packed_size(w.config, np);                     // optional pre-packed weights
+//   convit_pack(w, packed); w.packed = packed.data();
+//   convit_scratch_size(w.config, batch, workers_of(ex), ns);
+//   convit_forward(w, batch, images, logits, features_or_empty, scratch, ex);
 #pragma once
 
 #include <cstddef>
 #include <span>
 
+#include "gpsa/core/fold.hpp"
 #include "gpsa/core/layer.hpp"
-#include "gpsa/grid.hpp"
-#include "gpsa/status.hpp"
+#include "gpsa/core/types.hpp"
 
 namespace gpsa {
 
@@ -67,7 +70,9 @@ status validate(const convit_config& c) noexcept;
 
 // Views of one block's parameters, timm key names (under blocks.{i}.) in the comments. A block
 // uses the GPSA fields (i < local_up_to_layer) or the MHSA ones, never both. Every *_bias may be
-// null (zero; qk/v/qkv biases exist only in qkv_bias models); weights are required.
+// null (zero; qk/v/qkv biases exist only in qkv_bias models); weights are required. A GPSA
+// block's positional branch is read through `folded`, which convit_fold sets (or a generated
+// header bakes); pos_proj and gating_param are what convit_fold reads.
 struct convit_block_weights {
   const float* norm1_weight = nullptr;  // norm1.weight          (D)
   const float* norm1_bias = nullptr;    // norm1.bias            (D)
@@ -79,6 +84,7 @@ struct convit_block_weights {
   const float* pos_proj_weight = nullptr;  // attn.pos_proj.weight  (H, 3)
   const float* pos_proj_bias = nullptr;    // attn.pos_proj.bias    (H) (cancels in the softmax)
   const float* gating_param = nullptr;     // attn.gating_param     (H)
+  folded_view folded{};                    // the folded pos_proj / gating_param (convit_fold)
   // MHSA blocks
   const float* qkv_weight = nullptr;  // attn.qkv.weight       (3D, D), rows [q | k | v]
   const float* qkv_bias = nullptr;    // attn.qkv.bias         (3D)
@@ -106,29 +112,35 @@ struct convit_weights {
   const float* head_weight = nullptr;            // head.weight              (classes, D)
   const float* head_bias = nullptr;              // head.bias                (classes)
   // Optional: every linear weight of the model (patch embedding, qk / v / qkv, proj, fc1, fc2,
-  // head) pre-packed once by convit_pack_weights (convit_packed_size floats, 64-byte aligned for
+  // head) pre-packed once by convit_pack (convit_packed_size floats, 64-byte aligned for
   // best speed). The forward then reads these instead of packing the weights on every call; the
   // outputs are the same bits either way, and the plain weights above stay required. Null: pack
-  // on the fly. It must be what convit_pack_weights wrote for these very weights.
+  // on the fly. It must be what convit_pack wrote for these very weights.
   const float* packed = nullptr;
 };
 
 // validate(config), then: blocks.size() == depth (shape_mismatch) and every required pointer set
-// (invalid_argument).
+// (invalid_argument): a GPSA block's pos_proj.weight and gating_param only for convit_fold (which
+// checks them), since the forward reads the folded view, which validate_folded checks.
 status validate(const convit_weights& w) noexcept;
+
+// ok when every GPSA block's `folded` view is set (invalid_argument for one without factors), for
+// the config's grid and head count (shape_mismatch) and valid (validate(folded_view)). What
+// convit_forward and convit_positional_nonlocality check after validate(w).
+status validate_folded(const convit_weights& w) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Pre-packed weights (optional; about the size of the linear weights themselves)
 // ---------------------------------------------------------------------------------------------
 
-// Floats of convit_pack_weights' output for this configuration: each linear weight (out, in) as
-// in x (out rounded up to whole 48-column panels in a SIMD build): 23.0 MB for ConViT-Ti.
+// Floats of convit_pack's output for this configuration: each linear weight (out, in) as in x out
+// (out rounded up to whole 48-column panels in a SIMD build): 23.0 MB for ConViT-Ti.
 status convit_packed_size(const convit_config& c, std::size_t& floats) noexcept;
 
 // Packs every linear weight of w into `packed` (at least convit_packed_size floats); set
 // w.packed = packed.data() afterwards. Once per model (gpsa::convit does it on loading).
 // validate(w) errors, buffer_too_small.
-status convit_pack_weights(const convit_weights& w, std::span<float> packed) noexcept;
+status convit_pack(const convit_weights& w, std::span<float> packed) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Folded positional state (input-independent: once per model; the grid is fixed by the config)
@@ -137,32 +149,37 @@ status convit_pack_weights(const convit_weights& w, std::span<float> packed) noe
 // Floats of the folded state: local_up_to_layer * (H*(R^2 + C^2) + H), R = C = S / p.
 status convit_folded_size(const convit_config& c, std::size_t& floats) noexcept;
 
-// Folds every GPSA block's positional branch (gpsa::fold_positional) into `folded`: per GPSA
-// block i, in order, fx (H, C, C), gy (H, R, R), lambda (H). invalid_argument when a
-// pos_proj / gating value is NaN or Inf; buffer_too_small when `folded` is short.
-status convit_fold(const convit_weights& w, std::span<float> folded) noexcept;
+// Folds every GPSA block's positional branch (gpsa::layer_fold) into `folded` (at least
+// convit_folded_size floats; buffer_too_small) and points each GPSA block's `folded` view at its
+// factors: per GPSA block i, in order, fx (H, C, C), gy (H, R, R), lambda (H). `blocks` are the
+// model's blocks (depth of them, shape_mismatch otherwise; MHSA blocks are left alone); the views
+// stay valid while `folded` lives. validate(c); invalid_argument when a GPSA block lacks
+// pos_proj.weight or gating_param or a value is NaN or Inf.
+status convit_fold(const convit_config& c, std::span<convit_block_weights> blocks,
+                   std::span<float> folded) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Forward
 // ---------------------------------------------------------------------------------------------
 
-// Scratch floats of convit_forward for `batch` images and an executor of `workers` workers (1
-// without one; 0 is invalid_argument). About B*T*2D for the token stream and its normed copy,
-// plus the largest of: one image's patches, the GPSA layer's scratch (gpsa_scratch_size), the
+// Scratch floats of convit_forward for `batch` images and an executor of `workers` workers
+// (workers_of(ex); 0 is invalid_argument). About B*T*2D for the token stream and its normed copy,
+// plus the largest of: one image's patches, the GPSA layer's scratch (layer_scratch_size), the
 // MHSA's (B*T*3D plus the same attention work), one row block of the MLP (256*M).
 status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_t workers,
                            std::size_t& floats) noexcept;
 
-// logits (B, classes) and, when `features` is not null, features (B, T, D) after the final norm
-// of `batch` images (B, C, S, S). `folded` comes from convit_fold for these weights. ex: null
-// runs serially; otherwise every linear layer is cut over its workers and the attention split by
-// (item, head) or (head, block of query rows), with results bit-identical for any worker count
-// (size the scratch with ex->workers; call from outside the executor's tasks).
-// Errors: validate(w); invalid_argument (null images/logits, bad executor); buffer_too_small
-// (folded or scratch short); size_overflow. batch == 0 is a no-op. Outputs must not overlap
-// the inputs, the weights or the scratch.
-status convit_forward(const convit_weights& w, std::span<const float> folded, std::size_t batch,
-                      const float* images, float* logits, float* features, std::span<float> scratch,
+// logits (B, classes) and, when `features` is not empty, features (B, T, D) after the final norm
+// of `batch` images (B, C, S, S). images and logits must hold exactly B*C*S*S and B*classes
+// floats, features none or exactly B*T*D (shape_mismatch). Every GPSA block's `folded` view must
+// be set (convit_fold) for this grid and head count (invalid_argument / shape_mismatch). ex:
+// null runs serially; otherwise every linear layer is cut over its workers and the attention
+// split by (item, head) or (head, block of query rows), with results bit-identical for any
+// worker count (size the scratch with workers_of(ex); call from outside the executor's tasks).
+// Errors: validate(w), validate(ex); buffer_too_small (scratch short); size_overflow. batch == 0
+// is a no-op. Outputs must not overlap the inputs, the weights or the scratch.
+status convit_forward(const convit_weights& w, std::size_t batch, std::span<const float> images,
+                      std::span<float> logits, std::span<float> features, std::span<float> scratch,
                       const executor* ex = nullptr) noexcept;
 
 // ---------------------------------------------------------------------------------------------
@@ -181,42 +198,27 @@ struct convit_probe {
 
 // convit_forward with `probe` called as described above; outputs and errors as convit_forward.
 // Without a hook function it is convit_forward. The normal forward never checks for a probe.
-status convit_forward_probed(const convit_weights& w, std::span<const float> folded,
-                             std::size_t batch, const float* images, float* logits, float* features,
-                             std::span<float> scratch, const convit_probe& probe,
+status convit_forward_probed(const convit_weights& w, const convit_probe& probe, std::size_t batch,
+                             std::span<const float> images, std::span<float> logits,
+                             std::span<float> features, std::span<float> scratch,
                              const executor* ex = nullptr) noexcept;
 
 // Nonlocality ("mean attention distance", ConViT section 4, timm's GPSA.get_attention_map) of
 // every GPSA block's full gated attention in the forward of `batch` images: distances
 // (local_up_to_layer, H) floats, block i head h = (1/N) sum_p sum_q sqrt(dx^2 + dy^2) attn[h,p,q]
-// averaged over the batch, in patches, attn = gpsa_attention of norm1_i(x) (the attention the
+// averaged over the batch, in patches, attn = layer_attention of norm1_i(x) (the attention the
 // block uses). Scratch: convit_nonlocality_scratch_size floats (the forward's, the logits, one
 // block's (B, H, N, N) attention and the layer kernel's scratch). ex as in convit_forward.
 // Errors as convit_forward; buffer_too_small when `distances` is short; batch 0: no-op.
 status convit_nonlocality_scratch_size(const convit_config& c, std::size_t batch,
                                        std::size_t workers, std::size_t& floats) noexcept;
-status convit_nonlocality(const convit_weights& w, std::span<const float> folded, std::size_t batch,
-                          const float* images, std::span<float> distances, std::span<float> scratch,
+status convit_nonlocality(const convit_weights& w, std::size_t batch, std::span<const float> images,
+                          std::span<float> distances, std::span<float> scratch,
                           const executor* ex = nullptr) noexcept;
 
 // The same measure for the positional attention alone, softmax(P_h) of each GPSA block (input
 // independent; what the block attends to when its gate lambda is 1): distances
-// (local_up_to_layer, H), from the folded factors of convit_fold (no scratch).
-status convit_positional_nonlocality(const convit_weights& w, std::span<const float> folded,
-                                     std::span<float> distances) noexcept;
-
-// The exact GELU PyTorch's nn.GELU() computes, 0.5 x (1 + erf(x / sqrt 2)), in place on n values,
-// with a vectorisable erf (rational approximation, |error| <= 5e-7 against the exact erf;
-// tools/fit_erf.py derives its coefficients). Exposed for tests and custom blocks.
-void gelu_inplace(float* x, std::size_t n) noexcept;
-
-// LayerNorm of `rows` rows of D values (row strides ldx / ldy; y may equal x):
-// y = (x - mean) / sqrt(var + eps) * weight + bias, biased variance; weight and bias may be null
-// (1 and 0). Two passes (mean, then squared deviations): in double in the portable build, in
-// float SIMD lanes on values shifted by the row's first element otherwise; both stay within a
-// few float ulps of the float64 result, also for rows whose mean is far larger than their spread.
-void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
-                     const float* weight, const float* bias, float eps, float* y,
-                     std::size_t ldy) noexcept;
+// (local_up_to_layer, H), gpsa::positional_nonlocality of each GPSA block's folded view.
+status convit_positional_nonlocality(const convit_weights& w, std::span<float> distances) noexcept;
 
 }  // namespace gpsa

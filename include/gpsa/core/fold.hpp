@@ -20,13 +20,13 @@
 #include <cstddef>
 #include <span>
 
+#include "gpsa/core/types.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
-#include "gpsa/grid.hpp"
-#include "gpsa/status.hpp"
 
 namespace gpsa {
 
-// Element counts of a fold of `heads` heads on grid g: fx = H*C*C, gy = H*R*R, lambda = H.
+// Element counts of a fold of `heads` heads on grid g: fx = H*C*C, gy = H*R*R, lambda = H (the
+// lengths of layer_fold's three outputs; total() floats for one layer).
 struct fold_counts {
   std::size_t fx = 0;
   std::size_t gy = 0;
@@ -34,12 +34,13 @@ struct fold_counts {
   constexpr std::size_t total() const noexcept { return fx + gy + lambda; }
 };
 
-constexpr status fold_size(grid g, std::size_t heads, fold_counts& out) noexcept {
+// The size query of layer_fold: the three array lengths, one per output span.
+constexpr status layer_folded_size(grid g, std::size_t heads, fold_counts& out) noexcept {
   if (g.empty()) return status::empty_grid;
   if (heads == 0) return status::invalid_argument;
   std::size_t cc = 0, rr = 0, fx = 0, gy = 0;
-  if (detail::mul_overflows(g.cols, g.cols, cc) || detail::mul_overflows(g.rows, g.rows, rr) ||
-      detail::mul_overflows(cc, heads, fx) || detail::mul_overflows(rr, heads, gy))
+  if (!detail::checked_mul(g.cols, g.cols, cc) || !detail::checked_mul(g.rows, g.rows, rr) ||
+      !detail::checked_mul(cc, heads, fx) || !detail::checked_mul(rr, heads, gy))
     return status::size_overflow;
   if (fx > static_cast<std::size_t>(-1) - gy - heads) return status::size_overflow;
   out = fold_counts{fx, gy, heads};
@@ -50,8 +51,10 @@ constexpr status fold_size(grid g, std::size_t heads, fold_counts& out) noexcept
 // need from pos_proj and gating_param for one grid. fx is (H, C, C), gy (H, R, R), lambda (H),
 // row-major; lambda[h] = sigmoid(gating_param[h]) as the fold computed it (every blend reads it;
 // nothing recomputes it). Its owners: gpsa::folded_layer<H, R, C> below (constexpr storage),
-// gpsa::folded_state (gpsa/runtime/folded_state.hpp, run time), or the caller's buffers. The C API spells the
-// same view `gpsa_folded` (gpsa/gpsa.h; same members, same order, checked in src/core/c_api.cpp).
+// gpsa::folded_state (gpsa/runtime/folded_state.hpp, run time), or the caller's buffers. The C API
+// spells the
+// same view `gpsa_folded_view` (gpsa/gpsa.h; same members, same order, checked in
+// src/core/c_api.cpp).
 struct folded_view {
   std::size_t heads = 0;
   gpsa::grid shape{};
@@ -149,12 +152,12 @@ enum class nonfinite_policy {
 // Errors: empty_grid, invalid_argument (heads == 0, or with nonfinite_policy::reject a NaN/Inf
 // weight, bias or gate), shape_mismatch (spans of the wrong length), buffer_too_small,
 // size_overflow. Usable in constant evaluation.
-constexpr status fold_positional(grid g, std::size_t heads, std::span<const float> pos_weight,
-                                 std::span<const float> pos_bias, std::span<const float> gating,
-                                 std::span<float> fx, std::span<float> gy, std::span<float> lambda,
-                                 nonfinite_policy policy = nonfinite_policy::reject) noexcept {
+constexpr status layer_fold(grid g, std::size_t heads, std::span<const float> pos_weight,
+                            std::span<const float> pos_bias, std::span<const float> gating,
+                            std::span<float> fx, std::span<float> gy, std::span<float> lambda,
+                            nonfinite_policy policy = nonfinite_policy::reject) noexcept {
   fold_counts n{};
-  if (const status s = fold_size(g, heads, n); s != status::ok) return s;
+  if (const status s = layer_folded_size(g, heads, n); s != status::ok) return s;
   if (pos_weight.size() != heads * 3 || gating.size() != heads ||
       (!pos_bias.empty() && pos_bias.size() != heads))
     return status::shape_mismatch;
@@ -185,16 +188,16 @@ constexpr status fold_positional(grid g, std::size_t heads, std::span<const floa
 }
 
 // Compile-time storage of a folded layer, exposing the one view: what a firmware build bakes
-//   constexpr auto f = gpsa::fold_layer<9, 14>(weights, gating);
+//   constexpr auto f = gpsa::layer_fold<9, 14>(weights, gating);
 //   static_assert(f.state == gpsa::status::ok);
-//   gpsa::gpsa_forward(w, f.view(), ...);
-// The values are those fold_positional computes at run time, bit for bit.
+//   gpsa::layer_forward(w, f.view(), ...);
+// The values are those layer_fold computes at run time, bit for bit.
 template <std::size_t H, std::size_t R, std::size_t C = R>
 struct folded_layer {
   static constexpr std::size_t heads = H, rows = R, cols = C, patches = R * C;
   static constexpr std::size_t fx_count = H * C * C, gy_count = H * R * R;
 
-  // (never zero-sized: a zero H, R or C is reported once, by fold_layer or view())
+  // (never zero-sized: a zero H, R or C is reported once, by layer_fold or view())
   float fx[fx_count > 0 ? fx_count : 1]{};
   float gy[gy_count > 0 ? gy_count : 1]{};
   float lambda[H > 0 ? H : 1]{};
@@ -210,7 +213,7 @@ struct folded_layer {
 
 // pos_weight is pos_proj.weight flattened (H*3, row-major), gating is gating_param.
 template <std::size_t H, std::size_t R, std::size_t C = R>
-constexpr folded_layer<H, R, C> fold_layer(std::span<const float, H * 3> pos_weight,
+constexpr folded_layer<H, R, C> layer_fold(std::span<const float, H * 3> pos_weight,
                                            std::span<const float, H> gating) noexcept {
   // Here rather than in the class body, so a misuse gives one error (Clang adds follow-up errors
   // on every member of a class whose body failed an assertion).
@@ -218,7 +221,7 @@ constexpr folded_layer<H, R, C> fold_layer(std::span<const float, H * 3> pos_wei
                 "gpsa::folded_layer: a folded layer needs at least one "
                 "head, one row and one column");
   folded_layer<H, R, C> f{};
-  f.state = fold_positional(grid{R, C}, H, pos_weight, {}, gating, f.fx, f.gy, f.lambda);
+  f.state = layer_fold(grid{R, C}, H, pos_weight, {}, gating, f.fx, f.gy, f.lambda);
   return f;
 }
 
@@ -228,13 +231,17 @@ constexpr folded_layer<H, R, C> fold_layer(std::span<const float, H * 3> pos_wei
 // factor count does not fit size_t). Every kernel that takes a folded_view checks it so.
 status validate(const folded_view& f) noexcept;
 
-// Scratch floats positional_apply needs: N * head_dim; 0 when that overflows size_t (a valid
-// call never needs 0: positional_apply then reports size_overflow, never a wrapped size).
-constexpr std::size_t positional_apply_scratch(grid g, std::size_t head_dim) noexcept {
-  std::size_t n = 0, floats = 0;
-  if (detail::mul_overflows(g.rows, g.cols, n) || detail::mul_overflows(n, head_dim, floats))
-    return 0;
-  return floats;
+// Scratch floats positional_apply and positional_apply_head need: N * head_dim. empty_grid,
+// invalid_argument for head_dim == 0, size_overflow when it does not fit size_t.
+constexpr status positional_apply_scratch_size(grid g, std::size_t head_dim,
+                                               std::size_t& floats) noexcept {
+  if (g.empty()) return status::empty_grid;
+  if (head_dim == 0) return status::invalid_argument;
+  std::size_t n = 0, f = 0;
+  if (!detail::checked_mul(g.rows, g.cols, n) || !detail::checked_mul(n, head_dim, f))
+    return status::size_overflow;
+  floats = f;
+  return status::ok;
 }
 
 // out_h = position[h] * V_h for every head, without forming the N x N matrix:

@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <span>
 
-#include "gpsa/status.hpp"
+#include "gpsa/core/types.hpp"
 
 namespace gpsa {
 
@@ -53,16 +53,16 @@ status bicubic_weights(std::size_t in_size, std::size_t out_size, std::size_t ou
                        std::size_t& count) noexcept;
 
 // Bytes of scratch bicubic_resize_rgb8 needs for this resize and window.
-status bicubic_resize_scratch(image_size in, image_size out, pixel_window window,
-                              std::size_t& bytes) noexcept;
+status bicubic_resize_scratch_size(image_size in, image_size out, pixel_window window,
+                                   std::size_t& bytes) noexcept;
 
 // `window` of the bicubic resize of `src` (in.width x in.height RGB pixels, rows of
 // 3 * in.width bytes, no padding) to `out`, written to dst (window.width x window.height RGB,
 // rows of 3 * window.width bytes). Exactly PIL's Image.resize(out, Image.BICUBIC) cropped to
 // the window. The window must lie inside `out`; sides up to 2^31 - 1 (PIL's int limit).
-status bicubic_resize_rgb8(std::span<const std::uint8_t> src, image_size in, image_size out,
-                           pixel_window window, std::span<std::byte> scratch,
-                           std::span<std::uint8_t> dst) noexcept;
+status bicubic_resize_rgb8(image_size in, image_size out, pixel_window window,
+                           std::span<const std::uint8_t> src, std::span<std::uint8_t> dst,
+                           std::span<std::byte> scratch) noexcept;
 
 // timm's evaluation transform: constants and the geometry of one image.
 inline constexpr float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
@@ -84,15 +84,15 @@ status plan_timm_eval(image_size input, std::size_t size, timm_eval_plan& plan) 
 
 // The resized and cropped image, S x S RGB bytes (what ToTensor sees), into dst (3 * S * S).
 status timm_eval_rgb8(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
-                      std::span<std::byte> scratch, std::span<std::uint8_t> dst) noexcept;
+                      std::span<std::uint8_t> dst, std::span<std::byte> scratch) noexcept;
 
 // ToTensor + Normalize of `count` interleaved RGB pixels: planar (3, count) floats,
 // out[c * count + i] = (rgb[3 i + c] / 255 - mean[c]) / std[c], each step rounded to float.
-status normalize_imagenet(std::span<const std::uint8_t> rgb, std::size_t count,
+status normalize_imagenet(std::size_t count, std::span<const std::uint8_t> rgb,
                           std::span<float> out) noexcept;
 
 // The whole transform: `out` receives plan.output_count floats, layout (3, S, S).
 status timm_eval_preprocess(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
-                            std::span<std::byte> scratch, std::span<float> out) noexcept;
+                            std::span<float> out, std::span<std::byte> scratch) noexcept;
 
 }  // namespace gpsa

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa {
 

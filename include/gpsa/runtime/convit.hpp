@@ -19,9 +19,10 @@
 #include <string_view>
 #include <vector>
 
+#include "gpsa/core/convit.hpp"
 #include "gpsa/core/layer.hpp"
 #include "gpsa/runtime/checkpoint.hpp"
-#include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa {
 
@@ -59,9 +60,9 @@ class convit {
   const convit_config& config() const noexcept;
   bool qkv_bias() const noexcept;
   std::size_t parameter_count() const noexcept;  // floats of weights held
-  // The core view of the weights (valid while this object lives) and the folded state.
+  // The core view of the weights, every GPSA block's `folded` view set (valid while this object
+  // lives): what convit_forward and the other core functions of gpsa/core/convit.hpp take.
   const convit_weights& weights() const noexcept;
-  std::span<const float> folded() const noexcept;
 
   // B of an input tensor of shape (B, C, S, S) for this model; model_error naming `what`
   // (e.g. "x.npy") and the expected shape otherwise.

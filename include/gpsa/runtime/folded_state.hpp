@@ -11,6 +11,7 @@
 
 #include "gpsa/core/fold.hpp"
 #include "gpsa/grid.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa {
 
@@ -23,7 +24,7 @@ struct safetensors_file;
 class folded_state {
  public:
   folded_state() = default;  // empty: no grid, no heads
-  // gpsa::fold_positional into owned storage (pos_weight (H,3), pos_bias (H) or empty,
+  // gpsa::layer_fold into owned storage (pos_weight (H,3), pos_bias (H) or empty,
   // gating (H)). Throws std::invalid_argument "fold of grid RxC with H heads: <status>" for an
   // empty grid, zero heads, sizes that overflow, spans of the wrong length, or (with
   // nonfinite_policy::reject) a NaN/Inf value.
@@ -55,8 +56,8 @@ struct checkpoint_fold {
 };
 
 // Every GPSA layer of the checkpoint (gpsa_layer_prefixes, natural order) folded for grid g;
-// all must have the same H. Throws checkpoint_error (gpsa/runtime/checkpoint.hpp) naming the file and
-// key for a missing key, a wrong shape, a NaN/Inf value ("a non-finite weight cannot be
+// all must have the same H. Throws checkpoint_error (gpsa/runtime/checkpoint.hpp) naming the file
+// and key for a missing key, a wrong shape, a NaN/Inf value ("a non-finite weight cannot be
 // folded"), differing head counts or no GPSA layer at all.
 std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa::grid g);
 

@@ -21,11 +21,12 @@
 #include <string_view>
 #include <vector>
 
-#include "gpsa/core/layer.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/core/fold.hpp"
-#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/core/layer.hpp"
 #include "gpsa/grid.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa {
 
@@ -57,8 +58,8 @@ class layer {
   const layer_params& params() const noexcept { return p_; }
   // Non-owning view of the linear weights for the core kernels; valid while this layer lives.
   // Its `packed` member points at the qk / v / proj weights packed once on construction
-  // (gpsa_pack_weights), shared by copies of this layer.
-  gpsa_weights weights() const noexcept;
+  // (layer_pack), shared by copies of this layer.
+  layer_weights weights() const noexcept;
 
   // Fixes the patch grid and folds the positional branch once (H*(R^2+C^2) + H floats), so a
   // forward pays nothing for it. NaN/Inf in pos_proj or gating_param are folded with
@@ -79,7 +80,7 @@ class layer {
 
   // y (B, N, D) = GPSA.forward(x) for x (B, N, D) row-major; N = x.size() / (B * D).
   // attn, when non-null, receives (B, H, N, N); dist, when non-null, the nonlocality (H).
-  // With neither, the fused path runs (no N x N attention stored; see gpsa_forward).
+  // With neither, the fused path runs (no N x N attention stored; see layer_forward).
   // Without a fixed grid the positional branch is folded for this call.
   // Throws layer_error when x's size does not fit B, D or the grid (B*D overflowing size_t
   // included), or when y, attn and the scratch together would exceed io::max_work_bytes (4 GiB;
@@ -91,19 +92,20 @@ class layer {
   std::vector<float> attention(std::span<const float> x, std::size_t batch) const;
 
   // Splits forward / attention over batch x heads through `ex` (e.g. a
-  // gpsa::thread_pool_executor's get(), gpsa/runtime/thread_pool_executor.hpp, or the host engine's pool); null (the
-  // default) runs serially. Results are bit-identical either way. The executor must outlive its
-  // use here; throws layer_error when ex->workers == 0 or ex->parallel_for is null.
+  // gpsa::thread_pool_executor's get(), gpsa/runtime/thread_pool_executor.hpp, or the host engine's
+  // pool); null (the default) runs serially. Results are bit-identical either way. The executor
+  // must outlive its use here; throws layer_error when ex->workers == 0 or ex->parallel_for is
+  // null.
   void set_executor(const executor* ex);
   const executor* get_executor() const noexcept { return exec_; }
 
  private:
   layer_params p_;
   std::optional<gpsa::grid> grid_;
-  folded_state fold_;               // of grid_ (empty without a grid)
-  const executor* exec_ = nullptr;  // null: serial
-  std::shared_ptr<const float[]> packed_store_;  // gpsa_pack_weights' output (immutable)
-  const float* packed_ = nullptr;                 // its 64-byte aligned start
+  folded_state fold_;                            // of grid_ (empty without a grid)
+  const executor* exec_ = nullptr;               // null: serial
+  std::shared_ptr<const float[]> packed_store_;  // layer_pack' output (immutable)
+  const float* packed_ = nullptr;                // its 64-byte aligned start
 
   void pack();
 

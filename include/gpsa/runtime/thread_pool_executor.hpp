@@ -6,15 +6,15 @@
 // engine passes its own pool; this class is the ready-made one:
 //
 //   gpsa::thread_pool_executor pool(2);                  // the caller + 1 helper thread
-//   gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), pool.workers(), floats);
-//   gpsa::gpsa_forward(w, pos, B, x, y, {}, scratch, &pool.get());
+//   gpsa::layer_scratch_size(gpsa::dims_of(w, pos, B), pool.workers(), floats);
+//   gpsa::layer_forward(w, pos, B, x, y, {}, scratch, &pool.get());
 //   layer.set_executor(&pool.get());                     // or through gpsa::layer
 #pragma once
 
 #include <cstddef>
 #include <memory>
 
-#include "gpsa/core/layer.hpp"
+#include "gpsa/core/types.hpp"
 
 namespace gpsa {
 

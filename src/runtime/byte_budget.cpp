@@ -5,44 +5,22 @@
 #include <cstdio>
 #include <string>
 
-#include "gpsa/runtime/io.hpp"
+#include "gpsa/detail/checked.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {
 
 std::optional<std::uint64_t> checked_bytes(std::span<const std::size_t> shape,
                                            std::size_t elem_size) noexcept {
-  std::uint64_t nonzero = 1;
-  bool empty = false;
-  for (const std::size_t s : shape) {
-    if (s == 0) {
-      empty = true;
-      continue;
-    }
-    if (__builtin_mul_overflow(nonzero, std::uint64_t{s}, &nonzero)) return std::nullopt;
-  }
   std::uint64_t bytes = 0;
-  if (__builtin_mul_overflow(nonzero, std::uint64_t{elem_size}, &bytes)) return std::nullopt;
-  return empty ? 0 : bytes;
+  if (!gpsa::detail::checked_product<std::uint64_t>(shape, elem_size, bytes)) return std::nullopt;
+  return bytes;
 }
 
 std::optional<std::uint64_t> checked_bytes(std::initializer_list<std::size_t> shape,
                                            std::size_t elem_size) noexcept {
   return checked_bytes(std::span<const std::size_t>(shape.begin(), shape.size()), elem_size);
-}
-
-std::string bytes_text(std::uint64_t bytes) {
-  static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
-  double v = static_cast<double>(bytes);
-  int u = -1;
-  while (v >= 1024.0 && u < 5) {
-    v /= 1024.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
 }
 
 byte_budget::byte_budget(std::string subject, std::uint64_t limit)
