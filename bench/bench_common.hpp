@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 
 namespace gpsa_bench {
 

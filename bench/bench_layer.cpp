@@ -1,7 +1,7 @@
-// The GPSA layer kernels (gpsa/attention.hpp) at ConViT's shapes, with the stable names the
+// The GPSA layer kernels (gpsa/core/layer.hpp) at ConViT's shapes, with the stable names the
 // comparison script (bench/compare_pytorch.py) looks up:
 //   BM_PositionalBranch/S/H          3->H projection + softmax, folded to the separable factors
-//                                    (gpsa::fold_positional: what gpsa::layer::set_grid caches)
+//                                    (gpsa::layer_fold: what gpsa::layer::set_grid caches)
 //   BM_PositionalBranchDense/S/H     the dense (H, N, N) softmax(P), as PyTorch computes it
 //   BM_Attention/<tiny|small|base>   B = 1, attn (B, H, N, N) materialised (get_attention)
 //   BM_Forward/<tiny|small|base>/B   B = 1 and 8, no attention copy (the fused path)
@@ -23,10 +23,11 @@
 #include <vector>
 
 #include "bench_common.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/linalg.hpp"
+#include "gpsa/core/positional.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 
 namespace gpsa_bench {
 namespace {
@@ -42,7 +43,7 @@ constexpr gpsa::grid kGrid{14, 14};
 // positional weights and its folded factors.
 struct layer {
   std::vector<float> qk, v, proj, proj_bias, pos_w, pos_b, gating, fx, gy, lambda, packed;
-  gpsa::gpsa_weights w{};
+  gpsa::layer_weights w{};
   gpsa::folded_view pos{};
 
   layer(std::size_t heads, std::size_t dim) {
@@ -55,24 +56,22 @@ struct layer {
     pos_b.assign(heads, 0.0f);
     gating.assign(heads, 1.0f);
     if (gpsa::local_init(heads, 1.0f, pos_w) != gpsa::status::ok) std::abort();
-    w = gpsa::gpsa_weights{heads,    dim,     qk.data(),   nullptr,
-                           v.data(), nullptr, proj.data(), proj_bias.data()};
+    w = gpsa::layer_weights{heads,    dim,     qk.data(),   nullptr,
+                            v.data(), nullptr, proj.data(), proj_bias.data()};
     // The linear weights packed once, on a 64-byte boundary, as gpsa::layer does on loading.
     std::size_t pf = 0;
-    if (gpsa::gpsa_packed_size(dim, pf) != gpsa::status::ok) std::abort();
+    if (gpsa::layer_packed_size(dim, pf) != gpsa::status::ok) std::abort();
     packed.resize(pf + 16);
     std::size_t skip = 0;
     while (reinterpret_cast<std::uintptr_t>(packed.data() + skip) % 64 != 0) ++skip;
-    if (gpsa::gpsa_pack_weights(w, std::span(packed).subspan(skip, pf)) != gpsa::status::ok)
-      std::abort();
+    if (gpsa::layer_pack(w, std::span(packed).subspan(skip, pf)) != gpsa::status::ok) std::abort();
     w.packed = packed.data() + skip;
     gpsa::fold_counts n{};
-    if (gpsa::fold_size(kGrid, heads, n) != gpsa::status::ok) std::abort();
+    if (gpsa::layer_folded_size(kGrid, heads, n) != gpsa::status::ok) std::abort();
     fx.resize(n.fx);
     gy.resize(n.gy);
     lambda.resize(n.lambda);
-    if (gpsa::fold_positional(kGrid, heads, pos_w, pos_b, gating, fx, gy, lambda) !=
-        gpsa::status::ok)
+    if (gpsa::layer_fold(kGrid, heads, pos_w, pos_b, gating, fx, gy, lambda) != gpsa::status::ok)
       std::abort();
     pos = gpsa::folded_view{heads, kGrid, fx.data(), gy.data(), lambda.data()};
   }
@@ -91,10 +90,10 @@ void BM_PositionalBranch(benchmark::State& state) {
   std::vector<float> w(H * 3), b(H, 0.0f), gating(H, 1.0f);
   check(state, gpsa::local_init(H, 1.0f, w));
   gpsa::fold_counts n{};
-  check(state, gpsa::fold_size(g, H, n));
+  check(state, gpsa::layer_folded_size(g, H, n));
   std::vector<float> fx(n.fx), gy(n.gy), lambda(n.lambda);
   for (auto _ : state) {
-    check(state, gpsa::fold_positional(g, H, w, b, gating, fx, gy, lambda));
+    check(state, gpsa::layer_fold(g, H, w, b, gating, fx, gy, lambda));
     benchmark::DoNotOptimize(fx.data());
     benchmark::DoNotOptimize(gy.data());
     benchmark::ClobberMemory();
@@ -114,7 +113,7 @@ void BM_PositionalBranchDense(benchmark::State& state) {
   check(state, gpsa::local_init(H, 1.0f, w));
   std::vector<float> out(H * S * S * S * S);
   for (auto _ : state) {
-    check(state, gpsa::pos_attention(g, H, w.data(), b.data(), out));
+    check(state, gpsa::pos_attention(g, H, w, b, out));
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -134,10 +133,10 @@ void BM_Attention(benchmark::State& state, config c) {
   const auto x = random_vec(B * N * c.dim, 5, 1.0f);
   std::vector<float> attn(B * c.heads * N * N);
   std::size_t floats = 0;
-  check(state, gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, l.pos, B), 1, floats));
+  check(state, gpsa::layer_scratch_size(gpsa::dims_of(l.w, l.pos, B), 1, floats));
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    check(state, gpsa::gpsa_attention(l.w, l.pos, B, x, attn, scratch));
+    check(state, gpsa::layer_attention(l.w, l.pos, B, x, attn, scratch));
     benchmark::DoNotOptimize(attn.data());
     benchmark::ClobberMemory();
   }
@@ -153,10 +152,10 @@ void BM_Forward(benchmark::State& state, config c, std::size_t B, bool with_attn
   std::vector<float> y(x.size());
   std::vector<float> attn(with_attn ? B * c.heads * N * N : 0);
   std::size_t floats = 0;
-  check(state, gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, l.pos, B), 1, floats));
+  check(state, gpsa::layer_scratch_size(gpsa::dims_of(l.w, l.pos, B), 1, floats));
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    check(state, gpsa::gpsa_forward(l.w, l.pos, B, x, y, attn, scratch));
+    check(state, gpsa::layer_forward(l.w, l.pos, B, x, y, attn, scratch));
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -170,10 +169,10 @@ void BM_ForwardThreads(benchmark::State& state, config c, std::size_t B, std::si
   const auto x = random_vec(B * kGrid.patches() * c.dim, 6, 1.0f);
   std::vector<float> y(x.size());
   std::size_t floats = 0;
-  check(state, gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, l.pos, B), workers, floats));
+  check(state, gpsa::layer_scratch_size(gpsa::dims_of(l.w, l.pos, B), workers, floats));
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    check(state, gpsa::gpsa_forward(l.w, l.pos, B, x, y, {}, scratch, &pool.get()));
+    check(state, gpsa::layer_forward(l.w, l.pos, B, x, y, {}, scratch, &pool.get()));
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }

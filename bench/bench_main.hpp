@@ -3,7 +3,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 
 namespace gpsa_bench {
 

@@ -1,4 +1,4 @@
-// Google Benchmark of the whole ConViT forward (gpsa/convit.hpp), one thread:
+// Google Benchmark of the whole ConViT forward (gpsa/core/convit.hpp), one thread:
 //   BM_Model/<tiny|small>/<B>    B = 1 and 8; 224x224 images, 16-pixel patches, depth 12,
 //                                local_up_to_layer 10, MLP 4D, 1000 classes; random weights built
 //                                here (tiny: D 192, H 4; small: D 432, H 9), the GPSA positional
@@ -31,10 +31,11 @@
 #include <vector>
 
 #include "bench_main.hpp"
-#include "gpsa/convit.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/core/positional.hpp"
 
 #if defined(GPSA_BENCH_RUNTIME)
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/convit.hpp"
 #endif
 
 namespace {
@@ -131,15 +132,14 @@ struct random_model {
     std::size_t nf = 0;
     if (gpsa::convit_folded_size(c, nf) != gpsa::status::ok) std::abort();
     folded.resize(nf);
-    if (gpsa::convit_fold(w, folded) != gpsa::status::ok) std::abort();
+    if (gpsa::convit_fold(c, blocks, folded) != gpsa::status::ok) std::abort();
     // Every linear weight packed once, on a 64-byte boundary, as gpsa::convit does on loading.
     std::size_t np = 0;
     if (gpsa::convit_packed_size(c, np) != gpsa::status::ok) std::abort();
     packed.resize(np + 16);
     std::size_t skip = 0;
     while (reinterpret_cast<std::uintptr_t>(packed.data() + skip) % 64 != 0) ++skip;
-    if (gpsa::convit_pack_weights(w, std::span(packed).subspan(skip, np)) != gpsa::status::ok)
-      std::abort();
+    if (gpsa::convit_pack(w, std::span(packed).subspan(skip, np)) != gpsa::status::ok) std::abort();
     w.packed = packed.data() + skip;
   }
 };
@@ -159,8 +159,7 @@ void BM_Model(benchmark::State& state, shape s, std::size_t B) {
   }
   std::vector<float> scratch(floats);
   for (auto _ : state) {
-    const gpsa::status st =
-        gpsa::convit_forward(m.w, m.folded, B, images.data(), logits.data(), nullptr, scratch);
+    const gpsa::status st = gpsa::convit_forward(m.w, B, images, logits, {}, scratch);
     if (st != gpsa::status::ok) {
       state.SkipWithError(gpsa::status_message(st));
       break;

@@ -7,7 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   gpsa::io::read_limits limits;

@@ -8,7 +8,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace {
 

@@ -12,8 +12,8 @@ and key names matter for what this is for (peak memory, speed); the predictions 
 Example (peak RSS of gpsa classify on ConViT-Ti):
 
   tools/make_convit_checkpoint.py /tmp/convit_tiny.safetensors --model tiny
-  build/default/gen/gpsa preprocess --image tests/golden/images/scene_320x240.jpg -o /tmp/x.npy
-  /usr/bin/time -v build/default/gen/gpsa classify --weights /tmp/convit_tiny.safetensors \\
+  build/default/cli/gpsa preprocess --image tests/golden/images/scene_320x240.jpg -o /tmp/x.npy
+  /usr/bin/time -v build/default/cli/gpsa classify --weights /tmp/convit_tiny.safetensors \\
       --input /tmp/x.npy
 """
 import argparse

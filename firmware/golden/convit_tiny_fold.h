@@ -15,7 +15,7 @@
  *     each row then divided by its sum, lambda[h] = sigmoid(gating_param[h]).
  * Storage per layer: H*(R*R + C*C) + H = 1572 floats (6288 bytes); the dense positional attention would be
  * H*N*N = 153664 floats (614656 bytes).
- * With gpsa.h included first, convit_tiny_fold_layers[] also gives gpsa_folded views for the C API.
+ * With gpsa.h included first, convit_tiny_fold_layers[] also gives gpsa_folded_view views for the C API.
  */
 #ifndef CONVIT_TINY_FOLD_H_INCLUDED
 #define CONVIT_TINY_FOLD_H_INCLUDED
@@ -180,7 +180,7 @@ static const float* const convit_tiny_fold_lambda[CONVIT_TINY_FOLD_LAYERS] CONVI
 };
 
 #ifdef GPSA_GPSA_H
-static const gpsa_folded convit_tiny_fold_layers[CONVIT_TINY_FOLD_LAYERS] CONVIT_TINY_FOLD_UNUSED = {
+static const gpsa_folded_view convit_tiny_fold_layers[CONVIT_TINY_FOLD_LAYERS] CONVIT_TINY_FOLD_UNUSED = {
   {4, 14, 14, (const float*)convit_tiny_fold_l0_fx, (const float*)convit_tiny_fold_l0_gy, convit_tiny_fold_l0_lambda}
 };
 #endif

@@ -12,7 +12,7 @@
 
 #ifndef GOLDEN_CONST
 #ifdef __cplusplus
-#define GOLDEN_CONST constexpr /* usable in constant expressions (e.g. gpsa::fold_layer) */
+#define GOLDEN_CONST constexpr /* usable in constant expressions (e.g. gpsa::layer_fold) */
 #else
 #define GOLDEN_CONST const
 #endif

@@ -15,7 +15,7 @@
  *     each row then divided by its sum, lambda[h] = sigmoid(gating_param[h]).
  * Storage per layer: H*(R*R + C*C) + H = 1572 floats (6288 bytes); the dense positional attention would be
  * H*N*N = 153664 floats (614656 bytes).
- * With gpsa.h included first, convit_tiny_layer_layers[] also gives gpsa_folded views and
+ * With gpsa.h included first, convit_tiny_layer_layers[] also gives gpsa_folded_view views and
  * convit_tiny_layer_weights[] gpsa_layer_weights views for the C API.
  */
 #ifndef CONVIT_TINY_LAYER_H_INCLUDED
@@ -967,11 +967,11 @@ static const float* const convit_tiny_layer_lambda[CONVIT_TINY_LAYER_LAYERS] CON
 };
 
 #ifdef GPSA_GPSA_H
-static const gpsa_folded convit_tiny_layer_layers[CONVIT_TINY_LAYER_LAYERS] CONVIT_TINY_LAYER_UNUSED = {
+static const gpsa_folded_view convit_tiny_layer_layers[CONVIT_TINY_LAYER_LAYERS] CONVIT_TINY_LAYER_UNUSED = {
   {4, 14, 14, (const float*)convit_tiny_layer_l0_fx, (const float*)convit_tiny_layer_l0_gy, convit_tiny_layer_l0_lambda}
 };
 static const gpsa_layer_weights convit_tiny_layer_weights[CONVIT_TINY_LAYER_LAYERS] CONVIT_TINY_LAYER_UNUSED = {
-  {(const float*)convit_tiny_layer_l0_qk_weight, NULL, (const float*)convit_tiny_layer_l0_v_weight, NULL, (const float*)convit_tiny_layer_l0_proj_weight, convit_tiny_layer_l0_proj_bias}
+  {4, 192, (const float*)convit_tiny_layer_l0_qk_weight, NULL, (const float*)convit_tiny_layer_l0_v_weight, NULL, (const float*)convit_tiny_layer_l0_proj_weight, convit_tiny_layer_l0_proj_bias, NULL}
 };
 #endif
 

@@ -15,7 +15,7 @@
  *     each row then divided by its sum, lambda[h] = sigmoid(gating_param[h]).
  * Storage per layer: H*(R*R + C*C) + H = 132 floats (528 bytes); the dense positional attention would be
  * H*N*N = 1024 floats (4096 bytes).
- * With gpsa.h included first, s4_sharp_layer_layers[] also gives gpsa_folded views and
+ * With gpsa.h included first, s4_sharp_layer_layers[] also gives gpsa_folded_view views and
  * s4_sharp_layer_weights[] gpsa_layer_weights views for the C API.
  */
 #ifndef S4_SHARP_LAYER_H_INCLUDED
@@ -247,11 +247,11 @@ static const float* const s4_sharp_layer_lambda[S4_SHARP_LAYER_LAYERS] S4_SHARP_
 };
 
 #ifdef GPSA_GPSA_H
-static const gpsa_folded s4_sharp_layer_layers[S4_SHARP_LAYER_LAYERS] S4_SHARP_LAYER_UNUSED = {
+static const gpsa_folded_view s4_sharp_layer_layers[S4_SHARP_LAYER_LAYERS] S4_SHARP_LAYER_UNUSED = {
   {4, 4, 4, (const float*)s4_sharp_layer_l0_fx, (const float*)s4_sharp_layer_l0_gy, s4_sharp_layer_l0_lambda}
 };
 static const gpsa_layer_weights s4_sharp_layer_weights[S4_SHARP_LAYER_LAYERS] S4_SHARP_LAYER_UNUSED = {
-  {(const float*)s4_sharp_layer_l0_qk_weight, NULL, (const float*)s4_sharp_layer_l0_v_weight, NULL, (const float*)s4_sharp_layer_l0_proj_weight, s4_sharp_layer_l0_proj_bias}
+  {4, 32, (const float*)s4_sharp_layer_l0_qk_weight, NULL, (const float*)s4_sharp_layer_l0_v_weight, NULL, (const float*)s4_sharp_layer_l0_proj_weight, s4_sharp_layer_l0_proj_bias, NULL}
 };
 #endif
 

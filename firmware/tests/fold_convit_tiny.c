@@ -3,15 +3,15 @@
  * Cortex-M4, through the C API.
  *
  * Three folds of the same pos_proj / gating_param, compared bit for bit:
- *   - gpsa_fold at run time on the target (soft-float double inside, as the fold computes in
+ *   - gpsa_layer_fold at run time on the target (soft-float double inside, as the fold computes in
  * double);
- *   - gpsa::fold_layer evaluated by the cross compiler (fold_convit_tiny_constexpr.cpp, .rodata);
+ *   - gpsa::layer_fold evaluated by the cross compiler (fold_convit_tiny_constexpr.cpp, .rodata);
  *   - the header `gpsa fold --format c` wrote on the host (golden/convit_tiny_fold.h, .rodata).
  * Then the positional attention rows, expanded from the header's factors with
  * gpsa_positional_expand, against softmax(P) in float64 computed two independent ways: by
  * golden_headers.py on the host (selected rows) and by this image from the formula with newlib's
  * double exp (every row); bound |err| <= 2.5e-7 * ref + 1e-44 (docs/firmware.md, Accuracy).
- * Finally gpsa_gated_blend of those factors with a float64 content attention against PyTorch's
+ * Finally gpsa_gated_blend_rows of those factors with a float64 content attention against PyTorch's
  * attention rows (attn.npy), within the golden attention tolerance. */
 #include <math.h>
 #include <stdint.h>
@@ -22,7 +22,7 @@
 #include "fw_check.h"
 #include "gpsa/gpsa.h"
 
-/* after gpsa.h: then it also defines the gpsa_folded views convit_tiny_fold_layers[] */
+/* after gpsa.h: then it also defines the gpsa_folded_view views convit_tiny_fold_layers[] */
 #include "convit_tiny_fold.h"
 
 enum {
@@ -32,7 +32,7 @@ enum {
   ROWS = CONVIT_TINY_ROWS
 };
 
-extern const gpsa_folded convit_tiny_constexpr_fold;
+extern const gpsa_folded_view convit_tiny_constexpr_fold;
 
 static float fx[H * S * S], gy[H * S * S], lambda[H]; /* the run-time fold (RAM) */
 static float dense[N * N];                            /* one head's softmax(P) */
@@ -49,7 +49,7 @@ static size_t bit_mismatches(const float* a, const float* b, size_t n) {
   return bad;
 }
 
-static size_t fold_mismatches(const gpsa_folded* a, const gpsa_folded* b) {
+static size_t fold_mismatches(const gpsa_folded_view* a, const gpsa_folded_view* b) {
   return bit_mismatches(a->fx, b->fx, H * S * S) + bit_mismatches(a->gy, b->gy, H * S * S) +
          bit_mismatches(a->lambda, b->lambda, H);
 }
@@ -84,21 +84,22 @@ static void position_f64(int h, int p, double* out) {
 
 int main(void) {
   static double ref[N];
-  const gpsa_folded runtime_fold = {H, S, S, fx, gy, lambda};
-  const gpsa_folded* header_fold = &convit_tiny_fold_layers[0];
+  const gpsa_folded_view runtime_fold = {H, S, S, fx, gy, lambda};
+  const gpsa_folded_view* header_fold = &convit_tiny_fold_layers[0];
   double scaled_sel = 0, abs_sel = 0, scaled_all = 0, abs_all = 0, blend_err = 0;
   size_t fx_len = 0, gy_len = 0, lambda_len = 0;
   int h, r, p;
 
-  fw_check_true("gpsa_fold_size",
-                gpsa_fold_size(H, S, S, &fx_len, &gy_len, &lambda_len) == GPSA_OK &&
+  fw_check_true("gpsa_layer_folded_size",
+                gpsa_layer_folded_size(S, S, H, &fx_len, &gy_len, &lambda_len) == GPSA_OK &&
                     fx_len == H * S * S && gy_len == H * S * S && lambda_len == H);
   fw_check_true("header shape (CONVIT_TINY_FOLD_*)", CONVIT_TINY_FOLD_HEADS == H &&
                                                          CONVIT_TINY_FOLD_ROWS == S &&
                                                          CONVIT_TINY_FOLD_COLS == S);
-  fw_check_true("gpsa_fold at run time",
-                gpsa_fold(H, S, S, convit_tiny_pos_weight, convit_tiny_pos_bias, convit_tiny_gating,
-                          fx, fx_len, gy, gy_len, lambda, lambda_len) == GPSA_OK);
+  fw_check_true(
+      "gpsa_layer_fold at run time",
+      gpsa_layer_fold(S, S, H, convit_tiny_pos_weight, convit_tiny_pos_bias, convit_tiny_gating, fx,
+                      fx_len, gy, gy_len, lambda, lambda_len) == GPSA_OK);
   fw_check_bits("run-time fold == `gpsa fold` header (host)",
                 fold_mismatches(&runtime_fold, header_fold), H * (2 * S * S + 1));
   fw_check_bits("run-time fold == constexpr fold (cross compiler)",
@@ -119,9 +120,9 @@ int main(void) {
     for (r = 0; r < ROWS; ++r) {
       const int q0 = convit_tiny_query_rows[r];
       int q;
-      if (gpsa_gated_blend(header_fold, (size_t)h, (size_t)q0, 1, convit_tiny_content[h][r], N,
-                           blended, N) != GPSA_OK) {
-        fw_check_true("gpsa_gated_blend", 0);
+      if (gpsa_gated_blend_rows(header_fold, (size_t)h, (size_t)q0, 1, convit_tiny_content[h][r], N,
+                                blended, N) != GPSA_OK) {
+        fw_check_true("gpsa_gated_blend_rows", 0);
         continue;
       }
       for (q = 0; q < N; ++q) {

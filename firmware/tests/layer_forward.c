@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Firmware image: a whole GPSA layer forward on the Cortex-M4 through the C API
- * (gpsa_layer_size, gpsa_layer_forward), one golden case per image (FW_LAYER_S4_SHARP or
+ * (gpsa_layer_scratch_size, gpsa_layer_forward), one golden case per image (FW_LAYER_S4_SHARP or
  * FW_LAYER_CONVIT_TINY).
  *
  * The layer's weights and folded positional state come from the header `gpsa fold
@@ -142,7 +142,7 @@ static void check_y(const char* what, const float* got) {
 
 int main(void) {
   const gpsa_layer_dims dims = {H, D, S, S, B};
-  size_t x_len = 0, attn_len = 0, scratch_len = 0, b, h, r;
+  size_t scratch_len = 0, b, h, r;
   double attn_err = 0.0;
   gpsa_status s;
 
@@ -153,12 +153,14 @@ int main(void) {
                 LAYER_MAC(HEADS) == H && LAYER_MAC(DIM) == D && LAYER_MAC(ROWS) == S &&
                     LAYER_MAC(COLS) == S && LAYER_MAC(LAYERS) == 1);
 
-  s = gpsa_layer_size(&dims, &x_len, &attn_len, &scratch_len);
-  fw_check_true("gpsa_layer_size returns GPSA_OK", s == GPSA_OK);
+  s = gpsa_layer_scratch_size(&dims, 1, &scratch_len);
+  fw_check_true("gpsa_layer_scratch_size returns GPSA_OK", s == GPSA_OK);
+  fw_check_true("gpsa_layer_scratch_size: at least the documented parts",
+                scratch_len >= QKV_FLOATS + WORK_MIN_FLOATS);
   fw_check_true(
-      "gpsa_layer_size: x, attn, scratch lengths as documented",
-      x_len == X_LEN && attn_len == ATTN_LEN && scratch_len >= QKV_FLOATS + WORK_MIN_FLOATS);
-  fw_check_true("GPSA_LAYER_SCRATCH_LEN (the static buffer's size) >= gpsa_layer_size's",
+      "generated weights view: heads, dim, no pre-packed weights",
+      layer_weights[0].heads == H && layer_weights[0].dim == D && layer_weights[0].packed == NULL);
+  fw_check_true("GPSA_LAYER_SCRATCH_LEN (the static buffer's size) >= gpsa_layer_scratch_size's",
                 SCRATCH_BUF >= scratch_len);
   printf(
       "scratch: %lu floats = %lu bytes (q, k, v of the batch %lu + per-head work %lu floats); "
@@ -168,13 +170,13 @@ int main(void) {
       (unsigned long)SCRATCH_BUF);
 
   /* the fused forward: no N x N matrix */
-  s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y, X_LEN, NULL,
-                         0, scratch, SCRATCH_BUF);
+  s = gpsa_layer_forward(&layer_weights[0], &layer_folded[0], B, X_REF, X_LEN, y, X_LEN, NULL, 0,
+                         scratch, SCRATCH_BUF);
   fw_check_true("gpsa_layer_forward (attn NULL) returns GPSA_OK", s == GPSA_OK);
   check_y("y (fused) vs PyTorch y.npy", y);
 
   /* with the attention output */
-  s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN, attn,
+  s = gpsa_layer_forward(&layer_weights[0], &layer_folded[0], B, X_REF, X_LEN, y2, X_LEN, attn,
                          ATTN_LEN, scratch, SCRATCH_BUF);
   fw_check_true("gpsa_layer_forward (attn output) returns GPSA_OK", s == GPSA_OK);
   check_y("y (with attn) vs PyTorch y.npy", y2);
@@ -190,23 +192,22 @@ int main(void) {
 
   /* in place: x copied to RAM, y written over it */
   memcpy(y2, X_REF, sizeof y2);
-  s = gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], y2, X_LEN, y2, X_LEN, NULL, 0,
+  s = gpsa_layer_forward(&layer_weights[0], &layer_folded[0], B, y2, X_LEN, y2, X_LEN, NULL, 0,
                          scratch, SCRATCH_BUF);
   fw_check_true("gpsa_layer_forward in place returns GPSA_OK", s == GPSA_OK);
   fw_check_bits("in place == fused forward", bit_mismatches(y2, y, X_LEN), X_LEN);
 
   /* a few errors (tests/c_api checks every one on the host) */
-  fw_check_true(
-      "scratch one float short: GPSA_BUFFER_TOO_SMALL",
-      gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN, NULL,
-                         0, scratch, scratch_len - 1) == GPSA_BUFFER_TOO_SMALL);
+  fw_check_true("scratch one float short: GPSA_BUFFER_TOO_SMALL",
+                gpsa_layer_forward(&layer_weights[0], &layer_folded[0], B, X_REF, X_LEN, y2, X_LEN,
+                                   NULL, 0, scratch, scratch_len - 1) == GPSA_BUFFER_TOO_SMALL);
   fw_check_true("NULL weights: GPSA_INVALID_ARGUMENT",
-                gpsa_layer_forward(&dims, NULL, &layer_folded[0], X_REF, X_LEN, y2, X_LEN, NULL, 0,
+                gpsa_layer_forward(NULL, &layer_folded[0], B, X_REF, X_LEN, y2, X_LEN, NULL, 0,
                                    scratch, SCRATCH_BUF) == GPSA_INVALID_ARGUMENT);
   fw_check_true(
       "y one float short: GPSA_SHAPE_MISMATCH",
-      gpsa_layer_forward(&dims, &layer_weights[0], &layer_folded[0], X_REF, X_LEN, y2, X_LEN - 1,
-                         NULL, 0, scratch, SCRATCH_BUF) == GPSA_SHAPE_MISMATCH);
+      gpsa_layer_forward(&layer_weights[0], &layer_folded[0], B, X_REF, X_LEN, y2, X_LEN - 1, NULL,
+                         0, scratch, SCRATCH_BUF) == GPSA_SHAPE_MISMATCH);
 
   {
     const uintptr_t ram0 = (uintptr_t)__ram_start__, ram1 = (uintptr_t)__ram_end__;
@@ -230,7 +231,7 @@ int main(void) {
      * top of the board's 16 MB PSRAM at 0x21000000), so the measured depth is checked against
      * the reservation, and the live stack against .data/.bss (no overlap). */
     fw_check_true(
-        "RAM fit: the scratch gpsa_layer_size asks for is a static buffer in RAM",
+        "RAM fit: the scratch gpsa_layer_scratch_size asks for is a static buffer in RAM",
         (uintptr_t)scratch >= ram0 && (uintptr_t)(scratch + scratch_len) <= (uintptr_t)__bss_end__);
     fw_check_true("RAM fit: stack used < the stack the linker script reserves",
                   stack_used < reserved && stack_used < STACK_WINDOW);

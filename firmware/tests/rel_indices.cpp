@@ -5,7 +5,7 @@
 // golden/rel_indices_golden.h):
 //  - gpsa::rel_indices_v<S>, evaluated by the cross compiler into .rodata (flash);
 //  - the runtime fill gpsa::fill_rel_indices on the target, into a RAM buffer;
-//  - the C API gpsa_rel_indices_f32;
+//  - the C API gpsa_fill_rel_indices_f32;
 //  - the registry (Boost.Hana): lookup_rel_indices gives the baked table for S in
 //    GPSA_BAKED_GRIDS (the same object as rel_indices_v<S>) and the runtime fill otherwise.
 #include <bit>
@@ -68,10 +68,10 @@ void check_grid(const short* golden, std::size_t count) {
   fw_check_bits(what, mismatches(fill_buffer, golden, count), count);
 
   poison();
-  const gpsa_status cs = gpsa_rel_indices_f32(g.rows, g.cols, fill_buffer, count);
-  std::snprintf(what, sizeof what, "S=%u gpsa_rel_indices_f32 status", unsigned(S));
+  const gpsa_status cs = gpsa_fill_rel_indices_f32(g.rows, g.cols, fill_buffer, count);
+  std::snprintf(what, sizeof what, "S=%u gpsa_fill_rel_indices_f32 status", unsigned(S));
   fw_check_true(what, cs == GPSA_OK);
-  std::snprintf(what, sizeof what, "S=%u gpsa_rel_indices_f32 (C API)", unsigned(S));
+  std::snprintf(what, sizeof what, "S=%u gpsa_fill_rel_indices_f32 (C API)", unsigned(S));
   fw_check_bits(what, mismatches(fill_buffer, golden, count), count);
 
   poison();

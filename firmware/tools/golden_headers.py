@@ -9,7 +9,7 @@ them in memory and fails when a committed one differs (--check).
 
   firmware/tools/golden_headers.py                      rewrite every header
   firmware/tools/golden_headers.py --check              compare, exit 1 naming a stale header
-  firmware/tools/golden_headers.py --gpsa build/default/gen/gpsa [--check]
+  firmware/tools/golden_headers.py --gpsa build/default/cli/gpsa [--check]
                                                         also the headers `gpsa fold` writes (the
                                                         folded layer; layers with their weights)
 
@@ -126,7 +126,7 @@ def c_array(ctype, name, dims, values, fmt, per_line=8):
 PRELUDE = """\
 #ifndef GOLDEN_CONST
 #ifdef __cplusplus
-#define GOLDEN_CONST constexpr /* usable in constant expressions (e.g. gpsa::fold_layer) */
+#define GOLDEN_CONST constexpr /* usable in constant expressions (e.g. gpsa::layer_fold) */
 #else
 #define GOLDEN_CONST const
 #endif

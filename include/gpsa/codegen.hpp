@@ -22,9 +22,9 @@
 #include <string>
 #include <string_view>
 
-#include "gpsa/checkpoint.hpp"
-#include "gpsa/folded.hpp"
 #include "gpsa/rel_indices.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/folded_state.hpp"
 
 namespace gpsa::codegen {
 
@@ -70,7 +70,7 @@ struct header_options {
 
 // The folded positional state of `layers` (one grid, one head count): per layer l the arrays
 // SYMBOL_l<l>_fx[H][C][C], _gy[H][R][R], _lambda[H], pointer tables SYMBOL_fx/_gy/_lambda over
-// the layers, and (when gpsa.h is included first) SYMBOL_layers[] as gpsa_folded views.
+// the layers, and (when gpsa.h is included first) SYMBOL_layers[] as gpsa_folded_view views.
 // With `weights` (one layer_params per layer, same order, same D and qkv-bias presence) the
 // header also holds every layer's parameters -- SYMBOL_l<l>_qk_weight[2D][D], _qk_bias[2D] (with
 // qkv bias), _v_weight[D][D], _v_bias[D], _proj_weight[D][D], _proj_bias[D],
@@ -94,18 +94,22 @@ inline constexpr std::string_view gpsa_h_identifiers[] = {"GPSA_BUFFER_TOO_SMALL
                                                           "GPSA_SHAPE_MISMATCH",
                                                           "GPSA_SIZE_OVERFLOW",
                                                           "GPSA_VALUE_OUT_OF_RANGE",
-                                                          "gpsa_fold",
-                                                          "gpsa_fold_size",
-                                                          "gpsa_folded",
-                                                          "gpsa_gated_blend",
+                                                          "gpsa_NAME",
+                                                          "gpsa_fill_rel_indices_f32",
+                                                          "gpsa_folded_view",
+                                                          "gpsa_gated_blend_rows",
+                                                          "gpsa_layer_attention",
                                                           "gpsa_layer_dims",
+                                                          "gpsa_layer_fold",
+                                                          "gpsa_layer_folded_size",
                                                           "gpsa_layer_forward",
-                                                          "gpsa_layer_size",
+                                                          "gpsa_layer_pack",
+                                                          "gpsa_layer_packed_size",
+                                                          "gpsa_layer_scratch_size",
                                                           "gpsa_layer_weights",
                                                           "gpsa_positional_apply",
-                                                          "gpsa_positional_apply_scratch",
+                                                          "gpsa_positional_apply_scratch_size",
                                                           "gpsa_positional_expand",
-                                                          "gpsa_rel_indices_f32",
                                                           "gpsa_status",
                                                           "gpsa_status_message",
                                                           "gpsa_version"};

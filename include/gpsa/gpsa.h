@@ -6,6 +6,13 @@
  * allocates, never throws, and reports errors with a gpsa_status. Link gpsa::core (C++ inside,
  * but no C++ runtime features: no exceptions, no RTTI, no heap).
  *
+ * The C spelling of gpsa::core's C++ API: C gpsa_NAME is C++ gpsa::NAME (a template's float instance
+ * adds _f32), structs have the same members in the same order (a C++ grid is rows, cols), and
+ * arguments come in the same order, a C span as pointer + length in floats. The layer's
+ * lifecycle: gpsa_layer_folded_size / gpsa_layer_fold (once per grid), gpsa_layer_packed_size /
+ * gpsa_layer_pack (optional, once per set of weights), gpsa_layer_scratch_size, then
+ * gpsa_layer_forward / gpsa_layer_attention.
+ *
  * Layouts (all row-major, float32):
  *   relative-index table   (N, N, 3): dx, dy, dx^2+dy^2 for query p, key q, N = rows*cols
  *   pos_weight             (H, 3)      ConViT's pos_proj.weight
@@ -50,94 +57,112 @@ const char* gpsa_status_message(gpsa_status s);
 /* The library version, "MAJOR.MINOR.PATCH". */
 const char* gpsa_version(void);
 
-/* Fills out[0 .. rows*cols*rows*cols*3) with the float32 relative-index table of the grid.
- * out_len is the buffer's length in floats. */
-gpsa_status gpsa_rel_indices_f32(size_t rows, size_t cols, float* out, size_t out_len);
+/* Fills out[0 .. rows*cols*rows*cols*3) with the float32 relative-index table of the grid
+ * (C++ gpsa::fill_rel_indices<float>). out_len is the buffer's length in floats. */
+gpsa_status gpsa_fill_rel_indices_f32(size_t rows, size_t cols, float* out, size_t out_len);
 
 /* Lengths (in floats) of the folded factors of `heads` heads on a rows x cols grid:
- * fx = H*C*C, gy = H*R*R, lambda = H. Any output pointer may be NULL. */
-gpsa_status gpsa_fold_size(size_t heads, size_t rows, size_t cols, size_t* fx_len, size_t* gy_len,
-                           size_t* lambda_len);
+ * fx = H*C*C, gy = H*R*R, lambda = H (C++ gpsa::layer_folded_size and its fold_counts). Any
+ * output pointer may be NULL. */
+gpsa_status gpsa_layer_folded_size(size_t rows, size_t cols, size_t heads, size_t* fx_len,
+                                   size_t* gy_len, size_t* lambda_len);
 
 /* Folds one GPSA layer's positional branch (see the layout above). Bit-identical to the C++
- * gpsa::fold_positional and to the tables `gpsa fold --format c` writes. */
-gpsa_status gpsa_fold(size_t heads, size_t rows, size_t cols, const float* pos_weight,
-                      const float* pos_bias, const float* gating, float* fx, size_t fx_len,
-                      float* gy, size_t gy_len, float* lambda, size_t lambda_len);
+ * gpsa::layer_fold and to the tables `gpsa fold --format c` writes. pos_bias may be NULL. */
+gpsa_status gpsa_layer_fold(size_t rows, size_t cols, size_t heads, const float* pos_weight,
+                            const float* pos_bias, const float* gating, float* fx, size_t fx_len,
+                            float* gy, size_t gy_len, float* lambda, size_t lambda_len);
 
-/* Folded factors of one layer, as produced by gpsa_fold or a generated header: the C spelling of
- * C++'s gpsa::folded_view (same members in the same order; lambda is the fold's sigmoid). */
-typedef struct gpsa_folded {
+/* Folded factors of one layer, as produced by gpsa_layer_fold or a generated header: the C
+ * spelling of C++'s gpsa::folded_view (same members in the same order; lambda is the fold's
+ * sigmoid). */
+typedef struct gpsa_folded_view {
   size_t heads;
   size_t rows;
   size_t cols;
   const float* fx;     /* (heads, cols, cols) */
   const float* gy;     /* (heads, rows, rows) */
   const float* lambda; /* (heads) */
-} gpsa_folded;
+} gpsa_folded_view;
 
-/* Scratch floats gpsa_positional_apply needs: rows*cols*head_dim; 0 when that overflows size_t
- * (no valid call needs 0 floats; gpsa_positional_apply then returns GPSA_SIZE_OVERFLOW). */
-size_t gpsa_positional_apply_scratch(size_t rows, size_t cols, size_t head_dim);
+/* Scratch floats gpsa_positional_apply needs: rows*cols*head_dim. GPSA_EMPTY_GRID,
+ * GPSA_INVALID_ARGUMENT (head_dim 0 or a NULL floats), GPSA_SIZE_OVERFLOW. */
+gpsa_status gpsa_positional_apply_scratch_size(size_t rows, size_t cols, size_t head_dim,
+                                               size_t* floats);
 
 /* out_h = position[h] * v_h for every head h, in O(N*(R+C)*head_dim) per head, without the
  * N x N matrix. v is (N, heads*head_dim) with row stride ldv (floats), head h in columns
  * [h*head_dim, (h+1)*head_dim); out likewise with stride ldo; out must not overlap v. */
-gpsa_status gpsa_positional_apply(const gpsa_folded* f, size_t head_dim, const float* v, size_t ldv,
-                                  float* out, size_t ldo, float* scratch, size_t scratch_len);
+gpsa_status gpsa_positional_apply(const gpsa_folded_view* f, size_t head_dim, const float* v,
+                                  size_t ldv, float* out, size_t ldo, float* scratch,
+                                  size_t scratch_len);
 
 /* The dense positional attention of head h, (N, N), into out (out_len floats). */
-gpsa_status gpsa_positional_expand(const gpsa_folded* f, size_t h, float* out, size_t out_len);
+gpsa_status gpsa_positional_expand(const gpsa_folded_view* f, size_t h, float* out, size_t out_len);
 
 /* Gated blend of head h for query rows [p0, p0 + rows): PyTorch's GPSA.get_attention,
  *   a = (1 - lambda_h) * content + lambda_h * position[h], each row then divided by its sum.
  * content and out are rows x N with row strides ldc / ldo (floats); out may equal content. */
-gpsa_status gpsa_gated_blend(const gpsa_folded* f, size_t h, size_t p0, size_t rows,
-                             const float* content, size_t ldc, float* out, size_t ldo);
+gpsa_status gpsa_gated_blend_rows(const gpsa_folded_view* f, size_t h, size_t p0, size_t rows,
+                                  const float* content, size_t ldc, float* out, size_t ldo);
 
 /* ---- The whole layer ---------------------------------------------------------------------- */
 
-/* One GPSA layer's linear weights (borrowed, row-major float32, layouts above). qk_bias and
- * v_bias are NULL for a layer without qkv bias; proj_bias NULL means zero. pos_proj and
- * gating_param are not here: the layer reads them folded (gpsa_folded, from gpsa_fold or a
- * `gpsa fold` header). A `gpsa fold --with-weights` header included after this one defines
- * <name>_weights[] of this type. */
+/* One GPSA layer's linear weights (borrowed, row-major float32, layouts above) and its shape:
+ * C++'s gpsa::layer_weights. qk_bias and v_bias are NULL for a layer without qkv bias; proj_bias
+ * NULL means zero. pos_proj and gating_param are not here: the layer reads them folded
+ * (gpsa_folded_view, from gpsa_layer_fold or a `gpsa fold` header). A `gpsa fold --with-weights`
+ * header included after this one defines <name>_weights[] of this type. */
 typedef struct gpsa_layer_weights {
+  size_t heads;             /* H > 0 */
+  size_t dim;               /* D > 0, divisible by H */
   const float* qk_weight;   /* (2D, D), required */
   const float* qk_bias;     /* (2D) or NULL */
   const float* v_weight;    /* (D, D), required */
   const float* v_bias;      /* (D) or NULL */
   const float* proj_weight; /* (D, D), required */
   const float* proj_bias;   /* (D) or NULL */
+  const float* packed;      /* NULL, or gpsa_layer_pack's output for these weights */
 } gpsa_layer_weights;
 
-/* The shapes of one call: `batch` items of rows*cols tokens of width `dim`, `heads` heads. */
+/* The shape of one call, what gpsa_layer_scratch_size needs before any buffer exists: `batch`
+ * items of rows*cols tokens of width `dim`, `heads` heads (C++ gpsa::layer_dims). */
 typedef struct gpsa_layer_dims {
   size_t heads; /* H > 0 */
   size_t dim;   /* D > 0, divisible by H */
   size_t rows;  /* patch grid R x C, both > 0 */
   size_t cols;
-  size_t batch; /* B; 0 makes gpsa_layer_forward a no-op */
+  size_t batch; /* B */
 } gpsa_layer_dims;
 
-/* Buffer lengths (in floats) for gpsa_layer_forward with these dims: x_len = y_len = B*N*D,
- * attn_len = B*H*N*N, scratch_len = the q, k, v rows (B*N*3D), one head's k and v packed for the
- * GEMM (about 2*N*d, padded to the build's panel width), a block of score rows or the positional
- * product (the larger of min(64, N)*(N+1) and 2*N*d) and 64-byte alignment slack; the exact
- * count depends on the build's SIMD panel width. Any output pointer may be
- * NULL (that count is then not computed). Nothing is written unless the result is GPSA_OK:
- * GPSA_INVALID_ARGUMENT (NULL dims, H or D zero, D % H != 0), GPSA_EMPTY_GRID, or
- * GPSA_SIZE_OVERFLOW when a requested count does not fit size_t (never a wrapped size). */
-gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* attn_len,
-                            size_t* scratch_len);
+/* Floats of gpsa_layer_pack's output for a layer of width `dim` (about 4 D^2): qk, v and proj
+ * packed once in the layout the GEMM reads, so a forward does not repack them. The layout is the
+ * build's (its SIMD panel width). GPSA_INVALID_ARGUMENT (dim 0, NULL floats),
+ * GPSA_SIZE_OVERFLOW. */
+gpsa_status gpsa_layer_packed_size(size_t dim, size_t* floats);
 
-/* An upper bound of gpsa_layer_size's scratch_len as a constant expression, for sizing a static
- * buffer at compile time (firmware: `static float scratch[GPSA_LAYER_SCRATCH_LEN(4, 192, 14, 14,
- * 1)];`), valid for every build: B*N*3D + d*P(N) + N*P(d) + max(min(64, N)*(N + 1), 2*N*d) + 76,
- * d = D/H, P(n) = n rounded up to a multiple of 48 (every build's GEMM panel width divides 48).
- * It exceeds the exact count by at most 47*(N + d) + 64*(N + 1) + 76 floats. Arguments as in
- * gpsa_layer_dims; valid shapes only, and no overflow check: use gpsa_layer_size for shapes
- * known at run time. tests/c_api checks the bound and its margin against the query. */
+/* Packs w's qk, v and proj weights into packed (packed_len floats, at least
+ * gpsa_layer_packed_size; 64-byte aligned for best speed); set w.packed = packed afterwards.
+ * Outputs of the forward are the same bits with or without it. */
+gpsa_status gpsa_layer_pack(const gpsa_layer_weights* w, float* packed, size_t packed_len);
+
+/* Scratch floats of gpsa_layer_forward / gpsa_layer_attention for these dims with `workers`
+ * workers (1: the C API runs on the calling thread): the q, k, v rows (B*N*3D), one head's k and
+ * v packed for the GEMM (about 2*N*d, padded to the build's panel width), a block of score rows
+ * or the positional product (the larger of min(64, N)*(N+1) and 2*N*d) and 64-byte alignment
+ * slack; the exact count depends on the build's SIMD panel width. Nothing is written unless the
+ * result is GPSA_OK: GPSA_INVALID_ARGUMENT (NULL dims or floats, H or D zero, D % H != 0,
+ * workers 0), GPSA_EMPTY_GRID, or GPSA_SIZE_OVERFLOW (never a wrapped size). */
+gpsa_status gpsa_layer_scratch_size(const gpsa_layer_dims* dims, size_t workers, size_t* floats);
+
+/* An upper bound of gpsa_layer_scratch_size (one worker) as a constant expression, for sizing a
+ * static buffer at compile time (firmware: `static float scratch[GPSA_LAYER_SCRATCH_LEN(4, 192,
+ * 14, 14, 1)];`), valid for every build: B*N*3D + d*P(N) + N*P(d) + max(min(64, N)*(N + 1),
+ * 2*N*d) + 76, d = D/H, P(n) = n rounded up to a multiple of 48 (every build's GEMM panel width
+ * divides 48). It exceeds the exact count by at most 47*(N + d) + 64*(N + 1) + 76 floats.
+ * Arguments in gpsa_layer_dims' order; valid shapes only, and no overflow check: use
+ * gpsa_layer_scratch_size for shapes known at run time. tests/c_api checks the bound and its
+ * margin against the query. */
 #define GPSA_DETAIL_PANEL48(n) (((size_t)(n) + 47u) / 48u * 48u)
 #define GPSA_DETAIL_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define GPSA_LAYER_SCRATCH_LEN(heads, dim, rows, cols, batch)                                 \
@@ -153,19 +178,24 @@ gpsa_status gpsa_layer_size(const gpsa_layer_dims* dims, size_t* x_len, size_t* 
 /* y = GPSA.forward(x) (timm): q, k, v projections, gated attention
  *   attn[h] = (1 - lambda[h]) * softmax(q_h k_h^T / sqrt(d)) + lambda[h] * position[h],
  * attn[h] @ v_h per head, heads concatenated, proj. `pos` is the layer's folded positional state;
- * its heads, rows and cols must equal dims' (GPSA_SHAPE_MISMATCH). x and y must hold exactly
- * x_len floats (GPSA_SHAPE_MISMATCH otherwise); y may be x itself (in place) but must not
+ * its heads must equal w's (GPSA_SHAPE_MISMATCH); its grid gives N. x and y must hold exactly
+ * B*N*D floats (GPSA_SHAPE_MISMATCH otherwise); y may be x itself (in place) but must not
  * partially overlap it. attn: NULL with attn_len 0 (no N x N matrix is stored: the positional
- * part runs in the separable form, O(N (R + C) d) per head), or exactly attn_len floats that
+ * part runs in the separable form, O(N (R + C) d) per head), or exactly B*H*N*N floats that
  * receive the attention, PyTorch's order (blend, rows renormalised). scratch: at least
- * scratch_len floats (GPSA_BUFFER_TOO_SMALL), caller-owned, contents not kept. Runs on the
- * calling thread; no allocation. Errors also: GPSA_INVALID_ARGUMENT for NULL dims, weights
- * or pos, a NULL x, y, attn or scratch with a nonzero length, a NULL required weight, H or D
- * zero or D % H != 0; GPSA_EMPTY_GRID; GPSA_SIZE_OVERFLOW. */
-gpsa_status gpsa_layer_forward(const gpsa_layer_dims* dims, const gpsa_layer_weights* weights,
-                               const gpsa_folded* pos, const float* x, size_t x_len, float* y,
-                               size_t y_len, float* attn, size_t attn_len, float* scratch,
-                               size_t scratch_len);
+ * gpsa_layer_scratch_size floats (GPSA_BUFFER_TOO_SMALL), caller-owned, contents not kept. Runs
+ * on the calling thread; no allocation. Errors also: GPSA_INVALID_ARGUMENT for NULL w or pos, a
+ * NULL x, y, attn or scratch with a nonzero length, a NULL required weight, H or D zero or
+ * D % H != 0; GPSA_EMPTY_GRID; GPSA_SIZE_OVERFLOW. batch 0 is a no-op. */
+gpsa_status gpsa_layer_forward(const gpsa_layer_weights* w, const gpsa_folded_view* pos,
+                               size_t batch, const float* x, size_t x_len, float* y, size_t y_len,
+                               float* attn, size_t attn_len, float* scratch, size_t scratch_len);
+
+/* attn (B, H, N, N) of x (B, N, D) only, exactly PyTorch's GPSA.get_attention: attn must hold
+ * exactly B*H*N*N floats. Other rules as gpsa_layer_forward. */
+gpsa_status gpsa_layer_attention(const gpsa_layer_weights* w, const gpsa_folded_view* pos,
+                                 size_t batch, const float* x, size_t x_len, float* attn,
+                                 size_t attn_len, float* scratch, size_t scratch_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

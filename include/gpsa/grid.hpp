@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "gpsa/detail/checked.hpp"
 #include "gpsa/status.hpp"
 
 namespace gpsa {
@@ -23,12 +24,6 @@ struct grid {
 };
 
 namespace detail {
-
-constexpr bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) noexcept {
-  if (a != 0 && b > std::numeric_limits<std::size_t>::max() / a) return true;
-  out = a * b;
-  return false;
-}
 
 // floor(sqrt(n)) without floating point or division (digit by digit, two bits per step), exact
 // for every size_t; a few dozen cycles, also on cores without an FPU or divider.
@@ -64,9 +59,9 @@ constexpr status square_grid_from_patches(std::size_t n, grid& out) noexcept {
 constexpr status rel_indices_count(grid g, std::size_t& count) noexcept {
   if (g.empty()) return status::empty_grid;
   std::size_t n = 0, nn = 0, c = 0;
-  if (detail::mul_overflows(g.rows, g.cols, n)) return status::size_overflow;
-  if (detail::mul_overflows(n, n, nn)) return status::size_overflow;
-  if (detail::mul_overflows(nn, 3, c)) return status::size_overflow;
+  if (!detail::checked_mul(g.rows, g.cols, n)) return status::size_overflow;
+  if (!detail::checked_mul(n, n, nn)) return status::size_overflow;
+  if (!detail::checked_mul(nn, 3, c)) return status::size_overflow;
   count = c;
   return status::ok;
 }

@@ -2,7 +2,7 @@
 // PNG and JPEG files to 8-bit RGB like PIL's convert("RGB"), and timm's preprocessing of them.
 //
 // Library gpsa::image (libpng, libjpeg-turbo; allocates, throws gpsa::image::image_error); the
-// resampling itself is the no-heap core in gpsa/preprocess.hpp. Conversions follow PIL 9.4:
+// resampling itself is the no-heap core in gpsa/core/preprocess.hpp. Conversions follow PIL 9.4:
 // grey replicated to R = G = B (1/2/4-bit grey scaled to 0..255 like PIL's "1"/"L;2"/"L;4"),
 // alpha dropped without compositing (RGBA, grey + alpha), palette looked up (an index past the
 // palette gives grey (i, i, i), as PIL), 16-bit colour reduced to its high byte, 16-bit grey
@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gpsa/io.hpp"
-#include "gpsa/preprocess.hpp"
+#include "gpsa/core/preprocess.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa::image {
 
@@ -67,7 +67,7 @@ rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name,
 // preprocess_size as for decode.
 rgb8_image read(const std::filesystem::path& path, std::size_t preprocess_size = 0);
 
-// timm's evaluation preprocessing (gpsa/preprocess.hpp) of a decoded image: a (1, 3, S, S)
+// timm's evaluation preprocessing (gpsa/core/preprocess.hpp) of a decoded image: a (1, 3, S, S)
 // float32 tensor. Throws image_error for S = 0 or S > max_size, naming `name`.
 io::tensor preprocess(const rgb8_image& image, std::size_t size = timm_default_size,
                       const std::string& name = "image");
@@ -76,7 +76,12 @@ io::tensor preprocess(const rgb8_image& image, std::size_t size = timm_default_s
 io::tensor preprocess_file(const std::filesystem::path& path, std::size_t size = timm_default_size);
 
 // A name or library message made safe for a one-line message: gpsa's one escaping function,
-// io::printable (control characters and backslashes become \xNN, see gpsa/io.hpp).
+// io::printable (control characters and backslashes become \xNN, see gpsa/runtime/io.hpp).
+// An 8-bit RGB PNG of `image` (its `format` and `source` are not used), in memory. image_error
+// "NAME: ..." for an empty image, a pixel buffer that is not width x height x 3 bytes, or a
+// libpng failure.
+std::string encode_png(const rgb8_image& image, const std::string& name = "png");
+
 using io::printable;
 
 }  // namespace gpsa::image

@@ -158,7 +158,7 @@ constexpr status fill_rel_offsets(grid g, std::span<T> out) noexcept {
     return status::size_overflow;
   h = 2 * g.rows - 1;
   w = 2 * g.cols - 1;
-  if (detail::mul_overflows(h, w, hw) || detail::mul_overflows(hw, 3, count))
+  if (!detail::checked_mul(h, w, hw) || !detail::checked_mul(hw, 3, count))
     return status::size_overflow;
   if (!rel_values_fit<T>(g)) return status::value_out_of_range;
   if (out.size() < count) return status::buffer_too_small;

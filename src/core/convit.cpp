@@ -1,29 +1,25 @@
 // SPDX-License-Identifier: MIT
 // Whole-ConViT forward on caller-owned buffers: patch embedding, GPSA / MHSA blocks, MLPs,
-// LayerNorms, class token and head (gpsa/convit.hpp). The heavy lifting is GEMM (linalg.hpp) and
-// the GPSA layer kernel (attention.hpp).
-#include "gpsa/convit.hpp"
+// LayerNorms, class token and head (gpsa/core/convit.hpp). The heavy lifting is the linear layer
+// and multi-head attention (nn.hpp) and the GPSA layer's fused forward (layer_fused.hpp).
+#include "gpsa/core/convit.hpp"
 
-#include <cmath>
 #include <cstddef>
 #include <cstring>
 
-#include "convit_simd.hpp"
 #include "fp_env.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/detail/constexpr_math.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/linalg.hpp"
+#include "layer_fused.hpp"
 #include "nn.hpp"
+#include "packing.hpp"
 
 namespace gpsa {
 namespace {
 
 using detail::activation;
-using detail::add;
+using detail::checked_add;
 using detail::linear_weight;
-using detail::mul3;
-using detail::mul_overflows;
+
+using detail::checked_mul;
 
 constexpr std::size_t max_of(std::size_t a, std::size_t b) noexcept { return a > b ? a : b; }
 constexpr std::size_t min_of(std::size_t a, std::size_t b) noexcept { return a < b ? a : b; }
@@ -32,31 +28,12 @@ constexpr std::size_t min_of(std::size_t a, std::size_t b) noexcept { return a <
 // cache when fc2 reads it, and the scratch does not grow with the batch.
 constexpr std::size_t kMlpRows = 256;
 
-// ---- the packed weights' layout ---------------------------------------------------------------
+// ---- the packed weights' layout -------------------------------------------------------------
 
-// Walks convit_pack_weights' layout in its fixed order: the patch embedding; per block the
-// attention (GPSA: the layer's own pack, gpsa_pack_weights' qk | v | proj; MHSA: qkv, proj),
-// fc1, fc2; then the head. Each take() returns the offset of the next weight.
-struct pack_walk {
-  std::size_t offset = 0;
-  bool ok = true;
-
-  std::size_t advance(std::size_t floats) noexcept {
-    const std::size_t at = offset;
-    if (!add(offset, floats, offset)) ok = false;
-    return at;
-  }
-  std::size_t take(std::size_t out, std::size_t in) noexcept {
-    std::size_t f = 0;
-    if (!detail::linear_packed_floats(out, in, f)) ok = false;
-    return advance(f);
-  }
-  std::size_t take_gpsa(std::size_t dim) noexcept {
-    std::size_t f = 0;
-    if (gpsa_packed_size(dim, f) != status::ok) ok = false;
-    return advance(f);
-  }
-};
+// convit_pack's layout, in its fixed order (each piece's own layout: packing.hpp): the patch
+// embedding; per block the attention (GPSA: the layer's own pack, layer_pack's qk | v | proj;
+// MHSA: qkv, proj), fc1, fc2; then the head.
+using detail::pack_walk;
 
 // Where one block's packed weights are (offsets into the pack).
 struct block_pack {
@@ -67,13 +44,13 @@ block_pack walk_block(const convit_config& c, std::size_t i, pack_walk& walk) no
   block_pack b{};
   const std::size_t D = c.dim, M = c.mlp_hidden;
   if (c.is_gpsa_block(i)) {
-    b.attn = walk.take_gpsa(D);
+    b.attn = walk.take_layer(D);
   } else {
-    b.attn = walk.take(3 * D, D);
-    b.proj = walk.take(D, D);
+    b.attn = walk.take_linear(3 * D, D);
+    b.proj = walk.take_linear(D, D);
   }
-  b.fc1 = walk.take(M, D);
-  b.fc2 = walk.take(D, M);
+  b.fc1 = walk.take_linear(M, D);
+  b.fc2 = walk.take_linear(D, M);
   return b;
 }
 
@@ -89,19 +66,22 @@ const float* packed_at(const float* packed, std::size_t offset) noexcept {
 
 status gpsa_layer_scratch(const convit_config& c, std::size_t batch, std::size_t workers,
                           std::size_t& floats) noexcept {
-  return gpsa_scratch_size({batch, c.patch_grid(), c.heads, c.dim}, workers, floats);
+  return layer_scratch_size({c.heads, c.dim, c.patch_grid(), batch}, workers, floats);
 }
 
-// x (B, N, D) += GPSA(h) for block b (h = norm1(x)); `folded` is its folded state (fx, gy,
-// lambda as convit_fold wrote them), whose lambda the kernel's blend reads.
+// The layer view of GPSA block b's attention (its weights, width and heads from the config).
+layer_weights gpsa_layer_of(const convit_config& c, const convit_block_weights& b,
+                            const float* packed) noexcept {
+  return {c.heads,  c.dim,         b.qk_weight, b.qk_bias, b.v_weight,
+          b.v_bias, b.proj_weight, b.proj_bias, packed};
+}
+
+// x (B, N, D) += GPSA(h) for block b (h = norm1(x)), through its folded view (convit_fold).
 void gpsa_block(const convit_config& c, const convit_block_weights& b, const float* packed,
-                const float* folded, const fold_counts& n, std::size_t batch, const float* h,
-                float* x, std::span<float> scratch, const executor* ex) noexcept {
-  gpsa_weights w{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
-                 b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
-  w.packed = packed;
-  const folded_view pos{c.heads, c.patch_grid(), folded, folded + n.fx, folded + n.fx + n.gy};
-  detail::gpsa_forward_fused(w, pos, batch, h, x, true, scratch, ex);
+                std::size_t batch, const float* h, float* x, std::span<float> scratch,
+                const executor* ex) noexcept {
+  detail::layer_forward_fused(gpsa_layer_of(c, b, packed), b.folded, batch, h, x, true, scratch,
+                              ex);
 }
 
 // ---- MHSA -----------------------------------------------------------------------------------
@@ -110,9 +90,9 @@ status mhsa_floats(const convit_config& c, std::size_t batch, std::size_t worker
                    std::size_t& floats) noexcept {
   const std::size_t T = c.tokens();
   std::size_t qkv = 0, work = 0;
-  if (!mul3(batch, T, 3 * c.dim, qkv) || !detail::round_up_aligned(qkv, qkv) ||
+  if (!checked_mul(batch, T, 3 * c.dim, qkv) || !detail::round_up_aligned(qkv, qkv) ||
       !detail::mha_scratch_floats({T, c.dim, c.heads}, false, batch, workers, work) ||
-      !add(qkv, work, floats))
+      !checked_add(qkv, work, floats))
     return status::size_overflow;
   return status::ok;
 }
@@ -201,15 +181,15 @@ struct norm_job {
   static void run(void* arg, std::size_t index, std::size_t /*worker*/) noexcept {
     const auto& j = *static_cast<const norm_job*>(arg);
     const std::size_t r0 = j.rows * index / j.chunks, r1 = j.rows * (index + 1) / j.chunks;
-    layer_norm_rows(j.x + r0 * j.ldx, r1 - r0, j.dim, j.ldx, j.weight, j.bias, j.eps,
-                    j.y + r0 * j.ldy, j.ldy);
+    detail::layer_norm_unchecked(r1 - r0, j.dim, j.weight, j.bias, j.eps, j.x + r0 * j.ldx, j.ldx,
+                                 j.y + r0 * j.ldy, j.ldy);
   }
 };
 
 void layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                 const float* weight, const float* bias, float eps, float* y, std::size_t ldy,
                 const executor* ex) noexcept {
-  const std::size_t chunks = min_of(detail::workers_of(ex), (rows + 31) / 32);
+  const std::size_t chunks = min_of(workers_of(ex), (rows + 31) / 32);
   norm_job job{x, rows, dim, ldx, weight, bias, eps, y, ldy, chunks < 1 ? 1 : chunks};
   detail::run_tasks(ex, job.chunks, &norm_job::run, &job);
 }
@@ -218,11 +198,11 @@ void layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t l
 status shared_floats(const convit_config& c, std::size_t batch, std::size_t workers,
                      std::size_t& floats) noexcept {
   std::size_t cols = 0, mlp = 0, gpsa = 0, mhsa = 0;
-  if (!mul3(c.patches(), c.channels * c.patch_size, c.patch_size, cols))
+  if (!checked_mul(c.patches(), c.channels * c.patch_size, c.patch_size, cols))
     return status::size_overflow;
   std::size_t rows = 0;
-  if (mul_overflows(batch, c.tokens(), rows) ||
-      mul_overflows(min_of(rows, kMlpRows), c.mlp_hidden, mlp))
+  if (!checked_mul(batch, c.tokens(), rows) ||
+      !checked_mul(min_of(rows, kMlpRows), c.mlp_hidden, mlp))
     return status::size_overflow;
   if (c.local_up_to_layer > 0)
     if (const status s = gpsa_layer_scratch(c, batch, workers, gpsa); s != status::ok) return s;
@@ -235,60 +215,6 @@ status shared_floats(const convit_config& c, std::size_t batch, std::size_t work
 bool finite_nonneg(float v) noexcept { return v >= 0.0f && v <= 3.4028235e38f; }
 
 }  // namespace
-
-// ---- small kernels --------------------------------------------------------------------------
-
-void gelu_inplace(float* x, std::size_t n) noexcept {
-#if defined(GPSA_HAVE_HWY)
-  detail::hwy_gelu(x, n);
-#else
-  // Branch-free, so the loop vectorises; a NaN u falls through the clamps and stays NaN.
-  using namespace detail::gelu_coeff;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    float u = v * kRsqrt2;
-    u = u > kErfClamp ? kErfClamp : u;
-    u = u < -kErfClamp ? -kErfClamp : u;
-    const float t = u * u;
-    const float P = ((((p5 * t + p4) * t + p3) * t + p2) * t + p1) * t + p0;
-    const float Q = ((((q5 * t + q4) * t + q3) * t + q2) * t + q1) * t + 1.0f;
-    float e = u * P / Q;
-    e = e > 1.0f ? 1.0f : e;
-    e = e < -1.0f ? -1.0f : e;
-    x[i] = 0.5f * v * (1.0f + e);
-  }
-#endif
-}
-
-void layer_norm_rows(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
-                     const float* weight, const float* bias, float eps, float* y,
-                     std::size_t ldy) noexcept {
-  if (dim == 0) return;
-#if defined(GPSA_HAVE_HWY)
-  detail::hwy_layer_norm(x, rows, dim, ldx, weight, bias, eps, y, ldy);
-#else
-  for (std::size_t r = 0; r < rows; ++r) {
-    const float* xi = x + r * ldx;
-    float* yi = y + r * ldy;
-    // Two passes in double: the mean, then the squared deviations (no cancellation).
-    double s = 0.0;
-    for (std::size_t j = 0; j < dim; ++j) s += xi[j];
-    const double mean = s / static_cast<double>(dim);
-    double v = 0.0;
-    for (std::size_t j = 0; j < dim; ++j) {
-      const double dj = xi[j] - mean;
-      v += dj * dj;
-    }
-    const double rstd =
-        1.0 / detail::runtime_sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
-    for (std::size_t j = 0; j < dim; ++j) {
-      const float w = weight != nullptr ? weight[j] : 1.0f;
-      const float b = bias != nullptr ? bias[j] : 0.0f;
-      yi[j] = static_cast<float>((xi[j] - mean) * rstd) * w + b;
-    }
-  }
-#endif
-}
 
 // ---- validation and sizes -------------------------------------------------------------------
 
@@ -315,9 +241,9 @@ status validate(const convit_weights& w) noexcept {
         b.fc1_weight == nullptr || b.fc2_weight == nullptr)
       return status::invalid_argument;
     if (c.is_gpsa_block(i)) {
-      if (b.qk_weight == nullptr || b.v_weight == nullptr || b.pos_proj_weight == nullptr ||
-          b.gating_param == nullptr)
-        return status::invalid_argument;
+      // pos_proj and gating_param are read by convit_fold (which checks them), the forward reads
+      // the folded view.
+      if (b.qk_weight == nullptr || b.v_weight == nullptr) return status::invalid_argument;
     } else if (b.qkv_weight == nullptr) {
       return status::invalid_argument;
     }
@@ -325,18 +251,30 @@ status validate(const convit_weights& w) noexcept {
   return status::ok;
 }
 
+status validate_folded(const convit_weights& w) noexcept {
+  const convit_config& c = w.config;
+  if (w.blocks.size() < c.local_up_to_layer) return status::shape_mismatch;
+  for (std::size_t i = 0; i < c.local_up_to_layer; ++i) {
+    const folded_view& f = w.blocks[i].folded;
+    if (f.fx == nullptr || f.gy == nullptr || f.lambda == nullptr) return status::invalid_argument;
+    if (f.heads != c.heads || f.shape != c.patch_grid()) return status::shape_mismatch;
+    if (const status s = validate(f); s != status::ok) return s;
+  }
+  return status::ok;
+}
+
 status convit_packed_size(const convit_config& c, std::size_t& floats) noexcept {
   if (const status s = validate(c); s != status::ok) return s;
   pack_walk walk;
-  walk.take(c.dim, patch_inputs(c));
+  walk.take_linear(c.dim, patch_inputs(c));
   for (std::size_t i = 0; i < c.depth; ++i) (void)walk_block(c, i, walk);
-  walk.take(c.classes, c.dim);
+  walk.take_linear(c.classes, c.dim);
   if (!walk.ok) return status::size_overflow;
   floats = walk.offset;
   return status::ok;
 }
 
-status convit_pack_weights(const convit_weights& w, std::span<float> packed) noexcept {
+status convit_pack(const convit_weights& w, std::span<float> packed) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
   const convit_config& c = w.config;
   std::size_t need = 0;
@@ -345,16 +283,15 @@ status convit_pack_weights(const convit_weights& w, std::span<float> packed) noe
   const std::size_t D = c.dim, M = c.mlp_hidden;
   float* out = packed.data();
   pack_walk walk;
-  detail::linear_pack(D, patch_inputs(c), w.patch_weight, out + walk.take(D, patch_inputs(c)));
+  detail::linear_pack(D, patch_inputs(c), w.patch_weight,
+                      out + walk.take_linear(D, patch_inputs(c)));
   for (std::size_t i = 0; i < c.depth; ++i) {
     const convit_block_weights& b = w.blocks[i];
     const block_pack bp = walk_block(c, i, walk);
     if (c.is_gpsa_block(i)) {
-      const gpsa_weights g{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
-                           b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
-      std::size_t n = 0;
-      (void)gpsa_packed_size(D, n);
-      if (const status s = gpsa_pack_weights(g, {out + bp.attn, n}); s != status::ok) return s;
+      if (const status s = layer_pack(gpsa_layer_of(c, b, nullptr), packed.subspan(bp.attn));
+          s != status::ok)
+        return s;
     } else {
       detail::linear_pack(3 * D, D, b.qkv_weight, out + bp.attn);
       detail::linear_pack(D, D, b.proj_weight, out + bp.proj);
@@ -362,40 +299,46 @@ status convit_pack_weights(const convit_weights& w, std::span<float> packed) noe
     detail::linear_pack(M, D, b.fc1_weight, out + bp.fc1);
     detail::linear_pack(D, M, b.fc2_weight, out + bp.fc2);
   }
-  detail::linear_pack(c.classes, D, w.head_weight, out + walk.take(c.classes, D));
+  detail::linear_pack(c.classes, D, w.head_weight, out + walk.take_linear(c.classes, D));
   return status::ok;
 }
 
 status convit_folded_size(const convit_config& c, std::size_t& floats) noexcept {
   if (const status s = validate(c); s != status::ok) return s;
   fold_counts n{};
-  if (const status s = fold_size(c.patch_grid(), c.heads, n); s != status::ok) return s;
+  if (const status s = layer_folded_size(c.patch_grid(), c.heads, n); s != status::ok) return s;
   std::size_t total = 0;
-  if (mul_overflows(n.total(), c.local_up_to_layer, total)) return status::size_overflow;
+  if (!checked_mul(n.total(), c.local_up_to_layer, total)) return status::size_overflow;
   floats = total;
   return status::ok;
 }
 
-status convit_fold(const convit_weights& w, std::span<float> folded) noexcept {
-  if (const status s = validate(w); s != status::ok) return s;
-  const convit_config& c = w.config;
+status convit_fold(const convit_config& c, std::span<convit_block_weights> blocks,
+                   std::span<float> folded) noexcept {
+  if (const status s = validate(c); s != status::ok) return s;
+  if (blocks.size() != c.depth) return status::shape_mismatch;
   std::size_t need = 0;
   if (const status s = convit_folded_size(c, need); s != status::ok) return s;
   if (folded.size() < need || (need != 0 && folded.data() == nullptr))
     return status::buffer_too_small;
   fold_counts n{};
-  if (const status s = fold_size(c.patch_grid(), c.heads, n); s != status::ok) return s;
+  if (const status s = layer_folded_size(c.patch_grid(), c.heads, n); s != status::ok) return s;
   const std::size_t H = c.heads;
   for (std::size_t i = 0; i < c.local_up_to_layer; ++i) {
-    const convit_block_weights& b = w.blocks[i];
+    const convit_block_weights& b = blocks[i];
+    if (b.pos_proj_weight == nullptr || b.gating_param == nullptr) return status::invalid_argument;
     float* fx = folded.data() + i * n.total();
     float* gy = fx + n.fx;
     float* lam = gy + n.gy;
-    if (const status s =
-            fold_positional(c.patch_grid(), H, {b.pos_proj_weight, 3 * H}, {}, {b.gating_param, H},
-                            {fx, n.fx}, {gy, n.gy}, {lam, n.lambda});
+    if (const status s = layer_fold(c.patch_grid(), H, {b.pos_proj_weight, 3 * H}, {},
+                                    {b.gating_param, H}, {fx, n.fx}, {gy, n.gy}, {lam, n.lambda});
         s != status::ok)
       return s;
+  }
+  // Only now that every block folded, so a failure leaves the views as they were.
+  for (std::size_t i = 0; i < c.local_up_to_layer; ++i) {
+    const float* fx = folded.data() + i * n.total();
+    blocks[i].folded = folded_view{H, c.patch_grid(), fx, fx + n.fx, fx + n.fx + n.gy};
   }
   return status::ok;
 }
@@ -405,11 +348,11 @@ status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_
   if (const status s = validate(c); s != status::ok) return s;
   if (workers == 0) return status::invalid_argument;
   std::size_t stream = 0, shared = 0, total = 0;
-  if (!mul3(batch, c.tokens(), c.dim, stream) || !detail::round_up_aligned(stream, stream))
+  if (!checked_mul(batch, c.tokens(), c.dim, stream) || !detail::round_up_aligned(stream, stream))
     return status::size_overflow;
   if (const status s = shared_floats(c, batch, workers, shared); s != status::ok) return s;
-  if (!add(stream, stream, total) || !add(total, shared, total) ||
-      !add(total, detail::kAlignFloats, total))
+  if (!checked_add(stream, stream, total) || !checked_add(total, shared, total) ||
+      !checked_add(total, scratch_align_floats, total))
     return status::size_overflow;
   floats = total;
   return status::ok;
@@ -420,27 +363,27 @@ status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_
 namespace {
 
 // The forward; `probe` is null for convit_forward (one pointer test per GPSA block).
-status convit_forward_impl(const convit_weights& w, std::span<const float> folded,
-                           std::size_t batch, const float* images, float* logits, float* features,
-                           std::span<float> scratch, const convit_probe* probe,
-                           const executor* ex) noexcept {
+status convit_forward_impl(const convit_weights& w, std::size_t batch,
+                           std::span<const float> images, std::span<float> logits,
+                           std::span<float> features, std::span<float> scratch,
+                           const convit_probe* probe, const executor* ex) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
-  if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
-    return status::invalid_argument;
+  if (const status s = validate_folded(w); s != status::ok) return s;
+  if (const status s = validate(ex); s != status::ok) return s;
   if (batch == 0) return status::ok;
-  if (images == nullptr || logits == nullptr) return status::invalid_argument;
   const convit_config& c = w.config;
-  const std::size_t workers = ex != nullptr ? ex->workers : 1;
-  std::size_t need = 0, need_folded = 0, stream = 0;
-  if (const status s = convit_scratch_size(c, batch, workers, need); s != status::ok) return s;
-  if (const status s = convit_folded_size(c, need_folded); s != status::ok) return s;
-  if (scratch.size() < need || scratch.data() == nullptr) return status::buffer_too_small;
-  if (folded.size() < need_folded || (need_folded != 0 && folded.data() == nullptr))
-    return status::buffer_too_small;
-  std::size_t image_floats = 0;
-  if (!mul3(batch, c.channels, c.image_size * c.image_size, image_floats) ||
-      !mul3(batch, c.tokens(), c.dim, stream))
+  std::size_t need = 0, stream = 0, image_floats = 0, logit_floats = 0;
+  if (const status s = convit_scratch_size(c, batch, workers_of(ex), need); s != status::ok)
+    return s;
+  if (!checked_mul(batch, c.channels, c.image_size * c.image_size, image_floats) ||
+      !checked_mul(batch, c.classes, logit_floats) ||
+      !checked_mul(batch, c.tokens(), c.dim, stream))
     return status::size_overflow;
+  if (images.size() != image_floats || logits.size() != logit_floats ||
+      (!features.empty() && features.size() != stream))
+    return status::shape_mismatch;
+  if (images.data() == nullptr || logits.data() == nullptr) return status::invalid_argument;
+  if (scratch.size() < need || scratch.data() == nullptr) return status::buffer_too_small;
 
   if (w.packed != nullptr) {
     std::size_t packed = 0;
@@ -450,8 +393,6 @@ status convit_forward_impl(const convit_weights& w, std::span<const float> folde
 
   [[maybe_unused]] const detail::flush_subnormals ftz;
   const std::size_t D = c.dim, N = c.patches(), T = c.tokens();
-  fold_counts fc{};
-  if (const status s = fold_size(c.patch_grid(), c.heads, fc); s != status::ok) return s;
   float* x = detail::align_floats(scratch.data());  // the token stream, (B, N, D) then (B, N+1, D)
   float* h = x + stream;                            // its normed copy
   float* shared = h + stream;  // patches, attention scratch or the MLP's hidden block
@@ -459,7 +400,8 @@ status convit_forward_impl(const convit_weights& w, std::span<const float> folde
       scratch.subspan(static_cast<std::size_t>(shared - scratch.data()));
 
   pack_walk walk;
-  patch_embed(w, packed_at(w.packed, walk.take(D, patch_inputs(c))), batch, images, x, shared, ex);
+  patch_embed(w, packed_at(w.packed, walk.take_linear(D, patch_inputs(c))), batch, images.data(), x,
+              shared, ex);
   std::size_t tokens = N;  // per item, before / after the class token
   for (std::size_t i = 0; i < c.depth; ++i) {
     const convit_block_weights& b = w.blocks[i];
@@ -475,8 +417,7 @@ status convit_forward_impl(const convit_weights& w, std::span<const float> folde
         if (const status s = probe->gpsa_block_input(probe->context, i, batch, {h, rows * D});
             s != status::ok)
           return s;
-      gpsa_block(c, b, packed_at(w.packed, bp.attn), folded.data() + i * fc.total(), fc, batch, h,
-                 x, shared_span, ex);
+      gpsa_block(c, b, packed_at(w.packed, bp.attn), batch, h, x, shared_span, ex);
     } else {
       mhsa_block(c, b, w.packed, bp, batch, h, x, shared_span, ex);
     }
@@ -487,9 +428,9 @@ status convit_forward_impl(const convit_weights& w, std::span<const float> folde
   // Final norm: every token into `features`, or only the class-token rows the head reads.
   const float* head_in = nullptr;
   std::size_t head_ld = 0;
-  if (features != nullptr) {
-    layer_norm(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, features, D, ex);
-    head_in = features;
+  if (!features.empty()) {
+    layer_norm(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, features.data(), D, ex);
+    head_in = features.data();
     head_ld = T * D;
   } else {
     layer_norm(x, batch, D, T * D, w.norm_weight, w.norm_bias, c.eps, h, D, ex);
@@ -497,24 +438,24 @@ status convit_forward_impl(const convit_weights& w, std::span<const float> folde
     head_ld = D;
   }
   detail::linear(batch, c.classes, D, head_in, head_ld,
-                 {w.head_weight, packed_at(w.packed, walk.take(c.classes, D)), w.head_bias}, logits,
-                 c.classes, false, activation::none, ex);
+                 {w.head_weight, packed_at(w.packed, walk.take_linear(c.classes, D)), w.head_bias},
+                 logits.data(), c.classes, false, activation::none, ex);
   return status::ok;
 }
 
 }  // namespace
 
-status convit_forward(const convit_weights& w, std::span<const float> folded, std::size_t batch,
-                      const float* images, float* logits, float* features, std::span<float> scratch,
+status convit_forward(const convit_weights& w, std::size_t batch, std::span<const float> images,
+                      std::span<float> logits, std::span<float> features, std::span<float> scratch,
                       const executor* ex) noexcept {
-  return convit_forward_impl(w, folded, batch, images, logits, features, scratch, nullptr, ex);
+  return convit_forward_impl(w, batch, images, logits, features, scratch, nullptr, ex);
 }
 
-status convit_forward_probed(const convit_weights& w, std::span<const float> folded,
-                             std::size_t batch, const float* images, float* logits, float* features,
-                             std::span<float> scratch, const convit_probe& probe,
+status convit_forward_probed(const convit_weights& w, const convit_probe& probe, std::size_t batch,
+                             std::span<const float> images, std::span<float> logits,
+                             std::span<float> features, std::span<float> scratch,
                              const executor* ex) noexcept {
-  return convit_forward_impl(w, folded, batch, images, logits, features, scratch,
+  return convit_forward_impl(w, batch, images, logits, features, scratch,
                              probe.gpsa_block_input != nullptr ? &probe : nullptr, ex);
 }
 

@@ -4,10 +4,10 @@
 #include <cstddef>
 #include <span>
 
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 
 #include "fold_kernels.hpp"
-#include "gpsa/linalg.hpp"
+#include "linalg_impl.hpp"
 
 namespace gpsa {
 
@@ -17,15 +17,15 @@ status validate(const folded_view& f) noexcept {
     return status::invalid_argument;
   fold_counts n{};
   std::size_t patches = 0, nn = 0;
-  if (detail::mul_overflows(f.shape.rows, f.shape.cols, patches) ||
-      detail::mul_overflows(patches, patches, nn))
+  if (!detail::checked_mul(f.shape.rows, f.shape.cols, patches) ||
+      !detail::checked_mul(patches, patches, nn))
     return status::size_overflow;
-  return fold_size(f.shape, f.heads, n);
+  return layer_folded_size(f.shape, f.heads, n);
 }
 
 namespace detail {
 
-// The two passes for one head, as GEMMs (gpsa/linalg.hpp: CBLAS or the blocked kernel).
+// The two passes for one head, as GEMMs (the blocked kernel of gpsa/core/linalg.hpp).
 // Viewing V_h as a (y, x, k) tensor, Gy contracts the leading index and Fx the middle one; a GEMM
 // contracts a leading index only, so Fx runs on the (x, y, k) transpose.
 void positional_apply_factors(const float* fx, const float* gy, std::size_t R, std::size_t C,
@@ -40,21 +40,21 @@ void positional_apply_factors(const float* fx, const float* gy, std::size_t R, s
         float* dst = t + x * Rd + y * d;
         for (std::size_t k = 0; k < d; ++k) dst[k] = src[k];
       }
-    gemm(false, false, C, Rd, C, 1.0f, fx, C, t, Rd, 0.0f, out, Rd);
+    gemm_unchecked(false, false, C, Rd, C, 1.0f, fx, C, t, Rd, 0.0f, out, Rd);
     for (std::size_t x = 0; x < C; ++x)
       for (std::size_t y = 0; y < R; ++y) {
         const float* src = out + x * Rd + y * d;
         float* dst = t + y * Cd + x * d;
         for (std::size_t k = 0; k < d; ++k) dst[k] = src[k];
       }
-    gemm(false, false, R, Cd, R, 1.0f, gy, R, t, Cd, 0.0f, out, Cd);
+    gemm_unchecked(false, false, R, Cd, R, 1.0f, gy, R, t, Cd, 0.0f, out, Cd);
     return;
   }
   // Strided out: t_y = Fx V_y for each row y (t is (y, x, k)), then out_x = Gy t_x per column x.
   for (std::size_t y = 0; y < R; ++y)
-    gemm(false, false, C, d, C, 1.0f, fx, C, v + y * C * ldv, ldv, 0.0f, t + y * Cd, d);
+    gemm_unchecked(false, false, C, d, C, 1.0f, fx, C, v + y * C * ldv, ldv, 0.0f, t + y * Cd, d);
   for (std::size_t x = 0; x < C; ++x)
-    gemm(false, false, R, d, R, 1.0f, gy, R, t + x * d, Cd, 0.0f, out + x * ldo, C * ldo);
+    gemm_unchecked(false, false, R, d, R, 1.0f, gy, R, t + x * d, Cd, 0.0f, out + x * ldo, C * ldo);
 }
 
 }  // namespace detail
@@ -67,7 +67,7 @@ status positional_apply_head(const folded_view& f, std::size_t h, std::size_t he
       ldo < head_dim)
     return status::invalid_argument;
   std::size_t need = 0;
-  if (detail::mul_overflows(f.patches(), head_dim, need)) return status::size_overflow;
+  if (!detail::checked_mul(f.patches(), head_dim, need)) return status::size_overflow;
   if (scratch.size() < need) return status::buffer_too_small;
   const std::size_t R = f.shape.rows, C = f.shape.cols;
   detail::positional_apply_factors(f.fx + h * C * C, f.gy + h * R * R, R, C, head_dim, v_h, ldv,
@@ -79,7 +79,7 @@ status positional_apply(const folded_view& f, std::size_t head_dim, const float*
                         float* out, std::size_t ldo, std::span<float> scratch) noexcept {
   if (const status s = validate(f); s != status::ok) return s;
   std::size_t width = 0;
-  if (detail::mul_overflows(f.heads, head_dim, width)) return status::size_overflow;
+  if (!detail::checked_mul(f.heads, head_dim, width)) return status::size_overflow;
   if (head_dim == 0 || v == nullptr || out == nullptr || ldv < width || ldo < width)
     return status::invalid_argument;
   for (std::size_t h = 0; h < f.heads; ++h) {

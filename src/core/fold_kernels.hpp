@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Internal: the kernels on separable factors shared by gpsa/fold.hpp and gpsa/attention.hpp.
+// Internal: the kernels on separable factors shared by gpsa/core/fold.hpp and gpsa/core/layer.hpp.
 // One implementation each of (Gy (x) Fx) V and of PyTorch's get_attention blend.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gemm over an executor's workers and with pre-packed op(B): the product split into rectangles
 // of C, each computed by the serial driver (bit-identical by construction, gemm_blocked.hpp).
 #include <algorithm>
@@ -6,8 +7,9 @@
 
 #include "fp_env.hpp"
 #include "gemm_blocked.hpp"
-#include "gpsa/attention.hpp"  // gpsa::executor
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
+#include "gpsa/core/types.hpp"
+#include "linalg_impl.hpp"
 
 namespace gpsa {
 namespace {
@@ -65,7 +67,7 @@ constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { return (
 namespace detail {
 
 void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor* ex) noexcept {
-  const std::size_t workers = ex != nullptr && ex->parallel_for != nullptr ? ex->workers : 1;
+  const std::size_t workers = workers_of(ex);
   if (workers <= 1 || g.m == 0 || g.n == 0 || g.k == 0 || g.alpha == 0.0f) {
     detail::gemm_run(g, src);
     return;
@@ -103,11 +105,42 @@ void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor*
 
 }  // namespace detail
 
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
-          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-          std::size_t ldc, const executor* ex) noexcept {
-  detail::gemm_split(gemm_problem{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc},
-                     {}, ex);
+namespace detail {
+
+void gemm_unchecked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
+                    float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                    float beta, float* c, std::size_t ldc, const executor* ex) noexcept {
+  gemm_split(gemm_problem{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}, {}, ex);
+}
+
+}  // namespace detail
+
+namespace {
+
+// The checks gemm and gemm_packed share: the executor, C, and (when A is read) A.
+status check_gemm(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                  const float* a, std::size_t lda, const float* c, std::size_t ldc,
+                  const executor* ex) noexcept {
+  if (const status s = validate(ex); s != status::ok) return s;
+  if (m == 0 || n == 0) return status::ok;
+  if (c == nullptr || ldc < n) return status::invalid_argument;
+  if (k != 0 && alpha != 0.0f && (a == nullptr || lda < (trans_a ? m : k)))
+    return status::invalid_argument;
+  return status::ok;
+}
+
+}  // namespace
+
+status gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+            const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+            std::size_t ldc, const executor* ex) noexcept {
+  if (const status s = check_gemm(trans_a, m, n, k, alpha, a, lda, c, ldc, ex); s != status::ok)
+    return s;
+  if (m == 0 || n == 0) return status::ok;
+  if (k != 0 && alpha != 0.0f && (b == nullptr || ldb < (trans_b ? k : n)))
+    return status::invalid_argument;
+  detail::gemm_unchecked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ex);
+  return status::ok;
 }
 
 status gemm_packed_b_size(std::size_t k, std::size_t n, std::size_t& floats) noexcept {
@@ -130,11 +163,19 @@ status gemm_pack_b(bool trans_b, std::size_t k, std::size_t n, const float* b, s
   return status::ok;
 }
 
-void gemm_packed(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha,
-                 const float* a, std::size_t lda, const float* packed_b, float beta, float* c,
-                 std::size_t ldc, const executor* ex) noexcept {
+status gemm_packed(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                   const float* a, std::size_t lda, std::span<const float> packed_b, float beta,
+                   float* c, std::size_t ldc, const executor* ex) noexcept {
+  if (const status s = check_gemm(trans_a, m, n, k, alpha, a, lda, c, ldc, ex); s != status::ok)
+    return s;
+  if (m == 0 || n == 0) return status::ok;
+  std::size_t need = 0;
+  if (const status s = gemm_packed_b_size(k, n, need); s != status::ok) return s;
+  if (packed_b.size() < need) return status::buffer_too_small;
+  if (need != 0 && packed_b.data() == nullptr) return status::invalid_argument;
   const gemm_problem g{trans_a, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc};
-  detail::gemm_split(g, gemm_b_source{packed_b, detail::gemm_panels(n), 0}, ex);
+  detail::gemm_split(g, gemm_b_source{packed_b.data(), detail::gemm_panels(n), 0}, ex);
+  return status::ok;
 }
 
 }  // namespace gpsa

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private: the cache-blocked GEMM driver shared by the portable and the Highway tile kernels.
 //
 // Determinism by construction: every element of C is
@@ -13,9 +14,7 @@
 
 #include <cstddef>
 
-namespace gpsa {
-struct executor;  // gpsa/attention.hpp
-}
+#include "gpsa/core/types.hpp"
 
 namespace gpsa::detail {
 

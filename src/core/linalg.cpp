@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // Dense primitives of the core: the portable GEMM kernel, row softmax and exp (Highway or scalar).
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 
 #include <bit>
 #include <cfloat>
@@ -7,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <span>
 
 #include "fp_env.hpp"
 #include "gemm_blocked.hpp"
@@ -232,27 +234,35 @@ std::size_t fma_peak_flops_per_iteration() noexcept { return 12 * 2; }
 
 }  // namespace detail
 
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
-          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-          std::size_t ldc) noexcept {
-  detail::gemm_run(
-      detail::gemm_problem{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}, {});
-}
+namespace detail {
 
-void softmax_rows(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept {
+void softmax_rows_unchecked(std::size_t rows, std::size_t cols, float* x, std::size_t ld) noexcept {
 #if defined(GPSA_HAVE_HWY)
-  detail::hwy_softmax_rows(x, rows, cols, ld);
+  hwy_softmax_rows(x, rows, cols, ld);
 #else
-  detail::softmax_rows_scalar(x, rows, cols, ld);
+  softmax_rows_scalar(x, rows, cols, ld);
 #endif
 }
 
-void exp_inplace(const float* in, float* out, std::size_t n) noexcept {
+}  // namespace detail
+
+status softmax_rows(std::size_t rows, std::size_t cols, float* x, std::size_t ld) noexcept {
+  if (rows == 0 || cols == 0) return status::ok;
+  if (x == nullptr || ld < cols) return status::invalid_argument;
+  detail::softmax_rows_unchecked(rows, cols, x, ld);
+  return status::ok;
+}
+
+status exp_values(std::span<const float> in, std::span<float> out) noexcept {
+  if (in.size() != out.size()) return status::shape_mismatch;
+  if (in.empty()) return status::ok;
+  if (in.data() == nullptr || out.data() == nullptr) return status::invalid_argument;
 #if defined(GPSA_HAVE_HWY)
-  detail::hwy_exp(in, out, n);
+  detail::hwy_exp(in.data(), out.data(), in.size());
 #else
-  detail::exp_scalar(in, out, n);
+  detail::exp_scalar(in.data(), out.data(), in.size());
 #endif
+  return status::ok;
 }
 
 const char* gemm_backend() noexcept {

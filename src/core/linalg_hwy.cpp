@@ -1,5 +1,5 @@
 // Highway (runtime-dispatched SIMD) exp, row softmax, GEMM tile kernels and packing, the FMA-peak
-// loop and the target controls behind gpsa/linalg.hpp. Compiled to nothing unless CMake found
+// loop and the target controls behind gpsa/core/linalg.hpp. Compiled to nothing unless CMake found
 // Highway and GPSA_SIMD is not OFF.
 #if defined(GPSA_HAVE_HWY)
 

@@ -1,4 +1,4 @@
-// Core-private: the Highway entry points (linalg_hwy.cpp) behind gpsa/linalg.hpp.
+// Core-private: the Highway entry points (linalg_hwy.cpp) behind gpsa/core/linalg.hpp.
 #pragma once
 
 #include <cstddef>

@@ -1,11 +1,21 @@
-// Core-private entry points behind gpsa/linalg.hpp: the portable kernels and the SIMD target
+// SPDX-License-Identifier: MIT
+// Core-private entry points behind gpsa/core/linalg.hpp: the portable kernels and the SIMD target
 // controls, exposed so the tests and benchmarks cover every backend and target in any build.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "gpsa/core/types.hpp"
+
 namespace gpsa::detail {
+
+// gpsa::gemm and gpsa::softmax_rows without the argument checks: for the core's own hot paths,
+// whose arguments are checked once by the public entry point that calls them.
+void gemm_unchecked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
+                    float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                    float beta, float* c, std::size_t ldc, const executor* ex = nullptr) noexcept;
+void softmax_rows_unchecked(std::size_t rows, std::size_t cols, float* x, std::size_t ld) noexcept;
 
 // The plain-C++ blocked GEMM (the firmware path, vectorised only by the compiler's own flags).
 // Same contract and the same K blocking as gpsa::gemm.
@@ -13,7 +23,7 @@ void gemm_blocked_scalar(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                          float alpha, const float* a, std::size_t lda, const float* b,
                          std::size_t ldb, float beta, float* c, std::size_t ldc) noexcept;
 
-// Scalar exp and softmax (firmware path), same contracts as gpsa::exp_inplace / softmax_rows.
+// Scalar exp and softmax (firmware path), same contracts as gpsa::exp_values / softmax_rows.
 void exp_scalar(const float* in, float* out, std::size_t n) noexcept;
 void softmax_rows_scalar(float* x, std::size_t rows, std::size_t cols, std::size_t ld) noexcept;
 

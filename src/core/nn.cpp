@@ -10,20 +10,14 @@
 #include "fold_kernels.hpp"
 #include "fp_env.hpp"
 #include "gemm_blocked.hpp"
-#include "gpsa/convit.hpp"  // gelu_inplace
 #include "linalg_impl.hpp"
+#include "packing.hpp"
 
 #if defined(GPSA_HAVE_HWY)
-#include "convit_simd.hpp"
+#include "nn_kernels_hwy.hpp"
 #endif
 
 namespace gpsa::detail {
-
-float* align_floats(float* p) noexcept {
-  const auto u = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t mask = kAlignFloats * sizeof(float) - 1;
-  return p + ((((u + mask) & ~mask) - u) / sizeof(float));
-}
 
 void run_tasks(const executor* ex, std::size_t count, task_fn task, void* arg) noexcept {
   if (count == 0) return;
@@ -48,17 +42,6 @@ void run_tasks(const executor* ex, std::size_t count, task_fn task, void* arg) n
 
 // ---- linear -------------------------------------------------------------------------------
 
-bool linear_packed_floats(std::size_t n, std::size_t k, std::size_t& floats) noexcept {
-  const std::size_t panels = gemm_panels(n);
-  std::size_t f = 0;
-  if (!mul3(k, panels, kGemmPanel, f) || !round_up_aligned(f, floats)) return false;
-  return true;
-}
-
-void linear_pack(std::size_t n, std::size_t k, const float* weight, float* out) noexcept {
-  gemm_pack_b_run(true, k, n, weight, k, out);
-}
-
 void bias_act_rows(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
                    bool gelu) noexcept {
 #if defined(GPSA_HAVE_HWY)
@@ -68,7 +51,7 @@ void bias_act_rows(float* c, std::size_t ld, std::size_t rows, std::size_t cols,
     float* ci = c + i * ld;
     if (bias != nullptr)
       for (std::size_t j = 0; j < cols; ++j) ci[j] += bias[j];
-    if (gelu) gelu_inplace(ci, cols);
+    if (gelu) gelu_unchecked(ci, cols);
   }
 #endif
 }
@@ -139,21 +122,21 @@ bool plan_of(const mha_shape& s, bool positional, std::size_t batch, std::size_t
   std::size_t vpack = 0, scores = 0, pos_work = 0;
   // k_h^T: op(B) (d x N); v_h: op(B) (N x d); both as gemm's pre-packed layout.
   if (!linear_packed_floats(p.N, p.d, p.kpack) || !linear_packed_floats(p.d, p.N, vpack) ||
-      !add(p.kpack, vpack, p.pack))
+      !checked_add(p.kpack, vpack, p.pack))
     return false;
   // Per worker: a block of scores and its row sums; for GPSA also position @ v_h and the
   // separable product's intermediate (N x d each), used before the scores.
-  if (mul_overflows(p.rb, p.N, scores) || !add(scores, p.rb, scores) ||
+  if (!checked_mul(p.rb, p.N, scores) || !checked_add(scores, p.rb, scores) ||
       !round_up_aligned(scores, scores))
     return false;
-  if (positional && (!mul3(p.N, p.d, 2, pos_work) || !round_up_aligned(pos_work, pos_work)))
+  if (positional && (!checked_mul(p.N, p.d, 2, pos_work) || !round_up_aligned(pos_work, pos_work)))
     return false;
   p.work = scores > pos_work ? scores : pos_work;
   // (item, head) pairs balance the workers when each gets the same number of them or there are
   // many; otherwise (e.g. 9 heads of one image on 2 workers) heads are packed first and the
   // (head, row block) pairs are split.
   std::size_t pairs = 0;
-  if (mul_overflows(batch, p.H, pairs)) return false;
+  if (!checked_mul(batch, p.H, pairs)) return false;
   p.by_block = workers > 1 && pairs % workers != 0 && pairs < 8 * workers;
   p.slots = p.by_block ? p.H : workers;
   return true;
@@ -161,8 +144,8 @@ bool plan_of(const mha_shape& s, bool positional, std::size_t batch, std::size_t
 
 bool plan_floats(const mha_plan& p, std::size_t workers, std::size_t& floats) noexcept {
   std::size_t packs = 0, work = 0, total = 0;
-  return !mul_overflows(p.slots, p.pack, packs) && !mul_overflows(workers, p.work, work) &&
-         add(packs, work, total) && add(total, kAlignFloats, floats);
+  return checked_mul(p.slots, p.pack, packs) && checked_mul(workers, p.work, work) &&
+         checked_add(packs, work, total) && checked_add(total, scratch_align_floats, floats);
 }
 
 struct mha_job {
@@ -218,7 +201,7 @@ struct mha_job {
       return;
     }
     // o = (1 - lambda) * softmax @ v + lambda * (position @ v); PyTorch's (1. - sigmoid(g)) in
-    // float. No row renormalisation: see gpsa_forward (attention.cpp).
+    // float. No row renormalisation: see layer_forward (attention.cpp).
     const float lam = pos->lambda[h], oml = 1.0f - lam;
     const float* pv = rows + r0 * p.ld + p.D + h * p.d;
     for (std::size_t i = 0; i < nr; ++i) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Core-private building blocks shared by the GPSA layer (attention.cpp) and the whole model
+// Core-private building blocks shared by the GPSA layer (layer.cpp) and the whole model
 // (convit.cpp): the one linear layer (plain or pre-packed weight, bias and activation applied to
 // each finished block of the output, the product cut over an executor's workers), the task
 // runner, and multi-head attention split over heads x query-row blocks with k_h and v_h packed
@@ -13,35 +13,11 @@
 #include <cstddef>
 #include <span>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/grid.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/types.hpp"
+#include "nn_kernels_impl.hpp"
 
 namespace gpsa::detail {
-
-// ---- checked sizes ------------------------------------------------------------------------
-
-inline bool mul3(std::size_t a, std::size_t b, std::size_t c, std::size_t& out) noexcept {
-  std::size_t ab = 0;
-  return !mul_overflows(a, b, ab) && !mul_overflows(ab, c, out);
-}
-
-inline bool add(std::size_t a, std::size_t b, std::size_t& out) noexcept {
-  if (a > static_cast<std::size_t>(-1) - b) return false;
-  out = a + b;
-  return true;
-}
-
-// Floats that keep 64-byte alignment between consecutive regions, and the slack a scratch
-// needs so its first region can start on a 64-byte boundary whatever the caller's pointer.
-inline constexpr std::size_t kAlignFloats = 16;
-inline bool round_up_aligned(std::size_t n, std::size_t& out) noexcept {
-  if (n > static_cast<std::size_t>(-1) - (kAlignFloats - 1)) return false;
-  out = (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
-  return true;
-}
-// p rounded up to a 64-byte boundary (the scratch sizes include kAlignFloats of slack for it).
-float* align_floats(float* p) noexcept;
 
 // ---- tasks --------------------------------------------------------------------------------
 
@@ -49,27 +25,17 @@ using task_fn = void (*)(void* arg, std::size_t index, std::size_t worker);
 // task(arg, i, worker) for i in [0, count): in order on this thread without an executor (the
 // serial path), else through the host's parallel_for.
 void run_tasks(const executor* ex, std::size_t count, task_fn task, void* arg) noexcept;
-// ex->workers, or 1 for the serial path.
-inline std::size_t workers_of(const executor* ex) noexcept {
-  return ex != nullptr && ex->parallel_for != nullptr ? ex->workers : 1;
-}
 
 // ---- the linear layer -----------------------------------------------------------------------
 
 // One nn.Linear as the kernels read it.
 struct linear_weight {
   const float* weight = nullptr;  // (n, k) row-major, PyTorch's weight (out, in)
-  const float* packed = nullptr;  // optional: linear_pack's layout of `weight` (same bits)
+  const float* packed = nullptr;  // optional: linear_pack's layout of `weight` (packing.hpp)
   const float* bias = nullptr;    // (n) or null
 };
 
 enum class activation : unsigned char { none, gelu };
-
-// Floats of a packed (n, k) weight (a multiple of 16 in a SIMD build: consecutive packed weights
-// stay 64-byte aligned); false on overflow.
-bool linear_packed_floats(std::size_t n, std::size_t k, std::size_t& floats) noexcept;
-// weight (n, k) into `out` (linear_packed_floats): the panels gemm packs op(B) = W^T into.
-void linear_pack(std::size_t n, std::size_t k, const float* weight, float* out) noexcept;
 
 // out (m x n, stride ldo) = act(in (m x k, stride ldi) W^T + bias); with `accumulate`,
 // out += in W^T + bias (a residual connection; act must be none). The bias and the activation
@@ -102,7 +68,7 @@ bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch, 
 // For each item, o_h = attention_h v_h replaces q_h (so heads concatenated are columns [0, D) of
 // qkv); k and v are overwritten too (v_h is packed first; with pos, k_h's columns receive
 // position_h v_h). attention_h is softmax(q_h k_h^T * scale) (MHSA) or, with pos (GPSA, the
-// fused path of gpsa_forward), (1 - lambda_h) of it plus lambda_h position_h, the position applied
+// fused path of layer_forward), (1 - lambda_h) of it plus lambda_h position_h, the position applied
 // through its separable factors and the row renormalisation skipped. Query rows go in blocks of
 // at most 64 (a multiple of 8): scores -> exp(x - max) -> exp @ v_h, then each row scaled by
 // (1 - lambda) / its sum. Work is split over ex's workers by (item, head), or by head and then
@@ -110,14 +76,5 @@ bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch, 
 // 2 workers). scratch: mha_scratch_floats with ex's workers.
 void mha_forward(const mha_shape& s, std::size_t batch, float* qkv, float scale,
                  const folded_view* pos, std::span<float> scratch, const executor* ex) noexcept;
-
-// ---- the GPSA layer, for the whole model ------------------------------------------------------
-
-// gpsa_forward's fused path on checked arguments, with the residual option the model needs:
-// y (B, N, D) = GPSA(x), or y += GPSA(x) with `accumulate` (y must then not alias x). scratch:
-// at least gpsa_scratch_size(dims, workers_of(ex)). Defined in attention.cpp.
-void gpsa_forward_fused(const gpsa_weights& w, const folded_view& pos, std::size_t batch,
-                        const float* x, float* y, bool accumulate, std::span<float> scratch,
-                        const executor* ex) noexcept;
 
 }  // namespace gpsa::detail

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: MIT
-// timm's evaluation preprocessing (gpsa/preprocess.hpp): Pillow's bicubic resampling in fixed
+// timm's evaluation preprocessing (gpsa/core/preprocess.hpp): Pillow's bicubic resampling in fixed
 // point, centre crop and ImageNet normalisation, on caller-owned memory.
-#include "gpsa/preprocess.hpp"
+#include "gpsa/core/preprocess.hpp"
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "gpsa/core/types.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
-#include "gpsa/grid.hpp"
 
 namespace gpsa {
 namespace {
 
-using detail::mul_overflows;
+using detail::checked_mul;
 
 // PIL keeps image sides in a C int.
 constexpr std::size_t max_side = 0x7fffffff;
@@ -115,7 +115,7 @@ struct coeffs {
 // Element counts of one axis' coefficient block (first, count, n x taps weights), in 4-byte units.
 status coeff_words(const axis& a, std::size_t n, std::size_t& words) noexcept {
   std::size_t w = 0;
-  if (mul_overflows(n, a.taps, w) || w > static_cast<std::size_t>(-1) / 4 - 2 * n)
+  if (!checked_mul(n, a.taps, w) || w > static_cast<std::size_t>(-1) / 4 - 2 * n)
     return status::size_overflow;
   words = w + 2 * n;
   return status::ok;
@@ -165,7 +165,7 @@ status make_resize_plan(image_size in, image_size out, pixel_window win, resize_
     return s;
   std::size_t row = 0, tmp = 0;
   if (p.horizontal && p.vertical) {
-    if (mul_overflows(win.width, 3, row) || mul_overflows(row, p.row1 - p.row0, tmp))
+    if (!checked_mul(win.width, 3, row) || !checked_mul(row, p.row1 - p.row0, tmp))
       return status::size_overflow;
   }
   p.tmp_bytes = tmp;
@@ -260,22 +260,22 @@ status bicubic_weights(std::size_t in_size, std::size_t out_size, std::size_t ou
   return status::ok;
 }
 
-status bicubic_resize_scratch(image_size in, image_size out, pixel_window window,
-                              std::size_t& bytes) noexcept {
+status bicubic_resize_scratch_size(image_size in, image_size out, pixel_window window,
+                                   std::size_t& bytes) noexcept {
   resize_plan p;
   if (status s = make_resize_plan(in, out, window, p); s != status::ok) return s;
   bytes = p.bytes;
   return status::ok;
 }
 
-status bicubic_resize_rgb8(std::span<const std::uint8_t> src, image_size in, image_size out,
-                           pixel_window win, std::span<std::byte> scratch,
-                           std::span<std::uint8_t> dst) noexcept {
+status bicubic_resize_rgb8(image_size in, image_size out, pixel_window win,
+                           std::span<const std::uint8_t> src, std::span<std::uint8_t> dst,
+                           std::span<std::byte> scratch) noexcept {
   resize_plan p;
   if (status s = make_resize_plan(in, out, win, p); s != status::ok) return s;
   std::size_t in_stride = 0, src_bytes = 0, out_stride = 0, dst_bytes = 0;
-  if (mul_overflows(in.width, 3, in_stride) || mul_overflows(in_stride, in.height, src_bytes) ||
-      mul_overflows(win.width, 3, out_stride) || mul_overflows(out_stride, win.height, dst_bytes))
+  if (!checked_mul(in.width, 3, in_stride) || !checked_mul(in_stride, in.height, src_bytes) ||
+      !checked_mul(win.width, 3, out_stride) || !checked_mul(out_stride, win.height, dst_bytes))
     return status::size_overflow;
   if (src.data() == nullptr || dst.data() == nullptr) return status::invalid_argument;
   if (src.size() < src_bytes || dst.size() < dst_bytes) return status::buffer_too_small;
@@ -328,10 +328,11 @@ status plan_timm_eval(image_size input, std::size_t size, timm_eval_plan& plan) 
   p.crop = pixel_window{half_round_even(p.resized.width - size),
                         half_round_even(p.resized.height - size), size, size};
   std::size_t resize_bytes = 0, pixels = 0, crop_bytes = 0, out_count = 0;
-  if (status st = bicubic_resize_scratch(input, p.resized, p.crop, resize_bytes); st != status::ok)
+  if (status st = bicubic_resize_scratch_size(input, p.resized, p.crop, resize_bytes);
+      st != status::ok)
     return st;
-  if (mul_overflows(size, size, pixels) || mul_overflows(pixels, 3, crop_bytes) ||
-      mul_overflows(pixels, 3, out_count) ||
+  if (!checked_mul(size, size, pixels) || !checked_mul(pixels, 3, crop_bytes) ||
+      !checked_mul(pixels, 3, out_count) ||
       resize_bytes > static_cast<std::size_t>(-1) - crop_bytes)
     return status::size_overflow;
   p.scratch_bytes = resize_bytes + crop_bytes;
@@ -341,16 +342,16 @@ status plan_timm_eval(image_size input, std::size_t size, timm_eval_plan& plan) 
 }
 
 status timm_eval_rgb8(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
-                      std::span<std::byte> scratch, std::span<std::uint8_t> dst) noexcept {
-  return bicubic_resize_rgb8(rgb, plan.input, plan.resized, plan.crop, scratch, dst);
+                      std::span<std::uint8_t> dst, std::span<std::byte> scratch) noexcept {
+  return bicubic_resize_rgb8(plan.input, plan.resized, plan.crop, rgb, dst, scratch);
 }
 
 GPSA_FP_STRICT_BEGIN
 
-status normalize_imagenet(std::span<const std::uint8_t> rgb, std::size_t count,
+status normalize_imagenet(std::size_t count, std::span<const std::uint8_t> rgb,
                           std::span<float> out) noexcept {
   std::size_t values = 0;
-  if (mul_overflows(count, 3, values)) return status::size_overflow;
+  if (!checked_mul(count, 3, values)) return status::size_overflow;
   if ((values != 0 && (rgb.data() == nullptr || out.data() == nullptr)))
     return status::invalid_argument;
   if (rgb.size() < values || out.size() < values) return status::buffer_too_small;
@@ -366,7 +367,7 @@ status normalize_imagenet(std::span<const std::uint8_t> rgb, std::size_t count,
 GPSA_FP_STRICT_END
 
 status timm_eval_preprocess(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
-                            std::span<std::byte> scratch, std::span<float> out) noexcept {
+                            std::span<float> out, std::span<std::byte> scratch) noexcept {
   if (plan.size == 0 || plan.output_count == 0) return status::invalid_argument;
   if (scratch.size() < plan.scratch_bytes || scratch.data() == nullptr)
     return status::buffer_too_small;
@@ -376,10 +377,10 @@ status timm_eval_preprocess(const timm_eval_plan& plan, std::span<const std::uin
   const std::size_t crop_bytes = plan.output_count;  // 3 * S * S bytes
   const std::size_t resize_bytes = plan.scratch_bytes - crop_bytes;
   auto* crop = reinterpret_cast<std::uint8_t*>(scratch.data() + resize_bytes);
-  if (status s = timm_eval_rgb8(plan, rgb, scratch.first(resize_bytes), {crop, crop_bytes});
+  if (status s = timm_eval_rgb8(plan, rgb, {crop, crop_bytes}, scratch.first(resize_bytes));
       s != status::ok)
     return s;
-  return normalize_imagenet({crop, crop_bytes}, plan.size * plan.size, out);
+  return normalize_imagenet(plan.size * plan.size, {crop, crop_bytes}, out);
 }
 
 }  // namespace gpsa

@@ -386,7 +386,7 @@ io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::stri
                    std::to_string(max_size) + ")");
   const image_size in{image.width, image.height};
   std::size_t need = 0;
-  if (in.width == 0 || in.height == 0 || detail::mul_overflows(in.width * 3, in.height, need) ||
+  if (in.width == 0 || in.height == 0 || !detail::checked_mul(in.width * 3, in.height, need) ||
       image.pixels.size() < need)
     fail(name, "the RGB buffer holds " + std::to_string(image.pixels.size()) +
                    " bytes, fewer than " + std::to_string(image.width) + "x" +
@@ -397,7 +397,7 @@ io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::stri
   io::tensor t;
   t.shape = {1, 3, size, size};
   resize_or_fail(t.data, plan.output_count, name, "the output tensor");
-  if (const status s = timm_eval_preprocess(plan, image.pixels, scratch, t.data); s != status::ok)
+  if (const status s = timm_eval_preprocess(plan, image.pixels, t.data, scratch); s != status::ok)
     fail(name, std::string("cannot preprocess: ") + status_message(s));
   return t;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The checkpoint module: key names, natural order, shape-checked tensors, the GPSA layer schema.
-#include "gpsa/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -12,15 +12,16 @@
 #include <string_view>
 #include <utility>
 
-#include "gpsa/checkpoint.hpp"
 #include "gpsa/grid.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::detail {
 namespace {
 
 // Key joining, tensor access, the shape message and the error type come from the checkpoint
-// module (gpsa/checkpoint.hpp); this file is the ConViT schema on top of it.
+// module (gpsa/runtime/checkpoint.hpp); this file is the ConViT schema on top of it.
 using shape_t = std::vector<std::size_t>;
 
 // ---- the ConViT schema ----------------------------------------------------------------------

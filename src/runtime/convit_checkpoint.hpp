@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/convit.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::detail {
 

@@ -14,7 +14,8 @@
 #include <string>
 #include <system_error>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/output_set.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

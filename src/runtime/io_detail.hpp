@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
 
 namespace gpsa::io::detail {
 

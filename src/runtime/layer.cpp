@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 // gpsa::layer: weight ownership, parameter checks, the cached fold, forward through the kernels.
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/layer.hpp"
+
+#include "gpsa/core/positional.hpp"
 
 #include <cstdint>
 #include <string>
 #include <utility>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa {
 namespace {
@@ -63,9 +67,9 @@ layer::layer(layer_params params, std::optional<gpsa::grid> g) : p_(std::move(pa
   if (g) set_grid(*g);
 }
 
-gpsa_weights layer::weights() const noexcept {
+layer_weights layer::weights() const noexcept {
   auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
-  gpsa_weights w;
+  layer_weights w;
   w.heads = p_.heads;
   w.dim = p_.dim;
   w.qk_weight = p_.qk_weight.data();
@@ -80,21 +84,21 @@ gpsa_weights layer::weights() const noexcept {
 
 void layer::pack() {
   std::size_t floats = 0;
-  check_status(gpsa_packed_size(p_.dim, floats), "packed weights");
+  check_status(layer_packed_size(p_.dim, floats), "packed weights");
   // 16 floats of slack so the packed panels can start on a 64-byte boundary.
   std::shared_ptr<float[]> store(new float[floats + 16]);
   float* start = store.get();
   while (reinterpret_cast<std::uintptr_t>(start) % 64 != 0) ++start;
-  gpsa_weights w = weights();
+  layer_weights w = weights();
   w.packed = nullptr;
-  check_status(gpsa_pack_weights(w, {start, floats}), "packed weights");
+  check_status(layer_pack(w, {start, floats}), "packed weights");
   packed_store_ = std::move(store);
   packed_ = start;
 }
 
 folded_state layer::fold_for(gpsa::grid g) const {
   fold_counts n{};
-  check_status(fold_size(g, p_.heads, n), "positional branch of grid " + grid_str(g));
+  check_status(layer_folded_size(g, p_.heads, n), "positional branch of grid " + grid_str(g));
   // Refused up front (never std::bad_alloc): e.g. grid 1x1048576 needs H * 2^40 floats of Fx.
   io::byte_budget b("grid " + grid_str(g));
   b.add("folded positional branch Fx (H,C,C)", {p_.heads, g.cols, g.cols}, sizeof(float))
@@ -130,7 +134,7 @@ gpsa::grid layer::grid_for(std::size_t patches) const {
 std::size_t layer::patches_of(std::span<const float> x, std::size_t batch) const {
   if (batch == 0) fail("batch size is 0");
   std::size_t per = 0;  // B*D; unchecked, a wrap to 0 made the modulo below divide by zero
-  if (detail::mul_overflows(batch, p_.dim, per))
+  if (!detail::checked_mul(batch, p_.dim, per))
     fail("batch size B = " + std::to_string(batch) + " times D = " + std::to_string(p_.dim) +
          " overflows size_t (expected x of shape (B,N,D) with " + std::to_string(x.size()) +
          " values)");
@@ -142,8 +146,8 @@ std::size_t layer::patches_of(std::span<const float> x, std::size_t batch) const
 
 std::vector<float> layer::scratch_for(gpsa::grid g, std::size_t batch, bool with_attn) const {
   std::size_t floats = 0;
-  const std::size_t workers = exec_ != nullptr ? exec_->workers : 1;
-  check_status(gpsa_scratch_size({batch, g, p_.heads, p_.dim}, workers, floats), "scratch");
+  check_status(layer_scratch_size({p_.heads, p_.dim, g, batch}, workers_of(exec_), floats),
+               "scratch");
   // Everything this call allocates, refused up front with the sizes (never std::bad_alloc).
   const std::size_t N = g.patches();
   io::byte_budget b("batch " + std::to_string(batch) + " on grid " + grid_str(g));
@@ -165,8 +169,8 @@ std::vector<float> layer::forward(std::span<const float> x, std::size_t batch,
   std::vector<float>* a = attn != nullptr ? attn : (dist != nullptr ? &attn_local : nullptr);
   if (a != nullptr) a->assign(batch * p_.heads * N * N, 0.0f);
   check_status(
-      gpsa_forward(weights(), pos, batch, x, y,
-                   a != nullptr ? std::span<float>(*a) : std::span<float>(), scratch, exec_),
+      layer_forward(weights(), pos, batch, x, y,
+                    a != nullptr ? std::span<float>(*a) : std::span<float>(), scratch, exec_),
       "forward");
   if (dist != nullptr) {
     dist->assign(p_.heads, 0.0f);
@@ -182,12 +186,12 @@ std::vector<float> layer::attention(std::span<const float> x, std::size_t batch)
   const folded_view pos = grid_ ? fold_.view() : local.view();
   std::vector<float> scratch = scratch_for(g, batch, true);
   std::vector<float> attn(batch * p_.heads * N * N);
-  check_status(gpsa_attention(weights(), pos, batch, x, attn, scratch, exec_), "attention");
+  check_status(layer_attention(weights(), pos, batch, x, attn, scratch, exec_), "attention");
   return attn;
 }
 
 void layer::set_executor(const executor* ex) {
-  if (ex != nullptr && (ex->workers == 0 || ex->parallel_for == nullptr))
+  if (validate(ex) != status::ok)
     fail("executor has workers = " + std::to_string(ex->workers) +
          (ex->parallel_for == nullptr ? " and no parallel_for" : "") +
          ", expected workers >= 1 and a parallel_for");

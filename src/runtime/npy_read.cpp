@@ -7,7 +7,8 @@
 #include <optional>
 #include <string>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

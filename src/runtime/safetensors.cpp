@@ -9,7 +9,8 @@
 #include <tuple>
 #include <unordered_set>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io {

@@ -9,7 +9,8 @@
 #include <atomic>
 #include <cstring>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/output_set.hpp"
 #include "io_detail.hpp"
 
 namespace gpsa::io::detail {

@@ -44,16 +44,16 @@ static void dense_position(size_t R, size_t C, const float* w3, double bias, dou
 static void test_rel_indices(void) {
   size_t R = 3, C = 4, N = 12, p, q;
   float* t = malloc(N * N * 3 * sizeof(float));
-  CHECK(gpsa_rel_indices_f32(R, C, t, N * N * 3) == GPSA_OK);
+  CHECK(gpsa_fill_rel_indices_f32(R, C, t, N * N * 3) == GPSA_OK);
   for (p = 0; p < N; ++p)
     for (q = 0; q < N; ++q) {
       long dx = (long)(q % C) - (long)(p % C), dy = (long)(q / C) - (long)(p / C);
       const float* e = t + (p * N + q) * 3;
       CHECK(e[0] == (float)dx && e[1] == (float)dy && e[2] == (float)(dx * dx + dy * dy));
     }
-  CHECK(gpsa_rel_indices_f32(R, C, t, N * N * 3 - 1) == GPSA_BUFFER_TOO_SMALL);
-  CHECK(gpsa_rel_indices_f32(0, C, t, N * N * 3) == GPSA_EMPTY_GRID);
-  CHECK(gpsa_rel_indices_f32(R, C, NULL, 10) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_fill_rel_indices_f32(R, C, t, N * N * 3 - 1) == GPSA_BUFFER_TOO_SMALL);
+  CHECK(gpsa_fill_rel_indices_f32(0, C, t, N * N * 3) == GPSA_EMPTY_GRID);
+  CHECK(gpsa_fill_rel_indices_f32(R, C, NULL, 10) == GPSA_INVALID_ARGUMENT);
   free(t);
 }
 
@@ -62,7 +62,7 @@ static void test_fold_and_expand(void) {
   float w[H * 3], b[H], g[H], fx[H * C * C], gy[H * R * R], lam[H], dense[N * N];
   double ref[N * N];
   size_t fx_len = 0, gy_len = 0, lam_len = 0, h, i;
-  gpsa_folded f;
+  gpsa_folded_view f;
   for (h = 0; h < H; ++h) {
     w[3 * h] = uniform(-3, 3);
     w[3 * h + 1] = uniform(-3, 3);
@@ -72,10 +72,10 @@ static void test_fold_and_expand(void) {
   }
   g[0] = 100.0f; /* lambda must stay exact at the extremes */
   g[1] = -100.0f;
-  CHECK(gpsa_fold_size(H, R, C, &fx_len, &gy_len, &lam_len) == GPSA_OK);
+  CHECK(gpsa_layer_folded_size(R, C, H, &fx_len, &gy_len, &lam_len) == GPSA_OK);
   CHECK(fx_len == H * C * C && gy_len == H * R * R && lam_len == H);
-  CHECK(gpsa_fold_size(0, R, C, NULL, NULL, NULL) == GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_fold(H, R, C, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_OK);
+  CHECK(gpsa_layer_folded_size(R, C, 0, NULL, NULL, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_fold(R, C, H, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_OK);
 
   f.heads = H;
   f.rows = R;
@@ -96,17 +96,18 @@ static void test_fold_and_expand(void) {
   /* the bias cancels: folding without it gives the same bits */
   {
     float fx2[H * C * C], gy2[H * R * R], lam2[H];
-    CHECK(gpsa_fold(H, R, C, w, NULL, g, fx2, fx_len, gy2, gy_len, lam2, lam_len) == GPSA_OK);
+    CHECK(gpsa_layer_fold(R, C, H, w, NULL, g, fx2, fx_len, gy2, gy_len, lam2, lam_len) == GPSA_OK);
     CHECK(memcmp(fx, fx2, sizeof fx) == 0 && memcmp(gy, gy2, sizeof gy) == 0);
   }
   /* errors */
-  CHECK(gpsa_fold(H, R, C, w, b, g, fx, fx_len - 1, gy, gy_len, lam, lam_len) ==
+  CHECK(gpsa_layer_fold(R, C, H, w, b, g, fx, fx_len - 1, gy, gy_len, lam, lam_len) ==
         GPSA_BUFFER_TOO_SMALL);
-  CHECK(gpsa_fold(H, 0, C, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_EMPTY_GRID);
-  CHECK(gpsa_fold(H, R, C, NULL, b, g, fx, fx_len, gy, gy_len, lam, lam_len) ==
+  CHECK(gpsa_layer_fold(0, C, H, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_EMPTY_GRID);
+  CHECK(gpsa_layer_fold(R, C, H, NULL, b, g, fx, fx_len, gy, gy_len, lam, lam_len) ==
         GPSA_INVALID_ARGUMENT);
   w[2] = (float)NAN;
-  CHECK(gpsa_fold(H, R, C, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_fold(R, C, H, w, b, g, fx, fx_len, gy, gy_len, lam, lam_len) ==
+        GPSA_INVALID_ARGUMENT);
   CHECK(gpsa_positional_expand(&f, H, dense, N * N) == GPSA_INVALID_ARGUMENT);
   CHECK(gpsa_positional_expand(&f, 0, dense, N * N - 1) == GPSA_BUFFER_TOO_SMALL);
   CHECK(gpsa_positional_expand(NULL, 0, dense, N * N) == GPSA_INVALID_ARGUMENT);
@@ -118,15 +119,24 @@ static void test_apply_and_blend(void) {
   static float v[N * LD], out[N * LD], content[N * N], blended[N * N];
   static double ref[N * N];
   float* scratch;
-  size_t scratch_len = gpsa_positional_apply_scratch(R, C, D), h, i, j, k;
-  gpsa_folded f;
+  size_t scratch_len = 7, h, i, j, k;
+  gpsa_folded_view f;
+  CHECK(gpsa_positional_apply_scratch_size(R, C, D, &scratch_len) == GPSA_OK &&
+        scratch_len == N * D);
+  CHECK(gpsa_positional_apply_scratch_size(R, C, 0, &scratch_len) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_positional_apply_scratch_size(0, C, D, &scratch_len) == GPSA_EMPTY_GRID);
+  CHECK(gpsa_positional_apply_scratch_size(R, C, D, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_positional_apply_scratch_size((size_t)-1 / 2, 4, D, &scratch_len) ==
+        GPSA_SIZE_OVERFLOW);
+  CHECK(scratch_len == N * D);
   for (h = 0; h < H; ++h) {
     w[3 * h] = uniform(-2, 2);
     w[3 * h + 1] = uniform(-2, 2);
     w[3 * h + 2] = uniform(-2, 0);
     g[h] = uniform(-3, 3);
   }
-  CHECK(gpsa_fold(H, R, C, w, NULL, g, fx, sizeof fx / 4, gy, sizeof gy / 4, lam, H) == GPSA_OK);
+  CHECK(gpsa_layer_fold(R, C, H, w, NULL, g, fx, sizeof fx / 4, gy, sizeof gy / 4, lam, H) ==
+        GPSA_OK);
   f.heads = H;
   f.rows = R;
   f.cols = C;
@@ -153,7 +163,7 @@ static void test_apply_and_blend(void) {
       for (j = 0; j < N; ++j) s += content[i * N + j] = uniform(0.0f, 1.0f);
       for (j = 0; j < N; ++j) content[i * N + j] = (float)(content[i * N + j] / s);
     }
-    CHECK(gpsa_gated_blend(&f, h, 10, 20, content + 10 * N, N, blended, N) == GPSA_OK);
+    CHECK(gpsa_gated_blend_rows(&f, h, 10, 20, content + 10 * N, N, blended, N) == GPSA_OK);
     {
       double l = 1.0 / (1.0 + exp(-(double)g[h]));
       for (i = 0; i < 20; ++i) {
@@ -164,8 +174,8 @@ static void test_apply_and_blend(void) {
       }
     }
   }
-  CHECK(gpsa_gated_blend(&f, 0, N - 1, 2, content, N, blended, N) == GPSA_SHAPE_MISMATCH);
-  CHECK(gpsa_gated_blend(&f, H, 0, 1, content, N, blended, N) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_gated_blend_rows(&f, 0, N - 1, 2, content, N, blended, N) == GPSA_SHAPE_MISMATCH);
+  CHECK(gpsa_gated_blend_rows(&f, H, 0, 1, content, N, blended, N) == GPSA_INVALID_ARGUMENT);
   free(scratch);
 }
 
@@ -228,13 +238,14 @@ static void test_layer(void) {
   float g[LH], fx[LH * LC * LC], gy[LH * LR * LR], lam[LH];
   float x[LB * LN * LD], y[LB * LN * LD], y2[LB * LN * LD], attn[LB * LH * LN * LN];
   float scratch[1024];
+  static float packed[4096];
   double ref[LB * LN * LD], ymax = 0.0, err = 0.0, rowsum;
   const size_t XL = LB * LN * LD, AL = LB * LH * LN * LN;
   const size_t big = (size_t)1 << (sizeof(size_t) * 2); /* rows = cols = big: N*N overflows */
-  size_t x_len = 7, attn_len = 7, scratch_len = 7, i, j;
+  size_t scratch_len = 7, packed_len = 7, i, j;
   gpsa_layer_dims dims = {LH, LD, LR, LC, LB}, bad;
   gpsa_layer_weights w, wbad;
-  gpsa_folded f, fbad;
+  gpsa_folded_view f, fbad;
 
   for (i = 0; i < 2 * LD * LD; ++i) wqk[i] = uniform(-0.6f, 0.6f);
   for (i = 0; i < LD * LD; ++i) wv[i] = uniform(-0.5f, 0.5f), wp[i] = uniform(-0.5f, 0.5f);
@@ -243,7 +254,7 @@ static void test_layer(void) {
   for (i = 0; i < LH * 3; ++i) pw[i] = uniform(-2, 1);
   for (i = 0; i < LH; ++i) g[i] = uniform(-2, 2);
   for (i = 0; i < XL; ++i) x[i] = uniform(-1, 1);
-  CHECK(gpsa_fold(LH, LR, LC, pw, NULL, g, fx, sizeof fx / 4, gy, sizeof gy / 4, lam, LH) ==
+  CHECK(gpsa_layer_fold(LR, LC, LH, pw, NULL, g, fx, sizeof fx / 4, gy, sizeof gy / 4, lam, LH) ==
         GPSA_OK);
   f.heads = LH;
   f.rows = LR;
@@ -251,20 +262,21 @@ static void test_layer(void) {
   f.fx = fx;
   f.gy = gy;
   f.lambda = lam;
+  w.heads = LH;
+  w.dim = LD;
   w.qk_weight = wqk;
   w.qk_bias = bqk;
   w.v_weight = wv;
   w.v_bias = bv;
   w.proj_weight = wp;
   w.proj_bias = bp;
+  w.packed = NULL;
 
   /* sizes: the documented formulas */
-  CHECK(gpsa_layer_size(&dims, &x_len, &attn_len, &scratch_len) == GPSA_OK);
-  CHECK(x_len == XL && attn_len == AL);
+  CHECK(gpsa_layer_scratch_size(&dims, 1, &scratch_len) == GPSA_OK);
   /* at least the q, k, v rows, one head's k and v and a block of score rows */
   CHECK(scratch_len >= LB * LN * 3 * LD + 2 * LN * LHD + LN * (LN + 1));
   CHECK(scratch_len <= sizeof scratch / sizeof scratch[0]);
-  CHECK(gpsa_layer_size(&dims, NULL, NULL, NULL) == GPSA_OK);
   /* the compile-time macro bounds the query, here and on other shapes, by no more than the
      documented margin */
   CHECK(scratch_len <= GPSA_LAYER_SCRATCH_LEN(LH, LD, LR, LC, LB));
@@ -277,7 +289,7 @@ static void test_layer(void) {
       const gpsa_layer_dims sd = {shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3],
                                   shapes[k][4]};
       n = 0;
-      CHECK(gpsa_layer_size(&sd, NULL, NULL, &n) == GPSA_OK);
+      CHECK(gpsa_layer_scratch_size(&sd, 1, &n) == GPSA_OK);
       {
         const size_t m = GPSA_LAYER_SCRATCH_LEN(shapes[k][0], shapes[k][1], shapes[k][2],
                                                 shapes[k][3], shapes[k][4]);
@@ -290,9 +302,8 @@ static void test_layer(void) {
 
   /* forward (fused and with attn, rectangular grid, qkv bias, batch 2) vs double */
   layer_reference(x, wqk, bqk, wv, bv, wp, bp, pw, g, ref);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) == GPSA_OK);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y2, XL, attn, AL, scratch, scratch_len) ==
-        GPSA_OK);
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) == GPSA_OK);
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y2, XL, attn, AL, scratch, scratch_len) == GPSA_OK);
   for (i = 0; i < XL; ++i) {
     if (fabs(ref[i]) > ymax) ymax = fabs(ref[i]);
     if (fabs(y[i] - ref[i]) > err) err = fabs(y[i] - ref[i]);
@@ -303,14 +314,34 @@ static void test_layer(void) {
     for (j = 0, rowsum = 0.0; j < LN; ++j) rowsum += attn[i * LN + j];
     CHECK(fabs(rowsum - 1.0) <= 1e-6);
   }
+  /* the attention alone: the same bits as the forward's */
+  {
+    static float attn2[LB * LH * LN * LN];
+    CHECK(gpsa_layer_attention(&w, &f, LB, x, XL, attn2, AL, scratch, scratch_len) == GPSA_OK);
+    CHECK(memcmp(attn, attn2, sizeof attn2) == 0);
+    CHECK(gpsa_layer_attention(&w, &f, LB, x, XL, NULL, 0, scratch, scratch_len) ==
+          GPSA_SHAPE_MISMATCH);
+  }
+  /* pre-packed weights: the same bits */
+  CHECK(gpsa_layer_packed_size(LD, &packed_len) == GPSA_OK);
+  CHECK(packed_len >= 4 * LD * LD && packed_len <= sizeof packed / sizeof packed[0]);
+  CHECK(gpsa_layer_pack(&w, packed, packed_len) == GPSA_OK);
+  CHECK(gpsa_layer_pack(&w, packed, packed_len - 1) == GPSA_BUFFER_TOO_SMALL);
+  CHECK(gpsa_layer_pack(NULL, packed, packed_len) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_packed_size(0, &packed_len) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_packed_size(LD, NULL) == GPSA_INVALID_ARGUMENT);
+  {
+    gpsa_layer_weights wp2 = w;
+    wp2.packed = packed;
+    CHECK(gpsa_layer_forward(&wp2, &f, LB, x, XL, y2, XL, NULL, 0, scratch, scratch_len) ==
+          GPSA_OK);
+    CHECK(memcmp(y, y2, sizeof y) == 0);
+  }
   /* in place; batch 0 is a no-op that looks at no buffer */
   memcpy(y2, x, sizeof x);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, y2, XL, y2, XL, NULL, 0, scratch, scratch_len) ==
-        GPSA_OK);
+  CHECK(gpsa_layer_forward(&w, &f, LB, y2, XL, y2, XL, NULL, 0, scratch, scratch_len) == GPSA_OK);
   CHECK(memcmp(y, y2, sizeof y) == 0);
-  bad = dims;
-  bad.batch = 0;
-  CHECK(gpsa_layer_forward(&bad, &w, &f, NULL, 0, NULL, 0, NULL, 0, NULL, 0) == GPSA_OK);
+  CHECK(gpsa_layer_forward(&w, &f, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0) == GPSA_OK);
   /* without qkv bias and proj bias (NULL): against the reference with zero biases */
   {
     static const float zeros[2 * LD];
@@ -319,113 +350,113 @@ static void test_layer(void) {
     nb.v_bias = NULL;
     nb.proj_bias = NULL;
     layer_reference(x, wqk, zeros, wv, zeros, wp, zeros, pw, g, ref);
-    CHECK(gpsa_layer_forward(&dims, &nb, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
-          GPSA_OK);
+    CHECK(gpsa_layer_forward(&nb, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) == GPSA_OK);
     for (i = 0, err = 0.0; i < XL; ++i)
       if (fabs(y[i] - ref[i]) > err) err = fabs(y[i] - ref[i]);
     CHECK(err <= 1e-5 * ymax);
   }
 
   /* bad arguments: NULL pointers */
-  CHECK(gpsa_layer_size(NULL, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(NULL, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_scratch_size(NULL, 1, &scratch_len) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_scratch_size(&dims, 1, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_scratch_size(&dims, 0, &scratch_len) == GPSA_INVALID_ARGUMENT);
+  CHECK(gpsa_layer_forward(NULL, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, NULL, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, NULL, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, &w, NULL, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, NULL, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, NULL, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, NULL, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, NULL, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y, XL, NULL, AL, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, AL, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y, XL, NULL, 0, NULL, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, NULL, scratch_len) ==
-        GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, NULL, 0) == GPSA_BUFFER_TOO_SMALL);
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y, XL, NULL, 0, NULL, 0) == GPSA_BUFFER_TOO_SMALL);
   wbad = w;
   wbad.qk_weight = NULL;
-  CHECK(gpsa_layer_forward(&dims, &wbad, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&wbad, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
   wbad = w;
   wbad.v_weight = NULL;
-  CHECK(gpsa_layer_forward(&dims, &wbad, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&wbad, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
   wbad = w;
   wbad.proj_weight = NULL;
-  CHECK(gpsa_layer_forward(&dims, &wbad, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&wbad, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
   fbad = f;
   fbad.gy = NULL;
-  CHECK(gpsa_layer_forward(&dims, &w, &fbad, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &fbad, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
   /* zero dims, D % H != 0 */
   bad = dims;
   bad.heads = 0;
-  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_scratch_size(&bad, 1, &scratch_len) == GPSA_INVALID_ARGUMENT);
+  wbad = w;
+  wbad.heads = 0;
+  CHECK(gpsa_layer_forward(&wbad, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
   bad = dims;
   bad.dim = 0;
-  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&bad, &w, &f, x, 0, y, 0, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_scratch_size(&bad, 1, &scratch_len) == GPSA_INVALID_ARGUMENT);
+  wbad = w;
+  wbad.dim = 0;
+  CHECK(gpsa_layer_forward(&wbad, &f, LB, x, 0, y, 0, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
   bad = dims;
   bad.rows = 0;
-  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_EMPTY_GRID);
-  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_scratch_size(&bad, 1, &scratch_len) == GPSA_EMPTY_GRID);
+  fbad = f;
+  fbad.rows = 0;
+  CHECK(gpsa_layer_forward(&w, &fbad, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_EMPTY_GRID);
   bad = dims;
   bad.cols = 0;
-  CHECK(gpsa_layer_size(&bad, NULL, NULL, &scratch_len) == GPSA_EMPTY_GRID);
+  CHECK(gpsa_layer_scratch_size(&bad, 1, &scratch_len) == GPSA_EMPTY_GRID);
   bad = dims;
   bad.dim = LD + 1; /* 9 % 2 */
-  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_INVALID_ARGUMENT);
-  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_scratch_size(&bad, 1, &scratch_len) == GPSA_INVALID_ARGUMENT);
+  wbad = w;
+  wbad.dim = LD + 1;
+  CHECK(gpsa_layer_forward(&wbad, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_INVALID_ARGUMENT);
-  /* the folded state of another shape */
-  bad = dims;
-  bad.rows = LC;
-  bad.cols = LR;
-  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
-        GPSA_SHAPE_MISMATCH);
+  /* the folded state of another shape: its grid makes x the wrong length, its heads differ */
+  fbad = f;
+  fbad.rows = LC;
+  fbad.cols = LR;
+  fbad.fx = gy;
+  fbad.gy = fx;
+  CHECK(gpsa_layer_forward(&w, &fbad, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+        GPSA_OK); /* the same N: a transposed grid is a valid call */
   fbad = f;
   fbad.heads = 1;
-  CHECK(gpsa_layer_forward(&dims, &w, &fbad, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &fbad, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_SHAPE_MISMATCH);
   /* buffer lengths */
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL - 1, y, XL, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL - 1, y, XL, NULL, 0, scratch, scratch_len) ==
         GPSA_SHAPE_MISMATCH);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL + 1, NULL, 0, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y, XL + 1, NULL, 0, scratch, scratch_len) ==
         GPSA_SHAPE_MISMATCH);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, attn, AL - 1, scratch, scratch_len) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y, XL, attn, AL - 1, scratch, scratch_len) ==
         GPSA_SHAPE_MISMATCH);
-  CHECK(gpsa_layer_forward(&dims, &w, &f, x, XL, y, XL, NULL, 0, scratch, scratch_len - 1) ==
+  CHECK(gpsa_layer_forward(&w, &f, LB, x, XL, y, XL, NULL, 0, scratch, scratch_len - 1) ==
         GPSA_BUFFER_TOO_SMALL);
 
   /* overflow: a status, never a wrapped size, and nothing written */
-  x_len = attn_len = scratch_len = 7;
+  scratch_len = 7;
   bad = dims;
   bad.rows = bad.cols = (size_t)-1 / 2;
-  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_SIZE_OVERFLOW);
-  CHECK(gpsa_layer_size(&bad, NULL, NULL, &scratch_len) == GPSA_SIZE_OVERFLOW);
+  CHECK(gpsa_layer_scratch_size(&bad, 1, &scratch_len) == GPSA_SIZE_OVERFLOW);
   bad = dims;
   bad.batch = (size_t)-1 / 4;
-  CHECK(gpsa_layer_size(&bad, &x_len, NULL, NULL) == GPSA_SIZE_OVERFLOW);
-  CHECK(gpsa_layer_size(&bad, NULL, NULL, &scratch_len) == GPSA_SIZE_OVERFLOW);
-  CHECK(gpsa_layer_size(&bad, NULL, &attn_len, NULL) == GPSA_SIZE_OVERFLOW);
-  CHECK(gpsa_layer_forward(&bad, &w, &f, x, XL, y, XL, NULL, 0, scratch, 1024) ==
+  CHECK(gpsa_layer_scratch_size(&bad, 1, &scratch_len) == GPSA_SIZE_OVERFLOW);
+  CHECK(scratch_len == 7);
+  CHECK(gpsa_layer_forward(&w, &f, (size_t)-1 / 4, x, XL, y, XL, NULL, 0, scratch, 1024) ==
         GPSA_SIZE_OVERFLOW);
-  bad = dims;
-  bad.rows = bad.cols = big; /* N*N overflows, B*N*D and the scratch do not */
-  CHECK(gpsa_layer_size(&bad, NULL, &attn_len, NULL) == GPSA_SIZE_OVERFLOW);
-  CHECK(gpsa_layer_size(&bad, &x_len, &attn_len, &scratch_len) == GPSA_SIZE_OVERFLOW);
-  CHECK(x_len == 7 && attn_len == 7 && scratch_len == 7);
-  CHECK(gpsa_layer_size(&bad, &x_len, NULL, &scratch_len) == GPSA_OK);
-  CHECK(x_len == LB * big * big * LD);
   fbad = f;
-  fbad.rows = fbad.cols = big;
-  CHECK(gpsa_layer_forward(&bad, &w, &fbad, x, XL, y, XL, NULL, 0, scratch, 1024) ==
+  fbad.rows = fbad.cols = big; /* N*N overflows */
+  CHECK(gpsa_layer_forward(&w, &fbad, LB, x, XL, y, XL, NULL, 0, scratch, 1024) ==
         GPSA_SIZE_OVERFLOW);
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The whole GPSA layer through the C API (gpsa_layer_size, gpsa_layer_forward), from C99, on every
- * golden case of tests/golden/cases.json.
+/* The whole GPSA layer through the C API (gpsa_layer_scratch_size, gpsa_layer_forward), from C99,
+ * on every golden case of tests/golden/cases.json.
  *
  * Each case's weights and folded positional state come from a header the freshly built
  * `gpsa fold --with-weights` wrote (build folder, one per case: <case>_layer.h, with its
@@ -107,13 +107,14 @@ static float* read_case_file(const layer_golden_case* c, const char* file, size_
 static void run_case(const layer_golden_case* c) {
   const gpsa_layer_dims dims = {c->heads, c->dim, c->grid, c->grid, c->batch};
   const size_t H = c->heads, R = c->grid, C = c->grid;
-  size_t x_len = 0, attn_len = 0, scratch_len = 0, nx = 0, ny = 0, na = 0;
+  const size_t N = R * C, x_len = c->batch * N * c->dim, attn_len = c->batch * H * N * N;
+  size_t scratch_len = 0, nx = 0, ny = 0, na = 0;
   float *x = read_case_file(c, "x.npy", &nx), *y_ref = read_case_file(c, "y.npy", &ny);
   float* attn_ref = read_case_file(c, "attn.npy", &na);
   float *y = NULL, *y2 = NULL, *attn = NULL, *scratch = NULL, *fx = NULL, *gy = NULL,
         *lambda = NULL;
   double ymax, err_fused, err_attn, err_a;
-  gpsa_folded folded;
+  gpsa_folded_view folded;
 
   CHECK(x != NULL && y_ref != NULL && attn_ref != NULL);
   if (x == NULL || y_ref == NULL || attn_ref == NULL) {
@@ -122,7 +123,8 @@ static void run_case(const layer_golden_case* c) {
     free(attn_ref);
     return;
   }
-  CHECK(gpsa_layer_size(&dims, &x_len, &attn_len, &scratch_len) == GPSA_OK);
+  CHECK(gpsa_layer_scratch_size(&dims, 1, &scratch_len) == GPSA_OK);
+  CHECK(c->weights->heads == H && c->weights->dim == c->dim && c->weights->packed == NULL);
   CHECK(x_len == nx && x_len == ny && attn_len == na);
   if (x_len != nx || x_len != ny || attn_len != na) goto done; /* .npy of another shape */
   CHECK(c->weights->qk_bias == NULL ? !c->qkv_bias : c->qkv_bias);
@@ -140,14 +142,14 @@ static void run_case(const layer_golden_case* c) {
     goto done;
 
   /* fused: no N x N matrix */
-  CHECK(gpsa_layer_forward(&dims, c->weights, c->folded, x, x_len, y, x_len, NULL, 0, scratch,
+  CHECK(gpsa_layer_forward(c->weights, c->folded, c->batch, x, x_len, y, x_len, NULL, 0, scratch,
                            scratch_len) == GPSA_OK);
   ymax = max_abs(y_ref, x_len);
   err_fused = max_abs_diff(y, y_ref, x_len);
   CHECK(err_fused <= LAYER_GOLDEN_Y_REL_TO_MAX * ymax);
 
   /* with the attention output */
-  CHECK(gpsa_layer_forward(&dims, c->weights, c->folded, x, x_len, y2, x_len, attn, attn_len,
+  CHECK(gpsa_layer_forward(c->weights, c->folded, c->batch, x, x_len, y2, x_len, attn, attn_len,
                            scratch, scratch_len) == GPSA_OK);
   err_attn = max_abs_diff(y2, y_ref, x_len);
   err_a = max_abs_diff(attn, attn_ref, attn_len);
@@ -155,21 +157,21 @@ static void run_case(const layer_golden_case* c) {
   CHECK(err_a <= LAYER_GOLDEN_ATTN_ABS);
 
   /* the same layer folded at run time from the header's pos_proj / gating_param */
-  CHECK(gpsa_fold(H, R, C, c->pos_proj_weight, c->pos_proj_bias, c->gating_param, fx, H * C * C, gy,
-                  H * R * R, lambda, H) == GPSA_OK);
+  CHECK(gpsa_layer_fold(R, C, H, c->pos_proj_weight, c->pos_proj_bias, c->gating_param, fx,
+                        H * C * C, gy, H * R * R, lambda, H) == GPSA_OK);
   folded.heads = H;
   folded.rows = R;
   folded.cols = C;
   folded.fx = fx;
   folded.gy = gy;
   folded.lambda = lambda;
-  CHECK(gpsa_layer_forward(&dims, c->weights, &folded, x, x_len, y2, x_len, NULL, 0, scratch,
+  CHECK(gpsa_layer_forward(c->weights, &folded, c->batch, x, x_len, y2, x_len, NULL, 0, scratch,
                            scratch_len) == GPSA_OK);
   CHECK(memcmp(y, y2, x_len * sizeof(float)) == 0);
 
   /* in place */
   memcpy(y2, x, x_len * sizeof(float));
-  CHECK(gpsa_layer_forward(&dims, c->weights, c->folded, y2, x_len, y2, x_len, NULL, 0, scratch,
+  CHECK(gpsa_layer_forward(c->weights, c->folded, c->batch, y2, x_len, y2, x_len, NULL, 0, scratch,
                            scratch_len) == GPSA_OK);
   CHECK(memcmp(y, y2, x_len * sizeof(float)) == 0);
 

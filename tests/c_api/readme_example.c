@@ -13,11 +13,11 @@ int main(void) {
   /* pos_proj.weight (H,3) and gating_param (H) of one layer, e.g. copied from a checkpoint */
   const float pos_weight[H * 3] = {-1, -1, -0.5f, 1, -1, -0.5f, -1, 1, -0.5f, 1, 1, -0.5f};
   const float gating[H] = {1, 1, 1, 1};
-  gpsa_folded f = {H, R, C, fx, gy, lambda};
+  gpsa_folded_view f = {H, R, C, fx, gy, lambda};
   gpsa_status s;
   size_t i;
 
-  s = gpsa_fold(H, R, C, pos_weight, NULL, gating, fx, H * C * C, gy, H * R * R, lambda, H);
+  s = gpsa_layer_fold(R, C, H, pos_weight, NULL, gating, fx, H * C * C, gy, H * R * R, lambda, H);
   if (s != GPSA_OK) {
     fprintf(stderr, "fold: %s\n", gpsa_status_message(s));
     return 1;

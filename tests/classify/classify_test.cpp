@@ -16,6 +16,7 @@
 #include "../cli_matrix/cli_runner.hpp"
 #include "../image/image_test_util.hpp"
 #include "../model/model_test_util.hpp"
+#include "gpsa/runtime/npy.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 // twin folds one head on a 2x2 grid).
 #include <array>
 
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 
 #ifdef GPSA_KO
 constexpr std::size_t kHeads = 0;
@@ -13,6 +13,6 @@ constexpr std::size_t kHeads = 1;
 
 constexpr std::array<float, kHeads * 3> kWeight{};
 constexpr std::array<float, kHeads> kGating{};
-constexpr auto kFolded = gpsa::fold_layer<kHeads, 2>(kWeight, kGating);
+constexpr auto kFolded = gpsa::layer_fold<kHeads, 2>(kWeight, kGating);
 
 int main() { return kFolded.state == gpsa::status::ok ? 0 : 1; }

@@ -95,7 +95,7 @@ class Demo : public ::testing::Test {
   }
 };
 
-// The panel's geometry (gen/cmd_demo.cpp): 10 px margins, tiles of C*cell x R*cell under a
+// The panel's geometry (cli/cmd_demo.cpp): 10 px margins, tiles of C*cell x R*cell under a
 // label strip of 7*2+8 px, ceil(sqrt(H)) tiles per row, cell = 224 / max(R, C).
 struct layout {
   std::size_t per_row, cell, map_w, map_h, tile_w;
@@ -281,7 +281,7 @@ TEST_F(Demo, WholeCheckpointPlotsGatesAndNonlocalityPerGpsaBlock) {
     }
   }
 
-  // The picture: the gate plot's area starts at (70, 38) and is 400 x 220 px (gen/cmd_demo.cpp's
+  // The picture: the gate plot's area starts at (70, 38) and is 400 x 220 px (cli/cmd_demo.cpp's
   // geometry); block b's marker of head h is a disc of the head's colour centred at
   // x = 70 + round((b + 0.5) * 400 / L), y = 38 + round((1 - lambda) * 219).
   const decoded d = decode_png(dir / "w.png");

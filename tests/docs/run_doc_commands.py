@@ -4,7 +4,7 @@
 
 A fenced block whose info string holds the word `runnable` is run from a scratch copy of the repo root
 (every top-level entry symlinked, `build/default` pointing at the build under test), so commands
-written for `build/default/gen/gpsa` run against whichever preset is being tested and their outputs
+written for `build/default/cli/gpsa` run against whichever preset is being tested and their outputs
 land in the scratch folder, not in the source tree:
 
   ```sh runnable          the whole block is one bash script (set -euo pipefail); it must exit 0

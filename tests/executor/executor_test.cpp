@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// gpsa_forward / gpsa_attention through executors (a serial one written here, one that runs the
+// layer_forward / layer_attention through executors (a serial one written here, one that runs the
 // tasks in reverse order, gpsa::thread_pool_executor with 1-3 workers) against the serial path,
 // bit for bit, on random shapes and on the golden cases; scratch sizes and argument errors.
 #include <gtest/gtest.h>
@@ -13,11 +13,12 @@
 #include <vector>
 
 #include "../forward/forward_test_util.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/folded.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 
 namespace {
 
@@ -49,7 +50,7 @@ std::vector<float> rnd(std::size_t n, std::mt19937& gen, float scale) {
 
 struct random_layer {
   std::vector<float> qk, qkb, v, vb, proj, projb, posw, posb, gating;
-  gpsa::gpsa_weights w{};
+  gpsa::layer_weights w{};
   random_layer(std::size_t H, std::size_t D, bool bias, unsigned seed) {
     std::mt19937 gen(seed);
     const float s = 1.0f / std::sqrt(static_cast<float>(D));
@@ -64,10 +65,10 @@ struct random_layer {
       qkb = rnd(2 * D, gen, s);
       vb = rnd(D, gen, s);
     }
-    w = gpsa::gpsa_weights{H,           D,
-                           qk.data(),   bias ? qkb.data() : nullptr,
-                           v.data(),    bias ? vb.data() : nullptr,
-                           proj.data(), projb.data()};
+    w = gpsa::layer_weights{H,           D,
+                            qk.data(),   bias ? qkb.data() : nullptr,
+                            v.data(),    bias ? vb.data() : nullptr,
+                            proj.data(), projb.data()};
   }
   // The folded positional branch for grid g.
   gpsa::folded_state fold_for(gpsa::grid g) const {
@@ -93,34 +94,34 @@ struct executors {
   }
 };
 
-// y and attn (when with_attn) of gpsa_forward, scratch poisoned with NaN first.
-gpsa::status forward(const gpsa::gpsa_weights& w, const gpsa::folded_view& pos, std::size_t B,
+// y and attn (when with_attn) of layer_forward, scratch poisoned with NaN first.
+gpsa::status forward(const gpsa::layer_weights& w, const gpsa::folded_view& pos, std::size_t B,
                      const std::vector<float>& x, bool with_attn, const gpsa::executor* ex,
                      std::vector<float>& y, std::vector<float>& attn) {
   std::size_t floats = 0;
   const std::size_t workers = ex != nullptr ? ex->workers : 1;
-  if (const auto s = gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), workers, floats);
+  if (const auto s = gpsa::layer_scratch_size(gpsa::dims_of(w, pos, B), workers, floats);
       s != gpsa::status::ok)
     return s;
   std::vector<float> scratch(floats, std::numeric_limits<float>::quiet_NaN());
   const std::size_t N = pos.patches();
   y.assign(x.size(), -1.0f);
   attn.assign(with_attn ? B * w.heads * N * N : 0, -1.0f);
-  return gpsa::gpsa_forward(w, pos, B, x, y, attn, scratch, ex);
+  return gpsa::layer_forward(w, pos, B, x, y, attn, scratch, ex);
 }
 
-gpsa::status attention(const gpsa::gpsa_weights& w, const gpsa::folded_view& pos, std::size_t B,
+gpsa::status attention(const gpsa::layer_weights& w, const gpsa::folded_view& pos, std::size_t B,
                        const std::vector<float>& x, const gpsa::executor* ex,
                        std::vector<float>& attn) {
   std::size_t floats = 0;
   const std::size_t workers = ex != nullptr ? ex->workers : 1;
-  if (const auto s = gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), workers, floats);
+  if (const auto s = gpsa::layer_scratch_size(gpsa::dims_of(w, pos, B), workers, floats);
       s != gpsa::status::ok)
     return s;
   std::vector<float> scratch(floats, std::numeric_limits<float>::quiet_NaN());
   const std::size_t N = pos.patches();
   attn.assign(B * w.heads * N * N, -1.0f);
-  return gpsa::gpsa_attention(w, pos, B, x, attn, scratch, ex);
+  return gpsa::layer_attention(w, pos, B, x, attn, scratch, ex);
 }
 
 struct shape {
@@ -160,7 +161,7 @@ TEST(Executor, RandomShapesBitIdentical) {
     for (const auto& [name, e] : ex.all()) {
       std::vector<float> a1;
       ASSERT_EQ(attention(l.w, pos, sh.B, x, e, a1), gpsa::status::ok);
-      EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name << " gpsa_attention";
+      EXPECT_TRUE(same_bits(a0, a1)) << where << " " << name << " layer_attention";
     }
   }
 }
@@ -208,8 +209,8 @@ TEST(Executor, ScratchSizes) {
   const std::size_t N = 20, B = 2, D = 24, d = 8, H = 3;
   const std::size_t work = std::min<std::size_t>(64, N) * N + 2 * N * d;
   std::size_t f1 = 0, f3 = 0;
-  ASSERT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, 1, f1), gpsa::status::ok);
-  ASSERT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, 3, f3), gpsa::status::ok);
+  ASSERT_EQ(gpsa::layer_scratch_size({H, D, g, B}, 1, f1), gpsa::status::ok);
+  ASSERT_EQ(gpsa::layer_scratch_size({H, D, g, B}, 3, f3), gpsa::status::ok);
   // As documented: the q, k, v rows (B*N*3D, here a whole number of 64-byte lines), 32 floats of
   // alignment slack, then a per-worker part (6 (item, head) pairs split evenly over 3 workers:
   // one pack slot per worker) holding at least one block of scores and k_h, v_h.
@@ -218,8 +219,8 @@ TEST(Executor, ScratchSizes) {
   EXPECT_GE(per_worker, work);
   EXPECT_EQ(f3, B * N * 3 * D + 32 + 3 * per_worker);
   std::size_t z = 0;
-  EXPECT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, 0, z), gpsa::status::invalid_argument);
-  EXPECT_EQ(gpsa::gpsa_scratch_size({B, g, H, D}, std::numeric_limits<std::size_t>::max(), z),
+  EXPECT_EQ(gpsa::layer_scratch_size({H, D, g, B}, 0, z), gpsa::status::invalid_argument);
+  EXPECT_EQ(gpsa::layer_scratch_size({H, D, g, B}, std::numeric_limits<std::size_t>::max(), z),
             gpsa::status::size_overflow);
 }
 
@@ -234,22 +235,22 @@ TEST(Executor, ScratchTooSmallForWorkers) {
   const gpsa::folded_state fold = l.fold_for(g);
   const gpsa::folded_view pos = fold.view();
   std::size_t serial_floats = 0, three = 0;
-  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, pos, B), 1, serial_floats),
+  ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(l.w, pos, B), 1, serial_floats),
             gpsa::status::ok);
-  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(l.w, pos, B), 3, three), gpsa::status::ok);
+  ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(l.w, pos, B), 3, three), gpsa::status::ok);
   std::vector<float> scratch(three);
   for (const gpsa::executor* e : {&ex.p3.get(), static_cast<const gpsa::executor*>(&ex.reverse)}) {
-    EXPECT_EQ(gpsa::gpsa_forward(l.w, pos, B, x, y, {},
-                                 std::span<float>(scratch).first(serial_floats), e),
+    EXPECT_EQ(gpsa::layer_forward(l.w, pos, B, x, y, {},
+                                  std::span<float>(scratch).first(serial_floats), e),
               gpsa::status::buffer_too_small);
     EXPECT_EQ(
-        gpsa::gpsa_forward(l.w, pos, B, x, y, {}, std::span<float>(scratch).first(three - 1), e),
+        gpsa::layer_forward(l.w, pos, B, x, y, {}, std::span<float>(scratch).first(three - 1), e),
         gpsa::status::buffer_too_small);
-    EXPECT_EQ(gpsa::gpsa_forward(l.w, pos, B, x, y, {}, scratch, e), gpsa::status::ok);
+    EXPECT_EQ(gpsa::layer_forward(l.w, pos, B, x, y, {}, scratch, e), gpsa::status::ok);
   }
   // One worker needs exactly the serial size.
-  EXPECT_EQ(gpsa::gpsa_forward(l.w, pos, B, x, y, {},
-                               std::span<float>(scratch).first(serial_floats), &ex.serial),
+  EXPECT_EQ(gpsa::layer_forward(l.w, pos, B, x, y, {},
+                                std::span<float>(scratch).first(serial_floats), &ex.serial),
             gpsa::status::ok);
 }
 
@@ -261,9 +262,9 @@ TEST(Executor, BadExecutorIsInvalidArgument) {
   const gpsa::executor no_workers{nullptr, &serial_for, 0};
   const gpsa::executor no_fn{nullptr, nullptr, 2};
   for (const gpsa::executor* e : {&no_workers, &no_fn}) {
-    EXPECT_EQ(gpsa::gpsa_forward(l.w, fold.view(), 1, x, y, {}, scratch, e),
+    EXPECT_EQ(gpsa::layer_forward(l.w, fold.view(), 1, x, y, {}, scratch, e),
               gpsa::status::invalid_argument);
-    EXPECT_EQ(gpsa::gpsa_attention(l.w, fold.view(), 1, x, attn, scratch, e),
+    EXPECT_EQ(gpsa::layer_attention(l.w, fold.view(), 1, x, attn, scratch, e),
               gpsa::status::invalid_argument);
   }
   gpsa::layer layer(l.params());

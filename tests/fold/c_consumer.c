@@ -6,7 +6,7 @@
  *     wrote for the same checkpoint (argv[1]);
  *   - the factors match softmax(P) recomputed here in double from the raw weights
  *     (fold_weights.h, written by the test), and lambda matches sigmoid(gating);
- *   - with gpsa.h included first, gpsa_fold_layers[] holds gpsa_folded views of those arrays
+ *   - with gpsa.h included first, gpsa_fold_layers[] holds gpsa_folded_view views of those arrays
  *     (the C API itself is tested by tests/c_api; this program links nothing of gpsa).
  * Exit status 0 when everything holds. */
 #include <math.h>
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
           CHECK(fabs(pos - ref[p * N + q]) <= 2.5e-7 * ref[p * N + q] + 1e-44);
         }
     }
-    /* the gpsa_folded view handed to the C API describes the same arrays */
+    /* the gpsa_folded_view view handed to the C API describes the same arrays */
     CHECK(gpsa_fold_layers[l].heads == H && gpsa_fold_layers[l].rows == R &&
           gpsa_fold_layers[l].cols == C);
     CHECK(gpsa_fold_layers[l].fx == fx && gpsa_fold_layers[l].gy == gy &&

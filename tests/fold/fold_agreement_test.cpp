@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// One folded state, four producers: the compile-time fold (gpsa::fold_layer), the run-time fold
-// (gpsa::fold_positional), the C API (gpsa_fold) and the runtime (gpsa::folded_state,
+// One folded state, four producers: the compile-time fold (gpsa::layer_fold), the run-time fold
+// (gpsa::layer_fold), the C API (gpsa_fold) and the runtime (gpsa::folded_state,
 // gpsa::layer::set_grid) give the same bits for lambda and for every factor. lambda is computed
 // once, by the fold's constexpr sigmoid; the kernels read it from the view.
 #include <gtest/gtest.h>
@@ -11,10 +11,10 @@
 #include <span>
 #include <vector>
 
-#include "gpsa/fold.hpp"
-#include "gpsa/folded.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/gpsa.h"
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/folded_state.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 namespace {
 
@@ -28,7 +28,7 @@ constexpr std::array<float, 3 * H> kWeight = {-1.0f,  -1.0f, -1.0f,  2.0f, 0.5f,
                                               -1.5f,  -0.1f, -40.0f, 7.0f, -12.0f};
 constexpr std::array<float, H> kGating = {1.0f, -100.0f, 100.0f, 0.3f, -2.5f};
 constexpr std::array<float, H> kBias = {0.5f, -1.0f, 3.0f, 0.0f, 9.0f};  // cancels in the fold
-constexpr auto kBaked = gpsa::fold_layer<H, R, C>(kWeight, kGating);
+constexpr auto kBaked = gpsa::layer_fold<H, R, C>(kWeight, kGating);
 static_assert(kBaked.state == status::ok);
 
 bool same_bits(std::span<const float> a, std::span<const float> b) {
@@ -50,16 +50,16 @@ TEST(FoldAgreement, ConstexprRuntimeCApiFoldedStateAndLayer) {
   volatile float keep = w[0];
   w[0] = keep;
   std::vector<float> fx(H * C * C), gy(H * R * R), lam(H);
-  ASSERT_EQ(gpsa::fold_positional({R, C}, H, w, b, g, fx, gy, lam), status::ok);
-  expect_same({H, {R, C}, fx.data(), gy.data(), lam.data()}, "fold_positional");
+  ASSERT_EQ(gpsa::layer_fold({R, C}, H, w, b, g, fx, gy, lam), status::ok);
+  expect_same({H, {R, C}, fx.data(), gy.data(), lam.data()}, "layer_fold");
 
-  // the C API, and its gpsa_folded is the same view
+  // the C API, and its gpsa_folded_view is the same view
   std::vector<float> cfx(fx.size()), cgy(gy.size()), clam(H);
-  ASSERT_EQ(gpsa_fold(H, R, C, w.data(), b.data(), g.data(), cfx.data(), cfx.size(), cgy.data(),
-                      cgy.size(), clam.data(), clam.size()),
+  ASSERT_EQ(gpsa_layer_fold(R, C, H, w.data(), b.data(), g.data(), cfx.data(), cfx.size(),
+                            cgy.data(), cgy.size(), clam.data(), clam.size()),
             GPSA_OK);
   expect_same({H, {R, C}, cfx.data(), cgy.data(), clam.data()}, "gpsa_fold");
-  const gpsa_folded cview = {H, R, C, cfx.data(), cgy.data(), clam.data()};
+  const gpsa_folded_view cview = {H, R, C, cfx.data(), cgy.data(), clam.data()};
   std::vector<float> e1(R * C * R * C), e2(e1.size());
   ASSERT_EQ(gpsa_positional_expand(&cview, 3, e1.data(), e1.size()), GPSA_OK);
   ASSERT_EQ(gpsa::positional_expand(kBaked.view(), 3, e2), status::ok);

@@ -22,9 +22,11 @@
 #include <vector>
 
 #include "fold_test_support.hpp"
-#include "gpsa/checkpoint.hpp"
 #include "gpsa/codegen.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "gpsa/version.hpp"
 
 #include "../support/test_util.hpp"

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "fold_test_support.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace {
 
@@ -82,7 +84,7 @@ TEST(FoldGolden, EveryCaseMatchesFloat64AndPyTorchAttention) {
     ASSERT_EQ(w.size(), H * 3);
 
     std::vector<float> fx(H * S * S), gy(H * S * S), lam(H), dense(N * N);
-    ASSERT_EQ(gpsa::fold_positional(g, H, w, bias, gating, fx, gy, lam), gpsa::status::ok);
+    ASSERT_EQ(gpsa::layer_fold(g, H, w, bias, gating, fx, gy, lam), gpsa::status::ok);
     const gpsa::folded_view view{H, g, fx.data(), gy.data(), lam.data()};
 
     // 1. factors vs the dense float64 softmax(P), with the bias the fold leaves out

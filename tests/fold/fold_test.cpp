@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "fold_test_support.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
 #include "gpsa/gpsa.h"
 
 namespace {
@@ -39,30 +39,30 @@ constexpr std::array<float, 27> local_init_9 = [] {
   return w;
 }();
 constexpr std::array<float, 9> ones_9 = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-constexpr auto convit_s = gpsa::fold_layer<9, 14>(local_init_9, ones_9);
+constexpr auto convit_s = gpsa::layer_fold<9, 14>(local_init_9, ones_9);
 
 // assorted heads on a rectangular grid, including a sharp one and extreme gates
 constexpr std::array<float, 12> mixed_w = {0.75f, -1.25f, -0.3f, -2.0f, 0.5f,  -40.0f,
                                            0.0f,  0.0f,   0.0f,  1.5f,  -0.1f, 0.2f};
 constexpr std::array<float, 4> mixed_g = {0.0f, 100.0f, -100.0f, -3.5f};
-constexpr auto mixed = gpsa::fold_layer<4, 5, 8>(mixed_w, mixed_g);
+constexpr auto mixed = gpsa::layer_fold<4, 5, 8>(mixed_w, mixed_g);
 
 constexpr std::array<float, 3> zero_w = {0, 0, 0};
 constexpr std::array<float, 1> zero_g = {0};
-constexpr auto uniform = gpsa::fold_layer<1, 14>(zero_w, zero_g);
+constexpr auto uniform = gpsa::layer_fold<1, 14>(zero_w, zero_g);
 
 constexpr std::array<float, 3> one_dx = {1, 0, 0};
-constexpr auto pair = gpsa::fold_layer<1, 1, 2>(one_dx, zero_g);
+constexpr auto pair = gpsa::layer_fold<1, 1, 2>(one_dx, zero_g);
 
 constexpr std::array<float, 3> very_sharp = {0, 0, -1000};
-constexpr auto identity = gpsa::fold_layer<1, 6>(very_sharp, zero_g);
+constexpr auto identity = gpsa::layer_fold<1, 6>(very_sharp, zero_g);
 
 constexpr std::array<float, 3> nan_w = {0, std::numeric_limits<float>::quiet_NaN(), 0};
 constexpr std::array<float, 1> inf_g = {std::numeric_limits<float>::infinity()};
 
 static_assert(convit_s.state == status::ok && mixed.state == status::ok);
-static_assert(gpsa::fold_layer<1, 3>(nan_w, zero_g).state == status::invalid_argument);
-static_assert(gpsa::fold_layer<1, 3>(zero_w, inf_g).state == status::invalid_argument);
+static_assert(gpsa::layer_fold<1, 3>(nan_w, zero_g).state == status::invalid_argument);
+static_assert(gpsa::layer_fold<1, 3>(zero_w, inf_g).state == status::invalid_argument);
 
 // zero weights: every factor is exactly the rounded 1/14, lambda = sigmoid(0) = 1/2
 static_assert([] {
@@ -135,14 +135,14 @@ void expect_runtime_equal(const gpsa::folded_layer<H, R, C>& baked, const std::a
                           const std::array<float, H>& g) {
   const std::vector<float> rw = opaque(w), rg = opaque(g);
   std::vector<float> fx(H * C * C, -1.0f), gy(H * R * R, -1.0f), lam(H, -1.0f);
-  ASSERT_EQ(gpsa::fold_positional(grid{R, C}, H, rw, {}, rg, fx, gy, lam), status::ok);
+  ASSERT_EQ(gpsa::layer_fold(grid{R, C}, H, rw, {}, rg, fx, gy, lam), status::ok);
   EXPECT_EQ(std::memcmp(fx.data(), baked.fx, sizeof baked.fx), 0);
   EXPECT_EQ(std::memcmp(gy.data(), baked.gy, sizeof baked.gy), 0);
   EXPECT_EQ(std::memcmp(lam.data(), baked.lambda, sizeof baked.lambda), 0);
   // and through the C API (compiled in gpsa::core, another translation unit)
   std::vector<float> cfx(H * C * C), cgy(H * R * R), clam(H);
-  ASSERT_EQ(gpsa_fold(H, R, C, rw.data(), nullptr, rg.data(), cfx.data(), cfx.size(), cgy.data(),
-                      cgy.size(), clam.data(), clam.size()),
+  ASSERT_EQ(gpsa_layer_fold(R, C, H, rw.data(), nullptr, rg.data(), cfx.data(), cfx.size(),
+                            cgy.data(), cgy.size(), clam.data(), clam.size()),
             GPSA_OK);
   EXPECT_EQ(std::memcmp(cfx.data(), baked.fx, sizeof baked.fx), 0);
   EXPECT_EQ(std::memcmp(cgy.data(), baked.gy, sizeof baked.gy), 0);
@@ -206,7 +206,7 @@ constexpr std::array<float, 16> b16_g = [] {
   for (std::size_t h = 0; h < 16; ++h) g[h] = 0.8f * static_cast<float>(h) - 6.0f;
   return g;
 }();
-constexpr auto convit_b = gpsa::fold_layer<16, 14>(b16_w, b16_g);
+constexpr auto convit_b = gpsa::layer_fold<16, 14>(b16_w, b16_g);
 
 TEST(FoldConstexpr, ConvitBShapeBitIdentical) { expect_runtime_equal(convit_b, b16_w, b16_g); }
 
@@ -216,7 +216,7 @@ TEST(FoldConstexpr, ConvitBShapeBitIdentical) { expect_runtime_equal(convit_b, b
 void expect_matches_reference(grid g, const fold_test::pos_weights& p) {
   const std::size_t H = p.heads, N = g.patches();
   std::vector<float> fx(H * g.cols * g.cols), gy(H * g.rows * g.rows), lam(H), dense(N * N);
-  ASSERT_EQ(gpsa::fold_positional(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
+  ASSERT_EQ(gpsa::layer_fold(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
   const gpsa::folded_view v{H, g, fx.data(), gy.data(), lam.data()};
   for (std::size_t h = 0; h < H; ++h) {
     ASSERT_EQ(gpsa::positional_expand(v, h, dense), status::ok);
@@ -263,11 +263,12 @@ TEST(PositionalApply, MatchesDenseProductInFloat64) {
     const std::size_t H = 4, d = 12, N = g.patches(), ldv = H * d + 5, ldo = H * d + 3;
     const fold_test::pos_weights p = fold_test::random_weights(H, 77 + N);
     std::vector<float> fx(H * g.cols * g.cols), gy(H * g.rows * g.rows), lam(H);
-    ASSERT_EQ(gpsa::fold_positional(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
+    ASSERT_EQ(gpsa::layer_fold(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> v(N * ldv), out(N * ldo, 1234.0f),
-        scratch(gpsa::positional_apply_scratch(g, d));
+    std::size_t floats = 0;
+    ASSERT_EQ(gpsa::positional_apply_scratch_size(g, d, floats), status::ok);
+    std::vector<float> v(N * ldv), out(N * ldo, 1234.0f), scratch(floats);
     for (float& x : v) x = nd(rng);
     const gpsa::folded_view view{H, g, fx.data(), gy.data(), lam.data()};
     ASSERT_EQ(gpsa::positional_apply(view, d, v.data(), ldv, out.data(), ldo, scratch), status::ok);
@@ -317,7 +318,7 @@ TEST(GatedBlend, MatchesPyTorchFormulaInFloat64) {
   const std::size_t H = 3, N = g.patches();
   const fold_test::pos_weights p = fold_test::random_weights(H, 9);
   std::vector<float> fx(H * 36), gy(H * 25), lam(H);
-  ASSERT_EQ(gpsa::fold_positional(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
+  ASSERT_EQ(gpsa::layer_fold(g, H, p.w, p.b, p.gating, fx, gy, lam), status::ok);
   const gpsa::folded_view view{H, g, fx.data(), gy.data(), lam.data()};
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
@@ -363,35 +364,34 @@ TEST(GatedBlend, MatchesPyTorchFormulaInFloat64) {
 TEST(FoldErrors, StatusForEveryBadInput) {
   std::vector<float> w(6, 0.0f), g(2, 0.0f), fx(2 * 9), gy(2 * 16), lam(2);
   const grid gr{4, 3};
-  EXPECT_EQ(gpsa::fold_positional(gr, 2, w, {}, g, fx, gy, lam), status::ok);
-  EXPECT_EQ(gpsa::fold_positional(grid{0, 3}, 2, w, {}, g, fx, gy, lam), status::empty_grid);
-  EXPECT_EQ(gpsa::fold_positional(gr, 0, w, {}, g, fx, gy, lam), status::invalid_argument);
-  EXPECT_EQ(gpsa::fold_positional(gr, 2, std::span<const float>(w).first(5), {}, g, fx, gy, lam),
+  EXPECT_EQ(gpsa::layer_fold(gr, 2, w, {}, g, fx, gy, lam), status::ok);
+  EXPECT_EQ(gpsa::layer_fold(grid{0, 3}, 2, w, {}, g, fx, gy, lam), status::empty_grid);
+  EXPECT_EQ(gpsa::layer_fold(gr, 0, w, {}, g, fx, gy, lam), status::invalid_argument);
+  EXPECT_EQ(gpsa::layer_fold(gr, 2, std::span<const float>(w).first(5), {}, g, fx, gy, lam),
             status::shape_mismatch);
-  EXPECT_EQ(gpsa::fold_positional(gr, 2, w, std::span<const float>(g).first(1), g, fx, gy, lam),
+  EXPECT_EQ(gpsa::layer_fold(gr, 2, w, std::span<const float>(g).first(1), g, fx, gy, lam),
             status::shape_mismatch);
-  EXPECT_EQ(gpsa::fold_positional(gr, 2, w, {}, g, std::span<float>(fx).first(17), gy, lam),
+  EXPECT_EQ(gpsa::layer_fold(gr, 2, w, {}, g, std::span<float>(fx).first(17), gy, lam),
             status::buffer_too_small);
-  EXPECT_EQ(gpsa::fold_positional(gr, 2, w, {}, g, fx, std::span<float>(gy).first(31), lam),
+  EXPECT_EQ(gpsa::layer_fold(gr, 2, w, {}, g, fx, std::span<float>(gy).first(31), lam),
             status::buffer_too_small);
-  EXPECT_EQ(gpsa::fold_positional(gr, 2, w, {}, g, fx, gy, std::span<float>(lam).first(1)),
+  EXPECT_EQ(gpsa::layer_fold(gr, 2, w, {}, g, fx, gy, std::span<float>(lam).first(1)),
             status::buffer_too_small);
   const std::size_t huge = std::numeric_limits<std::size_t>::max() / 2;
-  EXPECT_EQ(gpsa::fold_positional(grid{huge, huge}, 2, w, {}, g, fx, gy, lam),
-            status::size_overflow);
+  EXPECT_EQ(gpsa::layer_fold(grid{huge, huge}, 2, w, {}, g, fx, gy, lam), status::size_overflow);
   for (const float bad :
        {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
         -std::numeric_limits<float>::infinity()}) {
     std::vector<float> bw = w, bb(2, 0.0f), bg = g;
     bw[4] = bad;
-    EXPECT_EQ(gpsa::fold_positional(gr, 2, bw, {}, g, fx, gy, lam), status::invalid_argument);
+    EXPECT_EQ(gpsa::layer_fold(gr, 2, bw, {}, g, fx, gy, lam), status::invalid_argument);
     bb[1] = bad;
-    EXPECT_EQ(gpsa::fold_positional(gr, 2, w, bb, g, fx, gy, lam), status::invalid_argument);
+    EXPECT_EQ(gpsa::layer_fold(gr, 2, w, bb, g, fx, gy, lam), status::invalid_argument);
     bg[0] = bad;
-    EXPECT_EQ(gpsa::fold_positional(gr, 2, w, {}, bg, fx, gy, lam), status::invalid_argument);
+    EXPECT_EQ(gpsa::layer_fold(gr, 2, w, {}, bg, fx, gy, lam), status::invalid_argument);
   }
   gpsa::fold_counts n{};
-  EXPECT_EQ(gpsa::fold_size(gr, 2, n), status::ok);
+  EXPECT_EQ(gpsa::layer_folded_size(gr, 2, n), status::ok);
   EXPECT_EQ(n.fx, 18u);
   EXPECT_EQ(n.gy, 32u);
   EXPECT_EQ(n.lambda, 2u);

@@ -4,7 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "forward_test_util.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/npy.hpp"
 
 namespace {
 

@@ -22,7 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 #include "../support/test_util.hpp"
 

@@ -6,9 +6,11 @@
 #include <cstdio>
 
 #include "forward_test_util.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/positional.hpp"
 #include "gpsa/registry.hpp"
+#include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/npy.hpp"
 
 namespace {
 
@@ -84,26 +86,26 @@ TEST_P(Golden, LayerApi) {
   EXPECT_LE(max_abs_diff(l.attention(g.x.data, g.c.batch), attn0), 1e-7);
 }
 
-// The no-heap kernels directly, on a fold into caller-owned buffers (gpsa::fold_positional).
+// The no-heap kernels directly, on a fold into caller-owned buffers (gpsa::layer_fold).
 TEST_P(Golden, CoreKernels) {
   const golden_data g = load(GetParam());
   const gpsa::layer l =
       gpsa::layer::load(golden_dir() / g.c.name / "weights.safetensors", g.c.prefix);
-  const gpsa::gpsa_weights w = l.weights();
+  const gpsa::layer_weights w = l.weights();
   const gpsa::layer_params& p = l.params();
   const gpsa::grid grid{g.c.grid, g.c.grid};
   const std::size_t B = g.c.batch, N = grid.patches(), H = w.heads;
   gpsa::fold_counts n{};
-  ASSERT_EQ(gpsa::fold_size(grid, H, n), gpsa::status::ok);
+  ASSERT_EQ(gpsa::layer_folded_size(grid, H, n), gpsa::status::ok);
   std::vector<float> fx(n.fx), gy(n.gy), lam(n.lambda);
-  ASSERT_EQ(gpsa::fold_positional(grid, H, p.pos_proj_weight, p.pos_proj_bias, p.gating_param, fx,
-                                  gy, lam),
-            gpsa::status::ok);
+  ASSERT_EQ(
+      gpsa::layer_fold(grid, H, p.pos_proj_weight, p.pos_proj_bias, p.gating_param, fx, gy, lam),
+      gpsa::status::ok);
   const gpsa::folded_view pos{H, grid, fx.data(), gy.data(), lam.data()};
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, B), 1, need), gpsa::status::ok);
+  ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, pos, B), 1, need), gpsa::status::ok);
   std::vector<float> scratch(need), y(g.x.data.size()), attn(B * H * N * N), dist(H);
-  ASSERT_EQ(gpsa::gpsa_forward(w, pos, B, g.x.data, y, attn, scratch), gpsa::status::ok);
+  ASSERT_EQ(gpsa::layer_forward(w, pos, B, g.x.data, y, attn, scratch), gpsa::status::ok);
   ASSERT_EQ(gpsa::nonlocality(grid, H, B, attn, dist), gpsa::status::ok);
   expect_close(g, y, attn, dist, "core");
 }
@@ -131,12 +133,12 @@ TEST_P(Golden, FusedForwardWithoutAttention) {
   std::printf("[golden] %-26s fused  y max abs err %.2e (%.2e of max|y|), vs exact path %.2e\n",
               g.c.name.c_str(), err, err / ymax, drift);
 
-  const gpsa::gpsa_weights w = l.weights();
+  const gpsa::layer_weights w = l.weights();
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, l.folded(), g.c.batch), 1, need),
+  ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, l.folded(), g.c.batch), 1, need),
             gpsa::status::ok);
   std::vector<float> scratch(need), y2(x.data.size());
-  ASSERT_EQ(gpsa::gpsa_forward(w, l.folded(), g.c.batch, x.data, y2, {}, scratch),
+  ASSERT_EQ(gpsa::layer_forward(w, l.folded(), g.c.batch, x.data, y2, {}, scratch),
             gpsa::status::ok);
   EXPECT_LE(max_abs_diff(y2, g.y.data), tol.y_rel_to_max * ymax) << g.c.name << " core";
 }

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "forward_test_util.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/layer.hpp"
 
 namespace {
 
@@ -71,13 +71,22 @@ TEST(LayerLimits, AttentionOverTheWorkLimit) {
   expect_layer_error([&] { (void)l.attention(x, 1); }, {"attn", "bytes"});
 }
 
-// positional_apply's scratch size used to wrap silently; 0 now means "does not fit size_t" (a
-// valid call never needs 0 floats, and positional_apply itself reports size_overflow).
-TEST(LayerLimits, PositionalApplyScratchOverflowIsZero) {
+// positional_apply's scratch size query reports an overflow as a status, never a wrapped size,
+// and leaves its output alone then.
+TEST(LayerLimits, PositionalApplyScratchSizeOverflowIsAStatus) {
   const std::size_t big = std::size_t{1} << 32;
-  EXPECT_EQ(gpsa::positional_apply_scratch(gpsa::grid{big, big}, 8), 0u);
-  EXPECT_EQ(gpsa::positional_apply_scratch(gpsa::grid{big, 2}, big), 0u);
-  EXPECT_EQ(gpsa::positional_apply_scratch(gpsa::grid{14, 14}, 48), std::size_t{196 * 48});
+  std::size_t floats = 7;
+  EXPECT_EQ(gpsa::positional_apply_scratch_size(gpsa::grid{big, big}, 8, floats),
+            gpsa::status::size_overflow);
+  EXPECT_EQ(gpsa::positional_apply_scratch_size(gpsa::grid{big, 2}, big, floats),
+            gpsa::status::size_overflow);
+  EXPECT_EQ(floats, 7u);
+  EXPECT_EQ(gpsa::positional_apply_scratch_size(gpsa::grid{0, 14}, 48, floats),
+            gpsa::status::empty_grid);
+  EXPECT_EQ(gpsa::positional_apply_scratch_size(gpsa::grid{14, 14}, 0, floats),
+            gpsa::status::invalid_argument);
+  EXPECT_EQ(gpsa::positional_apply_scratch_size(gpsa::grid{14, 14}, 48, floats), gpsa::status::ok);
+  EXPECT_EQ(floats, std::size_t{196 * 48});
 }
 
 }  // namespace

@@ -5,8 +5,11 @@
 #include <cstring>
 
 #include "forward_test_util.hpp"
-#include "gpsa/attention.hpp"
-#include "gpsa/layer.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/positional.hpp"
+#include "gpsa/runtime/layer.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace {
 
@@ -223,8 +226,8 @@ TEST(Layer, RectangularGridIsHonoured) {
   EXPECT_GT(max_abs_diff(a_sq, a_rect), 1e-3);
   // the positional attention matches the kernels' offset path for 8x32
   std::vector<float> pos(4 * 256 * 256);
-  ASSERT_EQ(gpsa::pos_attention({8, 32}, 4, rect.params().pos_proj_weight.data(),
-                                rect.params().pos_proj_bias.data(), pos),
+  ASSERT_EQ(gpsa::pos_attention({8, 32}, 4, rect.params().pos_proj_weight,
+                                rect.params().pos_proj_bias, pos),
             gpsa::status::ok);
   EXPECT_LE(max_abs_diff(rect.position(), pos), 1e-7);
 }
@@ -243,7 +246,7 @@ TEST(Layer, SinglePatchDistanceIsZero) {
 // resulting layer attends locally as documented.
 TEST(Layer, LocalInitLayer) {
   gpsa::layer_params p = layer::load(weights_of("s2_h4_c16")).params();  // H = 4, D = 16
-  ASSERT_EQ(gpsa::local_init(4, 2.0f, p.pos_proj_weight, 16, p.v_weight), gpsa::status::ok);
+  ASSERT_EQ(gpsa::local_init(4, 2.0f, 16, p.pos_proj_weight, p.v_weight), gpsa::status::ok);
   // K = 2, c = 0.5: head h1 + 2*h2 = (2(h2-c), 2(h1-c), -1), all times alpha = 2
   const std::vector<float> want{-2, -2, -2, -2, 2, -2, 2, -2, -2, 2, 2, -2};
   EXPECT_EQ(p.pos_proj_weight, want);

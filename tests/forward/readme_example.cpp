@@ -6,6 +6,7 @@
 
 // ---- README example 1: gpsa::layer ---------------------------------------------------------
 #include <gpsa/gpsa.hpp>
+#include <gpsa/runtime/npy.hpp>
 
 #include <cstdio>
 #include <vector>
@@ -23,25 +24,24 @@ std::vector<float> run_layer(const char* weights_path, const char* x_path) {
 // ---- README example 2: the no-heap core ----------------------------------------------------
 // Firmware-style: weights as plain arrays, the positional branch folded once into caller-owned
 // buffers, one caller-owned scratch buffer, status returns.
-gpsa::status run_core(const gpsa::gpsa_weights& w, const gpsa::folded_view& pos,
+gpsa::status run_core(const gpsa::layer_weights& w, const gpsa::folded_view& pos,
                       std::span<const float> x, std::span<float> y, std::span<float> scratch) {
   std::size_t need = 0;
-  if (gpsa::status s = gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, /*batch=*/1), 1, need);
+  if (gpsa::status s = gpsa::layer_scratch_size(gpsa::dims_of(w, pos, /*batch=*/1), 1, need);
       s != gpsa::status::ok)
     return s;
   if (need > scratch.size()) return gpsa::status::buffer_too_small;
-  return gpsa::gpsa_forward(w, pos, 1, x, y, /*attn=*/{}, scratch.first(need));
+  return gpsa::layer_forward(w, pos, 1, x, y, /*attn=*/{}, scratch.first(need));
 }
 
 // The fold of pos_proj / gating_param for a 14x14 grid (e.g. at start-up, or at compile time
-// with gpsa::fold_layer): H*(14*14 + 14*14) + H floats.
+// with gpsa::layer_fold): H*(14*14 + 14*14) + H floats.
 gpsa::status fold_14x14(std::size_t heads, std::span<const float> pos_weight,
                         std::span<const float> pos_bias, std::span<const float> gating,
                         std::span<float> fx, std::span<float> gy, std::span<float> lambda,
                         gpsa::folded_view& out) {
   const gpsa::grid g{14, 14};
-  if (gpsa::status s =
-          gpsa::fold_positional(g, heads, pos_weight, pos_bias, gating, fx, gy, lambda);
+  if (gpsa::status s = gpsa::layer_fold(g, heads, pos_weight, pos_bias, gating, fx, gy, lambda);
       s != gpsa::status::ok)
     return s;
   out = gpsa::folded_view{heads, g, fx.data(), gy.data(), lambda.data()};

@@ -11,12 +11,13 @@
 #include <cstdlib>
 #include <new>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/convit.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/linalg.hpp"
+#include "gpsa/core/positional.hpp"
 #include "gpsa/gpsa.h"
 #include "gpsa/grid.hpp"
-#include "gpsa/linalg.hpp"
 #include "gpsa/registry.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
@@ -157,7 +158,8 @@ void tables() {
   check(!bad && bad.code == gpsa::status::not_square, "non-square patch count");
 
   float c_table[2 * 2 * 2 * 2 * 3];
-  check(gpsa_rel_indices_f32(2, 2, c_table, 48) == GPSA_OK && c_table[(0 * 4 + 3) * 3 + 2] == 2.0f,
+  check(gpsa_fill_rel_indices_f32(2, 2, c_table, 48) == GPSA_OK &&
+            c_table[(0 * 4 + 3) * 3 + 2] == 2.0f,
         "C API table");
 }
 
@@ -168,14 +170,14 @@ void layer() {
   constexpr std::size_t D = 8, H = 4, B = 2, N = 9;
   static float qk[2 * D * D], v[D * D], proj[D * D], pos_w[H * 3], gating[H];
   static float x[B * N * D], y[B * N * D], attn[B * H * N * N], dist[H];
-  check(gpsa::local_init(H, 1.0f, pos_w, D, v) == gpsa::status::ok, "local_init");
+  check(gpsa::local_init(H, 1.0f, D, pos_w, v) == gpsa::status::ok, "local_init");
   check(gpsa::identity_init(D, proj) == gpsa::status::ok, "identity_init");
   for (std::size_t h = 0; h < H; ++h) gating[h] = 0.5f * float(h) - 1.0f;
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t p = 0; p < N; ++p)
       for (std::size_t c = 0; c < D; ++c) x[(b * N + p) * D + c] = float(c) - 3.5f + float(b);
 
-  gpsa::gpsa_weights w;
+  gpsa::layer_weights w;
   w.heads = H;
   w.dim = D;
   w.qk_weight = qk;
@@ -185,17 +187,17 @@ void layer() {
   const gpsa::grid g{3, 3};
   // The folded positional branch, into static buffers.
   static float fx[H * 9], gy[H * 9], lambda[H];
-  check(gpsa::fold_positional(g, H, std::span<const float>(pos_w), {},
-                              std::span<const float>(gating), fx, gy, lambda) == gpsa::status::ok,
-        "fold_positional");
+  check(gpsa::layer_fold(g, H, std::span<const float>(pos_w), {}, std::span<const float>(gating),
+                         fx, gy, lambda) == gpsa::status::ok,
+        "layer_fold");
   const gpsa::folded_view f{H, g, fx, gy, lambda};
   std::size_t need = 0;
-  check(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f, B), 1, need) == gpsa::status::ok,
+  check(gpsa::layer_scratch_size(gpsa::dims_of(w, f, B), 1, need) == gpsa::status::ok,
         "scratch size");
   check(need <= std::size(scratch), "scratch fits the static buffer");
   check(
-      gpsa::gpsa_forward(w, f, B, x, y, attn, std::span<float>(scratch, need)) == gpsa::status::ok,
-      "gpsa_forward");
+      gpsa::layer_forward(w, f, B, x, y, attn, std::span<float>(scratch, need)) == gpsa::status::ok,
+      "layer_forward");
   float worst = 0;
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t p = 0; p < N; ++p)
@@ -213,7 +215,7 @@ void layer() {
   check(rows, "attention rows sum to 1");
   check(gpsa::nonlocality(g, H, B, attn, dist) == gpsa::status::ok && dist[0] > 0.0f,
         "nonlocality");
-  check(gpsa::gpsa_forward(w, f, B, x, y, {}, std::span<float>(scratch, 1)) ==
+  check(gpsa::layer_forward(w, f, B, x, y, {}, std::span<float>(scratch, 1)) ==
             gpsa::status::buffer_too_small,
         "short scratch is a status");
 
@@ -221,23 +223,26 @@ void layer() {
   static float vv[N * D], out[N * D];
   for (std::size_t p = 0; p < N; ++p)
     for (std::size_t c = 0; c < D; ++c) vv[p * D + c] = float(c + 1);
-  check(gpsa::positional_apply(f, D / H, vv, D, out, D,
-                               std::span<float>(scratch, gpsa::positional_apply_scratch(
-                                                             g, D / H))) == gpsa::status::ok,
+  std::size_t apply_floats = 0;
+  check(gpsa::positional_apply_scratch_size(g, D / H, apply_floats) == gpsa::status::ok,
+        "positional_apply_scratch_size");
+  check(gpsa::positional_apply(f, D / H, vv, D, out, D, std::span<float>(scratch, apply_floats)) ==
+            gpsa::status::ok,
         "positional_apply");
   bool same = true;
   for (std::size_t i = 0; i < N * D; ++i) same = same && near(out[i], vv[i], 1e-5f * vv[i]);
   check(same, "position rows sum to 1");
 
   float m[4] = {1, 2, 3, 4}, id[4] = {1, 0, 0, 1}, r[4] = {};
-  gpsa::gemm(false, false, 2, 2, 2, 1.0f, m, 2, id, 2, 0.0f, r, 2);
-  check(r[0] == 1 && r[1] == 2 && r[2] == 3 && r[3] == 4, "gemm");
+  check(gpsa::gemm(false, false, 2, 2, 2, 1.0f, m, 2, id, 2, 0.0f, r, 2) == gpsa::status::ok &&
+            r[0] == 1 && r[1] == 2 && r[2] == 3 && r[3] == 4,
+        "gemm");
   float s[2] = {1e4f, -1e4f};
-  gpsa::softmax_rows(s, 1, 2, 2);
-  check(s[0] == 1.0f && s[1] == 0.0f, "softmax_rows");
+  check(gpsa::softmax_rows(1, 2, s, 2) == gpsa::status::ok && s[0] == 1.0f && s[1] == 0.0f,
+        "softmax_rows");
 }
 
-// A whole ConViT (gpsa/convit.hpp) on static buffers: 16x16 images, 4-pixel patches, D = 8,
+// A whole ConViT (gpsa/core/convit.hpp) on static buffers: 16x16 images, 4-pixel patches, D = 8,
 // H = 2, one GPSA and one MHSA block. Checks structural facts: final-norm rows have mean 0 and
 // variance 1 (unit norm weight, zero bias), and the logits are the head applied to token 0.
 void model() {
@@ -302,9 +307,10 @@ void model() {
   check(
       gpsa::convit_scratch_size(w.config, B, 1, ns) == gpsa::status::ok && ns <= std::size(scratch),
       "model: scratch size");
-  check(gpsa::convit_fold(w, std::span<float>(folded, nf)) == gpsa::status::ok, "model: fold");
-  check(gpsa::convit_forward(w, std::span<const float>(folded, nf), B, images, logits, features,
-                             std::span<float>(scratch, ns)) == gpsa::status::ok,
+  check(gpsa::convit_fold(w.config, blocks, std::span<float>(folded, nf)) == gpsa::status::ok,
+        "model: fold");
+  check(gpsa::convit_forward(w, B, images, logits, features, std::span<float>(scratch, ns)) ==
+            gpsa::status::ok,
         "model: forward");
   bool normed = true, head = true;
   for (std::size_t r = 0; r < B * T; ++r) {
@@ -321,8 +327,8 @@ void model() {
     }
   check(normed, "model: final-norm rows have mean 0, variance 1");
   check(head, "model: logits = head(token 0)");
-  check(gpsa::convit_forward(w, std::span<const float>(folded, nf), B, images, logits, nullptr,
-                             std::span<float>(scratch, ns - 1)) == gpsa::status::buffer_too_small,
+  check(gpsa::convit_forward(w, B, images, logits, {}, std::span<float>(scratch, ns - 1)) ==
+            gpsa::status::buffer_too_small,
         "model: short scratch is a status");
 }
 

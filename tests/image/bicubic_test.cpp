@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// gpsa/preprocess.hpp on its own: the bicubic weights and resize against a float64 evaluation of
-// the kernel formula written here, timm's geometry against its formulas, the normalisation,
-// and the status codes. No files, no PIL (the PIL comparisons are in golden_test.cpp).
+// gpsa/core/preprocess.hpp on its own: the bicubic weights and resize against a float64 evaluation
+// of the kernel formula written here, timm's geometry against its formulas, the normalisation, and
+// the status codes. No files, no PIL (the PIL comparisons are in golden_test.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "gpsa/preprocess.hpp"
+#include "gpsa/core/preprocess.hpp"
 
 namespace {
 
@@ -143,10 +143,10 @@ std::vector<std::uint8_t> random_image(std::size_t w, std::size_t h, unsigned se
 std::vector<std::uint8_t> resize(const std::vector<std::uint8_t>& src, gpsa::image_size in,
                                  gpsa::image_size out, gpsa::pixel_window win) {
   std::size_t bytes = 0;
-  EXPECT_EQ(gpsa::bicubic_resize_scratch(in, out, win, bytes), gpsa::status::ok);
+  EXPECT_EQ(gpsa::bicubic_resize_scratch_size(in, out, win, bytes), gpsa::status::ok);
   std::vector<std::byte> scratch(bytes);
   std::vector<std::uint8_t> dst(win.width * win.height * 3);
-  EXPECT_EQ(gpsa::bicubic_resize_rgb8(src, in, out, win, scratch, dst), gpsa::status::ok);
+  EXPECT_EQ(gpsa::bicubic_resize_rgb8(in, out, win, src, dst, scratch), gpsa::status::ok);
   return dst;
 }
 
@@ -206,20 +206,21 @@ TEST(BicubicResize, RefusesBadArguments) {
   std::vector<std::byte> scratch(1 << 16);
   std::size_t bytes = 0;
   using gpsa::status;
-  EXPECT_EQ(gpsa::bicubic_resize_scratch({0, 4}, {4, 4}, {0, 0, 4, 4}, bytes),
+  EXPECT_EQ(gpsa::bicubic_resize_scratch_size({0, 4}, {4, 4}, {0, 0, 4, 4}, bytes),
             status::invalid_argument);
-  EXPECT_EQ(gpsa::bicubic_resize_scratch({4, 4}, {4, 4}, {0, 0, 0, 4}, bytes),
+  EXPECT_EQ(gpsa::bicubic_resize_scratch_size({4, 4}, {4, 4}, {0, 0, 0, 4}, bytes),
             status::invalid_argument);
-  EXPECT_EQ(gpsa::bicubic_resize_scratch({4, 4}, {4, 4}, {1, 0, 4, 4}, bytes),
+  EXPECT_EQ(gpsa::bicubic_resize_scratch_size({4, 4}, {4, 4}, {1, 0, 4, 4}, bytes),
             status::invalid_argument);  // window beyond the image
-  EXPECT_EQ(gpsa::bicubic_resize_scratch({4, 4}, {std::size_t{1} << 31, 4}, {0, 0, 4, 4}, bytes),
-            status::size_overflow);  // PIL's int sides
-  EXPECT_EQ(gpsa::bicubic_resize_rgb8(std::span(src).first(47), {4, 4}, {8, 8}, {0, 0, 4, 4},
-                                      scratch, dst),
+  EXPECT_EQ(
+      gpsa::bicubic_resize_scratch_size({4, 4}, {std::size_t{1} << 31, 4}, {0, 0, 4, 4}, bytes),
+      status::size_overflow);  // PIL's int sides
+  EXPECT_EQ(gpsa::bicubic_resize_rgb8({4, 4}, {8, 8}, {0, 0, 4, 4}, std::span(src).first(47), dst,
+                                      scratch),
             status::buffer_too_small);
-  EXPECT_EQ(gpsa::bicubic_resize_rgb8(src, {4, 4}, {8, 8}, {0, 0, 4, 5}, scratch, dst),
+  EXPECT_EQ(gpsa::bicubic_resize_rgb8({4, 4}, {8, 8}, {0, 0, 4, 5}, src, dst, scratch),
             status::buffer_too_small);  // dst holds 4x4
-  EXPECT_EQ(gpsa::bicubic_resize_rgb8(src, {4, 4}, {8, 8}, {0, 0, 4, 4}, {}, dst),
+  EXPECT_EQ(gpsa::bicubic_resize_rgb8({4, 4}, {8, 8}, {0, 0, 4, 4}, src, dst, {}),
             status::buffer_too_small);
   std::vector<std::int32_t> w(3);
   std::size_t first = 0, count = 0;
@@ -279,7 +280,7 @@ TEST(Normalize, IsToTensorThenNormalizeInFloat32) {
   for (std::size_t i = 0; i < 256; ++i)
     for (std::size_t c = 0; c < 3; ++c) rgb[3 * i + c] = std::uint8_t((i + 85 * c) % 256);
   std::vector<float> out(3 * 256);
-  ASSERT_EQ(gpsa::normalize_imagenet(rgb, 256, out), gpsa::status::ok);
+  ASSERT_EQ(gpsa::normalize_imagenet(256, rgb, out), gpsa::status::ok);
   const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
   for (std::size_t c = 0; c < 3; ++c)
     for (std::size_t i = 0; i < 256; ++i) {
@@ -287,7 +288,7 @@ TEST(Normalize, IsToTensorThenNormalizeInFloat32) {
       volatile float centred = x - mean[c];                           // .sub_(mean)
       EXPECT_EQ(out[c * 256 + i], centred / sd[c]) << c << " " << i;  // .div_(std)
     }
-  EXPECT_EQ(gpsa::normalize_imagenet(rgb, 257, out), gpsa::status::buffer_too_small);
+  EXPECT_EQ(gpsa::normalize_imagenet(257, rgb, out), gpsa::status::buffer_too_small);
 }
 
 TEST(TimmEvalPreprocess, IsTheCropNormalised) {
@@ -296,15 +297,15 @@ TEST(TimmEvalPreprocess, IsTheCropNormalised) {
   ASSERT_EQ(gpsa::plan_timm_eval({61, 45}, 32, p), gpsa::status::ok);
   std::vector<std::byte> scratch(p.scratch_bytes);
   std::vector<std::uint8_t> crop(3 * 32 * 32);
-  ASSERT_EQ(gpsa::timm_eval_rgb8(p, src, scratch, crop), gpsa::status::ok);
+  ASSERT_EQ(gpsa::timm_eval_rgb8(p, src, crop, scratch), gpsa::status::ok);
   EXPECT_EQ(crop, resize(src, p.input, p.resized, p.crop));
   std::vector<float> x(p.output_count), expect(p.output_count);
-  ASSERT_EQ(gpsa::timm_eval_preprocess(p, src, scratch, x), gpsa::status::ok);
-  ASSERT_EQ(gpsa::normalize_imagenet(crop, 32 * 32, expect), gpsa::status::ok);
+  ASSERT_EQ(gpsa::timm_eval_preprocess(p, src, x, scratch), gpsa::status::ok);
+  ASSERT_EQ(gpsa::normalize_imagenet(32 * 32, crop, expect), gpsa::status::ok);
   EXPECT_EQ(x, expect);
-  EXPECT_EQ(gpsa::timm_eval_preprocess(p, src, std::span(scratch).first(p.scratch_bytes - 1), x),
+  EXPECT_EQ(gpsa::timm_eval_preprocess(p, src, x, std::span(scratch).first(p.scratch_bytes - 1)),
             gpsa::status::buffer_too_small);
-  EXPECT_EQ(gpsa::timm_eval_preprocess(p, src, scratch, std::span(x).first(x.size() - 1)),
+  EXPECT_EQ(gpsa::timm_eval_preprocess(p, src, std::span(x).first(x.size() - 1), scratch),
             gpsa::status::buffer_too_small);
 }
 

@@ -133,7 +133,7 @@ TEST(Fixtures, ResizeAndCropLikePil) {
       ASSERT_EQ(gpsa::plan_timm_eval({img.width, img.height}, S, plan), gpsa::status::ok);
       std::vector<std::byte> scratch(plan.scratch_bytes);
       std::vector<std::uint8_t> got(3 * S * S);
-      ASSERT_EQ(gpsa::timm_eval_rgb8(plan, img.pixels, scratch, got), gpsa::status::ok);
+      ASSERT_EQ(gpsa::timm_eval_rgb8(plan, img.pixels, got, scratch), gpsa::status::ok);
       std::size_t diffs = 0;
       for (std::size_t i = 0; i < got.size(); ++i) diffs += got[i] != expect[i];
       EXPECT_EQ(diffs, 0u) << "bytes differing from PIL's BICUBIC resize + crop";
@@ -168,7 +168,7 @@ TEST(DocsExample, PreprocessingSnippetsRun) {
   ASSERT_EQ(gpsa::plan_timm_eval({width, height}, 224, plan), gpsa::status::ok);
   std::vector<std::byte> scratch(plan.scratch_bytes);
   std::vector<float> out(plan.output_count);
-  gpsa::status s = gpsa::timm_eval_preprocess(plan, rgb_pixels, scratch, out);
+  gpsa::status s = gpsa::timm_eval_preprocess(plan, rgb_pixels, out, scratch);
   EXPECT_EQ(s, gpsa::status::ok);
   EXPECT_EQ(out, z.data);
 }

@@ -10,7 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/byte_budget.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa_test {
 

@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "io_test_util.hpp"
 
 namespace {

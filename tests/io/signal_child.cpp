@@ -8,7 +8,9 @@
 #include <cstring>
 #include <vector>
 
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
+#include "gpsa/runtime/output_set.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;

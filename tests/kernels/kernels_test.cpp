@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Core GPSA kernels (gpsa/attention.hpp) against an independent float64 computation.
+// Core GPSA kernels (gpsa/core/layer.hpp) against an independent float64 computation.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,8 +7,9 @@
 #include <limits>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/positional.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "reference.hpp"
 
@@ -20,12 +21,12 @@ using namespace gpsa_test;
 
 const grid kGrids[] = {{1, 1}, {1, 5}, {4, 1}, {2, 2}, {3, 5}, {7, 7}, {14, 14}};
 
-// The separable factors through the library's one implementation (gpsa/fold.hpp); the gating
+// The separable factors through the library's one implementation (gpsa/core/fold.hpp); the gating
 // (and so lambda) does not matter for the factors.
 status fold_factors(grid g, std::size_t H, const fvec& w, fvec& fx, fvec& gy) {
   const fvec gating(H, 0.0f);
   fvec lam(H);
-  return gpsa::fold_positional(g, H, w, {}, gating, fx, gy, lam);
+  return gpsa::layer_fold(g, H, w, {}, gating, fx, gy, lam);
 }
 
 // (H, N, N) = gy[h] (x) fx[h] for every head, through gpsa::positional_expand.
@@ -55,7 +56,7 @@ TEST(Positional, LogitsMatchFormula) {
     const std::size_t H = 3, N = g.patches();
     const fvec w = uniform(rng, 3 * H, -3, 3), b = uniform(rng, H, -1, 1);
     fvec out(H * N * N);
-    ASSERT_EQ(gpsa::pos_logits(g, H, w.data(), b.data(), out), status::ok);
+    ASSERT_EQ(gpsa::pos_logits(g, H, w, b, out), status::ok);
     const dvec ref = gpsa_test::pos_logits(g.rows, g.cols, H, w, b);
     for (std::size_t i = 0; i < out.size(); ++i)
       ASSERT_NEAR(out[i], ref[i], 1e-6 * std::max(1.0, std::abs(ref[i])))
@@ -71,9 +72,8 @@ TEST(Positional, LogitsFromTableAreBitIdenticalToOffsetPath) {
   {
     const grid g{7, 7};
     fvec a(H * 49 * 49), t(H * 49 * 49);
-    ASSERT_EQ(gpsa::pos_logits(g, H, w.data(), b.data(), a), status::ok);
-    ASSERT_EQ(gpsa::pos_logits_from_table(gpsa::rel_indices_v<7>.view(), H, w.data(), b.data(), t),
-              status::ok);
+    ASSERT_EQ(gpsa::pos_logits(g, H, w, b, a), status::ok);
+    ASSERT_EQ(gpsa::pos_logits_from_table(gpsa::rel_indices_v<7>.view(), H, w, b, t), status::ok);
     EXPECT_EQ(std::memcmp(a.data(), t.data(), a.size() * sizeof(float)), 0);
   }
   // runtime-filled rectangular table
@@ -82,8 +82,8 @@ TEST(Positional, LogitsFromTableAreBitIdenticalToOffsetPath) {
     const std::size_t N = 15;
     fvec table(N * N * 3), a(H * N * N), t(H * N * N);
     ASSERT_EQ(gpsa::fill_rel_indices(g, std::span<float>(table)), status::ok);
-    ASSERT_EQ(gpsa::pos_logits(g, H, w.data(), nullptr, a), status::ok);
-    ASSERT_EQ(gpsa::pos_logits_from_table({table.data(), g}, H, w.data(), nullptr, t), status::ok);
+    ASSERT_EQ(gpsa::pos_logits(g, H, w, {}, a), status::ok);
+    ASSERT_EQ(gpsa::pos_logits_from_table({table.data(), g}, H, w, {}, t), status::ok);
     EXPECT_EQ(std::memcmp(a.data(), t.data(), a.size() * sizeof(float)), 0);
   }
 }
@@ -95,12 +95,11 @@ TEST(Positional, AttentionDenseAndFactoredMatchFloat64) {
     const fvec w = uniform(rng, 3 * H, -3, 3), b = uniform(rng, H, -1, 1);
     const dvec ref = gpsa_test::pos_attention(g.rows, g.cols, H, w, b);
     fvec dense(H * N * N), table(N * N * 3), from_table(H * N * N);
-    ASSERT_EQ(gpsa::pos_attention(g, H, w.data(), b.data(), dense), status::ok);
+    ASSERT_EQ(gpsa::pos_attention(g, H, w, b, dense), status::ok);
     ASSERT_EQ(gpsa::fill_rel_indices(g, std::span<float>(table)), status::ok);
-    ASSERT_EQ(gpsa::pos_attention_from_table({table.data(), g}, H, w.data(), b.data(), from_table),
-              status::ok);
+    ASSERT_EQ(gpsa::pos_attention_from_table({table.data(), g}, H, w, b, from_table), status::ok);
     gpsa::fold_counts counts{};
-    ASSERT_EQ(gpsa::fold_size(g, H, counts), status::ok);
+    ASSERT_EQ(gpsa::layer_folded_size(g, H, counts), status::ok);
     const std::size_t nfx = counts.fx, ngy = counts.gy;
     EXPECT_EQ(nfx, H * g.cols * g.cols);
     EXPECT_EQ(ngy, H * g.rows * g.rows);
@@ -129,7 +128,7 @@ TEST(Stability, SharpLocalityAlpha40) {
   ASSERT_EQ(gpsa::local_init(H, 40.0f, w), status::ok);
   const dvec ref = gpsa_test::pos_attention(14, 14, H, w, b);
   fvec dense(H * N * N), fx(H * 14 * 14), gy(H * 14 * 14), expanded(H * N * N);
-  ASSERT_EQ(gpsa::pos_attention(g, H, w.data(), b.data(), dense), status::ok);
+  ASSERT_EQ(gpsa::pos_attention(g, H, w, b, dense), status::ok);
   ASSERT_EQ(fold_factors(g, H, w, fx, gy), status::ok);
   ASSERT_EQ(expand_factors(g, H, fx, gy, expanded), status::ok);
   EXPECT_EQ(count_nonfinite(dense), 0u);
@@ -152,7 +151,7 @@ TEST(Stability, HugePositionalLogits) {
   const fvec w{1e3f, -1e3f, -1e3f, -250.0f, 500.0f, -300.0f}, b{1e4f, -1e4f};
   const dvec ref = gpsa_test::pos_attention(7, 7, H, w, b);
   fvec dense(H * N * N);
-  ASSERT_EQ(gpsa::pos_attention(g, H, w.data(), b.data(), dense), status::ok);
+  ASSERT_EQ(gpsa::pos_attention(g, H, w, b, dense), status::ok);
   EXPECT_EQ(count_nonfinite(dense), 0u);
   EXPECT_LE(max_abs_diff(dense, ref), 1e-6);
 }
@@ -165,7 +164,7 @@ TEST(Stability, ContentLogitsPlusMinus1e4) {
   const fvec q{100.0f, 1.0f, -100.0f, 0.0f, 0.0f, 100.0f};                 // 3 x 2
   const fvec k{100.0f, 0.0f, 100.0f, -0.5f, 99.0f, 99.0f, -100.0f, 0.0f};  // 4 x 2
   fvec out(3 * 4);
-  ASSERT_EQ(gpsa::content_attention(3, 4, 2, q.data(), 2, k.data(), 2, 1.0f, out.data(), 4),
+  ASSERT_EQ(gpsa::content_attention(3, 4, 2, 1.0f, q.data(), 2, k.data(), 2, out.data(), 4),
             status::ok);
   EXPECT_EQ(count_nonfinite(out), 0u);
   dvec ref(12);
@@ -183,7 +182,7 @@ TEST(Content, ScaledScoresMatchFloat64) {
   const float scale = gpsa::head_scale(d);
   EXPECT_FLOAT_EQ(scale, static_cast<float>(1.0 / std::sqrt(5.0)));
   fvec out(nq * 10, -7.0f);
-  ASSERT_EQ(gpsa::content_attention(nq, nk, d, q.data(), ld, k.data(), ld, scale, out.data(), 10),
+  ASSERT_EQ(gpsa::content_attention(nq, nk, d, scale, q.data(), ld, k.data(), ld, out.data(), 10),
             status::ok);
   dvec ref(nq * nk);
   for (std::size_t i = 0; i < nq; ++i)
@@ -201,7 +200,7 @@ TEST(Content, ScaledScoresMatchFloat64) {
 
 // ---- gate ---------------------------------------------------------------------------------
 
-// lambda is the fold's (gpsa::fold_positional, constexpr sigmoid): accurate against float64 for
+// lambda is the fold's (gpsa::layer_fold, constexpr sigmoid): accurate against float64 for
 // gates in [-100, 100]; with nonfinite_policy::propagate, +-Inf give exactly 1 / 0 and NaN NaN.
 TEST(Gate, FoldLambdaIsStable) {
   const float inf = std::numeric_limits<float>::infinity();
@@ -212,11 +211,10 @@ TEST(Gate, FoldLambdaIsStable) {
   const grid g{1, 2};
   const fvec w(3 * H, 0.0f);
   fvec fx(H * 4), gy(H), lam(H);
-  ASSERT_EQ(gpsa::fold_positional(g, H, w, {}, gates, fx, gy, lam), status::invalid_argument)
+  ASSERT_EQ(gpsa::layer_fold(g, H, w, {}, gates, fx, gy, lam), status::invalid_argument)
       << "reject is the default";
-  ASSERT_EQ(
-      gpsa::fold_positional(g, H, w, {}, gates, fx, gy, lam, gpsa::nonfinite_policy::propagate),
-      status::ok);
+  ASSERT_EQ(gpsa::layer_fold(g, H, w, {}, gates, fx, gy, lam, gpsa::nonfinite_policy::propagate),
+            status::ok);
   for (std::size_t h = 0; h + 3 < H; ++h) {
     const double ref = 1.0 / (1.0 + std::exp(-double(gates[h])));
     EXPECT_TRUE(std::isfinite(lam[h])) << gates[h];
@@ -241,7 +239,7 @@ TEST(Gate, BlendPlusMinus100) {
   for (float gate : {-100.0f, -3.0f, 0.0f, 2.0f, 100.0f}) {
     const fvec gating{gate};
     fvec fx(9), gy(4), lam(1), pos(N * N);
-    ASSERT_EQ(gpsa::fold_positional(g, 1, w, {}, gating, fx, gy, lam), status::ok);
+    ASSERT_EQ(gpsa::layer_fold(g, 1, w, {}, gating, fx, gy, lam), status::ok);
     const gpsa::folded_view view{1, g, fx.data(), gy.data(), lam.data()};
     ASSERT_EQ(gpsa::positional_expand(view, 0, pos), status::ok);
     fvec a = c;
@@ -313,11 +311,11 @@ TEST(LocalInit, ExtraHeadsAreScaledByAlpha) {
 
 TEST(LocalInit, IdentityValueAndErrors) {
   fvec v(16, 5.0f), w(12, 0.0f);
-  ASSERT_EQ(gpsa::local_init(4, 1.0f, w, 4, v), status::ok);
+  ASSERT_EQ(gpsa::local_init(4, 1.0f, 4, w, v), status::ok);
   for (std::size_t i = 0; i < 4; ++i)
     for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(v[i * 4 + j], i == j ? 1.0f : 0.0f);
   fvec small_v(15, 5.0f), w2(12, 9.0f);
-  EXPECT_EQ(gpsa::local_init(4, 1.0f, w2, 4, small_v), status::buffer_too_small);
+  EXPECT_EQ(gpsa::local_init(4, 1.0f, 4, w2, small_v), status::buffer_too_small);
   for (float f : w2) EXPECT_EQ(f, 9.0f) << "failed call must not write";
   EXPECT_EQ(gpsa::local_init(5, 1.0f, w), status::buffer_too_small);
   EXPECT_EQ(gpsa::local_init(0, 1.0f, w), status::invalid_argument);
@@ -354,22 +352,22 @@ struct fwd_case {
   bool bias;
 };
 
-// Runs gpsa_forward on the layer's fold with a scratch of exactly the queried size followed by
+// Runs layer_forward on the layer's fold with a scratch of exactly the queried size followed by
 // guard values.
 fvec run_forward(const rand_layer& l, grid g, std::size_t B, const fvec& x, fvec* attn) {
-  const gpsa::gpsa_weights w = l.view();
+  const gpsa::layer_weights w = l.view();
   const std::size_t N = g.patches(), H = l.H;
   const folded_buffers f(l, g);
   EXPECT_EQ(f.code, status::ok);
   std::size_t need = 0;
-  EXPECT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), B), 1, need), status::ok);
+  EXPECT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, f.view(), B), 1, need), status::ok);
   const float guard = 1234.5f;
   fvec scratch(need + 64, guard);
   fvec y(B * N * l.D, std::numeric_limits<float>::quiet_NaN());
   if (attn != nullptr) attn->assign(B * H * N * N, std::numeric_limits<float>::quiet_NaN());
   EXPECT_EQ(
-      gpsa::gpsa_forward(w, f.view(), B, x, y, attn ? std::span<float>(*attn) : std::span<float>(),
-                         std::span<float>(scratch.data(), need)),
+      gpsa::layer_forward(w, f.view(), B, x, y, attn ? std::span<float>(*attn) : std::span<float>(),
+                          std::span<float>(scratch.data(), need)),
       status::ok);
   for (std::size_t i = need; i < scratch.size(); ++i)
     EXPECT_EQ(scratch[i], guard) << "scratch overrun at " << i;
@@ -394,13 +392,13 @@ TEST_P(Forward, MatchesFloat64Reference) {
   // rounding, held to the same float64 bound as the exact path.
   const fvec y_no_attn = run_forward(l, c.g, c.B, x, nullptr);
   EXPECT_LE(max_abs_diff(y_no_attn, ref_y), 1e-5 * ymax) << "fused";
-  // gpsa_attention agrees with the forward's attention bit for bit
-  const gpsa::gpsa_weights w = l.view();
+  // layer_attention agrees with the forward's attention bit for bit
+  const gpsa::layer_weights w = l.view();
   const folded_buffers f(l, c.g);
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), c.B), 1, need), status::ok);
+  ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, f.view(), c.B), 1, need), status::ok);
   fvec scratch(need), attn2(c.B * c.H * c.g.patches() * c.g.patches());
-  ASSERT_EQ(gpsa::gpsa_attention(w, f.view(), c.B, x, attn2, scratch), status::ok);
+  ASSERT_EQ(gpsa::layer_attention(w, f.view(), c.B, x, attn2, scratch), status::ok);
   EXPECT_EQ(attn2, attn);
 }
 
@@ -436,12 +434,12 @@ TEST(ForwardBatch, InPlaceOutput) {
   const fvec x = uniform(rng, 2 * 16 * 16, -1, 1);
   const fvec y = run_forward(l, g, 2, x, nullptr);
   fvec xy = x;
-  const gpsa::gpsa_weights w = l.view();
+  const gpsa::layer_weights w = l.view();
   const folded_buffers f(l, g);
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), 2), 1, need), status::ok);
+  ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, f.view(), 2), 1, need), status::ok);
   fvec scratch(need);
-  ASSERT_EQ(gpsa::gpsa_forward(w, f.view(), 2, xy, xy, {}, scratch), status::ok);
+  ASSERT_EQ(gpsa::layer_forward(w, f.view(), 2, xy, xy, {}, scratch), status::ok);
   EXPECT_EQ(std::memcmp(xy.data(), y.data(), y.size() * sizeof(float)), 0);
 }
 
@@ -450,7 +448,7 @@ TEST(Stability, ForwardSharpLocalityAndSaturatedGates) {
   const grid g{6, 6};
   const std::size_t H = 4, D = 16, N = 36, B = 2;
   rand_layer l = make_layer(H, D, false, 13);
-  ASSERT_EQ(gpsa::local_init(H, 40.0f, l.pos_w, D, l.v_w), status::ok);
+  ASSERT_EQ(gpsa::local_init(H, 40.0f, D, l.pos_w, l.v_w), status::ok);
   l.gating = {100.0f, -100.0f, 9.0f, -3.0f};
   std::mt19937 rng(14);
   const fvec x = uniform(rng, B * N * D, -2, 2);
@@ -492,7 +490,7 @@ TEST(Stability, ForwardHugeContentLogits) {
 
 TEST(Errors, StatusCodes) {
   const rand_layer l = make_layer(4, 16, false, 17);
-  gpsa::gpsa_weights w = l.view();
+  gpsa::layer_weights w = l.view();
   const grid g{2, 2};
   const folded_buffers f(l, g);
   const gpsa::folded_view pos = f.view();
@@ -500,58 +498,62 @@ TEST(Errors, StatusCodes) {
   EXPECT_EQ(gpsa::validate(w), status::ok);
   EXPECT_EQ(gpsa::validate(pos), status::ok);
 
-  gpsa::gpsa_weights bad = w;
+  gpsa::layer_weights bad = w;
   bad.heads = 0;
   EXPECT_EQ(gpsa::validate(bad), status::invalid_argument);
   bad = w;
   bad.heads = 3;  // 16 % 3 != 0
-  EXPECT_EQ(gpsa::gpsa_forward(bad, pos, 1, x, y, {}, scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::layer_forward(bad, pos, 1, x, y, {}, scratch), status::invalid_argument);
   bad = w;
   bad.qk_weight = nullptr;
-  EXPECT_EQ(gpsa::gpsa_forward(bad, pos, 1, x, y, {}, scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::layer_forward(bad, pos, 1, x, y, {}, scratch), status::invalid_argument);
 
   // the folded view: empty grid, missing factors, a different head count
   gpsa::folded_view bad_pos = pos;
   bad_pos.shape = {0, 3};
-  EXPECT_EQ(gpsa::gpsa_forward(w, bad_pos, 1, x, y, {}, scratch), status::empty_grid);
+  EXPECT_EQ(gpsa::layer_forward(w, bad_pos, 1, x, y, {}, scratch), status::empty_grid);
   bad_pos = pos;
   bad_pos.lambda = nullptr;
-  EXPECT_EQ(gpsa::gpsa_forward(w, bad_pos, 1, x, y, {}, scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::layer_forward(w, bad_pos, 1, x, y, {}, scratch), status::invalid_argument);
   bad_pos = pos;
   bad_pos.heads = 2;
-  EXPECT_EQ(gpsa::gpsa_forward(w, bad_pos, 1, x, y, {}, scratch), status::shape_mismatch);
-  EXPECT_EQ(gpsa::gpsa_attention(w, bad_pos, 1, x, attn, scratch), status::shape_mismatch);
+  EXPECT_EQ(gpsa::layer_forward(w, bad_pos, 1, x, y, {}, scratch), status::shape_mismatch);
+  EXPECT_EQ(gpsa::layer_attention(w, bad_pos, 1, x, attn, scratch), status::shape_mismatch);
 
   // buffers of the wrong length
-  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, std::span<const float>(x).first(63), y, {}, scratch),
+  EXPECT_EQ(gpsa::layer_forward(w, pos, 1, std::span<const float>(x).first(63), y, {}, scratch),
             status::shape_mismatch);
-  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, x, std::span<float>(y).first(63), {}, scratch),
+  EXPECT_EQ(gpsa::layer_forward(w, pos, 1, x, std::span<float>(y).first(63), {}, scratch),
             status::shape_mismatch);
-  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, x, y, std::span<float>(attn).first(63), scratch),
+  EXPECT_EQ(gpsa::layer_forward(w, pos, 1, x, y, std::span<float>(attn).first(63), scratch),
             status::shape_mismatch);
-  EXPECT_EQ(gpsa::gpsa_attention(w, pos, 1, x, {}, scratch), status::shape_mismatch);
-  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 0, {}, {}, {}, {}), status::ok);
+  EXPECT_EQ(gpsa::layer_attention(w, pos, 1, x, {}, scratch), status::shape_mismatch);
+  EXPECT_EQ(gpsa::layer_forward(w, pos, 0, {}, {}, {}, {}), status::ok);
 
   std::size_t need = 0;
-  ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos, 1), 1, need), status::ok);
-  EXPECT_EQ(gpsa::gpsa_forward(w, pos, 1, x, y, {}, std::span<float>(scratch.data(), need - 1)),
+  ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, pos, 1), 1, need), status::ok);
+  EXPECT_EQ(gpsa::layer_forward(w, pos, 1, x, y, {}, std::span<float>(scratch.data(), need - 1)),
             status::buffer_too_small);
-  EXPECT_EQ(gpsa::gpsa_attention(w, pos, 1, x, attn, std::span<float>(scratch.data(), need - 1)),
+  EXPECT_EQ(gpsa::layer_attention(w, pos, 1, x, attn, std::span<float>(scratch.data(), need - 1)),
             status::buffer_too_small);
 
   const std::size_t huge = std::size_t{1} << 40;
-  EXPECT_EQ(gpsa::gpsa_scratch_size({1, {huge, huge}, 4, 16}, 1, need), status::size_overflow);
-  EXPECT_EQ(gpsa::gpsa_scratch_size({1, g, 3, 16}, 1, need), status::invalid_argument);
-  EXPECT_EQ(gpsa::gpsa_scratch_size({1, g, 4, 16}, 0, need), status::invalid_argument);
-  EXPECT_EQ(gpsa::gpsa_scratch_size({1, {0, 2}, 4, 16}, 1, need), status::empty_grid);
+  EXPECT_EQ(gpsa::layer_scratch_size({4, 16, {huge, huge}, 1}, 1, need), status::size_overflow);
+  EXPECT_EQ(gpsa::layer_scratch_size({3, 16, g, 1}, 1, need), status::invalid_argument);
+  EXPECT_EQ(gpsa::layer_scratch_size({4, 16, g, 1}, 0, need), status::invalid_argument);
+  EXPECT_EQ(gpsa::layer_scratch_size({4, 16, {0, 2}, 1}, 1, need), status::empty_grid);
   std::size_t count = 0;
-  EXPECT_EQ(gpsa::pos_logits_count({huge, huge}, 4, count), status::size_overflow);
+  EXPECT_EQ(gpsa::pos_logits_size({huge, huge}, 4, count), status::size_overflow);
 
   fvec small(4 * 4 * 4 - 1);
-  EXPECT_EQ(gpsa::pos_logits(g, 4, l.pos_w.data(), nullptr, small), status::buffer_too_small);
-  EXPECT_EQ(gpsa::pos_attention(g, 4, l.pos_w.data(), nullptr, small), status::buffer_too_small);
-  EXPECT_EQ(gpsa::pos_logits(g, 0, l.pos_w.data(), nullptr, scratch), status::invalid_argument);
-  EXPECT_EQ(gpsa::pos_logits(g, 4, nullptr, nullptr, scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::pos_logits(g, 4, l.pos_w, {}, small), status::buffer_too_small);
+  EXPECT_EQ(gpsa::pos_attention(g, 4, l.pos_w, {}, small), status::buffer_too_small);
+  EXPECT_EQ(gpsa::pos_logits(g, 0, l.pos_w, {}, scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::pos_logits(g, 4, {}, {}, scratch), status::shape_mismatch);
+  EXPECT_EQ(gpsa::pos_logits(g, 4, std::span(l.pos_w).first(11), {}, scratch),
+            status::shape_mismatch);  // weight: 3H floats
+  EXPECT_EQ(gpsa::pos_logits(g, 4, l.pos_w, std::span(l.pos_w).first(3), scratch),
+            status::shape_mismatch);  // bias: H floats or none
   fvec fx(15), gy(16);
   EXPECT_EQ(fold_factors(g, 4, l.pos_w, fx, gy), status::buffer_too_small);
 }
@@ -574,11 +576,11 @@ TEST(Errors, PropagatedNonFiniteWeightsPoisonOneHead) {
     if (which == 2) bad.gating[1] = std::numeric_limits<float>::quiet_NaN();
     const folded_buffers f(bad, g, gpsa::nonfinite_policy::propagate);
     ASSERT_EQ(f.code, status::ok);
-    const gpsa::gpsa_weights w = bad.view();
+    const gpsa::layer_weights w = bad.view();
     std::size_t need = 0;
-    ASSERT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, f.view(), 1), 1, need), status::ok);
+    ASSERT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, f.view(), 1), 1, need), status::ok);
     fvec scratch(need), y(N * 12), attn(H * N * N);
-    ASSERT_EQ(gpsa::gpsa_forward(w, f.view(), 1, x, y, attn, scratch), status::ok);
+    ASSERT_EQ(gpsa::layer_forward(w, f.view(), 1, x, y, attn, scratch), status::ok);
     for (std::size_t h = 0; h < H; ++h)
       for (std::size_t i = 0; i < N * N; ++i) {
         const float a = attn[h * N * N + i];

@@ -10,8 +10,8 @@
 #include <random>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/fold.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/layer.hpp"
 
 #include "../support/test_util.hpp"
 
@@ -25,8 +25,8 @@ struct rand_layer {
   std::size_t H = 0, D = 0;
   fvec qk_w, qk_b, v_w, v_b, proj_w, proj_b, pos_w, pos_b, gating;
 
-  gpsa::gpsa_weights view() const {
-    gpsa::gpsa_weights w;
+  gpsa::layer_weights view() const {
+    gpsa::layer_weights w;
     w.heads = H;
     w.dim = D;
     w.qk_weight = qk_w.data();
@@ -54,7 +54,7 @@ struct folded_buffers {
         fx(l.H * grid.cols * grid.cols),
         gy(l.H * grid.rows * grid.rows),
         lam(l.H) {
-    code = gpsa::fold_positional(g, H, l.pos_w, l.pos_b, l.gating, fx, gy, lam, policy);
+    code = gpsa::layer_fold(g, H, l.pos_w, l.pos_b, l.gating, fx, gy, lam, policy);
   }
   gpsa::folded_view view() const { return {H, g, fx.data(), gy.data(), lam.data()}; }
 };

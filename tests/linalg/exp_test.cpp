@@ -1,4 +1,4 @@
-// exp_inplace vs std::exp in double: a sweep over float bit patterns (max ulp error reported and
+// exp_values vs std::exp in double: a sweep over float bit patterns (max ulp error reported and
 // bounded), special values, overflow/underflow thresholds, in-place use and every tail length.
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <functional>
 #include <string>
 
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "linalg_impl.hpp"
 #include "targets.hpp"
 
@@ -22,13 +22,13 @@ struct backend {
   std::string name;
   std::function<void(const float*, float*, std::size_t)> fn;
 };
-// gpsa::exp_inplace forced to each SIMD target, then the scalar kernel.
+// gpsa::exp_values forced to each SIMD target, then the scalar kernel.
 const std::vector<backend> kBackends = [] {
   std::vector<backend> out;
   for (const std::size_t t : gpsa_test::simd_targets())
     out.push_back({gpsa_test::target_name(t), [t](const float* in, float* o, std::size_t n) {
                      const gpsa_test::target_scope scope(t);
-                     gpsa::exp_inplace(in, o, n);
+                     ASSERT_EQ(gpsa::exp_values({in, n}, {o, n}), gpsa::status::ok);
                    }});
   out.push_back({"scalar", &gpsa::detail::exp_scalar});
   return out;
@@ -145,5 +145,15 @@ TEST_P(ExpLengthTest, InPlaceAndTails) {
 
 INSTANTIATE_TEST_SUITE_P(Lengths, ExpLengthTest,
                          ::testing::Values(0, 1, 3, 7, 8, 15, 16, 17, 31, 64, 197, 433));
+
+TEST(Exp, ArgumentChecks) {
+  std::vector<float> in(4, 1.0f), out(4);
+  EXPECT_EQ(gpsa::exp_values(in, out), gpsa::status::ok);
+  EXPECT_NEAR(out[3], 2.718281828, 1e-6);  // e, written
+  EXPECT_EQ(gpsa::exp_values(in, std::span(out).first(3)), gpsa::status::shape_mismatch);
+  EXPECT_EQ(gpsa::exp_values({}, {}), gpsa::status::ok);
+  EXPECT_EQ(gpsa::exp_values({static_cast<const float*>(nullptr), 2}, std::span(out).first(2)),
+            gpsa::status::invalid_argument);
+}
 
 }  // namespace

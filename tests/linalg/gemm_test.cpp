@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "linalg_impl.hpp"
 #include "targets.hpp"
 
@@ -33,6 +33,13 @@ struct backend {
   std::function<gemm_sig> fn;
 };
 
+// gpsa::gemm on arguments that are valid here: it must succeed (its checks: ArgumentChecks).
+void gemm_ok(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+             const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+             std::size_t ldc, const gpsa::executor* ex = nullptr) {
+  ASSERT_EQ(gpsa::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ex), gpsa::status::ok);
+}
+
 // gemm_packed with op(B) packed first (any ldb).
 void packed_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
                  const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
@@ -41,7 +48,8 @@ void packed_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, 
   ASSERT_EQ(gpsa::gemm_packed_b_size(k, n, floats), gpsa::status::ok);
   std::vector<float> packed(floats + 1);  // + 1: never a zero-size vector's null data()
   ASSERT_EQ(gpsa::gemm_pack_b(tb, k, n, b, ldb, packed), gpsa::status::ok);
-  gpsa::gemm_packed(ta, m, n, k, alpha, a, lda, packed.data(), beta, c, ldc, ex);
+  ASSERT_EQ(gpsa::gemm_packed(ta, m, n, k, alpha, a, lda, packed, beta, c, ldc, ex),
+            gpsa::status::ok);
 }
 
 const std::vector<backend>& backends() {
@@ -53,7 +61,7 @@ const std::vector<backend>& backends() {
                          const float* a, std::size_t lda, const float* b, std::size_t ldb, float be,
                          float* c, std::size_t ldc) {
                        const gpsa_test::target_scope scope(t);
-                       gpsa::gemm(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+                       gemm_ok(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
                      }});
     out.push_back({"portable", &gpsa::detail::gemm_blocked_scalar});
     out.push_back({"packed", [](bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
@@ -65,7 +73,7 @@ const std::vector<backend>& backends() {
                                 float al, const float* a, std::size_t lda, const float* b,
                                 std::size_t ldb, float be, float* c, std::size_t ldc) {
                      gpsa_test::reverse_executor three(3);
-                     gpsa::gemm(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, &three.ex);
+                     gemm_ok(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, &three.ex);
                    }});
     return out;
   }();
@@ -214,10 +222,10 @@ TEST_P(GemmBits, SameBytesWhateverComputesIt) {
   const auto [ta, tb, s] = GetParam();
   for (const scalars ab : {scalars{1.0f, 0.0f}, scalars{-0.75f, 1.5f}}) {
     const gemm_case gc(ta, tb, s, ab, false);
-    const std::vector<float> serial =
-        gc.run(static_cast<void (*)(bool, bool, std::size_t, std::size_t, std::size_t, float,
-                                    const float*, std::size_t, const float*, std::size_t, float,
-                                    float*, std::size_t) noexcept>(&gpsa::gemm));
+    const std::vector<float> serial = gc.run(
+        [](bool a_t, bool b_t, std::size_t m, std::size_t n, std::size_t k, float al,
+           const float* a, std::size_t lda, const float* b, std::size_t ldb, float be, float* cc,
+           std::size_t ldc) { gemm_ok(a_t, b_t, m, n, k, al, a, lda, b, ldb, be, cc, ldc); });
     gc.check("serial", serial);
     auto run = [&](const std::function<gemm_sig>& fn) { return gc.run(fn); };
 
@@ -227,7 +235,7 @@ TEST_P(GemmBits, SameBytesWhateverComputesIt) {
       const auto c = run([&](bool a_t, bool b_t, std::size_t m, std::size_t n, std::size_t k,
                              float al, const float* a, std::size_t lda, const float* b,
                              std::size_t ldb, float be, float* cc, std::size_t ldc) {
-        gpsa::gemm(a_t, b_t, m, n, k, al, a, lda, b, ldb, be, cc, ldc, &ex.ex);
+        gemm_ok(a_t, b_t, m, n, k, al, a, lda, b, ldb, be, cc, ldc, &ex.ex);
       });
       EXPECT_TRUE(same_bytes(c, serial)) << w << " workers";
       const auto cp = run([&](bool a_t, bool b_t, std::size_t m, std::size_t n, std::size_t k,
@@ -245,8 +253,8 @@ TEST_P(GemmBits, SameBytesWhateverComputesIt) {
                                std::size_t ldb, float be, float* cc, std::size_t ldc) {
       for (const auto& [r0, r1] : {std::pair{std::size_t{0}, mi}, std::pair{mi, m}})
         for (const auto& [c0, c1] : {std::pair{std::size_t{0}, nj}, std::pair{nj, n}})
-          gpsa::gemm(a_t, b_t, r1 - r0, c1 - c0, k, al, a_t ? a + r0 : a + r0 * lda, lda,
-                     b_t ? b + c0 * ldb : b + c0, ldb, be, cc + r0 * ldc + c0, ldc);
+          gemm_ok(a_t, b_t, r1 - r0, c1 - c0, k, al, a_t ? a + r0 : a + r0 * lda, lda,
+                  b_t ? b + c0 * ldb : b + c0, ldb, be, cc + r0 * ldc + c0, ldc);
     });
     EXPECT_TRUE(same_bytes(quads, serial)) << "four rectangles";
 
@@ -257,7 +265,7 @@ TEST_P(GemmBits, SameBytesWhateverComputesIt) {
                   const float* a, std::size_t lda, const float* b, std::size_t ldb, float be,
                   float* cc, std::size_t ldc) {
             const gpsa_test::target_scope scope(t);
-            gpsa::gemm(a_t, b_t, m, n, k, al, a, lda, b, ldb, be, cc, ldc);
+            gemm_ok(a_t, b_t, m, n, k, al, a, lda, b, ldb, be, cc, ldc);
           });
       gc.check("gemm@" + gpsa_test::target_name(t), c);
       if (gpsa_test::fused_multiply_add(t) && gpsa_test::fused_multiply_add(0)) {
@@ -279,10 +287,10 @@ TEST(Gemm, RowsOfABatchMatchTheRowsAlone) {
   const std::size_t n = 196, d = 120, out = 200, batch = 3;
   const auto x = random_matrix(batch * n * d, 7), w = random_matrix(out * d, 8);
   std::vector<float> all(batch * n * out), one(n * out);
-  gpsa::gemm(false, true, batch * n, out, d, 1.0f, x.data(), d, w.data(), d, 0.0f, all.data(), out);
+  gemm_ok(false, true, batch * n, out, d, 1.0f, x.data(), d, w.data(), d, 0.0f, all.data(), out);
   for (std::size_t b = 0; b < batch; ++b) {
-    gpsa::gemm(false, true, n, out, d, 1.0f, x.data() + b * n * d, d, w.data(), d, 0.0f, one.data(),
-               out);
+    gemm_ok(false, true, n, out, d, 1.0f, x.data() + b * n * d, d, w.data(), d, 0.0f, one.data(),
+            out);
     EXPECT_EQ(std::memcmp(one.data(), all.data() + b * n * out, one.size() * sizeof(float)), 0)
         << "item " << b;
   }
@@ -377,6 +385,49 @@ TEST(Gemm, BackendNames) {
   RecordProperty("simd_targets", all);
   std::printf("gemm backend: %s, simd backend: %s, targets tested: %s\n", g.c_str(), s.c_str(),
               all.c_str());
+}
+
+// Every argument gemm and gemm_packed check, one at a time on an otherwise valid call.
+TEST(Gemm, ArgumentChecks) {
+  using gpsa::status;
+  const std::size_t m = 3, n = 5, k = 4;
+  const auto a = random_matrix(m * k, 1), b = random_matrix(k * n, 2);
+  std::vector<float> c(m * n, 0.0f);
+  const auto call = [&](const float* pa, std::size_t lda, const float* pb, std::size_t ldb,
+                        float* pc, std::size_t ldc, const gpsa::executor* ex = nullptr) {
+    return gpsa::gemm(false, false, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, ldc, ex);
+  };
+  EXPECT_EQ(call(a.data(), k, b.data(), n, c.data(), n), status::ok);
+  EXPECT_EQ(call(nullptr, k, b.data(), n, c.data(), n), status::invalid_argument);
+  EXPECT_EQ(call(a.data(), k, nullptr, n, c.data(), n), status::invalid_argument);
+  EXPECT_EQ(call(a.data(), k, b.data(), n, nullptr, n), status::invalid_argument);
+  EXPECT_EQ(call(a.data(), k - 1, b.data(), n, c.data(), n), status::invalid_argument);
+  EXPECT_EQ(call(a.data(), k, b.data(), n - 1, c.data(), n), status::invalid_argument);
+  EXPECT_EQ(call(a.data(), k, b.data(), n, c.data(), n - 1), status::invalid_argument);
+  const gpsa::executor broken{nullptr, nullptr, 2};
+  EXPECT_EQ(call(a.data(), k, b.data(), n, c.data(), n, &broken), status::invalid_argument);
+  // Transposed operands: the leading dimension is checked against the stored shape.
+  EXPECT_EQ(gpsa::gemm(true, true, m, n, k, 1.0f, a.data(), m, b.data(), k, 0.0f, c.data(), n),
+            status::ok);
+  EXPECT_EQ(gpsa::gemm(true, false, m, n, k, 1.0f, a.data(), m - 1, b.data(), n, 0.0f, c.data(), n),
+            status::invalid_argument);
+  // Nothing to compute: no operand is looked at.
+  EXPECT_EQ(gpsa::gemm(false, false, 0, n, k, 1.0f, nullptr, 0, nullptr, 0, 0.0f, nullptr, 0),
+            status::ok);
+  EXPECT_EQ(gpsa::gemm(false, false, m, n, 0, 1.0f, nullptr, 0, nullptr, 0, 0.0f, c.data(), n),
+            status::ok);
+  // gemm_packed: the packed op(B) must hold gemm_packed_b_size floats.
+  std::size_t floats = 0;
+  ASSERT_EQ(gpsa::gemm_packed_b_size(k, n, floats), status::ok);
+  std::vector<float> packed(floats);
+  ASSERT_EQ(gpsa::gemm_pack_b(false, k, n, b.data(), n, packed), status::ok);
+  EXPECT_EQ(gpsa::gemm_packed(false, m, n, k, 1.0f, a.data(), k, packed, 0.0f, c.data(), n),
+            status::ok);
+  EXPECT_EQ(gpsa::gemm_packed(false, m, n, k, 1.0f, a.data(), k,
+                              std::span(packed).first(floats - 1), 0.0f, c.data(), n),
+            status::buffer_too_small);
+  EXPECT_EQ(gpsa::gemm_packed(false, m, n, k, 1.0f, nullptr, k, packed, 0.0f, c.data(), n),
+            status::invalid_argument);
 }
 
 }  // namespace

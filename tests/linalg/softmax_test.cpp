@@ -12,7 +12,7 @@
 #include <functional>
 #include <string>
 
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/linalg.hpp"
 #include "linalg_impl.hpp"
 #include "targets.hpp"
 
@@ -29,7 +29,7 @@ const std::vector<backend> kBackends = [] {
     out.push_back(
         {gpsa_test::target_name(t), [t](float* x, std::size_t r, std::size_t c, std::size_t ld) {
            const gpsa_test::target_scope scope(t);
-           gpsa::softmax_rows(x, r, c, ld);
+           ASSERT_EQ(gpsa::softmax_rows(r, c, x, ld), gpsa::status::ok);
          }});
   out.push_back({"scalar", &gpsa::detail::softmax_rows_scalar});
   return out;
@@ -137,7 +137,7 @@ TEST_P(SoftmaxTest, SameBytesOnEveryFusedMultiplyAddTarget) {
     std::vector<float> y = x;
     {
       const gpsa_test::target_scope scope(t);
-      gpsa::softmax_rows(y.data(), rows, cols, ld);
+      ASSERT_EQ(gpsa::softmax_rows(rows, cols, y.data(), ld), gpsa::status::ok);
     }
     if (first.empty())
       first = y;
@@ -178,6 +178,14 @@ TEST(Softmax, ZeroRowsOrColsIsANoOp) {
     EXPECT_EQ(x[0], 1.0f);
     EXPECT_EQ(x[1], 2.0f);
   }
+}
+
+TEST(Softmax, ArgumentChecks) {
+  std::vector<float> x(6, 0.0f);
+  EXPECT_EQ(gpsa::softmax_rows(2, 3, x.data(), 3), gpsa::status::ok);
+  EXPECT_EQ(gpsa::softmax_rows(2, 3, nullptr, 3), gpsa::status::invalid_argument);
+  EXPECT_EQ(gpsa::softmax_rows(2, 3, x.data(), 2), gpsa::status::invalid_argument);  // ld < cols
+  EXPECT_EQ(gpsa::softmax_rows(0, 3, nullptr, 0), gpsa::status::ok);                 // no rows
 }
 
 }  // namespace

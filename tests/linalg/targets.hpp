@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/attention.hpp"
+#include "gpsa/core/layer.hpp"
 #include "linalg_impl.hpp"
 
 namespace gpsa_test {

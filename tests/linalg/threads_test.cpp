@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "gpsa/attention.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/linalg.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/layer.hpp"
+#include "gpsa/core/linalg.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "targets.hpp"
 
 namespace {
@@ -56,25 +56,25 @@ struct layer {
   std::vector<float> qk = rnd(2 * D * D, 1, 0.07f), v = rnd(D * D, 2, 0.07f),
                      proj = rnd(D * D, 3, 0.07f), projb = rnd(D, 4, 0.1f),
                      posw = rnd(3 * H, 5, 1.0f), gating = rnd(H, 6, 2.0f);
-  gpsa::gpsa_weights w{H, D, qk.data(), nullptr, v.data(), nullptr, proj.data(), projb.data()};
+  gpsa::layer_weights w{H, D, qk.data(), nullptr, v.data(), nullptr, proj.data(), projb.data()};
   // The folded positional branch (fx, gy, lambda) the kernels read.
   std::vector<float> fx = std::vector<float>(H * 14 * 14), gy = fx, lam = std::vector<float>(H);
-  gpsa::status folded = gpsa::fold_positional(g, H, posw, {}, gating, fx, gy, lam);
+  gpsa::status folded = gpsa::layer_fold(g, H, posw, {}, gating, fx, gy, lam);
   gpsa::folded_view pos() const { return {H, g, fx.data(), gy.data(), lam.data()}; }
 
   struct outputs {
     std::vector<float> y, attn, y_fused, attn_only;
   };
-  // forward with attn, the fused forward, and gpsa_attention, each through `ex` (may be null),
-  // reading the weights pre-packed by gpsa_pack_weights when `packed`.
+  // forward with attn, the fused forward, and layer_attention, each through `ex` (may be null),
+  // reading the weights pre-packed by layer_pack when `packed`.
   outputs run(std::size_t batch, const gpsa::executor* ex, bool packed = false) const {
-    gpsa::gpsa_weights w = this->w;
+    gpsa::layer_weights w = this->w;
     std::vector<float> pack;
     if (packed) {
       std::size_t pf = 0;
-      EXPECT_EQ(gpsa::gpsa_packed_size(D, pf), gpsa::status::ok);
+      EXPECT_EQ(gpsa::layer_packed_size(D, pf), gpsa::status::ok);
       pack.resize(pf);
-      EXPECT_EQ(gpsa::gpsa_pack_weights(w, pack), gpsa::status::ok);
+      EXPECT_EQ(gpsa::layer_pack(w, pack), gpsa::status::ok);
       w.packed = pack.data();
     }
     const std::size_t N = g.patches(), workers = ex != nullptr ? ex->workers : 1;
@@ -86,12 +86,14 @@ struct layer {
     o.attn_only.resize(batch * H * N * N);
     EXPECT_EQ(folded, gpsa::status::ok);
     std::size_t floats = 0;
-    EXPECT_EQ(gpsa::gpsa_scratch_size(gpsa::dims_of(w, pos(), batch), workers, floats),
+    EXPECT_EQ(gpsa::layer_scratch_size(gpsa::dims_of(w, pos(), batch), workers, floats),
               gpsa::status::ok);
     std::vector<float> scratch(floats);
-    EXPECT_EQ(gpsa::gpsa_forward(w, pos(), batch, x, o.y, o.attn, scratch, ex), gpsa::status::ok);
-    EXPECT_EQ(gpsa::gpsa_forward(w, pos(), batch, x, o.y_fused, {}, scratch, ex), gpsa::status::ok);
-    EXPECT_EQ(gpsa::gpsa_attention(w, pos(), batch, x, o.attn_only, scratch, ex), gpsa::status::ok);
+    EXPECT_EQ(gpsa::layer_forward(w, pos(), batch, x, o.y, o.attn, scratch, ex), gpsa::status::ok);
+    EXPECT_EQ(gpsa::layer_forward(w, pos(), batch, x, o.y_fused, {}, scratch, ex),
+              gpsa::status::ok);
+    EXPECT_EQ(gpsa::layer_attention(w, pos(), batch, x, o.attn_only, scratch, ex),
+              gpsa::status::ok);
     return o;
   }
 };
@@ -100,7 +102,7 @@ void expect_same(const layer::outputs& a, const layer::outputs& b, const std::st
   EXPECT_TRUE(same_bytes(a.y, b.y)) << what << ": y";
   EXPECT_TRUE(same_bytes(a.attn, b.attn)) << what << ": attn";
   EXPECT_TRUE(same_bytes(a.y_fused, b.y_fused)) << what << ": fused y";
-  EXPECT_TRUE(same_bytes(a.attn_only, b.attn_only)) << what << ": gpsa_attention";
+  EXPECT_TRUE(same_bytes(a.attn_only, b.attn_only)) << what << ": layer_attention";
 }
 
 TEST(Threads, KernelsStartNoThread) {
@@ -111,9 +113,10 @@ TEST(Threads, KernelsStartNoThread) {
   const std::size_t n = 300, k = 500;
   const auto a = rnd(n * k, 8, 1.0f), b = rnd(k * n, 9, 1.0f);
   std::vector<float> c(n * n);
-  gpsa::gemm(false, true, n, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
-  gpsa::softmax_rows(c.data(), n, n, n);
-  gpsa::exp_inplace(c.data(), c.data(), c.size());
+  EXPECT_EQ(gpsa::gemm(false, true, n, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n),
+            gpsa::status::ok);
+  EXPECT_EQ(gpsa::softmax_rows(n, n, c.data(), n), gpsa::status::ok);
+  EXPECT_EQ(gpsa::exp_values(c, c), gpsa::status::ok);
   EXPECT_EQ(tasks_of_this_process(), before) << "a gpsa kernel left a thread running";
   {
     // The control: a pool of 3 workers shows up as 2 more tasks, so the count does see threads.
@@ -155,13 +158,16 @@ TEST(Threads, GemmSameBytesThroughAThreadPool) {
   const std::size_t m = 196, n = 864, k = 432;
   const auto a = rnd(m * k, 10, 1.0f), b = rnd(n * k, 11, 1.0f);
   std::vector<float> serial(m * n), c(m * n);
-  gpsa::gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, serial.data(), n);
+  ASSERT_EQ(
+      gpsa::gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, serial.data(), n),
+      gpsa::status::ok);
   for (std::size_t w = 1; w <= 3; ++w) {
     const gpsa::thread_pool_executor pool(w);
     for (int rep = 0; rep < 3; ++rep) {  // several schedules
       std::fill(c.begin(), c.end(), -1.0f);
-      gpsa::gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n,
-                 &pool.get());
+      ASSERT_EQ(gpsa::gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n,
+                           &pool.get()),
+                gpsa::status::ok);
       EXPECT_TRUE(same_bytes(c, serial)) << w << " workers, run " << rep;
     }
   }

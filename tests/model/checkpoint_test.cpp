@@ -8,8 +8,9 @@
 #include <cstdio>
 #include <random>
 
-#include "gpsa/io.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "model_test_util.hpp"
 
 namespace {

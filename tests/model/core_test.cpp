@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: MIT
-// The core whole-model API (gpsa/convit.hpp): status codes, size queries, folded state, GELU and
-// LayerNorm against float64 formulas, and the core forward on caller-owned buffers agreeing
-// with the golden PyTorch outputs.
+// The core whole-model API (gpsa/core/convit.hpp): status codes, size queries, folded state, GELU
+// and LayerNorm (gpsa/core/nn_kernels.hpp) against float64 formulas, and the core forward on
+// caller-owned buffers agreeing with the golden PyTorch outputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "gpsa/convit.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/fold.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/core/fold.hpp"
+#include "gpsa/core/nn_kernels.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "model_test_util.hpp"
 
 namespace {
@@ -37,7 +38,7 @@ TEST(ConvitCore, GeluMatchesErfFormula) {
   for (int i = -200000; i <= 200000; ++i) x.push_back(static_cast<float>(i) * 5e-5f);  // [-10, 10]
   for (const float v : {-60.0f, -12.5f, 12.5f, 60.0f, 1e-30f, -1e-30f, 0.0f}) x.push_back(v);
   std::vector<float> y = x;
-  gpsa::gelu_inplace(y.data(), y.size());
+  ASSERT_EQ(gpsa::gelu_inplace(y), status::ok);
   double worst = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
     const double v = x[i];
@@ -48,8 +49,10 @@ TEST(ConvitCore, GeluMatchesErfFormula) {
   std::printf("[ gelu     ] max |gelu - exact| / max(1, |x|) = %.3g\n", worst);
   EXPECT_LE(worst, 5e-7);
   float nan = std::numeric_limits<float>::quiet_NaN();
-  gpsa::gelu_inplace(&nan, 1);
+  ASSERT_EQ(gpsa::gelu_inplace({&nan, 1}), status::ok);
   EXPECT_TRUE(std::isnan(nan));
+  EXPECT_EQ(gpsa::gelu_inplace({}), status::ok);
+  EXPECT_EQ(gpsa::gelu_inplace({static_cast<float*>(nullptr), 3}), status::invalid_argument);
 }
 
 TEST(ConvitCore, LayerNormMatchesFormula) {
@@ -63,7 +66,7 @@ TEST(ConvitCore, LayerNormMatchesFormula) {
       for (std::size_t j = 0; j < D; ++j) x[r * ld + j] = 1000.0f * float(r) + 0.01f * u(gen);
     for (auto& v : w) v = 1.0f + 0.2f * u(gen);
     for (auto& v : b) v = 0.1f * u(gen);
-    gpsa::layer_norm_rows(x.data(), rows, D, ld, w.data(), b.data(), 1e-6f, y.data(), ld);
+    ASSERT_EQ(gpsa::layer_norm_rows(rows, D, w, b, 1e-6f, x.data(), ld, y.data(), ld), status::ok);
     double worst = 0;
     for (std::size_t r = 0; r < rows; ++r) {
       double mean = 0, var = 0;
@@ -79,7 +82,7 @@ TEST(ConvitCore, LayerNormMatchesFormula) {
     }
     EXPECT_LE(worst, 2e-6);
     // In place, without affine parameters: mean 0, variance 1.
-    gpsa::layer_norm_rows(x.data(), rows, D, ld, nullptr, nullptr, 0.0f, x.data(), ld);
+    ASSERT_EQ(gpsa::layer_norm_rows(rows, D, {}, {}, 0.0f, x.data(), ld, x.data(), ld), status::ok);
     for (std::size_t r = 0; r < rows; ++r) {
       double m = 0, v = 0;
       for (std::size_t j = 0; j < D; ++j) m += x[r * ld + j];
@@ -87,6 +90,17 @@ TEST(ConvitCore, LayerNormMatchesFormula) {
       EXPECT_NEAR(m / D, 0.0, 1e-6);
       EXPECT_NEAR(v / D, 1.0, 1e-5);
     }
+    // The checks: weight / bias of another length, a short stride, a null row pointer, bad eps.
+    EXPECT_EQ(gpsa::layer_norm_rows(rows, D, std::span(w).first(D - 1), {}, 0.0f, x.data(), ld,
+                                    y.data(), ld),
+              status::shape_mismatch);
+    EXPECT_EQ(gpsa::layer_norm_rows(rows, D, {}, {}, 0.0f, x.data(), D - 1, y.data(), ld),
+              status::invalid_argument);
+    EXPECT_EQ(gpsa::layer_norm_rows(rows, D, {}, {}, 0.0f, nullptr, ld, y.data(), ld),
+              status::invalid_argument);
+    EXPECT_EQ(gpsa::layer_norm_rows(rows, D, {}, {}, -1.0f, x.data(), ld, y.data(), ld),
+              status::invalid_argument);
+    EXPECT_EQ(gpsa::layer_norm_rows(0, D, {}, {}, 0.0f, nullptr, ld, nullptr, ld), status::ok);
   }
 }
 
@@ -134,25 +148,38 @@ struct golden_micro {
   std::vector<float> features = read_f32(golden_dir() / "convit_micro_4x4" / "features.npy");
 };
 
+// The model's blocks with every folded view cleared, and the weights viewing them: what a caller
+// that folds into its own buffer starts from.
+struct unfolded {
+  std::vector<gpsa::convit_block_weights> blocks;
+  gpsa::convit_weights w;
+  explicit unfolded(const gpsa::convit_weights& from)
+      : blocks(from.blocks.begin(), from.blocks.end()), w(from) {
+    for (auto& b : blocks) b.folded = {};
+    w.blocks = blocks;
+  }
+};
+
 // The core API on caller-owned buffers, driven by hand as firmware would.
 TEST(ConvitCore, ForwardOnCallerBuffers) {
   const golden_micro g;
-  const gpsa::convit_weights& w = g.model.weights();
+  unfolded u(g.model.weights());
+  const gpsa::convit_weights& w = u.w;
   const std::size_t B = 2;
   std::size_t nf = 0, ns = 0;
   ASSERT_EQ(gpsa::convit_folded_size(w.config, nf), status::ok);
   ASSERT_EQ(gpsa::convit_scratch_size(w.config, B, 1, ns), status::ok);
   std::vector<float> folded(nf), scratch(ns), logits(B * 10, NAN), features(B * 17 * 96, NAN);
-  ASSERT_EQ(gpsa::convit_fold(w, folded), status::ok);
-  ASSERT_EQ(gpsa::convit_forward(w, folded, B, g.x.data(), logits.data(), features.data(), scratch),
-            status::ok);
+  ASSERT_EQ(gpsa::convit_fold(w.config, u.blocks, folded), status::ok);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_GE(u.blocks[i].folded.fx, folded.data());
+  EXPECT_EQ(u.blocks[3].folded.fx, nullptr);  // the MHSA block has none
+  ASSERT_EQ(gpsa::convit_forward(w, B, g.x, logits, features, scratch), status::ok);
   EXPECT_LE(rel_error(logits, g.logits), 1e-4);
   EXPECT_LE(rel_error(features, g.features), 1e-4);
   // Without features (and a scratch full of NaN: nothing may read it before writing it).
   std::fill(scratch.begin(), scratch.end(), NAN);
   std::vector<float> logits2(B * 10, NAN);
-  ASSERT_EQ(gpsa::convit_forward(w, folded, B, g.x.data(), logits2.data(), nullptr, scratch),
-            status::ok);
+  ASSERT_EQ(gpsa::convit_forward(w, B, g.x, logits2, {}, scratch), status::ok);
   EXPECT_LE(rel_error(logits2, g.logits), 1e-4);
 }
 
@@ -163,59 +190,78 @@ TEST(ConvitCore, ForwardStatusCodes) {
   ASSERT_EQ(gpsa::convit_folded_size(w.config, nf), status::ok);
   ASSERT_EQ(gpsa::convit_scratch_size(w.config, 2, 1, ns), status::ok);
   std::vector<float> folded(nf), scratch(ns), logits(20, -3.0f);
-  ASSERT_EQ(gpsa::convit_fold(w, folded), status::ok);
-  const float* x = g.x.data();
-  const auto fwd = [&](const gpsa::convit_weights& ww, std::span<const float> f, std::size_t b,
-                       const float* in, float* out, std::span<float> sc,
+  const std::span<const float> x = g.x;
+  const auto fwd = [&](const gpsa::convit_weights& ww, std::size_t b, std::span<const float> in,
+                       std::span<float> out, std::span<float> sc,
                        const gpsa::executor* ex = nullptr) {
-    return gpsa::convit_forward(ww, f, b, in, out, nullptr, sc, ex);
+    return gpsa::convit_forward(ww, b, in, out, {}, sc, ex);
   };
-  EXPECT_EQ(fwd(w, folded, 2, x, logits.data(), {scratch.data(), ns - 1}),
-            status::buffer_too_small);
-  EXPECT_EQ(fwd(w, {folded.data(), nf - 1}, 2, x, logits.data(), scratch),
-            status::buffer_too_small);
-  EXPECT_EQ(fwd(w, folded, 2, nullptr, logits.data(), scratch), status::invalid_argument);
-  EXPECT_EQ(fwd(w, folded, 2, x, nullptr, scratch), status::invalid_argument);
-  EXPECT_EQ(fwd(w, folded, 0, nullptr, nullptr, {}), status::ok);  // batch 0: nothing to do
-  for (const float v : logits) EXPECT_EQ(v, -3.0f);                // outputs untouched so far
+  EXPECT_EQ(fwd(w, 2, x, logits, {scratch.data(), ns - 1}), status::buffer_too_small);
+  EXPECT_EQ(fwd(w, 2, x.first(x.size() - 1), logits, scratch), status::shape_mismatch);
+  EXPECT_EQ(fwd(w, 2, {}, logits, scratch), status::shape_mismatch);
+  EXPECT_EQ(fwd(w, 2, x, std::span(logits).first(19), scratch), status::shape_mismatch);
+  std::vector<float> features(2 * 17 * 96 - 1);
+  EXPECT_EQ(gpsa::convit_forward(w, 2, x, logits, features, scratch), status::shape_mismatch);
+  EXPECT_EQ(fwd(w, 0, {}, {}, {}), status::ok);      // batch 0: nothing to do
+  for (const float v : logits) EXPECT_EQ(v, -3.0f);  // outputs untouched so far
   gpsa::executor ex{};
   ex.workers = 2;  // no parallel_for
-  EXPECT_EQ(fwd(w, folded, 2, x, logits.data(), scratch, &ex), status::invalid_argument);
+  EXPECT_EQ(fwd(w, 2, x, logits, scratch, &ex), status::invalid_argument);
   // Two workers: sized with the workers query, the same logits as serial.
   gpsa::thread_pool_executor pool(2);
   std::size_t ns2 = 0;
   ASSERT_EQ(gpsa::convit_scratch_size(w.config, 2, 2, ns2), status::ok);
   std::vector<float> scratch2(ns2), serial(20), parallel(20);
-  EXPECT_EQ(fwd(w, folded, 2, x, serial.data(), scratch), status::ok);
-  EXPECT_EQ(fwd(w, folded, 2, x, parallel.data(), scratch2, &pool.get()), status::ok);
+  EXPECT_EQ(fwd(w, 2, x, serial, scratch), status::ok);
+  EXPECT_EQ(fwd(w, 2, x, parallel, scratch2, &pool.get()), status::ok);
   EXPECT_EQ(serial, parallel);
   gpsa::convit_weights bad = w;
   bad.blocks = w.blocks.subspan(1);
-  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::shape_mismatch);
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::shape_mismatch);
   std::vector<gpsa::convit_block_weights> blocks(w.blocks.begin(), w.blocks.end());
   bad = w;
   bad.blocks = blocks;
   blocks[3].qkv_weight = nullptr;  // an MHSA block without its qkv
-  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::invalid_argument);
   blocks[3].qkv_weight = w.blocks[3].qkv_weight;
+  // The forward reads the folded view, not pos_proj / gating_param: only the fold needs them.
   blocks[1].gating_param = nullptr;
-  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
-  EXPECT_EQ(gpsa::convit_fold(bad, folded), status::invalid_argument);
+  blocks[0].pos_proj_weight = nullptr;
+  std::vector<float> without(20);
+  EXPECT_EQ(fwd(bad, 2, x, without, scratch), status::ok);
+  EXPECT_EQ(without, serial);
+  EXPECT_EQ(gpsa::convit_fold(bad.config, blocks, folded), status::invalid_argument);
+  blocks[1].gating_param = w.blocks[1].gating_param;
+  EXPECT_EQ(gpsa::convit_fold(bad.config, blocks, folded), status::invalid_argument);
+  blocks[0].pos_proj_weight = w.blocks[0].pos_proj_weight;
+  // A GPSA block without its folded view, or with one of another grid or head count.
+  blocks[2].folded = {};
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::invalid_argument);
+  blocks[2].folded = w.blocks[2].folded;
+  blocks[2].folded.shape = {2, 8};
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::shape_mismatch);
+  blocks[2].folded = w.blocks[2].folded;
+  blocks[2].folded.heads = 1;
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::shape_mismatch);
+  blocks[2].folded = w.blocks[2].folded;
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::ok);
   bad = w;
   bad.pos_embed = nullptr;
-  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::invalid_argument);
   bad = w;
   bad.config.heads = 5;
-  EXPECT_EQ(fwd(bad, folded, 2, x, logits.data(), scratch), status::invalid_argument);
-  EXPECT_EQ(gpsa::convit_fold(w, {folded.data(), nf - 1}), status::buffer_too_small);
-  // NaN gate: the fold refuses it.
+  EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_fold(w.config, blocks, {folded.data(), nf - 1}), status::buffer_too_small);
+  EXPECT_EQ(gpsa::convit_fold(w.config, std::span(blocks).first(3), folded),
+            status::shape_mismatch);
+  // NaN gate: the fold refuses it, and leaves every view as it was.
   std::vector<float> gate(w.blocks[2].gating_param, w.blocks[2].gating_param + 2);
   gate[0] = NAN;
   blocks.assign(w.blocks.begin(), w.blocks.end());
   blocks[2].gating_param = gate.data();
-  bad = w;
-  bad.blocks = blocks;
-  EXPECT_EQ(gpsa::convit_fold(bad, folded), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_fold(w.config, blocks, folded), status::invalid_argument);
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    EXPECT_EQ(blocks[i].folded.fx, w.blocks[i].folded.fx);
 }
 
 // The folded state holds, per GPSA block, the positional softmax of its pos_proj weights:
@@ -223,17 +269,22 @@ TEST(ConvitCore, ForwardStatusCodes) {
 TEST(ConvitCore, FoldedStateLayout) {
   const golden_micro g;
   const gpsa::convit_weights& w = g.model.weights();
-  std::vector<float> folded(g.model.folded().begin(), g.model.folded().end());
   const std::size_t H = 2, G = 4, N = 16, per = H * (G * G + G * G) + H;
-  ASSERT_EQ(folded.size(), 3 * per);
+  std::size_t nf = 0;
+  ASSERT_EQ(gpsa::convit_folded_size(w.config, nf), status::ok);
+  ASSERT_EQ(nf, 3 * per);
   double worst = 0;
   for (std::size_t l = 0; l < 3; ++l) {
     const float* pw = w.blocks[l].pos_proj_weight;
-    const gpsa::folded_view f{H,
-                              {G, G},
-                              folded.data() + l * per,
-                              folded.data() + l * per + H * G * G,
-                              folded.data() + l * per + 2 * H * G * G};
+    const gpsa::folded_view& f = w.blocks[l].folded;
+    ASSERT_EQ(f.heads, H);
+    ASSERT_EQ(f.shape, (gpsa::grid{G, G}));
+    // One buffer, block after block: fx (H, C, C), gy (H, R, R), lambda (H).
+    EXPECT_EQ(f.gy, f.fx + H * G * G);
+    EXPECT_EQ(f.lambda, f.gy + H * G * G);
+    if (l > 0) {
+      EXPECT_EQ(f.fx, w.blocks[l - 1].folded.fx + per);
+    }
     for (std::size_t h = 0; h < H; ++h) {
       const double lam = 1.0 / (1.0 + std::exp(-double(w.blocks[l].gating_param[h])));
       EXPECT_NEAR(f.lambda[h], lam, 1e-7);

@@ -6,6 +6,7 @@
 
 // ---- docs example 1: gpsa::convit ------------------------------------------------------------
 #include <gpsa/gpsa.hpp>
+#include <gpsa/runtime/npy.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -26,20 +27,21 @@ std::size_t classify(const char* weights_path, const char* x_path) {
 }
 
 // ---- docs example 2: the no-heap core --------------------------------------------------------
-// Firmware-style: weights as views (e.g. into flash), caller-owned folded state and scratch.
-gpsa::status classify_core(const gpsa::convit_weights& w, const float* image, float* logits,
-                           float* folded, std::size_t folded_floats, float* scratch,
-                           std::size_t scratch_floats) {
+// Firmware-style: weights as views (e.g. into flash), caller-owned blocks, folded state, scratch.
+gpsa::status classify_core(gpsa::convit_weights w, std::span<gpsa::convit_block_weights> blocks,
+                           std::span<const float> image, std::span<float> logits,
+                           std::span<float> folded, std::span<float> scratch) {
   std::size_t nf = 0, ns = 0;
   if (gpsa::status s = gpsa::convit_folded_size(w.config, nf); s != gpsa::status::ok) return s;
   if (gpsa::status s = gpsa::convit_scratch_size(w.config, 1, /*workers=*/1, ns);
       s != gpsa::status::ok)
     return s;
-  if (nf > folded_floats || ns > scratch_floats) return gpsa::status::buffer_too_small;
-  // Once per model (the positional branch does not depend on the input).
-  if (gpsa::status s = gpsa::convit_fold(w, {folded, nf}); s != gpsa::status::ok) return s;
-  return gpsa::convit_forward(w, {folded, nf}, 1, image, logits, /*features=*/nullptr,
-                              {scratch, ns});
+  if (nf > folded.size() || ns > scratch.size()) return gpsa::status::buffer_too_small;
+  // Once per model (the positional branch does not depend on the input): each GPSA block's
+  // `folded` view then points into `folded`.
+  if (gpsa::status s = gpsa::convit_fold(w.config, blocks, folded); s != gpsa::status::ok) return s;
+  w.blocks = blocks;
+  return gpsa::convit_forward(w, 1, image, logits, /*features=*/{}, scratch);
 }
 // ---- end of docs examples --------------------------------------------------------------------
 
@@ -57,13 +59,14 @@ TEST(ConvitDocs, ExamplesRunOnGoldenModel) {
   const auto m = gpsa::convit::load(d / "model.safetensors");
   const auto x = read_f32(d / "x.npy");
   std::vector<float> logits(10), folded(1 << 12), scratch(1 << 16);
-  ASSERT_EQ(classify_core(m.weights(), x.data(), logits.data(), folded.data(), folded.size(),
-                          scratch.data(), scratch.size()),
-            gpsa::status::ok);
+  std::vector<gpsa::convit_block_weights> blocks(m.weights().blocks.begin(),
+                                                 m.weights().blocks.end());
+  const std::span<const float> image = std::span(x).first(3 * 64 * 64);
+  ASSERT_EQ(classify_core(m.weights(), blocks, image, logits, folded, scratch), gpsa::status::ok);
   EXPECT_LE(rel_error(logits, std::vector<float>(want.begin(), want.begin() + 10)), 1e-4);
-  EXPECT_EQ(classify_core(m.weights(), x.data(), logits.data(), folded.data(), folded.size(),
-                          scratch.data(), 100),
-            gpsa::status::buffer_too_small);
+  EXPECT_EQ(
+      classify_core(m.weights(), blocks, image, logits, folded, std::span(scratch).first(100)),
+      gpsa::status::buffer_too_small);
 }
 
 }  // namespace

@@ -6,9 +6,10 @@
 
 #include <cstdio>
 
-#include "gpsa/executor.hpp"
-#include "gpsa/io.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "model_test_util.hpp"
 
 namespace {

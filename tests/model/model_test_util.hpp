@@ -22,7 +22,8 @@
 #include "../support/tiny_npy.hpp"
 #include "../support/tiny_safetensors.hpp"
 #include "convit_reference.hpp"
-#include "gpsa/io.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 
 namespace model_test {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Looking inside the whole-model forward (gpsa/convit.hpp): the probe hook sees every GPSA
+// Looking inside the whole-model forward (gpsa/core/convit.hpp): the probe hook sees every GPSA
 // block's attention input and leaves the outputs bit for bit unchanged; the nonlocality of each
 // block's full attention agrees with the float64 reference's (tests/model/convit_reference.hpp),
 // the positional one with a float64 softmax of the positional logits written here.
@@ -8,9 +8,9 @@
 #include <cmath>
 #include <vector>
 
-#include "gpsa/convit.hpp"
-#include "gpsa/executor.hpp"
-#include "gpsa/model.hpp"
+#include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 #include "model_test_util.hpp"
 
 namespace {
@@ -65,14 +65,12 @@ TEST(ConvitProbe, HookSeesEveryGpsaBlockAndChangesNothing) {
     ASSERT_EQ(gpsa::convit_scratch_size(c, m.batch, 1, floats), status::ok);
     std::vector<float> scratch(floats), logits(m.batch * c.classes),
         features(m.batch * c.tokens() * c.dim), logits2(logits.size()), features2(features.size());
-    ASSERT_EQ(gpsa::convit_forward(model.weights(), model.folded(), m.batch, m.images.data(),
-                                   logits.data(), features.data(), scratch),
+    ASSERT_EQ(gpsa::convit_forward(model.weights(), m.batch, m.images, logits, features, scratch),
               status::ok);
     seen s;
-    ASSERT_EQ(
-        gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch, m.images.data(),
-                                    logits2.data(), features2.data(), scratch, {&s, &seen::hook}),
-        status::ok);
+    ASSERT_EQ(gpsa::convit_forward_probed(model.weights(), {&s, &seen::hook}, m.batch, m.images,
+                                          logits2, features2, scratch),
+              status::ok);
     EXPECT_EQ(logits, logits2);
     EXPECT_EQ(features, features2);
     ASSERT_EQ(s.blocks.size(), c.local_up_to_layer);
@@ -103,14 +101,14 @@ TEST(ConvitProbe, HookSeesEveryGpsaBlockAndChangesNothing) {
     // A hook error stops the forward and is returned.
     seen stop;
     stop.stop_at = 0;
-    EXPECT_EQ(gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch, m.images.data(),
-                                          logits2.data(), nullptr, scratch, {&stop, &seen::hook}),
+    EXPECT_EQ(gpsa::convit_forward_probed(model.weights(), {&stop, &seen::hook}, m.batch, m.images,
+                                          logits2, {}, scratch),
               status::invalid_argument);
     EXPECT_EQ(stop.blocks.size(), 1u);
     // No hook function: the plain forward.
-    EXPECT_EQ(gpsa::convit_forward_probed(model.weights(), model.folded(), m.batch, m.images.data(),
-                                          logits2.data(), nullptr, scratch, {}),
-              status::ok);
+    EXPECT_EQ(
+        gpsa::convit_forward_probed(model.weights(), {}, m.batch, m.images, logits2, {}, scratch),
+        status::ok);
     EXPECT_EQ(logits, logits2);
   }
 }
@@ -126,11 +124,9 @@ TEST(ConvitProbe, NonlocalityMatchesFloat64Reference) {
     std::size_t floats = 0;
     ASSERT_EQ(gpsa::convit_nonlocality_scratch_size(c, m.batch, 1, floats), status::ok);
     std::vector<float> scratch(floats), full(L * H, -1.0f), pos(L * H, -1.0f);
-    ASSERT_EQ(gpsa::convit_nonlocality(model.weights(), model.folded(), m.batch, m.images.data(),
-                                       full, scratch),
+    ASSERT_EQ(gpsa::convit_nonlocality(model.weights(), m.batch, m.images, full, scratch),
               status::ok);
-    ASSERT_EQ(gpsa::convit_positional_nonlocality(model.weights(), model.folded(), pos),
-              status::ok);
+    ASSERT_EQ(gpsa::convit_positional_nonlocality(model.weights(), pos), status::ok);
     double worst_full = 0, worst_pos = 0;
     for (std::size_t b = 0; b < L; ++b) {
       const std::string k = "blocks." + std::to_string(b) + ".attn.pos_proj.";
@@ -152,9 +148,9 @@ TEST(ConvitProbe, NonlocalityMatchesFloat64Reference) {
       std::size_t f2 = 0;
       ASSERT_EQ(gpsa::convit_nonlocality_scratch_size(c, m.batch, n, f2), status::ok);
       std::vector<float> s2(f2), full2(L * H);
-      ASSERT_EQ(gpsa::convit_nonlocality(model.weights(), model.folded(), m.batch, m.images.data(),
-                                         full2, s2, &pool.get()),
-                status::ok);
+      ASSERT_EQ(
+          gpsa::convit_nonlocality(model.weights(), m.batch, m.images, full2, s2, &pool.get()),
+          status::ok);
       EXPECT_EQ(full, full2) << n << " workers";
     }
   }
@@ -179,25 +175,32 @@ TEST(ConvitProbe, StatusCodes) {
 
   ASSERT_EQ(gpsa::convit_nonlocality_scratch_size(c, m.batch, 1, floats), status::ok);
   std::vector<float> scratch(floats), dist(L * H);
-  const auto run = [&](std::span<float> d, std::span<float> s, std::size_t B, const float* x) {
-    return gpsa::convit_nonlocality(model.weights(), model.folded(), B, x, d, s);
+  const auto run = [&](std::span<float> d, std::span<float> s, std::size_t B,
+                       std::span<const float> x) {
+    return gpsa::convit_nonlocality(model.weights(), B, x, d, s);
   };
-  EXPECT_EQ(run(std::span(dist).first(L * H - 1), scratch, m.batch, m.images.data()),
+  EXPECT_EQ(run(std::span(dist).first(L * H - 1), scratch, m.batch, m.images),
             status::buffer_too_small);
-  EXPECT_EQ(run(dist, std::span(scratch).first(floats - 1), m.batch, m.images.data()),
+  EXPECT_EQ(run(dist, std::span(scratch).first(floats - 1), m.batch, m.images),
             status::buffer_too_small);
-  EXPECT_EQ(run(dist, scratch, m.batch, nullptr), status::invalid_argument);
+  EXPECT_EQ(run(dist, scratch, m.batch, {}), status::shape_mismatch);
   std::vector<float> untouched(L * H, 5.0f);
-  EXPECT_EQ(run(untouched, {}, 0, nullptr), status::ok);  // batch 0: no work
+  EXPECT_EQ(run(untouched, {}, 0, {}), status::ok);  // batch 0: no work
   EXPECT_EQ(untouched, std::vector<float>(L * H, 5.0f));
-  EXPECT_EQ(gpsa::convit_positional_nonlocality(model.weights(), model.folded(),
-                                                std::span(dist).first(L * H - 1)),
+  EXPECT_EQ(gpsa::convit_positional_nonlocality(model.weights(), std::span(dist).first(L * H - 1)),
             status::buffer_too_small);
-  EXPECT_EQ(gpsa::convit_positional_nonlocality(model.weights(), model.folded().first(3), dist),
-            status::buffer_too_small);
+  // A GPSA block without its folded view.
+  std::vector<gpsa::convit_block_weights> blocks(model.weights().blocks.begin(),
+                                                 model.weights().blocks.end());
+  blocks[1].folded = {};
+  gpsa::convit_weights unfolded = model.weights();
+  unfolded.blocks = blocks;
+  EXPECT_EQ(gpsa::convit_positional_nonlocality(unfolded, dist), status::invalid_argument);
+  EXPECT_EQ(run(dist, scratch, m.batch, m.images), status::ok);
+  EXPECT_EQ(gpsa::convit_nonlocality(unfolded, m.batch, m.images, dist, scratch),
+            status::invalid_argument);
   const gpsa::executor broken{nullptr, nullptr, 2};
-  EXPECT_EQ(gpsa::convit_nonlocality(model.weights(), model.folded(), m.batch, m.images.data(),
-                                     dist, scratch, &broken),
+  EXPECT_EQ(gpsa::convit_nonlocality(model.weights(), m.batch, m.images, dist, scratch, &broken),
             status::invalid_argument);
 }
 

@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-#include "gpsa/model.hpp"
+#include "gpsa/runtime/convit.hpp"
 #include "model_test_util.hpp"
 
 namespace {

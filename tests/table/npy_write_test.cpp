@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "../support/tiny_npy.hpp"
-#include "gpsa/io.hpp"
 #include "gpsa/rel_indices.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/npy.hpp"
 
 namespace {
 

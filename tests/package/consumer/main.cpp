@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // A gpsa user: a baked table, the registry, the compiled core, the runtime and the code generator.
-#include <gpsa/checkpoint.hpp>
 #include <gpsa/codegen.hpp>
-#include <gpsa/fold.hpp>
-#include <gpsa/folded.hpp>
+#include <gpsa/core/fold.hpp>
 #include <gpsa/registry.hpp>
 #include <gpsa/rel_indices.hpp>
+#include <gpsa/runtime/checkpoint.hpp>
+#include <gpsa/runtime/folded_state.hpp>
 #include <gpsa/version.hpp>
 
 #include <cstdio>

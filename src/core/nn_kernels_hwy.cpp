@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// Highway (runtime-dispatched SIMD) GELU, LayerNorm and the linear layer's bias + GELU epilogue
+// (gpsa/core/nn_kernels.hpp). Compiled to nothing unless CMake found Highway and GPSA_SIMD is not
+// OFF.
+#if defined(GPSA_HAVE_HWY)
+
+#include <cmath>
+#include <cstddef>
+
+#include "nn_kernels_hwy.hpp"
+
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
+#endif
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "nn_kernels_hwy.cpp"
+#include <hwy/foreach_target.h>  // re-includes this file once per target
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace gpsa::detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using tag_f = hn::CappedTag<float, 16>;
+constexpr std::size_t kMaxLanes = 16;
+
+// 0.5 x (1 + erf(x / sqrt 2)) with the rational erf of gelu_coeff (the scalar formula of
+// nn_kernels.cpp, lane by lane). Min/Max keep a NaN x as NaN through the clamps on x86 and Arm.
+template <class D, class V>
+HWY_INLINE V gelu_vec(D d, V x) {
+  using namespace gelu_coeff;
+  const V a = hn::Set(d, kErfClamp);
+  V u = hn::Mul(x, hn::Set(d, kRsqrt2));
+  u = hn::Min(hn::Max(u, hn::Neg(a)), a);
+  const V t = hn::Mul(u, u);
+  V p = hn::Set(d, p5);
+  p = hn::MulAdd(p, t, hn::Set(d, p4));
+  p = hn::MulAdd(p, t, hn::Set(d, p3));
+  p = hn::MulAdd(p, t, hn::Set(d, p2));
+  p = hn::MulAdd(p, t, hn::Set(d, p1));
+  p = hn::MulAdd(p, t, hn::Set(d, p0));
+  V q = hn::Set(d, q5);
+  q = hn::MulAdd(q, t, hn::Set(d, q4));
+  q = hn::MulAdd(q, t, hn::Set(d, q3));
+  q = hn::MulAdd(q, t, hn::Set(d, q2));
+  q = hn::MulAdd(q, t, hn::Set(d, q1));
+  q = hn::MulAdd(q, t, hn::Set(d, 1.0f));
+  const V one = hn::Set(d, 1.0f);
+  const V e = hn::Min(hn::Max(hn::Div(hn::Mul(u, p), q), hn::Neg(one)), one);
+  const V y = hn::Mul(hn::Mul(hn::Set(d, 0.5f), x), hn::Add(one, e));
+  return hn::IfThenElse(hn::Eq(x, x), y, x);  // NaN in, NaN out
+}
+
+void gelu_impl(float* x, std::size_t n) {
+  const tag_f d;
+  const std::size_t L = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(gelu_vec(d, hn::LoadU(d, x + i)), d, x + i);
+  if (i < n) {  // tail through a padded buffer: never reads or writes past the array
+    HWY_ALIGN float buf[kMaxLanes] = {};
+    for (std::size_t j = 0; j < n - i; ++j) buf[j] = x[i + j];
+    hn::Store(gelu_vec(d, hn::Load(d, buf)), d, buf);
+    for (std::size_t j = 0; j < n - i; ++j) x[i + j] = buf[j];
+  }
+}
+
+// c (rows x cols, stride ld) += bias (per column; null: none), then GELU when `gelu`: the
+// linear layer's epilogue on a block of its output that is still in cache.
+void bias_act_impl(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
+                   bool gelu) {
+  const tag_f d;
+  const std::size_t L = hn::Lanes(d);
+  const std::size_t full = cols - cols % L;
+  HWY_ALIGN float buf[kMaxLanes] = {};
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* cr = c + r * ld;
+    std::size_t j = 0;
+    for (; j < full; j += L) {
+      auto v = hn::LoadU(d, cr + j);
+      if (bias != nullptr) v = hn::Add(v, hn::LoadU(d, bias + j));
+      if (gelu) v = gelu_vec(d, v);
+      hn::StoreU(v, d, cr + j);
+    }
+    if (j < cols) {  // tail through a padded buffer: never reads or writes past the row
+      for (std::size_t i = 0; i < L; ++i)
+        buf[i] = j + i < cols ? cr[j + i] + (bias != nullptr ? bias[j + i] : 0.0f) : 0.0f;
+      auto v = hn::Load(d, buf);
+      if (gelu) v = gelu_vec(d, v);
+      hn::Store(v, d, buf);
+      for (std::size_t i = 0; j + i < cols; ++i) cr[j + i] = buf[i];
+    }
+  }
+}
+
+// LayerNorm of one row per iteration, float lanes. The row is shifted by its first value before
+// summing (x - x0 is exact for nearby values), so a large mean does not cost accuracy; the
+// variance is then a sum of non-negative squares. Each lane sums dim / lanes values.
+void layer_norm_impl(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
+                     const float* weight, const float* bias, float eps, float* y, std::size_t ldy) {
+  const tag_f d;
+  using V = hn::Vec<tag_f>;
+  const std::size_t L = hn::Lanes(d);
+  const std::size_t full = dim - dim % L, rem = dim - full;
+  const auto tail_mask = hn::FirstN(d, rem);
+  HWY_ALIGN float buf[kMaxLanes] = {};
+  const auto load_tail = [&](const float* p) {
+    for (std::size_t j = 0; j < rem; ++j) buf[j] = p[j];
+    return hn::Load(d, buf);
+  };
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* xi = x + r * ldx;
+    float* yi = y + r * ldy;
+    const float first = xi[0];  // read before y (which may be x) is written
+    const V x0 = hn::Set(d, first);
+    V s0 = hn::Zero(d), s1 = hn::Zero(d);
+    std::size_t j = 0;
+    for (; j + 2 * L <= full; j += 2 * L) {
+      s0 = hn::Add(s0, hn::Sub(hn::LoadU(d, xi + j), x0));
+      s1 = hn::Add(s1, hn::Sub(hn::LoadU(d, xi + j + L), x0));
+    }
+    for (; j < full; j += L) s0 = hn::Add(s0, hn::Sub(hn::LoadU(d, xi + j), x0));
+    if (rem != 0)
+      s1 = hn::Add(s1, hn::IfThenElseZero(tail_mask, hn::Sub(load_tail(xi + full), x0)));
+    const float shift = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1))) / static_cast<float>(dim);
+    const V ms = hn::Set(d, shift);  // mean - x0; deviations are (x - x0) - ms
+    V v0 = hn::Zero(d), v1 = hn::Zero(d);
+    for (j = 0; j + 2 * L <= full; j += 2 * L) {
+      const V a = hn::Sub(hn::Sub(hn::LoadU(d, xi + j), x0), ms);
+      const V b = hn::Sub(hn::Sub(hn::LoadU(d, xi + j + L), x0), ms);
+      v0 = hn::MulAdd(a, a, v0);
+      v1 = hn::MulAdd(b, b, v1);
+    }
+    for (; j < full; j += L) {
+      const V a = hn::Sub(hn::Sub(hn::LoadU(d, xi + j), x0), ms);
+      v0 = hn::MulAdd(a, a, v0);
+    }
+    if (rem != 0) {
+      const V a = hn::IfThenElseZero(tail_mask, hn::Sub(hn::Sub(load_tail(xi + full), x0), ms));
+      v1 = hn::MulAdd(a, a, v1);
+    }
+    const double var = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, hn::Add(v0, v1)))) /
+                       static_cast<double>(dim);
+    const float rstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    const V rs = hn::Set(d, rstd);
+    for (j = 0; j < full; j += L) {
+      const V wv = weight != nullptr ? hn::LoadU(d, weight + j) : hn::Set(d, 1.0f);
+      const V bv = bias != nullptr ? hn::LoadU(d, bias + j) : hn::Zero(d);
+      const V n = hn::Mul(hn::Sub(hn::Sub(hn::LoadU(d, xi + j), x0), ms), rs);
+      hn::StoreU(hn::MulAdd(n, wv, bv), d, yi + j);
+    }
+    for (j = full; j < dim; ++j) {  // tail: the same formula, one value at a time
+      const float n = ((xi[j] - first) - shift) * rstd;
+      yi[j] = n * (weight != nullptr ? weight[j] : 1.0f) + (bias != nullptr ? bias[j] : 0.0f);
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace gpsa::detail
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace gpsa::detail {
+
+HWY_EXPORT(gelu_impl);
+HWY_EXPORT(bias_act_impl);
+HWY_EXPORT(layer_norm_impl);
+
+void hwy_gelu(float* x, std::size_t n) noexcept { HWY_DYNAMIC_DISPATCH(gelu_impl)(x, n); }
+void hwy_bias_act(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
+                  bool gelu) noexcept {
+  HWY_DYNAMIC_DISPATCH(bias_act_impl)(c, ld, rows, cols, bias, gelu);
+}
+void hwy_layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
+                    const float* weight, const float* bias, float eps, float* y,
+                    std::size_t ldy) noexcept {
+  HWY_DYNAMIC_DISPATCH(layer_norm_impl)(x, rows, dim, ldx, weight, bias, eps, y, ldy);
+}
+
+}  // namespace gpsa::detail
+#endif  // HWY_ONCE
+
+#endif  // GPSA_HAVE_HWY

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// Private to gpsa::core: the Highway (runtime-dispatched) GELU, LayerNorm and bias + GELU epilogue
+// (nn_kernels_hwy.cpp), and the GELU's erf coefficients the plain C++ path shares.
+#pragma once
+
+#include <cstddef>
+
+namespace gpsa::detail {
+
+#if defined(GPSA_HAVE_HWY)
+// gelu_unchecked on the best SIMD target of the running CPU (nn_kernels_hwy.cpp).
+void hwy_gelu(float* x, std::size_t n) noexcept;
+// c += bias (per column, may be null), then GELU when `gelu` (nn.hpp bias_act_rows).
+void hwy_bias_act(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
+                  bool gelu) noexcept;
+// layer_norm_unchecked, float lanes with a shifted two-pass sum (nn_kernels_hwy.cpp).
+void hwy_layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
+                    const float* weight, const float* bias, float eps, float* y,
+                    std::size_t ldy) noexcept;
+#endif
+
+// The rational erf approximation of the GELU: erf(u) ~ u P(u^2) / Q(u^2) for |u| <= kErfClamp,
+// +-1 beyond (coefficients from tools/fit_erf.py; max |error| 3.7e-7 in float).
+namespace gelu_coeff {
+inline constexpr float kErfClamp = 3.925f;
+inline constexpr float p0 = 1.128378987e+00f, p1 = 1.929735690e-01f, p2 = 5.308448523e-02f,
+                       p3 = 3.876371542e-03f, p4 = 2.874933125e-04f, p5 = 2.030861879e-06f;
+inline constexpr float q1 = 5.043500066e-01f, q2 = 1.151678786e-01f, q3 = 1.518844254e-02f,
+                       q4 = 1.189761213e-03f, q5 = 3.803143409e-05f;
+inline constexpr float kRsqrt2 = 0.70710678118654752f;
+}  // namespace gelu_coeff
+
+}  // namespace gpsa::detail

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+// gpsa::convit: owned weights from a timm checkpoint, views for the core forward, folded state.
+#include "gpsa/runtime/convit.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "convit_checkpoint.hpp"
+#include "gpsa/runtime/io.hpp"
+#include "gpsa/runtime/safetensors.hpp"
+
+namespace gpsa {
+
+struct convit::state {
+  std::filesystem::path source;
+  bool qkv_bias = false;
+  std::size_t params = 0;
+  std::vector<std::vector<float>> storage;  // one array per tensor; the views point into them
+  std::vector<convit_block_weights> blocks;
+  convit_weights weights{};
+  std::vector<float> folded;  // convit_fold's buffer: each GPSA block's `folded` view points here
+  std::vector<float> packed;  // convit_pack' output (+ 16 floats to align its start)
+  const executor* ex = nullptr;
+};
+
+namespace {
+
+std::string status_text(status s) { return status_message(s); }
+
+std::string shape_str(std::span<const std::size_t> shape) { return io::shape_text(shape); }
+
+}  // namespace
+
+// Builds the state from a checkpoint; `take` moves each tensor out of `file` instead of copying.
+std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
+                                             io::safetensors_file* take) {
+  const detail::convit_checkpoint ck = detail::inspect_convit_checkpoint(file);
+  auto s = std::make_unique<convit::state>();
+  s->source = file.path;
+  s->qkv_bias = ck.qkv_bias;
+  s->blocks.resize(ck.config.depth);
+  s->storage.reserve(ck.slots.size());
+  s->weights.config = ck.config;
+  for (const detail::convit_slot& slot : ck.slots) {
+    if (take != nullptr)
+      s->storage.push_back(std::move(take->tensors.at(slot.key).data));
+    else
+      s->storage.push_back(file.tensors.at(slot.key).data);
+    const float* p = s->storage.back().data();
+    s->params += s->storage.back().size();
+    if (slot.block == detail::convit_slot::no_block)
+      s->weights.*slot.model_field = p;
+    else
+      s->blocks[slot.block].*slot.block_field = p;
+  }
+  s->weights.blocks = s->blocks;
+  const std::string file_name = file.path.string();
+  if (const status st = validate(s->weights); st != status::ok)
+    throw checkpoint_error(file_name + ": inconsistent ConViT configuration: " + status_text(st));
+  std::size_t nf = 0;
+  if (const status st = convit_folded_size(ck.config, nf); st != status::ok)
+    throw checkpoint_error(file_name + ": folded positional state: " + status_text(st));
+  s->folded.resize(nf);
+  // The fold refuses NaN / Inf positional weights or gates (the positional softmax would be NaN).
+  const std::size_t H = ck.config.heads;
+  const auto finite = [](const float* p, std::size_t n) {
+    for (std::size_t j = 0; j < n; ++j)
+      if (!std::isfinite(p[j])) return false;
+    return true;
+  };
+  for (std::size_t i = 0; i < ck.config.local_up_to_layer; ++i) {
+    const convit_block_weights& b = s->blocks[i];
+    const char* bad = !finite(b.pos_proj_weight, 3 * H) ? "pos_proj.weight"
+                      : !finite(b.gating_param, H)      ? "gating_param"
+                                                        : nullptr;
+    if (bad != nullptr)
+      throw checkpoint_error(file_name + ": blocks." + std::to_string(i) + ".attn." + bad +
+                             " holds NaN or Inf (the positional softmax would be NaN)");
+  }
+  if (const status st = convit_fold(ck.config, s->blocks, s->folded); st != status::ok)
+    throw checkpoint_error(file_name + ": folding the positional branch: " + status_text(st));
+  // Every linear weight packed once into the GEMM's panel layout (the forward then never packs;
+  // same bits either way), its start on a 64-byte boundary.
+  std::size_t np = 0;
+  if (const status st = convit_packed_size(ck.config, np); st != status::ok)
+    throw checkpoint_error(file_name + ": packed weights: " + status_text(st));
+  s->packed.resize(np + 16);
+  std::size_t skip = 0;
+  while (reinterpret_cast<std::uintptr_t>(s->packed.data() + skip) % 64 != 0) ++skip;
+  if (const status st = convit_pack(s->weights, std::span(s->packed).subspan(skip, np));
+      st != status::ok)
+    throw checkpoint_error(file_name + ": packed weights: " + status_text(st));
+  s->weights.packed = s->packed.data() + skip;
+  return s;
+}
+
+convit convit::load(const std::filesystem::path& weights) {
+  return convit(io::read_safetensors(weights));
+}
+
+convit::convit(io::safetensors_file&& file) : s_(build(file, &file)) {}
+convit::convit(const io::safetensors_file& file) : s_(build(file, nullptr)) {}
+convit::convit(convit&&) noexcept = default;
+convit& convit::operator=(convit&&) noexcept = default;
+convit::~convit() = default;
+
+const convit_config& convit::config() const noexcept { return s_->weights.config; }
+bool convit::qkv_bias() const noexcept { return s_->qkv_bias; }
+std::size_t convit::parameter_count() const noexcept { return s_->params; }
+const convit_weights& convit::weights() const noexcept { return s_->weights; }
+const executor* convit::get_executor() const noexcept { return s_->ex; }
+
+void convit::set_executor(const executor* ex) {
+  if (validate(ex) != status::ok)
+    throw model_error("gpsa::convit::set_executor: executor with " + std::to_string(ex->workers) +
+                      " workers" + (ex->parallel_for == nullptr ? " and no parallel_for" : ""));
+  s_->ex = ex;
+}
+
+std::size_t convit::batch_of(std::span<const std::size_t> shape, std::string_view what) const {
+  const convit_config& c = config();
+  const std::size_t S = c.image_size;
+  if (shape.size() != 4 || shape[1] != c.channels || shape[2] != S || shape[3] != S)
+    throw model_error(std::string(what) + " has shape " + shape_str(shape) + ", expected (B," +
+                      std::to_string(c.channels) + "," + std::to_string(S) + "," +
+                      std::to_string(S) + "): this model takes " + std::to_string(S) + "x" +
+                      std::to_string(S) + " images (" + std::to_string(c.grid_side()) + "x" +
+                      std::to_string(c.grid_side()) + " patches of " +
+                      std::to_string(c.patch_size) + " pixels, from pos_embed and " +
+                      "patch_embed.proj.weight of " + s_->source.string() + ")");
+  return shape[0];
+}
+
+void convit::forward(std::span<const float> images, std::size_t batch, std::span<float> logits,
+                     std::span<float> features) const {
+  const convit_config& c = config();
+  const std::size_t per_image = c.channels * c.image_size * c.image_size;
+  if (images.size() != batch * per_image)
+    throw model_error("gpsa::convit::forward: images has " + std::to_string(images.size()) +
+                      " values, expected B*" + std::to_string(c.channels) + "*" +
+                      std::to_string(c.image_size) + "*" + std::to_string(c.image_size) + " = " +
+                      std::to_string(batch * per_image) + " for B = " + std::to_string(batch) +
+                      " (this model takes " + std::to_string(c.image_size) + "x" +
+                      std::to_string(c.image_size) + " images)");
+  if (logits.size() != batch * c.classes)
+    throw model_error("gpsa::convit::forward: logits has " + std::to_string(logits.size()) +
+                      " values, expected B*classes = " + std::to_string(batch * c.classes));
+  if (!features.empty() && features.size() != batch * c.tokens() * c.dim)
+    throw model_error("gpsa::convit::forward: features has " + std::to_string(features.size()) +
+                      " values, expected B*T*D = " + std::to_string(batch * c.tokens() * c.dim));
+  std::size_t floats = 0;
+  if (const status st = convit_scratch_size(c, batch, workers_of(s_->ex), floats); st != status::ok)
+    throw model_error("gpsa::convit::forward: scratch for B = " + std::to_string(batch) + ": " +
+                      status_text(st));
+  const auto scratch = std::make_unique_for_overwrite<float[]>(floats);
+  if (const status st = convit_forward(s_->weights, batch, images, logits, features,
+                                       {scratch.get(), floats}, s_->ex);
+      st != status::ok)
+    throw model_error("gpsa::convit::forward: " + status_text(st));
+}
+
+std::vector<float> convit::forward(std::span<const float> images, std::size_t batch,
+                                   std::vector<float>* features) const {
+  const convit_config& c = config();
+  std::vector<float> logits(batch * c.classes);
+  if (features != nullptr) features->assign(batch * c.tokens() * c.dim, 0.0f);
+  forward(images, batch, logits,
+          features != nullptr ? std::span<float>(*features) : std::span<float>());
+  return logits;
+}
+
+}  // namespace gpsa
