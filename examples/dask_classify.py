@@ -20,6 +20,7 @@ classified; the exit status is 1 when any failed.
 """
 import argparse
 import csv
+import math
 import os
 import sys
 
@@ -93,14 +94,17 @@ def classify_folder(client, weights, folder, batch=16, threads=None):
 
 
 def top_rows(paths, logits, k):
-    """CSV rows (image, rank, class, logit, probability) of the top-k classes of each image."""
+    """CSV rows (image, rank, class, logit, probability) of the top-k classes of each image, as
+    `gpsa classify --format csv` writes them (9 significant digits: the float's exact value)."""
     for path, row in zip(paths, logits):
-        z = row.astype(np.float64)
-        p = np.exp(z - z.max())
-        p /= p.sum()
+        peak = float(np.max(row))
+        e = [math.exp(float(v) - peak) for v in row]  # libm's exp, summed in class order (the CLI's)
+        total = 0.0
+        for v in e:
+            total += v
         order = sorted(range(len(row)), key=lambda j: (-row[j], j))[:k]
         for rank, j in enumerate(order, 1):
-            yield path, rank, j, f"{row[j]:.6f}", f"{p[j]:.6f}"
+            yield path, rank, j, f"{float(row[j]):.9g}", f"{e[j] / total:.9g}"
 
 
 def main(argv=None):
