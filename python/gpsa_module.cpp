@@ -118,11 +118,25 @@ std::string grid_text(gpsa::grid g) {
 
 class py_convit {
  public:
-  py_convit(const std::filesystem::path& path, std::optional<long long> threads)
+  py_convit(const std::filesystem::path& path, std::optional<long long> threads,
+            std::optional<long long> image_size, std::optional<std::string> global_pool)
       : pool_(make_pool(threads)), path_(path) {
+    gpsa::convit_options o;
+    if (image_size) {
+      if (*image_size < 1)
+        throw py::value_error("image_size=" + std::to_string(*image_size) +
+                              ": expected a positive integer (timm's img_size)");
+      o.image_size = static_cast<std::size_t>(*image_size);
+    }
+    if (global_pool) {
+      o.pool = gpsa::convit_pool_from(*global_pool);
+      if (!o.pool)
+        throw py::value_error("global_pool='" + gpsa::io::printable(*global_pool, 200) +
+                              "': expected 'token' or 'avg'");
+    }
     {
       py::gil_scoped_release free;
-      model_ = std::make_unique<gpsa::convit>(gpsa::convit::load(path));
+      model_ = std::make_unique<gpsa::convit>(gpsa::convit::load(path, o));
     }
     if (pool_) model_->set_executor(&pool_->get());
   }
@@ -177,8 +191,10 @@ class py_convit {
            ", H = " + std::to_string(c.heads) + ", depth " + std::to_string(c.depth) + " (" +
            std::to_string(c.local_up_to_layer) + " GPSA + " +
            std::to_string(c.depth - c.local_up_to_layer) + " MHSA)" +
-           (model_->qkv_bias() ? ", qkv bias" : "") + ", " + std::to_string(c.classes) +
-           " classes, threads=" + (pool_ ? std::to_string(pool_->workers()) : "None") + ">";
+           (model_->qkv_bias() ? ", qkv bias" : "") + (c.use_pos_embed ? "" : ", no pos_embed") +
+           ", " + std::to_string(c.classes) + " classes, global_pool " +
+           gpsa::convit_pool_name(c.pool) +
+           ", threads=" + (pool_ ? std::to_string(pool_->workers()) : "None") + ">";
   }
 
   std::optional<std::size_t> threads() const {
@@ -368,18 +384,23 @@ PYBIND11_MODULE(gpsa, m) {
 
   py::class_<py_convit>(m, "ConViT", R"doc(A whole timm ConViT loaded from a safetensors checkpoint.
 
-ConViT(path, threads=None)
+ConViT(path, threads=None, image_size=None, global_pool=None)
 
 path: a safetensors file with timm's state_dict keys (F32, F16, BF16 or F64 tensors); the
 configuration (image size, patch, width, heads, depth, classes) is inferred from its keys and
-shapes. threads: None (the default) starts no thread; N (1 to 256) gives the model a pool of N
+shapes. What the tensors cannot say comes from the file's safetensors metadata (img_size,
+global_pool) or these arguments, which must agree with it: image_size is timm's img_size (needed
+for use_pos_embed=False models, or a size that is not a multiple of the patch); global_pool is
+'token' (timm's default) or 'avg'. threads: None (the default) starts no thread; N (1 to 256) gives the model a pool of N
 workers (the calling thread and N - 1 started ones) that every forward splits its work over. The
 results are bit-identical for every N, and identical to `gpsa classify`'s.
 
 Raises gpsa.FileError (unreadable file) or gpsa.CheckpointError (not a ConViT checkpoint).
 Calls may come from several Python threads at once (the GIL is released while computing).)doc")
-      .def(py::init<const std::filesystem::path&, std::optional<long long>>(), py::arg("path"),
-           py::arg("threads") = py::none())
+      .def(py::init<const std::filesystem::path&, std::optional<long long>,
+                    std::optional<long long>, std::optional<std::string>>(),
+           py::arg("path"), py::arg("threads") = py::none(), py::arg("image_size") = py::none(),
+           py::arg("global_pool") = py::none())
       .def(
           "__call__", [](const py_convit& m, const py::handle& x) { return m.run(x, false).first; },
           py::arg("x"),
@@ -423,6 +444,13 @@ T = N for a model without MHSA blocks). x as for __call__.)doc")
           "tokens", [](const py_convit& m) { return m.config().tokens(); },
           "T: tokens of features() (N + 1 with the class token).")
       .def_property_readonly("qkv_bias", &py_convit::qkv_bias, "whether q/k/v have biases.")
+      .def_property_readonly(
+          "global_pool",
+          [](const py_convit& m) { return std::string(gpsa::convit_pool_name(m.config().pool)); },
+          "'token' (the head reads the class token) or 'avg' (the mean of tokens 1..).")
+      .def_property_readonly(
+          "use_pos_embed", [](const py_convit& m) { return m.config().use_pos_embed; },
+          "whether the checkpoint has pos_embed (timm's use_pos_embed).")
       .def_property_readonly("parameter_count", &py_convit::parameter_count,
                              "floats of weights held.")
       .def_property_readonly("threads", &py_convit::threads,

@@ -204,6 +204,31 @@ class ConViTGolden(unittest.TestCase):
             gpsa.preprocess(b"\x89PNG\r\n\x1a\n truncated")
 
 
+class Variants(unittest.TestCase):
+    # tests/model/fixtures/convit_variants: float64 NumPy references (make_variants.py).
+    def test_variants_match_the_float64_reference(self):
+        d = pathlib.Path(os.environ["GPSA_VARIANTS_DIR"])
+        cases = json.loads((d / "cases.json").read_text())
+        tol = cases["tolerance"]
+        for case in cases["cases"]:
+            with self.subTest(case=case["name"]):
+                size = case["img_size"] if case["name"] == "no_pos_embed" else None
+                m = gpsa.ConViT(d / case["name"] / "model.safetensors", image_size=size)
+                self.assertEqual((m.image_size, m.global_pool, m.use_pos_embed),
+                                 (case["img_size"], case["global_pool"], case["use_pos_embed"]))
+                logits, features = m.forward(np.load(d / case["name"] / "x.npy"))
+                self.assertLessEqual(rel_err(logits, np.load(d / case["name"] / "logits.npy")),
+                                     tol["logits_rel_to_max"])
+                self.assertLessEqual(rel_err(features, np.load(d / case["name"] / "features.npy")),
+                                     tol["features_rel_to_max"])
+        with self.assertRaisesRegex(gpsa.CheckpointError, "no pos_embed"):
+            gpsa.ConViT(d / "no_pos_embed" / "model.safetensors")
+        with self.assertRaisesRegex(gpsa.CheckpointError, "contradicts the checkpoint's metadata"):
+            gpsa.ConViT(d / "avg_pool" / "model.safetensors", global_pool="token")
+        with self.assertRaisesRegex(ValueError, "global_pool='max': expected 'token' or 'avg'"):
+            gpsa.ConViT(d / "avg_pool" / "model.safetensors", global_pool="max")
+
+
 class Preprocess(unittest.TestCase):
     def test_same_bits_as_cli_and_within_pil_tolerance(self):
         tol = IMAGE_CASES["tolerance"]
