@@ -327,7 +327,7 @@ std::vector<bad_case> bad_cases() {
                                         (in / "g.png").string()});
                },
                2,
-               {"excludes"}});
+               {"--input and --image cannot be used together"}});
   for (const std::string k : {"0", "-1", "abc", "1.5", "99999999999", "", " 3", "+3"})
     v.push_back({"bad_topk_" + std::to_string(v.size()),
                  [&, k](const fs::path& in, const fs::path&) {
