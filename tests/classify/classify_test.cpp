@@ -318,7 +318,7 @@ std::vector<bad_case> bad_cases() {
                  return base(in);
                },
                2,
-               {"one of --input x.npy or --image FILE is required"}});
+               {"one of --input x.npy, --image FILE|FOLDER or --image-list F is required"}});
   v.push_back({"both_input_and_image",
                [&](const fs::path& in, const fs::path&) {
                  cp(in);
