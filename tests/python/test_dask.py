@@ -94,6 +94,11 @@ class DaskExample(unittest.TestCase):
             self.assertIn(f"dask_classify: {folder / 'corrupt.jpg'}: ", r.stderr)
             self.assertIn("dask_classify: 8 image(s) classified, 1 failed", r.stderr)
             self.assertEqual(r.stdout, "")
+            # The same CSV as gpsa classify --format csv on the folder, byte for byte.
+            c = subprocess.run([CLI, "classify", "--weights", WEIGHTS, "--image", folder,
+                                "--format", "csv", "--topk", "2"], capture_output=True, text=True)
+            self.assertEqual(c.returncode, 1, c.stderr)  # the corrupt image
+            self.assertEqual(out.read_text(), c.stdout)
             rows = list(csv.DictReader(io.StringIO(out.read_text())))
             self.assertEqual(len(rows), 2 * len(IMAGES))
             logits = np.load(lg)
@@ -104,7 +109,7 @@ class DaskExample(unittest.TestCase):
                 top = rows[2 * i]
                 self.assertEqual((pathlib.Path(top["image"]).name, top["rank"]), (name, "1"))
                 self.assertEqual(int(top["class"]), int(np.argmax(ref)))
-                self.assertEqual(top["logit"], f"{ref.max():.6f}")
+                self.assertEqual(np.float32(float(top["logit"])), ref.max())
 
 
 if __name__ == "__main__":
