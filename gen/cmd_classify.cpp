@@ -119,6 +119,19 @@ std::string describe(const convit& m) {
               : std::string());
 }
 
+// All of stdin ('-' for --input, --image or --image-list), at most `limit` bytes.
+std::vector<std::uint8_t> read_stdin(const char* flag, std::uint64_t limit) {
+  std::vector<std::uint8_t> bytes;
+  char buf[1 << 16];
+  while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+    bytes.insert(bytes.end(), buf, buf + std::cin.gcount());
+    if (bytes.size() > limit)
+      throw cli_error(std::string(flag) + " -: stdin holds more than " + io::bytes_text(limit) +
+                      " (the limit)");
+  }
+  return bytes;
+}
+
 bool has_image_suffix(const std::filesystem::path& p) {
   std::string ext = p.extension().string();
   for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -159,7 +172,8 @@ std::vector<std::string> image_paths(const classify_options& o) {
     require_path("--image-list", o.image_list);
     std::string text;
     if (o.image_list == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      const std::vector<std::uint8_t> bytes = read_stdin("--image-list", max_list_bytes);
+      text.assign(bytes.begin(), bytes.end());
     } else {
       const std::vector<std::uint8_t> bytes = io::read_file(o.image_list, max_list_bytes);
       text.assign(bytes.begin(), bytes.end());
@@ -220,12 +234,18 @@ void run_classify(const classify_options& o) {
   if (o.has_logits) require_path("--logits", o.logits, true);
   if (o.has_features) require_path("--features", o.features, true);
   const std::vector<std::string> paths = from_images ? image_paths(o) : std::vector<std::string>{};
+  // '-' is stdin, once: an image, x.npy or the list.
+  const std::size_t dashes = static_cast<std::size_t>(std::count(paths.begin(), paths.end(), "-")) +
+                             (o.has_input && o.input == "-") +
+                             (o.has_image_list && o.image_list == "-");
+  if (dashes > 1) throw cli_error("'-' (stdin) can be given once: one image, x.npy or the list");
   io::output_set out;
   out.add_input(o.weights, "--weights");
-  if (o.has_input) out.add_input(o.input, "--input");
+  if (o.has_input && o.input != "-") out.add_input(o.input, "--input");
   if (o.has_labels) out.add_input(o.labels, "--labels");
   if (o.has_image_list && o.image_list != "-") out.add_input(o.image_list, "--image-list");
-  for (const std::string& p : paths) out.add_input(p, "--image");
+  for (const std::string& p : paths)
+    if (p != "-") out.add_input(p, "--image");
   // -o: the logits (.npy) without --format, the results in --format with it.
   io::output_file* results_out = o.has_format && o.has_output ? &out.add(o.output, "-o") : nullptr;
   io::output_file* logits_out = !o.has_format && o.has_output ? &out.add(o.output, "-o")
@@ -266,8 +286,10 @@ void run_classify(const classify_options& o) {
   std::string source;
   std::vector<std::size_t> input_shape;
   if (o.has_input) {
-    const io::tensor x = io::read_npy(o.input);
-    source = io::display_path(o.input);
+    const io::tensor x = o.input == "-"
+                             ? io::parse_npy(read_stdin("--input", io::max_input_bytes), "stdin")
+                             : io::read_npy(o.input);
+    source = o.input == "-" ? std::string("stdin") : io::display_path(o.input);
     const std::size_t B = model.batch_of(x.shape, source);
     if (B == 0) throw cli_error(source + " has shape " + io::shape_text(x.shape) + ": no images");
     require_memory(B, B, source);
@@ -307,7 +329,9 @@ void run_classify(const classify_options& o) {
     };
     for (std::size_t i = 0; i < paths.size(); ++i) {
       try {
-        const image::rgb8_image img = image::read(paths[i]);
+        const image::rgb8_image img =
+            paths[i] == "-" ? image::decode(read_stdin("--image", image::max_file_bytes), "stdin")
+                            : image::read(paths[i]);
         const io::tensor t = image::preprocess(img, c.image_size, paths[i]);
         x.insert(x.end(), t.data.begin(), t.data.end());
         names.push_back(paths[i]);

@@ -112,6 +112,24 @@ class ManyImages(unittest.TestCase):
                 self.assertEqual(lines[0]["top"][0]["class"], int(np.argmax(ref)))
                 self.assertEqual(np.float32(lines[0]["top"][0]["logit"]), ref.max())
 
+    def test_stdin_image_and_npy(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            image = FIXTURES / "progressive_120x90.jpg"
+            lg = pathlib.Path(tmp, "l.npy")
+            for flag, data in (("--image", image.read_bytes()),
+                               ("--input", (GOLDEN / "convit" / "convit_micro_4x4" / "x.npy").read_bytes())):
+                r = subprocess.run([CLI, "classify", "--weights", WEIGHTS, flag, "-", "-o", lg],
+                                   input=data, capture_output=True, timeout=300)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = np.load(lg)
+                if flag == "--image":
+                    self.assertEqual(got[0].tobytes(), single_logits(image, tmp).tobytes())
+                else:
+                    self.assertEqual(got.shape, (2, 10))
+            r = gpsa("classify", "--weights", WEIGHTS, "--image", "-", "--image-list", "-")
+            self.assertEqual((r.returncode, r.stderr), (1, "gpsa: '-' (stdin) can be given once: "
+                                                           "one image, x.npy or the list\n"))
+
     def test_fail_fast_writes_nothing(self):
         with tempfile.TemporaryDirectory() as tmp:
             folder, names = make_folder(tmp, count=5, bad_at=2)
