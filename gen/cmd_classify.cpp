@@ -386,6 +386,9 @@ void run_classify(const classify_options& o) {
     if (o.has_input)
       report << source << ": " << n << (n == 1 ? " image " : " images ")
              << io::shape_text(input_shape);
+    else if (paths.size() == 1)
+      report << source << ": 1 image (1," << c.channels << ',' << c.image_size << ','
+             << c.image_size << ')';
     else
       report << source << ": " << n << (n == 1 ? " image" : " images") << " classified"
              << (r.failed != 0 ? ", " + std::to_string(r.failed) + " failed" : std::string());
