@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """gpsa classify on many images in one run, through the real binary (system python3 + NumPy):
 a folder of 100 images with one corrupt among them, CSV / JSON lines that parse, the logits equal
-to one-image runs bit for bit, --fail-fast, --image-list (also from stdin), the progress bar only
+to one-image runs bit for bit, one open of the checkpoint for 30 images (strace), --fail-fast, --image-list (also from stdin), the progress bar only
 on a terminal, the variants' --global-pool / --image-size.
 
 Environment: GPSA_CLI (the binary), GPSA_GOLDEN_DIR, GPSA_IMAGE_FIXTURES, GPSA_VARIANTS_DIR.
@@ -92,6 +92,20 @@ class ManyImages(unittest.TestCase):
                 z = row.astype(np.float64)
                 p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
                 self.assertAlmostEqual(float(top["probability"]), p.max(), delta=1e-8)
+
+    def test_one_model_load_for_many_images(self):
+        # strace counts the opens: the checkpoint once, each image once.
+        with tempfile.TemporaryDirectory() as tmp:
+            folder, names = make_folder(tmp, count=30, bad_at=-1)
+            log = pathlib.Path(tmp, "strace.log")
+            r = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", log, CLI,
+                                "classify", "--weights", WEIGHTS, "--image", folder, "--batch", "4",
+                                "--topk", "1"], capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            opens = [l for l in log.read_text().splitlines() if "open" in l]
+            self.assertEqual(sum(str(WEIGHTS) in l for l in opens), 1)
+            for n in names:
+                self.assertEqual(sum(f"/{n}\"" in l for l in opens), 1, n)
 
     def test_jsonl_on_stdout_and_image_list(self):
         with tempfile.TemporaryDirectory() as tmp:
