@@ -583,7 +583,7 @@ std::vector<bad_case> bad_cases() {
                  return with(base(in), {"--input", (in / "x.npy").string(), "-o", ""});
                },
                1,
-               {"(empty path): no output file name given for -o"}});
+               {"-o: the path is empty (no output file name given)"}});
   return v;
 }
 
