@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
@@ -35,17 +36,21 @@ struct fold_options {
   std::string output;
   std::string name = "gpsa_fold";
   bool with_weights = false;
+  bool has_grid = false;
 };
 
 // Bytes of C text per folded value, at most: a literal such as "-1.17549435e-38f, " plus its
 // share of the line breaks and head comments.
 constexpr std::size_t kCBytesPerValue = 20;
 
-std::string grid_subject(const fold_options& o) {
-  return "--grid '" + io::printable(o.grid, 200) + "'";
+std::string grid_subject(const fold_options& o, gpsa::grid g) {
+  return o.has_grid ? "--grid '" + io::printable(o.grid, 200) + "'"
+                    : "grid " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
+                          " (from pos_embed)";
 }
 
-gpsa::grid checked_grid(const fold_options& o) {
+// The --grid given (nullopt without one: the checkpoint's pos_embed decides).
+std::optional<gpsa::grid> checked_grid(const fold_options& o) {
   require_path("--weights", o.weights);
   require_path("-o", o.output, true);
   if (o.format != "c" && o.format != "npy")
@@ -56,6 +61,7 @@ gpsa::grid checked_grid(const fold_options& o) {
   if (const std::string clash = codegen::clash_with_gpsa_h(o.name); !clash.empty())
     throw cli_error("--name '" + o.name + "': the header would define '" + clash +
                     "', which <gpsa/gpsa.h> already declares; choose another name");
+  if (!o.has_grid) return std::nullopt;
   return parse_grid_text(o.grid);
 }
 
@@ -65,7 +71,7 @@ gpsa::grid checked_grid(const fold_options& o) {
 void check_fold_size(const fold_options& o, gpsa::grid g, std::size_t L, std::size_t H) {
   const std::size_t R = g.rows, C = g.cols, N = g.patches();
   const std::string subject =
-      grid_subject(o) +
+      grid_subject(o, g) +
       (L == 1 && H == 1 ? std::string(" (one head)")
                         : " (" + std::to_string(L) + " layer(s), H = " + std::to_string(H) + ")");
   io::byte_budget work(subject);
@@ -122,8 +128,9 @@ std::string c_header(const fold_options& o, const io::safetensors_file& file,
   h.symbol = o.name;
   h.from.source_name = std::filesystem::path(o.weights).filename().string();
   h.from.source_sha256 = sha256;
-  h.from.command = "gpsa fold --weights " + h.from.source_name + " --grid " + o.grid +
-                   " --format c --name " + o.name + (o.with_weights ? " --with-weights" : "");
+  h.from.command = "gpsa fold --weights " + h.from.source_name +
+                   (o.has_grid ? " --grid " + o.grid : std::string()) + " --format c --name " +
+                   o.name + (o.with_weights ? " --with-weights" : "");
   std::vector<layer_params> weights;
   if (o.with_weights)
     for (const checkpoint_fold& l : layers) {
@@ -148,8 +155,8 @@ std::string c_header(const fold_options& o, const io::safetensors_file& file,
 }
 
 void run_fold(const fold_options& o) {
-  const gpsa::grid g = checked_grid(o);
-  check_fold_size(o, g, 1, 1);
+  const std::optional<gpsa::grid> given = checked_grid(o);
+  if (given) check_fold_size(o, *given, 1, 1);
   // The output is staged before anything is read (a missing folder, or -o naming the
   // checkpoint, fails here) and replaces the target only when it is complete.
   io::output_set out;
@@ -165,6 +172,8 @@ void run_fold(const fold_options& o) {
     file = io::parse_safetensors(bytes, o.weights);
   }
   file.path = o.weights;
+  // A whole ConViT's pos_embed fixes the grid: --grid may repeat it, never contradict it.
+  const gpsa::grid g = checkpoint_grid(file, given);
   const auto [L, H] = layers_and_heads(file);
   check_fold_size(o, g, L, H);
   const std::vector<checkpoint_fold> layers = fold_checkpoint(file, g);
@@ -194,7 +203,9 @@ void add_fold(CLI::App& app) {
       "fold", "Fold the positional attention of every GPSA layer of a checkpoint for firmware");
   cmd->add_option("--weights", o->weights, "safetensors checkpoint (keys *.pos_proj.weight)")
       ->required();
-  cmd->add_option("--grid", o->grid, "patch grid S or RxC")->required();
+  CLI::Option* grid = cmd->add_option(
+      "--grid", o->grid,
+      "patch grid S or RxC (a whole ConViT's pos_embed gives it; needed for a layer checkpoint)");
   cmd->add_option("--format", o->format,
                   "c: C99 header with the factors Fx, Gy, lambda; npy: dense (L,H,N,N) softmax(P)")
       ->capture_default_str();
@@ -204,7 +215,10 @@ void add_fold(CLI::App& app) {
   cmd->add_flag("--with-weights", o->with_weights,
                 "also put every layer's weights (qk, v, proj, pos_proj, gating_param) in the "
                 "header as const arrays, so a device needs no file system");
-  cmd->callback([o] { run_fold(*o); });
+  cmd->callback([o, grid] {
+    o->has_grid = grid->count() > 0;
+    run_fold(*o);
+  });
 }
 
 }  // namespace gpsa::cli

@@ -6,6 +6,7 @@
 #include <exception>
 #include <iostream>
 #include <new>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -55,6 +56,85 @@ std::string command_of(const CLI::App& app) {
   return "gpsa";
 }
 
+std::string command_list(CLI::App& app) {
+  std::string known;
+  for (const CLI::App* sub : app.get_subcommands({}))
+    known += (known.empty() ? "" : ", ") + sub->get_name();
+  return known;
+}
+
+// A CLI11 parse error in gpsa's words: what was wrong, naming the option, and where to read on.
+std::string in_gpsa_words(const CLI::ParseError& e, CLI::App& app) {
+  const std::string what = e.what();
+  const std::string cmd = command_of(app);
+  const std::string help = cmd == "gpsa" ? "gpsa --help" : "gpsa help " + cmd;
+  std::smatch m;
+  const auto is = [&](const char* pattern) {
+    return std::regex_match(what, m, std::regex(pattern));
+  };
+  std::string msg;
+  if (what == "A subcommand is required")
+    return "no command given (commands: " + command_list(app) + "; see gpsa --help)";
+  if (is(R"((\S+): \d+ required \S+ missing)"))
+    msg = m[1].str() + " needs a value";
+  else if (is(R"((\S+): At Most (\d+) required but received (\d+))"))
+    msg = m[1].str() + " was given " + m[3].str() + " times; it takes " +
+          (m[2].str() == "1" ? std::string("one value") : "at most " + m[2].str() + " values");
+  else if (is(R"((\S+): At least (\d+) required but received (\d+))"))
+    msg = m[1].str() + " needs at least " + m[2].str() + " values, got " + m[3].str();
+  else if (is(R"(Expected exactly (\d+) arguments to (\S+), got (\d+))"))
+    msg = m[2].str() + " takes " + m[1].str() + " value(s), got " + m[3].str();
+  else if (is(R"((\S+) excludes (\S+))"))
+    msg = m[1].str() + " and " + m[2].str() + " cannot be used together";
+  else if (is(R"((\S+) requires (\S+))"))
+    msg = m[1].str() + " needs " + m[2].str();
+  else if (is(R"(The following arguments? (?:was|were) not expected: (.*))"))
+    msg = (m[1].str().rfind('-', 0) == 0 ? "unknown option '" : "unexpected argument '") +
+          gpsa::io::printable(m[1].str(), 200) + "'";
+  else if (is(R"(Could not convert: (\S+) = (.*))"))
+    msg = m[1].str() + " '" + gpsa::io::printable(m[2].str(), 200) + "': not a valid value";
+  else if (is(R"(The value (.*) is not an allowed value for (\S+))"))
+    msg = m[2].str() + " '" + gpsa::io::printable(m[1].str(), 200) + "': not an allowed value";
+  else
+    msg = gpsa::io::printable(what, 400);
+  return (cmd == "gpsa" ? "" : cmd + ": ") + msg + " (see " + help + ")";
+}
+
+// Every value is parsed by gpsa itself (its own one-line messages), so CLI11 sees text; --help
+// shows what kind of value each option takes instead of TEXT.
+void name_value_kinds(CLI::App& app) {
+  static const std::pair<const char*, const char*> kinds[] = {
+      {"topk", "INT"},       {"threads", "INT"},    {"size", "INT"},       {"layer", "INT"},
+      {"batch", "INT"},      {"image-size", "INT"}, {"grid", "S|RxC"},     {"query", "p|y,x"},
+      {"weights", "FILE"},   {"input", "FILE"},     {"image", "FILE"},     {"output", "FILE"},
+      {"features", "FILE"},  {"labels", "FILE"},    {"attention", "FILE"}, {"distances", "FILE"},
+      {"image-list", "FILE"}};
+  for (CLI::App* sub : app.get_subcommands({}))
+    for (CLI::Option* opt : sub->get_options())
+      for (const auto& [name, kind] : kinds)
+        if (opt->check_lname(name)) opt->type_name(kind);
+}
+
+// `gpsa help [COMMAND]`: the command's --help (or the overview); an unknown word is named.
+int print_help(CLI::App& app, int argc, char** argv) {
+  if (argc == 2) {
+    std::cout << app.help();
+    return 0;
+  }
+  if (argc > 3) {
+    std::cerr << "gpsa: help takes one command (gpsa help COMMAND)\n";
+    return 2;
+  }
+  for (CLI::App* sub : app.get_subcommands({}))
+    if (sub->get_name() == argv[2]) {
+      std::cout << sub->help(app.get_name());
+      return 0;
+    }
+  std::cerr << "gpsa: help: unknown command '" << gpsa::io::printable(argv[2], 200)
+            << "' (commands: " << command_list(app) << ")\n";
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,15 +145,19 @@ int main(int argc, char** argv) {
 #endif
   // SIGTERM, SIGINT, SIGHUP: remove every staged temporary, then die of the signal as usual.
   gpsa::io::install_cleanup_handlers();
-  CLI::App app{"gpsa: gated positional self-attention (ConViT) tables, forward, firmware export"};
+  CLI::App app{"gpsa: gated positional self-attention (ConViT) tables, forward, firmware export",
+               "gpsa"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "gpsa " GPSA_VERSION_STRING);
+  app.set_version_flag("-V,--version", "gpsa " GPSA_VERSION_STRING);
+  app.footer("gpsa help COMMAND shows a command's options.");
   gpsa::cli::add_table(app);
   gpsa::cli::add_forward(app);
   gpsa::cli::add_fold(app);
   gpsa::cli::add_demo(app);
   gpsa::cli::add_preprocess(app);
   gpsa::cli::add_classify(app);
+  name_value_kinds(app);
+  if (argc >= 2 && std::string_view(argv[1]) == "help") return print_help(app, argc, argv);
   if (unknown_command(app, argc, argv)) return 2;
   try {
     app.parse(argc, argv);
@@ -89,7 +173,7 @@ int main(int argc, char** argv) {
       }
       return rc;
     }
-    std::cerr << "gpsa: " << one_line(e.what()) << " (see gpsa --help)\n";
+    std::cerr << "gpsa: " << one_line(in_gpsa_words(e, app)) << '\n';
     return 2;
   } catch (const std::bad_alloc&) {
     // Sizes are checked against the documented limits before anything large is allocated, so

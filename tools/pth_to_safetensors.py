@@ -4,6 +4,7 @@
 `safetensors` package needed). Developer/user tool: gpsa's build and tests never run it.
 
 usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--key model] [--strip-prefix module.]
+                                  [--global-pool token|avg] [--img-size S]
 
 IN may hold a bare state_dict or one under 'model', 'state_dict' or 'model_state' (or --key K),
 or a whole pickled nn.Module (its state_dict() is taken; its class must be importable).
@@ -11,6 +12,10 @@ Every floating-point tensor is written with its dtype (F32, F16, BF16, F64); oth
 (e.g. SWA's integer step counter n_averaged) are not weights: they are skipped and listed.
 Keys are written as they are, or without --strip-prefix P where they start with P (gpsa names
 the prefix to strip, e.g. 'module.' from DataParallel, when it reads a file that has one).
+What the state_dict cannot tell goes into the safetensors metadata, where gpsa reads it:
+--global-pool (timm's global_pool of the model: 'token', timm's default, or 'avg') and --img-size
+(timm's img_size, needed for a model built with use_pos_embed=False or an image size that is not
+a multiple of the patch).
 """
 import argparse
 import json
@@ -67,7 +72,12 @@ def main():
     ap.add_argument("output")
     ap.add_argument("--key", help="the checkpoint entry holding the state_dict")
     ap.add_argument("--strip-prefix", default="", help="remove this prefix from the keys")
+    ap.add_argument("--global-pool", choices=("token", "avg"),
+                    help="the model's global_pool, stored in the metadata")
+    ap.add_argument("--img-size", type=int, help="the model's img_size, stored in the metadata")
     a = ap.parse_args()
+    if a.img_size is not None and a.img_size <= 0:
+        sys.exit(f"--img-size {a.img_size}: expected a positive integer")
     if os.path.abspath(a.input) == os.path.abspath(a.output):
         sys.exit("the output would overwrite the input")
     obj = load(a.input)
@@ -76,7 +86,12 @@ def main():
     sd = {k: v for k, v in sd.items() if v.dtype in DTYPES}
     p = a.strip_prefix
     sd = {(k[len(p):] if p and k.startswith(p) else k): v for k, v in sd.items()}
-    header, blobs, offset = {}, [], 0
+    metadata = {"format": "pt"}
+    if a.global_pool:
+        metadata["global_pool"] = a.global_pool
+    if a.img_size:
+        metadata["img_size"] = str(a.img_size)
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
     for k in sorted(sd):
         t = sd[k]
         if t.dtype not in DTYPES:

@@ -150,9 +150,13 @@ void patch_embed(const convit_weights& w, const float* packed, std::size_t batch
             std::memcpy(row + (ch * p + ky) * p, img + (ch * S + py * p + ky) * S + px * p,
                         sizeof(float) * p);
       }
-    // pos_embed is the GEMM's initial C; the conv bias comes with the epilogue.
+    // pos_embed is the GEMM's initial C (zero without one); the conv bias comes with the
+    // epilogue.
     float* xb = x + b * N * D;
-    std::memcpy(xb, w.pos_embed, sizeof(float) * N * D);
+    if (c.use_pos_embed)
+      std::memcpy(xb, w.pos_embed, sizeof(float) * N * D);
+    else
+      std::memset(xb, 0, sizeof(float) * N * D);
     detail::linear(N, D, K, cols, K, lw, xb, D, true, activation::none, ex);
   }
 }
@@ -166,6 +170,18 @@ void prepend_class_token(const convit_config& c, std::size_t batch, const float*
     std::memmove(x + (b * (N + 1) + 1) * D, x + b * N * D, sizeof(float) * N * D);
     std::memcpy(x + b * (N + 1) * D, cls, sizeof(float) * D);
   }
+}
+
+// pooled (B, D) = the mean of tokens [1, T) of each item of x (B, T, D) (timm's
+// x[:, 1:].mean(dim=1)), summed in double and rounded once.
+void average_tokens(const float* x, std::size_t batch, std::size_t T, std::size_t D,
+                    float* pooled) noexcept {
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t d = 0; d < D; ++d) {
+      double sum = 0;
+      for (std::size_t t = 1; t < T; ++t) sum += x[(b * T + t) * D + d];
+      pooled[b * D + d] = static_cast<float>(sum / static_cast<double>(T - 1));
+    }
 }
 
 // LayerNorm of `rows` rows, cut in row chunks over ex's workers (each row is independent).
@@ -222,9 +238,10 @@ status validate(const convit_config& c) noexcept {
   if (c.image_size == 0 || c.patch_size == 0 || c.channels == 0 || c.dim == 0 || c.heads == 0 ||
       c.depth == 0 || c.mlp_hidden == 0 || c.classes == 0)
     return status::invalid_argument;
-  if (c.image_size % c.patch_size != 0 || c.dim % c.heads != 0 || c.local_up_to_layer > c.depth ||
-      !finite_nonneg(c.eps))
+  if (c.image_size < c.patch_size || c.dim % c.heads != 0 || c.local_up_to_layer > c.depth ||
+      !finite_nonneg(c.eps) || (c.pool != convit_pool::token && c.pool != convit_pool::avg))
     return status::invalid_argument;
+  if (c.pool == convit_pool::avg && c.tokens() < 2) return status::invalid_argument;
   return status::ok;
 }
 
@@ -232,8 +249,9 @@ status validate(const convit_weights& w) noexcept {
   const convit_config& c = w.config;
   if (const status s = validate(c); s != status::ok) return s;
   if (w.blocks.size() != c.depth) return status::shape_mismatch;
-  if (w.patch_weight == nullptr || w.pos_embed == nullptr || w.norm_weight == nullptr ||
-      w.head_weight == nullptr || (c.has_class_token() && w.cls_token == nullptr))
+  if (w.patch_weight == nullptr || (c.use_pos_embed && w.pos_embed == nullptr) ||
+      w.norm_weight == nullptr || w.head_weight == nullptr ||
+      (c.has_class_token() && w.cls_token == nullptr))
     return status::invalid_argument;
   for (std::size_t i = 0; i < c.depth; ++i) {
     const convit_block_weights& b = w.blocks[i];
@@ -425,16 +443,27 @@ status convit_forward_impl(const convit_weights& w, std::size_t batch,
     mlp_block(c, b, w.packed, bp, rows, h, x, shared, ex);
   }
 
-  // Final norm: every token into `features`, or only the class-token rows the head reads.
+  // Final norm: every token into `features`, or only the rows the head reads (the class token;
+  // every token for the average, normed into h and averaged into x, both free by now).
   const float* head_in = nullptr;
   std::size_t head_ld = 0;
   if (!features.empty()) {
     layer_norm(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, features.data(), D, ex);
     head_in = features.data();
     head_ld = T * D;
+  } else if (c.pool == convit_pool::avg) {
+    layer_norm(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, h, D, ex);
+    head_in = h;
+    head_ld = T * D;
   } else {
     layer_norm(x, batch, D, T * D, w.norm_weight, w.norm_bias, c.eps, h, D, ex);
     head_in = h;
+    head_ld = D;
+  }
+  if (c.pool == convit_pool::avg) {
+    float* pooled = !features.empty() ? h : x;
+    average_tokens(head_in, batch, T, D, pooled);
+    head_in = pooled;
     head_ld = D;
   }
   detail::linear(batch, c.classes, D, head_in, head_ld,

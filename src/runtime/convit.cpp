@@ -17,6 +17,8 @@ namespace gpsa {
 struct convit::state {
   std::filesystem::path source;
   bool qkv_bias = false;
+  convit_setting pool_source = convit_setting::default_value;
+  convit_setting image_size_source = convit_setting::default_value;
   std::size_t params = 0;
   std::vector<std::vector<float>> storage;  // one array per tensor; the views point into them
   std::vector<convit_block_weights> blocks;
@@ -36,11 +38,14 @@ std::string shape_str(std::span<const std::size_t> shape) { return io::shape_tex
 
 // Builds the state from a checkpoint; `take` moves each tensor out of `file` instead of copying.
 std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
-                                             io::safetensors_file* take) {
-  const detail::convit_checkpoint ck = detail::inspect_convit_checkpoint(file);
+                                             io::safetensors_file* take,
+                                             const convit_options& options) {
+  const detail::convit_checkpoint ck = detail::inspect_convit_checkpoint(file, options);
   auto s = std::make_unique<convit::state>();
   s->source = file.path;
   s->qkv_bias = ck.qkv_bias;
+  s->pool_source = ck.pool_source;
+  s->image_size_source = ck.image_size_source;
   s->blocks.resize(ck.config.depth);
   s->storage.reserve(ck.slots.size());
   s->weights.config = ck.config;
@@ -97,18 +102,32 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   return s;
 }
 
-convit convit::load(const std::filesystem::path& weights) {
-  return convit(io::read_safetensors(weights));
+std::optional<convit_pool> convit_pool_from(std::string_view name) noexcept {
+  if (name == "token") return convit_pool::token;
+  if (name == "avg") return convit_pool::avg;
+  return std::nullopt;
 }
 
-convit::convit(io::safetensors_file&& file) : s_(build(file, &file)) {}
-convit::convit(const io::safetensors_file& file) : s_(build(file, nullptr)) {}
+const char* convit_pool_name(convit_pool pool) noexcept {
+  return pool == convit_pool::avg ? "avg" : "token";
+}
+
+convit convit::load(const std::filesystem::path& weights, const convit_options& options) {
+  return convit(io::read_safetensors(weights), options);
+}
+
+convit::convit(io::safetensors_file&& file, const convit_options& options)
+    : s_(build(file, &file, options)) {}
+convit::convit(const io::safetensors_file& file, const convit_options& options)
+    : s_(build(file, nullptr, options)) {}
 convit::convit(convit&&) noexcept = default;
 convit& convit::operator=(convit&&) noexcept = default;
 convit::~convit() = default;
 
 const convit_config& convit::config() const noexcept { return s_->weights.config; }
 bool convit::qkv_bias() const noexcept { return s_->qkv_bias; }
+convit_setting convit::pool_source() const noexcept { return s_->pool_source; }
+convit_setting convit::image_size_source() const noexcept { return s_->image_size_source; }
 std::size_t convit::parameter_count() const noexcept { return s_->params; }
 const convit_weights& convit::weights() const noexcept { return s_->weights; }
 const executor* convit::get_executor() const noexcept { return s_->ex; }
@@ -123,14 +142,20 @@ void convit::set_executor(const executor* ex) {
 std::size_t convit::batch_of(std::span<const std::size_t> shape, std::string_view what) const {
   const convit_config& c = config();
   const std::size_t S = c.image_size;
+  const std::string file = s_->source.string();
+  const std::string size_from =
+      s_->image_size_source == convit_setting::option     ? "the image size given for " + file
+      : s_->image_size_source == convit_setting::metadata ? "img_size in the metadata of " + file
+                                                          : "from pos_embed and "
+                                                            "patch_embed.proj.weight of " +
+                                                                file;
   if (shape.size() != 4 || shape[1] != c.channels || shape[2] != S || shape[3] != S)
     throw model_error(std::string(what) + " has shape " + shape_str(shape) + ", expected (B," +
                       std::to_string(c.channels) + "," + std::to_string(S) + "," +
                       std::to_string(S) + "): this model takes " + std::to_string(S) + "x" +
                       std::to_string(S) + " images (" + std::to_string(c.grid_side()) + "x" +
                       std::to_string(c.grid_side()) + " patches of " +
-                      std::to_string(c.patch_size) + " pixels, from pos_embed and " +
-                      "patch_embed.proj.weight of " + s_->source.string() + ")");
+                      std::to_string(c.patch_size) + " pixels, " + size_from + ")");
   return shape[0];
 }
 

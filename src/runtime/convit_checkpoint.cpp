@@ -34,7 +34,7 @@ struct symbol {
 
 class schema {
  public:
-  explicit schema(const io::safetensors_file& f) : view_(f) {
+  schema(const io::safetensors_file& f, const convit_options& o) : view_(f), file_(f), options_(o) {
     for (const auto& [k, t] : f.tensors) keys_.insert(k);
     for (const auto& [k, d] : f.unsupported) keys_.insert(k);
   }
@@ -61,23 +61,62 @@ class schema {
     use(out, "patch_embed.proj.weight", &convit_weights::patch_weight);
     expect(out, "patch_embed.proj.bias", {"D"}, &convit_weights::patch_bias);
 
-    // Positional embedding: N patches on a square grid, image size S = sqrt(N) * p.
-    const io::tensor& pe = get("pos_embed");
-    if (pe.shape.size() != 3 || pe.shape[0] != 1 || pe.shape[1] == 0 || pe.shape[2] != c.dim)
-      shape_error("pos_embed", pe.shape, {dim{1}, dim::named("N"), dim{c.dim, "D"}}, {"D"});
-    if (pe.shape[1] > max_convit_patches)
-      fail("pos_embed has shape " + io::shape_text(pe.shape) +
-           ": N = " + std::to_string(pe.shape[1]) + " patches, over the limit of " +
-           std::to_string(max_convit_patches) +
-           " (a 64x64 grid) of the models gpsa runs (the attention is O(N^2) per block)");
-    grid g{};
-    if (square_grid_from_patches(pe.shape[1], g) != status::ok)
-      fail("pos_embed has shape " + io::shape_text(pe.shape) +
-           ": N = " + std::to_string(pe.shape[1]) +
-           " patches is not a square grid (ConViT takes square images)");
-    set_symbol("N", pe.shape[1], "pos_embed");
-    c.image_size = g.rows * c.patch_size;
-    use(out, "pos_embed", &convit_weights::pos_embed);
+    // What the tensors cannot say: timm's global_pool and img_size, from the options or the
+    // safetensors metadata (which must then agree), else timm's defaults.
+    settings(out);
+
+    // Positional embedding: N patches on a square grid, image size S = sqrt(N) * p (or the
+    // given S with floor(S / p) = sqrt(N)). Without it (timm's use_pos_embed=False) S must be
+    // given.
+    const std::size_t S = out.config.image_size;  // 0: not given
+    const std::string S_from = out.image_size_source == convit_setting::option
+                                   ? "(given)"
+                                   : "(from the metadata img_size)";
+    if (S != 0 && S < c.patch_size)
+      fail("image size " + std::to_string(S) + " is smaller than the patch (" +
+           std::to_string(c.patch_size) + " from patch_embed.proj.weight)");
+    if (S > max_image_size)
+      fail("image size " + std::to_string(S) + " " + S_from + " is over gpsa's limit of " +
+           std::to_string(max_image_size));
+    if (has("pos_embed")) {
+      const io::tensor& pe = get("pos_embed");
+      if (pe.shape.size() != 3 || pe.shape[0] != 1 || pe.shape[1] == 0 || pe.shape[2] != c.dim)
+        shape_error("pos_embed", pe.shape, {dim{1}, dim::named("N"), dim{c.dim, "D"}}, {"D"});
+      if (pe.shape[1] > max_convit_patches)
+        fail("pos_embed has shape " + io::shape_text(pe.shape) +
+             ": N = " + std::to_string(pe.shape[1]) + " patches, over the limit of " +
+             std::to_string(max_convit_patches) +
+             " (a 64x64 grid) of the models gpsa runs (the attention is O(N^2) per block)");
+      grid g{};
+      if (square_grid_from_patches(pe.shape[1], g) != status::ok)
+        fail("pos_embed has shape " + io::shape_text(pe.shape) +
+             ": N = " + std::to_string(pe.shape[1]) +
+             " patches is not a square grid (ConViT takes square images)");
+      set_symbol("N", pe.shape[1], "pos_embed");
+      const std::size_t G = g.rows, p = c.patch_size;
+      if (S != 0 && S / p != G)
+        fail("image size " + std::to_string(S) + " " + S_from + " makes a " +
+             std::to_string(S / p) + "x" + std::to_string(S / p) + " grid of " + std::to_string(p) +
+             "-pixel patches, but pos_embed has N = " + std::to_string(pe.shape[1]) +
+             " patches (a " + std::to_string(G) + "x" + std::to_string(G) +
+             " grid): give an image size from " + std::to_string(G * p) + " to " +
+             std::to_string(G * p + p - 1));
+      c.image_size = S != 0 ? S : G * p;
+      use(out, "pos_embed", &convit_weights::pos_embed);
+    } else {
+      if (S == 0)
+        fail(
+            "no pos_embed (timm's use_pos_embed=False): the image size is not in the "
+            "checkpoint; give it (--image-size S, image_size=S) or store img_size in its "
+            "safetensors metadata");
+      c.use_pos_embed = false;
+      const std::size_t G = S / c.patch_size;
+      if (G * G > max_convit_patches)
+        fail("image size " + std::to_string(S) + " " + S_from +
+             " makes N = " + std::to_string(G * G) + " patches, over the limit of " +
+             std::to_string(max_convit_patches) +
+             " (a 64x64 grid) of the models gpsa runs (the attention is O(N^2) per block)");
+    }
     expect(out, "cls_token", {"1", "1", "D"}, &convit_weights::cls_token);
 
     // Blocks: depth, local_up_to_layer, H, M, qkv bias.
@@ -126,11 +165,62 @@ class schema {
 
     reject_unused(c);
     check_work(c);
+    if (c.pool == convit_pool::avg && c.tokens() < 2)
+      fail("global_pool avg averages tokens 1.. of the final features, but this model has a " +
+           std::string("single token"));
     return out;
   }
 
  private:
-  checkpoint_view view_;        // the whole file, no prefix
+  // Largest image side accepted from the options or the metadata (gpsa::image's limit too).
+  static constexpr std::size_t max_image_size = 4096;
+
+  // global_pool and img_size: options and metadata, which must agree.
+  void settings(convit_checkpoint& out) const {
+    const auto meta = [&](const char* key) -> const std::string* {
+      const auto it = file_.metadata.find(key);
+      return it == file_.metadata.end() ? nullptr : &it->second;
+    };
+    std::optional<convit_pool> meta_pool;
+    if (const std::string* v = meta("global_pool")) {
+      meta_pool = convit_pool_from(*v);
+      if (!meta_pool)
+        fail("metadata global_pool '" + io::printable(*v, 200) +
+             "': gpsa computes the heads of global_pool 'token' and 'avg'");
+    }
+    if (options_.pool && meta_pool && *options_.pool != *meta_pool)
+      fail("global_pool " + std::string(convit_pool_name(*options_.pool)) +
+           " (given) contradicts the checkpoint's metadata global_pool '" +
+           std::string(convit_pool_name(*meta_pool)) + "'");
+    out.config.pool = options_.pool ? *options_.pool : meta_pool.value_or(convit_pool::token);
+    out.pool_source = options_.pool ? convit_setting::option
+                      : meta_pool   ? convit_setting::metadata
+                                    : convit_setting::default_value;
+
+    std::optional<std::size_t> meta_size;
+    if (const std::string* v = meta("img_size")) {
+      std::size_t n = 0;
+      const bool digits =
+          !v->empty() && v->size() <= 6 && v->find_first_not_of("0123456789") == std::string::npos;
+      if (digits) n = std::stoul(*v);
+      if (!digits || n == 0)
+        fail("metadata img_size '" + io::printable(*v, 200) + "': expected a positive integer");
+      meta_size = n;
+    }
+    if (options_.image_size && meta_size && *options_.image_size != *meta_size)
+      fail("image size " + std::to_string(*options_.image_size) +
+           " (given) contradicts the checkpoint's metadata img_size '" +
+           std::to_string(*meta_size) + "'");
+    if (options_.image_size && *options_.image_size == 0) fail("image size 0 (given)");
+    out.config.image_size = options_.image_size.value_or(meta_size.value_or(0));
+    out.image_size_source = options_.image_size ? convit_setting::option
+                            : meta_size         ? convit_setting::metadata
+                                                : convit_setting::default_value;
+  }
+
+  checkpoint_view view_;  // the whole file, no prefix
+  const io::safetensors_file& file_;
+  convit_options options_;
   std::set<std::string> keys_;  // every key of the file (readable dtype or not)
   std::set<std::string> used_;
   std::map<std::string, symbol> sym_;
@@ -423,8 +513,9 @@ class schema {
 
 }  // namespace
 
-convit_checkpoint inspect_convit_checkpoint(const io::safetensors_file& file) {
-  return schema(file).run();
+convit_checkpoint inspect_convit_checkpoint(const io::safetensors_file& file,
+                                            const convit_options& options) {
+  return schema(file, options).run();
 }
 
 }  // namespace gpsa::detail

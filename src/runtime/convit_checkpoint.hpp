@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/convit.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/safetensors.hpp"
 
@@ -26,6 +27,8 @@ struct convit_slot {
 struct convit_checkpoint {
   convit_config config{};
   bool qkv_bias = false;
+  convit_setting pool_source = convit_setting::default_value;
+  convit_setting image_size_source = convit_setting::default_value;
   std::vector<convit_slot> slots;  // every tensor of the model, shapes checked
 };
 
@@ -33,7 +36,9 @@ struct convit_checkpoint {
 // Throws gpsa::checkpoint_error with one line naming the file and the key: a missing key, a wrong
 // shape (with the expected one and where each symbol came from), inconsistent heads / widths /
 // qkv bias across blocks, a GPSA block after an MHSA block, a non-square patch count, a key that
-// is not part of a ConViT. io_error for a tensor of a dtype gpsa cannot read.
-convit_checkpoint inspect_convit_checkpoint(const io::safetensors_file& file);
+// is not part of a ConViT, metadata (global_pool, img_size) or options that contradict each other
+// or the tensors. io_error for a tensor of a dtype gpsa cannot read.
+convit_checkpoint inspect_convit_checkpoint(const io::safetensors_file& file,
+                                            const convit_options& options = {});
 
 }  // namespace gpsa::detail

@@ -101,4 +101,27 @@ std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa
   return layers;
 }
 
+gpsa::grid checkpoint_grid(const io::safetensors_file& f, std::optional<gpsa::grid> given) {
+  const checkpoint_view root(f);
+  const auto grid_text = [](gpsa::grid g) {
+    return std::to_string(g.rows) + "x" + std::to_string(g.cols);
+  };
+  if (!root.has("pos_embed")) {
+    if (!given)
+      root.fail("no pos_embed to take the patch grid from (not a whole ConViT); give the grid");
+    return *given;
+  }
+  const io::tensor& pos = root.get("pos_embed");
+  gpsa::grid g{};
+  if (pos.shape.size() != 3 || pos.shape[0] != 1 ||
+      square_grid_from_patches(pos.shape[1], g) != status::ok)
+    root.fail("pos_embed has shape " + io::shape_text(pos.shape) +
+              ", expected (1,N,D) with N = S*S patches of a square grid");
+  if (given && *given != g)
+    root.fail("grid " + grid_text(*given) + " contradicts pos_embed " + io::shape_text(pos.shape) +
+              ", whose N = " + std::to_string(pos.shape[1]) + " patches make the grid " +
+              grid_text(g));
+  return g;
+}
+
 }  // namespace gpsa

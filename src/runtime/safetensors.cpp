@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
@@ -105,6 +106,7 @@ class header_reader {
       : name_(name), limits_(limits), data_size_(data_size) {}
 
   std::vector<entry> entries;
+  std::map<std::string, std::string> metadata;
   std::string error;
   bool complete() const { return at_ == where::done; }
 
@@ -138,6 +140,7 @@ class header_reader {
       return true;
     }
     if (at_ == where::meta_value) {
+      metadata[keys_last_] = v;
       at_ = where::metadata;
       return true;
     }
@@ -349,6 +352,17 @@ std::uint64_t header_length(std::span<const std::uint8_t> prefix, std::uint64_t 
     throw io_error(name + ": truncated safetensors file: " + std::to_string(size) +
                    " bytes, the header length alone needs 8");
   const std::uint64_t header_len = load_le<std::uint64_t>(prefix.data());
+  if (header_len > limits.header_bytes || header_len > size - 8) {
+    // What people have instead: PyTorch's torch.save files (a zip archive, or a pickle before
+    // PyTorch 1.6), whose first bytes make no plausible header length.
+    const bool zip = prefix[0] == 'P' && prefix[1] == 'K' && prefix[2] == 3 && prefix[3] == 4;
+    const bool pickle = prefix[0] == 0x80 && prefix[1] >= 2 && prefix[1] <= 5;
+    if (zip || pickle)
+      throw io_error(name + ": a PyTorch checkpoint (torch.save " +
+                     (zip ? std::string("zip archive") : std::string("pickle")) +
+                     ", .pth/.pt), not safetensors: convert it with tools/pth_to_safetensors.py " +
+                     name + " OUT.safetensors");
+  }
   if (header_len > limits.header_bytes)
     throw io_error(name + ": header length " + std::to_string(header_len) + " bytes is over the " +
                    (limits.header_bytes == max_header_bytes ? std::string("100 MB")
@@ -363,15 +377,17 @@ std::uint64_t header_length(std::span<const std::uint8_t> prefix, std::uint64_t 
 }
 
 // The JSON header parsed and checked against a data section of `data_size` bytes: the tensors'
-// entries, overlaps refused.
+// entries, overlaps refused; the __metadata__ strings into `metadata`.
 std::vector<entry> parse_header(std::span<const std::uint8_t> json, std::uint64_t data_size,
-                                const std::string& name, const read_limits& limits) {
+                                const std::string& name, const read_limits& limits,
+                                std::map<std::string, std::string>& metadata) {
   const char* hb = reinterpret_cast<const char*>(json.data());
   header_reader reader(name, limits, data_size);
   const bool ok = nlohmann::json::sax_parse(hb, hb + json.size(), &reader);
   if (!reader.error.empty()) throw io_error(reader.error);
   if (!ok || !reader.complete())
     throw io_error(name + ": malformed header: expected a JSON object of tensors");
+  metadata = std::move(reader.metadata);
   return std::move(reader.entries);
 }
 
@@ -480,11 +496,11 @@ safetensors_file parse_safetensors(std::span<const std::uint8_t> bytes, const st
   const std::string name = display_path(file);
   const std::uint64_t header_len = header_length(
       bytes.first(std::min<std::size_t>(8, bytes.size())), bytes.size(), name, limits);
-  std::vector<entry> entries =
-      parse_header(bytes.subspan(8, header_len), bytes.size() - 8 - header_len, name, limits);
+  safetensors_file f;
+  std::vector<entry> entries = parse_header(
+      bytes.subspan(8, header_len), bytes.size() - 8 - header_len, name, limits, f.metadata);
   check_overlaps(entries, name);
 
-  safetensors_file f;
   f.path = file;
   const std::uint8_t* data = bytes.data() + 8 + header_len;
   for (auto& e : entries) {
@@ -511,6 +527,7 @@ safetensors_file read_safetensors(const std::filesystem::path& path, const read_
   if (const std::size_t got = in.read_at(0, prefix, want); got < want) size = got;  // shrank
   const std::uint64_t header_len = header_length({prefix, want}, size, name, limits);
   std::vector<entry> entries;
+  safetensors_file f;
   {
     std::vector<std::uint8_t> json;
     detail::resize_or_throw(json, static_cast<std::size_t>(header_len), name, "the header");
@@ -518,11 +535,10 @@ safetensors_file read_safetensors(const std::filesystem::path& path, const read_
       throw io_error(name + ": truncated safetensors file: header length is " +
                      std::to_string(header_len) + " bytes but only " + std::to_string(got) +
                      " follow");
-    entries = parse_header(json, size - 8 - header_len, name, limits);
+    entries = parse_header(json, size - 8 - header_len, name, limits, f.metadata);
   }
   check_overlaps(entries, name);
 
-  safetensors_file f;
   f.path = path;
   // In file order, so the reads are sequential.
   std::vector<entry*> order;

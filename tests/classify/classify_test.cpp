@@ -319,7 +319,7 @@ std::vector<bad_case> bad_cases() {
                  return base(in);
                },
                2,
-               {"one of --input x.npy or --image FILE is required"}});
+               {"one of --input x.npy, --image FILE|FOLDER or --image-list F is required"}});
   v.push_back({"both_input_and_image",
                [&](const fs::path& in, const fs::path&) {
                  cp(in);
@@ -328,7 +328,7 @@ std::vector<bad_case> bad_cases() {
                                         (in / "g.png").string()});
                },
                2,
-               {"excludes"}});
+               {"--input and --image cannot be used together"}});
   for (const std::string k : {"0", "-1", "abc", "1.5", "99999999999", "", " 3", "+3"})
     v.push_back({"bad_topk_" + std::to_string(v.size()),
                  [&, k](const fs::path& in, const fs::path&) {

@@ -597,14 +597,19 @@ TEST_F(Adversarial, AThreadTheSystemRefusesIsNamed) {
 // A file of F8 / C64 tensors only was "the file holds no tensors".
 TEST_F(Adversarial, TensorsOfAnUnreadDtypeAreListed) {
   spit(in / "f8.safetensors",
-       raw_safetensors({{"pos_embed", {"F8_E4M3", {1, 4, 2}, 8}}, {"w", {"C64", {2}, 16}}}));
+       raw_safetensors({{"cls_token", {"F8_E4M3", {1, 4, 2}, 8}}, {"w", {"C64", {2}, 16}}}));
   expect_refused(run_gpsa({"fold", "--weights", (in / "f8.safetensors").string(), "--grid", "2",
                            "-o", (out / "f.h").string()}),
-                 {"no GPSA layer found", "keys: pos_embed (F8_E4M3), w (C64)"});
+                 {"no GPSA layer found", "keys: cls_token (F8_E4M3), w (C64)"});
   EXPECT_EQ(run_gpsa({"fold", "--weights", (in / "f8.safetensors").string(), "--grid", "2", "-o",
                       (out / "f.h").string()})
                 .err.find("holds no tensors"),
             std::string::npos);
+  // A pos_embed gpsa fold would read for the grid is named with its dtype.
+  spit(in / "f8pe.safetensors", raw_safetensors({{"pos_embed", {"F8_E4M3", {1, 4, 2}, 8}}}));
+  expect_refused(run_gpsa({"fold", "--weights", (in / "f8pe.safetensors").string(), "-o",
+                           (out / "f.h").string()}),
+                 {"tensor 'pos_embed' has dtype F8_E4M3, which gpsa does not read"});
 }
 
 // UTF-16 labels were accepted and printed as \x00c\x00l...

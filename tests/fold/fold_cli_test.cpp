@@ -163,9 +163,9 @@ TEST_F(FoldCli, HeaderCompilesAsC99AndAgreesWithNpyAndFloat64) {
     b += "{";
     g += "{";
     for (std::size_t h = 0; h < 4; ++h) {
-      w += "{" + gpsa::codegen::c_float_literal(l.w.w[3 * h]) + "," +
-           gpsa::codegen::c_float_literal(l.w.w[3 * h + 1]) + "," +
-           gpsa::codegen::c_float_literal(l.w.w[3 * h + 2]) + "},";
+      w += '{';
+      for (std::size_t k = 0; k < 3; ++k)
+        w.append(gpsa::codegen::c_float_literal(l.w.w[3 * h + k])).append(k < 2 ? "," : "},");
       b += gpsa::codegen::c_float_literal(l.w.b[h]) + ",";
       g += gpsa::codegen::c_float_literal(l.w.gating[h]) + ",";
     }
@@ -207,6 +207,76 @@ TEST_F(FoldCli, GoldenCheckpointHeaderSizeIsTheFoldedState) {
   EXPECT_NE(text.find("#define CONVIT_TINY_FLOATS_PER_LAYER 1572"),
             std::string::npos);  // 4*(196+196)+4
   EXPECT_NE(text.find("0: blocks.0.attn"), std::string::npos);
+}
+
+// A whole ConViT's pos_embed fixes the grid: no --grid needed, the same one accepted, another
+// refused naming both; a layer checkpoint (no pos_embed) still needs --grid.
+TEST_F(FoldCli, GridFromPosEmbed) {
+  const fs::path ck =
+      fs::path(GPSA_GOLDEN_DIR) / "convit" / "convit_micro_4x4" / "model.safetensors";
+  const fs::path a = dir / "a.npy", b = dir / "b.npy", bad = dir / "bad.npy";
+  run_result r =
+      gpsa("fold --weights " + quote(ck.string()) + " --format npy -o " + quote(a.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("3 GPSA layer(s) (blocks.0.attn .. blocks.2.attn), H = 2, grid 4x4"),
+            std::string::npos)
+      << r.out;
+  r = gpsa("fold --weights " + quote(ck.string()) + " --grid 4 --format npy -o " +
+           quote(b.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(slurp(a), slurp(b));
+  r = gpsa("fold --weights " + quote(ck.string()) + " --grid 4x5 -o " + quote(bad.string()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "gpsa: " + ck.string() +
+                       ": grid 4x5 contradicts pos_embed (1,16,96), whose N = 16 patches make the "
+                       "grid 4x4\n");
+  EXPECT_FALSE(fs::exists(bad));
+  const fs::path layer = fs::path(GPSA_GOLDEN_DIR) / "s3_h9_c36_bias" / "weights.safetensors";
+  r = gpsa("fold --weights " + quote(layer.string()) + " -o " + quote(bad.string()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "gpsa: " + layer.string() +
+                       ": no pos_embed to take the patch grid from (not a whole ConViT); give the "
+                       "grid\n");
+  EXPECT_FALSE(fs::exists(bad));
+}
+
+// gpsa -V and gpsa help COMMAND; CLI11's parse errors in gpsa's words, naming the command.
+TEST_F(FoldCli, HelpVersionAndUsageMessages) {
+  run_result r = gpsa("-V");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "gpsa " GPSA_VERSION_STRING "\n");
+  r = gpsa("help fold");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("--grid S|RxC"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--weights FILE"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out, gpsa("fold --help").out);
+  r = gpsa("help classify");
+  EXPECT_NE(r.out.find("--topk INT"), std::string::npos) << r.out;
+  r = gpsa("help nothing");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("gpsa: help: unknown command 'nothing' (commands: ", 0), 0u) << r.err;
+  r = gpsa("help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("gpsa help COMMAND"), std::string::npos) << r.out;
+  const std::pair<const char*, const char*> usage[] = {
+      {"fold --grid 4 -o x.h", "gpsa: fold: --weights is required (see gpsa help fold)\n"},
+      {"fold --weights", "gpsa: fold: --weights needs a value (see gpsa help fold)\n"},
+      {"fold --weights a --grid 4 -o x.h --bogus",
+       "gpsa: fold: unknown option '--bogus' (see gpsa help fold)\n"},
+      {"fold --weights a --grid 4 -o x.h extra",
+       "gpsa: fold: unexpected argument 'extra' (see gpsa help fold)\n"},
+      {"fold --weights a --weights b --grid 4 -o x.h",
+       "gpsa: fold: --weights was given 2 times; it takes one value (see gpsa help fold)\n"},
+      {"classify --weights a --input x --image y",
+       "gpsa: classify: --input and --image cannot be used together (see gpsa help classify)\n"},
+      {"",
+       "gpsa: no command given (commands: table, forward, fold, demo, preprocess, classify; "
+       "see gpsa --help)\n"}};
+  for (const auto& [args, want] : usage) {
+    r = gpsa(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_EQ(r.err, want) << args;
+  }
 }
 
 // One version source: `gpsa --version` and the headers it writes print CMake's project(VERSION).

@@ -128,8 +128,20 @@ TEST(ConvitCore, ConfigValidationAndSizes) {
     edit(k);
     return gpsa::validate(k);
   };
-  EXPECT_EQ(bad([](auto& k) { k.image_size = 225; }), status::invalid_argument);  // S % p
-  EXPECT_EQ(bad([](auto& k) { k.heads = 5; }), status::invalid_argument);         // D % H
+  EXPECT_EQ(bad([](auto& k) { k.image_size = 15; }), status::invalid_argument);  // S < p
+  // S % p != 0 is timm's stride-p convolution: floor(225 / 16) = 14, the last pixel row unused.
+  EXPECT_EQ(bad([](auto& k) { k.image_size = 225; }), status::ok);
+  EXPECT_EQ(bad([](auto& k) { k.pool = gpsa::convit_pool::avg; }), status::ok);
+  EXPECT_EQ(bad([](auto& k) { k.pool = static_cast<gpsa::convit_pool>(7); }),
+            status::invalid_argument);
+  // The average of tokens [1, T) needs T >= 2: one patch and no class token has none.
+  EXPECT_EQ(bad([](auto& k) {
+              k.image_size = 16;
+              k.local_up_to_layer = k.depth;
+              k.pool = gpsa::convit_pool::avg;
+            }),
+            status::invalid_argument);
+  EXPECT_EQ(bad([](auto& k) { k.heads = 5; }), status::invalid_argument);  // D % H
   EXPECT_EQ(bad([](auto& k) { k.local_up_to_layer = 13; }), status::invalid_argument);
   EXPECT_EQ(bad([](auto& k) { k.depth = 0; }), status::invalid_argument);
   EXPECT_EQ(bad([](auto& k) { k.classes = 0; }), status::invalid_argument);

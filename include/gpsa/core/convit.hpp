@@ -13,7 +13,9 @@
 //     erf(x / sqrt 2))
 //   features = norm(x)                 (B, T, D), T = N + 1 (N when local_up_to_layer == depth:
 //                                      timm then never prepends the class token)
-//   logits   = head(features[:, 0])    (B, classes)
+//   logits   = head(features[:, 0])    (B, classes); with config.pool == avg,
+//                                      head(mean of features[:, 1:]) (timm's global_pool='avg')
+// Without pos_embed (config.use_pos_embed false) nothing is added to the patch embedding.
 // Every LayerNorm uses config.eps (1e-6 in the released models). Layouts are PyTorch's, row-major
 // float32: images (B, C, S, S), nn.Linear weight (out, in), conv weight (D, C, p, p).
 //
@@ -38,10 +40,15 @@
 
 namespace gpsa {
 
+// What the head reads (timm's global_pool): the class token (token 0), or the mean of the tokens
+// after it, tokens [1, T) ('avg'; with no class token, T = N, timm still skips token 0).
+enum class convit_pool { token, avg };
+
 // The shape of a ConViT. timm's convit_tiny: {224, 16, 3, 192, 4, 12, 10, 768, 1000}.
 struct convit_config {
-  std::size_t image_size = 0;         // S: square images, S % patch_size == 0
-  std::size_t patch_size = 0;         // p: patch grid (S/p) x (S/p)
+  std::size_t image_size = 0;         // S: square images, S >= patch_size
+  std::size_t patch_size = 0;         // p: patch grid floor(S/p) x floor(S/p) (as timm's stride-p
+                                      // convolution: the last S % p rows and columns are unused)
   std::size_t channels = 3;           // C: image channels (in_chans)
   std::size_t dim = 0;                // D: model width
   std::size_t heads = 0;              // H: attention heads, D % H == 0
@@ -50,6 +57,8 @@ struct convit_config {
   std::size_t mlp_hidden = 0;         // M: fc1 rows (D * mlp_ratio)
   std::size_t classes = 0;            // head rows, >= 1
   float eps = 1e-6f;                  // LayerNorm epsilon
+  convit_pool pool = convit_pool::token;  // timm's global_pool ('token' or 'avg')
+  bool use_pos_embed = true;              // timm's use_pos_embed: pos_embed is added
 
   constexpr std::size_t grid_side() const noexcept {
     return patch_size != 0 ? image_size / patch_size : 0;
@@ -64,8 +73,9 @@ struct convit_config {
   constexpr bool is_gpsa_block(std::size_t i) const noexcept { return i < local_up_to_layer; }
 };
 
-// ok, or invalid_argument when a count is zero (except local_up_to_layer), S % p != 0,
-// D % H != 0, local_up_to_layer > depth or eps is not a finite value >= 0.
+// ok, or invalid_argument when a count is zero (except local_up_to_layer), S < p,
+// D % H != 0, local_up_to_layer > depth, eps is not a finite value >= 0, or pool avg has no token
+// to average (T = 1).
 status validate(const convit_config& c) noexcept;
 
 // Views of one block's parameters, timm key names (under blocks.{i}.) in the comments. A block
@@ -104,7 +114,8 @@ struct convit_weights {
   convit_config config{};
   const float* patch_weight = nullptr;  // patch_embed.proj.weight  (D, C, p, p)
   const float* patch_bias = nullptr;    // patch_embed.proj.bias    (D)
-  const float* pos_embed = nullptr;     // pos_embed                (1, N, D)
+  const float* pos_embed = nullptr;     // pos_embed                (1, N, D), unused (may be
+                                        // null) when !config.use_pos_embed
   const float* cls_token = nullptr;  // cls_token                (1, 1, D), unused when L == depth
   std::span<const convit_block_weights> blocks;  // config.depth blocks
   const float* norm_weight = nullptr;            // norm.weight              (D)

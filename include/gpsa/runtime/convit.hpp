@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string_view>
@@ -52,15 +53,36 @@ struct model_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// "token" / "avg" (timm's global_pool values gpsa computes) and back; nullopt for another name.
+std::optional<convit_pool> convit_pool_from(std::string_view name) noexcept;
+const char* convit_pool_name(convit_pool pool) noexcept;
+
+// What a checkpoint's tensors cannot say (timm's constructor arguments), given by the caller.
+// Each must agree with the checkpoint's safetensors metadata when that has the entry
+// (checkpoint_error otherwise), as tools/pth_to_safetensors.py --global-pool / --img-size write it.
+struct convit_options {
+  // timm's img_size (metadata "img_size"). Needed for a model without pos_embed
+  // (use_pos_embed=False); with pos_embed, floor(S / p)^2 must be its N, so it also admits sizes
+  // that are not a multiple of the patch (timm's convolution ignores the last S % p pixels).
+  // Default: sqrt(N) * p from pos_embed.
+  std::optional<std::size_t> image_size;
+  // timm's global_pool (metadata "global_pool"): token (the default, timm's) or avg.
+  std::optional<convit_pool> pool;
+};
+
+// Where a setting the tensors cannot show came from.
+enum class convit_setting { default_value, metadata, option };
+
 class convit {
  public:
-  // Reads the checkpoint (io_error on a bad file), infers the configuration from its keys and
-  // shapes (checkpoint_error on a bad checkpoint) and folds the GPSA blocks' positional branch.
-  // F32, F16, BF16 and F64 tensors load; the model computes in float32.
-  static convit load(const std::filesystem::path& weights);
+  // Reads the checkpoint (io_error on a bad file, naming a PyTorch .pth for what it is),
+  // infers the configuration from its keys, shapes, metadata and `options` (checkpoint_error on
+  // a bad checkpoint) and folds the GPSA blocks' positional branch. F32, F16, BF16 and F64
+  // tensors load; the model computes in float32.
+  static convit load(const std::filesystem::path& weights, const convit_options& options = {});
   // From a checkpoint already read: takes its tensors (no copy) / copies them.
-  explicit convit(io::safetensors_file&& file);
-  explicit convit(const io::safetensors_file& file);
+  explicit convit(io::safetensors_file&& file, const convit_options& options = {});
+  explicit convit(const io::safetensors_file& file, const convit_options& options = {});
 
   convit(convit&&) noexcept;
   convit& operator=(convit&&) noexcept;
@@ -72,6 +94,10 @@ class convit {
   // width, classes (and qkv_bias()).
   const convit_config& config() const noexcept;
   bool qkv_bias() const noexcept;
+  // Where config().pool and config().image_size came from (default: timm's token pool, or the
+  // image size pos_embed implies).
+  convit_setting pool_source() const noexcept;
+  convit_setting image_size_source() const noexcept;
   std::size_t parameter_count() const noexcept;  // floats of weights held
   // The core view of the weights, every GPSA block's `folded` view set (valid while this object
   // lives): what convit_forward and the other core functions of gpsa/core/convit.hpp take.
@@ -97,7 +123,8 @@ class convit {
 
  private:
   struct state;
-  static std::unique_ptr<state> build(const io::safetensors_file& file, io::safetensors_file* take);
+  static std::unique_ptr<state> build(const io::safetensors_file& file, io::safetensors_file* take,
+                                      const convit_options& options);
   std::unique_ptr<state> s_;
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,5 +61,11 @@ struct checkpoint_fold {
 // and key for a missing key, a wrong shape, a NaN/Inf value ("a non-finite weight cannot be
 // folded"), differing head counts or no GPSA layer at all.
 std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa::grid g);
+
+// The patch grid to fold a checkpoint's layers for. A whole ConViT fixes it: pos_embed (1, N, D)
+// gives the S x S grid of N = S^2 patches, and `given` must agree with it. A checkpoint without
+// pos_embed (one GPSA layer, or a model without positional embedding) needs `given`. Throws
+// checkpoint_error naming the file: a non-square N, a contradicting `given`, no grid at all.
+gpsa::grid checkpoint_grid(const io::safetensors_file& f, std::optional<gpsa::grid> given);
 
 }  // namespace gpsa

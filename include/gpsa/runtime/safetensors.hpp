@@ -20,6 +20,9 @@ struct safetensors_file {
   // Tensors of a valid dtype gpsa cannot convert (I64, U8, F8_E4M3, ...): key -> dtype name.
   // They do not make the whole file unreadable; at() on one of them throws naming the dtype.
   std::map<std::string, std::string> unsupported;
+  // The header's __metadata__ strings (timm writes {"format": "pt"}; gpsa reads global_pool and
+  // img_size, see gpsa::convit).
+  std::map<std::string, std::string> metadata;
 
   bool contains(const std::string& key) const { return tensors.count(key) != 0; }
   // Throws io_error "FILE: missing key 'K'" when absent, or "FILE: tensor 'K' has dtype I64,
