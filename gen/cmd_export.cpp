@@ -15,6 +15,7 @@
 #include "cli_args.hpp"
 #include "commands.hpp"
 #include "gpsa/codegen.hpp"
+#include "gpsa/gpsa.h"
 #include "gpsa/io.hpp"
 #include "gpsa/model.hpp"
 
@@ -88,6 +89,10 @@ void run_export(const export_options& o) {
   file.path = o.weights;
   const gpsa::convit model(std::move(file));
   const convit_config& c = model.config();
+  if (c.depth > GPSA_CONVIT_MAX_BLOCKS)
+    throw cli_error(io::display_path(o.weights) + ": unsupported configuration: depth " +
+                    std::to_string(c.depth) + " blocks, the C API takes at most " +
+                    std::to_string(GPSA_CONVIT_MAX_BLOCKS) + " (GPSA_CONVIT_MAX_BLOCKS)");
   const codegen::convit_header_sizes sizes = codegen::convit_header_size(model.weights());
 
   // The part's budget: what the header puts in flash, and what one forward needs in RAM (the

@@ -212,7 +212,10 @@ typedef struct gpsa_convit_block_weights {
 
 /* The model descriptor (C++ gpsa::convit_weights): its shape and views of every parameter,
  * borrowed (e.g. the const arrays of a `gpsa export` header, in flash). blocks/block_count is
- * C++'s std::span of blocks. packed: NULL, or what the C++ gpsa::convit_pack_weights wrote. */
+ * C++'s std::span of blocks (at most GPSA_CONVIT_MAX_BLOCKS: the C entry points convert the
+ * views on the stack; timm's ConViTs have 12). packed: NULL, or what the C++
+ * gpsa::convit_pack_weights wrote. */
+#define GPSA_CONVIT_MAX_BLOCKS 32
 typedef struct gpsa_convit_weights {
   gpsa_convit_config config;
   const float* patch_weight; /* (D, C, p, p) */
@@ -287,7 +290,8 @@ gpsa_status gpsa_convit_scratch_size(const gpsa_convit_config* config, gpsa_conv
  * calling thread, allocates nothing. Errors also: GPSA_INVALID_ARGUMENT (a NULL weights,
  * images or logits, a NULL buffer with a nonzero length, an invalid configuration, a missing
  * required weight, an unknown plan), GPSA_SHAPE_MISMATCH (block_count != depth),
- * GPSA_BUFFER_TOO_SMALL (folded_len short), GPSA_SIZE_OVERFLOW. batch 0 is a no-op. */
+ * GPSA_BUFFER_TOO_SMALL (folded_len short), GPSA_SIZE_OVERFLOW (also: more than
+ * GPSA_CONVIT_MAX_BLOCKS blocks). batch 0 is a no-op. */
 gpsa_status gpsa_convit_forward(const gpsa_convit_weights* weights, const float* folded,
                                 size_t folded_len, gpsa_convit_plan plan, size_t batch,
                                 const float* images, size_t images_len, float* logits,

@@ -86,11 +86,10 @@ gpsa::convit_config cxx_config(const gpsa_convit_config& c) noexcept {
   return x;
 }
 
-// The blocks are converted into a fixed array: a model deeper than this is rejected with
-// size_overflow (C++ callers have no such limit; timm's ConViTs have 12). 32 blocks of views
-// are 2.4 KB of stack on a 32-bit target.
-constexpr std::size_t kMaxCBlocks = 32;
-
+// The blocks are converted into a fixed array on the stack: a model deeper than
+// GPSA_CONVIT_MAX_BLOCKS is size_overflow (C++ callers have no such limit). 32 blocks of views are
+// 2.4 KB of stack on a 32-bit target.
+constexpr std::size_t kMaxCBlocks = GPSA_CONVIT_MAX_BLOCKS;
 struct cxx_model {
   gpsa::convit_block_weights blocks[kMaxCBlocks];
   gpsa::convit_weights w;

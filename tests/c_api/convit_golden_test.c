@@ -120,13 +120,14 @@ static void run_case(const convit_golden_case* c) {
   for (p = 0; p < 2; ++p) {
     double el, ef;
     const size_t n = plans[p] == GPSA_CONVIT_FAST ? fast_len : len;
-    CHECK(gpsa_convit_forward(c->weights, c->folded, c->folded_len, plans[p], B, x, B * IMG,
-                              logits, B * K, features, B * F, scratch, n) == GPSA_OK);
+    CHECK(gpsa_convit_forward(c->weights, c->folded, c->folded_len, plans[p], B, x, B * IMG, logits,
+                              B * K, features, B * F, scratch, n) == GPSA_OK);
     el = rel_err(logits, ref_logits, B * K);
     ef = rel_err(features, ref_features, B * F);
-    printf("%-18s %-10s logits %.3g, features %.3g of max(1, max |ref|) (bound %.0e); scratch %lu "
-           "floats\n",
-           c->name, plan_names[p], el, ef, CONVIT_GOLDEN_TOL, (unsigned long)n);
+    printf(
+        "%-18s %-10s logits %.3g, features %.3g of max(1, max |ref|) (bound %.0e); scratch %lu "
+        "floats\n",
+        c->name, plan_names[p], el, ef, CONVIT_GOLDEN_TOL, (unsigned long)n);
     CHECK(el <= CONVIT_GOLDEN_TOL);
     CHECK(ef <= CONVIT_GOLDEN_TOL);
   }
