@@ -7,6 +7,8 @@
 // the size; an unsupported configuration; bad and clashing names), never leaving an output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -190,6 +192,73 @@ TEST(Export, RefusesWhatDoesNotFitOrIsNotAModelWithOneLineAndNoOutput) {
                                   "560332", "--ram", "53096", "-o", out.string()});
   EXPECT_TRUE(ok.exited && ok.code == 0) << ok;
   EXPECT_TRUE(fs::exists(out));
+}
+
+// The digits model's data configuration on 8x8 PNGs of test digits (tests/image/fixtures/
+// data_config, made from x_test.npy by make_data_config.py): `gpsa preprocess` gives the test
+// set's tensor within the PNG's and the 8-bit resize's roundings (2 / 255 after (x - 0.5) / 0.5,
+// plus float slack), and `gpsa classify --image` timm's top-1 of that test image.
+TEST(DataConfig, DigitPngsAreClassifiedAsTheTestSetIs) {
+  scratch dir;
+  const fs::path digits = golden("digits/convit_digits");
+  const fs::path pngs = fs::path(GPSA_IMAGE_FIXTURES) / "data_config";
+  std::vector<std::size_t> xs, ls;
+  const std::vector<float> x_test = read_f32(digits / "x_test.npy", &xs);
+  const std::vector<float> logits = read_f32(digits / "logits.npy", &ls);
+  ASSERT_EQ(xs, (std::vector<std::size_t>{360, 1, 16, 16}));
+  const std::vector<std::string> config = {"--input-size", "1,16,16", "--interpolation", "bilinear",
+                                           "--crop-pct",   "1",       "--mean",          "0.5",
+                                           "--std",        "0.5"};
+  for (std::size_t i = 0; i < 8; ++i) {
+    SCOPED_TRACE(i);
+    const fs::path png = pngs / ("digit_" + std::to_string(i) + ".png");
+    std::vector<std::string> args = {"preprocess", "--image", png.string(), "-o",
+                                     (dir / "x.npy").string()};
+    args.insert(args.end(), config.begin(), config.end());
+    run_result r = run_gpsa(args);
+    ASSERT_TRUE(r.exited && r.code == 0) << r;
+    std::vector<std::size_t> shape;
+    const std::vector<float> x = read_f32(dir / "x.npy", &shape);
+    ASSERT_EQ(shape, (std::vector<std::size_t>{1, 1, 16, 16}));
+    double worst = 0;
+    for (std::size_t k = 0; k < 256; ++k)
+      worst = std::max(worst, std::abs(double(x[k]) - double(x_test[i * 256 + k])));
+    EXPECT_LE(worst, 2.0 / 255 + 1e-6);
+    args = {"classify", "--weights",  (digits / "model.safetensors").string(),
+            "--image",  png.string(), "--topk",
+            "1",        "-o",         (dir / "l.npy").string()};
+    args.insert(args.end(), config.begin(), config.end());
+    r = run_gpsa(args);
+    ASSERT_TRUE(r.exited && r.code == 0) << r;
+    const std::vector<float> l = read_f32(dir / "l.npy", &shape);
+    ASSERT_EQ(l.size(), 10u);
+    const auto top = [](const float* v) { return std::max_element(v, v + 10) - v; };
+    EXPECT_EQ(top(l.data()), top(logits.data() + i * 10));
+  }
+  // errors: one line naming the flag
+  const std::string png = (pngs / "digit_0.png").string();
+  const std::string model = (digits / "model.safetensors").string();
+  const auto refused = [&](std::vector<std::string> args, const std::string& part) {
+    const run_result r = run_gpsa(args);
+    EXPECT_TRUE(r.exited && r.code == 1) << r;
+    EXPECT_NE(r.err.find(part), std::string::npos) << r.err;
+  };
+  refused({"classify", "--weights", model, "--image", png}, "--mean and --std");
+  refused({"classify", "--weights", model, "--image", png, "--input-size", "3,16,16"},
+          "the model takes 1,16,16");
+  refused({"preprocess", "--image", png, "--input-size", "1,16,8", "-o", "x.npy"}, "is not square");
+  refused({"preprocess", "--image", png, "--input-size", "2,16,16", "-o", "x.npy"}, "2 channels");
+  refused({"preprocess", "--image", png, "--interpolation", "nearest", "-o", "x.npy"},
+          "--interpolation 'nearest'");
+  refused({"preprocess", "--image", png, "--crop-pct", "1.2", "-o", "x.npy"}, "--crop-pct '1.2'");
+  refused({"preprocess", "--image", png, "--std", "0,1,1", "-o", "x.npy"}, "--std '0,1,1'");
+  refused({"preprocess", "--image", png, "--mean", "0.5,0.5", "-o", "x.npy"},
+          "2 value(s) for 3 channel(s)");
+  refused({"preprocess", "--image", png, "--size", "16", "--input-size", "3,16,16", "-o", "x.npy"},
+          "--size and --input-size");
+  refused({"classify", "--weights", model, "--input", (digits / "x_test.npy").string(), "--mean",
+           "0.5"},
+          "--input x.npy is used as it is");
 }
 
 #endif
