@@ -19,70 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "c_test_util.h"
 #include "g_digits.h" /* gpsa export output (includes gpsa/gpsa.h) */
 
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
-
-/* Reads a little-endian C-order .npy of dtype `descr` ('<f4' or '<i8') and element size `size`;
- * returns its bytes (malloc'd) and element count, or NULL after a message naming the file. */
-static void* read_npy(const char* name, const char* descr, size_t size, size_t* count) {
-  char path[1024], hdr[1024], want[64];
-  unsigned char pre[10];
-  size_t hlen, n = 1, got;
-  const char* shape;
-  void* data;
-  FILE* f;
+/* A .npy of the digits folder, or NULL after a message. */
+static void* read_digits(const char* name, const char* descr, size_t size, size_t* count) {
+  char path[1024];
   snprintf(path, sizeof path, "%s/digits/convit_digits/%s", GPSA_GOLDEN_DIR, name);
-  f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "%s: cannot open\n", path);
-    return NULL;
-  }
-  if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0 || pre[6] != 1) {
-    fprintf(stderr, "%s: not a version-1 .npy file\n", path);
-    fclose(f);
-    return NULL;
-  }
-  hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
-  if (hlen >= sizeof hdr || fread(hdr, 1, hlen, f) != hlen) {
-    fprintf(stderr, "%s: bad header\n", path);
-    fclose(f);
-    return NULL;
-  }
-  hdr[hlen] = '\0';
-  snprintf(want, sizeof want, "'descr': '%s'", descr);
-  shape = strstr(hdr, "'shape': (");
-  if (strstr(hdr, want) == NULL || strstr(hdr, "'fortran_order': False") == NULL || shape == NULL) {
-    fprintf(stderr, "%s: expected C-order %s, header %s\n", path, descr, hdr);
-    fclose(f);
-    return NULL;
-  }
-  for (shape += strlen("'shape': ("); *shape != ')';) {
-    char* end;
-    const unsigned long d = strtoul(shape, &end, 10);
-    if (end == shape) break;
-    n *= d;
-    shape = end;
-    while (*shape == ',' || *shape == ' ') ++shape;
-  }
-  data = malloc(n * size);
-  got = data != NULL ? fread(data, size, n, f) : 0;
-  fclose(f);
-  if (got != n) {
-    fprintf(stderr, "%s: %lu of %lu elements\n", path, (unsigned long)got, (unsigned long)n);
-    free(data);
-    return NULL;
-  }
-  *count = n;
-  return data;
+  return read_npy(path, descr, size, count);
 }
 
 static size_t argmax(const float* v, size_t n) {
@@ -174,9 +118,9 @@ static void check_errors(const float* x, float* logits, float* scratch, size_t s
 
 int main(void) {
   size_t nx = 0, nref = 0, nlab = 0, len = 0, fast_len = 0, i, correct;
-  float* x = read_npy("x_test.npy", "<f4", 4, &nx);
-  float* ref = read_npy("logits.npy", "<f4", 4, &nref);
-  long long* labels = read_npy("y_test.npy", "<i8", 8, &nlab);
+  float* x = read_digits("x_test.npy", "<f4", 4, &nx);
+  float* ref = read_digits("logits.npy", "<f4", 4, &nref);
+  long long* labels = read_digits("y_test.npy", "<i8", 8, &nlab);
   float *logits = malloc((size_t)B * K * sizeof(float)), *one = malloc(K * sizeof(float));
   float* folded = malloc(G_DIGITS_FOLDED_LEN * sizeof(float));
   float* features = malloc((size_t)G_DIGITS_TOKENS * G_DIGITS_DIM * sizeof(float));
