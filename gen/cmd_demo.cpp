@@ -524,8 +524,8 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
     input = io::display_path(o.image) + " (" +
             (img.format == image::file_format::png ? "PNG " : "JPEG ") + std::to_string(img.width) +
             "x" + std::to_string(img.height) + ", preprocessed like timm to " +
-            std::to_string(c.channels) + "x" + std::to_string(c.image_size) + "x" +
-            std::to_string(c.image_size) + ")";
+            std::to_string(c.image_size) + "x" + std::to_string(c.image_size) +
+            (c.channels == 1 ? ", grey-scale" : "") + ")";
   } else {
     x = deterministic_images(c);
     input = "deterministic (values uniform in [-2, 2], seed 42; pass --image FILE for a picture)";

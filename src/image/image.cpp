@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -316,6 +317,14 @@ rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& n
   return img;
 }
 
+// The resized size timm's transform asks for, for the message when it is too large.
+std::string resized_text(image_size in, const timm_data_config& c) {
+  const auto s = static_cast<std::uint64_t>(std::floor(static_cast<double>(c.size) / c.crop_pct));
+  const std::uint64_t shorter = std::min(in.width, in.height),
+                      longer = std::max(in.width, in.height);
+  return std::to_string(s) + " x " + std::to_string(s * longer / shorter);
+}
+
 }  // namespace
 
 rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name) {
@@ -349,8 +358,8 @@ io::tensor preprocess(const rgb8_image& image, const timm_data_config& config,
   if (const status s = plan_timm_eval(in, config, plan); s != status::ok) {
     if (s == status::size_overflow)
       fail(name, std::to_string(in.width) + "x" + std::to_string(in.height) +
-                     " would be resized beyond PIL's limit of 2^31 - 1 per side for size " +
-                     std::to_string(size));
+                     " would be resized to " + resized_text(in, config) + " for size " +
+                     std::to_string(size) + ", over PIL's limit of 2^31 - 1 per side");
     fail(name, std::string("cannot preprocess: ") + status_message(s));
   }
   std::vector<std::byte> scratch;
