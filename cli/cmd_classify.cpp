@@ -49,6 +49,7 @@ struct classify_options {
   std::string threads;
   std::string global_pool;
   std::string image_size;
+  data_config_options data;  // --input-size, --mean, --std, --interpolation, --crop-pct (images)
   bool fail_fast = false;
   // Which options were given (an empty path given is an error naming it, not "absent").
   bool has_input = false, has_image = false, has_image_list = false, has_output = false,
@@ -218,6 +219,12 @@ void run_classify(const classify_options& o) {
     throw CLI::RequiredError("one of --input x.npy, --image FILE|FOLDER or --image-list F");
   if (o.has_input && from_images)
     throw CLI::ExcludesError("--input", o.has_image ? "--image" : "--image-list");
+  const data_config_options& d = o.data;
+  if (o.has_input && !(d.input_size.empty() && d.mean.empty() && d.std.empty() &&
+                       d.interpolation.empty() && d.crop_pct.empty()))
+    throw cli_error(
+        "--input-size, --mean, --std, --interpolation and --crop-pct preprocess "
+        "--image; --input x.npy is used as it is");
   const std::size_t topk_asked = parse_count(o.topk, "--topk", 1'000'000, "classes to print");
   const std::size_t batch = parse_count(o.batch, "--batch", 4096, "images per forward");
   std::optional<std::size_t> threads;
@@ -316,6 +323,10 @@ void run_classify(const classify_options& o) {
                         "give the images preprocessed as --input x.npy (B," +
                             std::to_string(c.channels) + "," + std::to_string(c.image_size) + "," +
                             std::to_string(c.image_size) + ")");
+    // The model's data configuration: its channels and size, the options' statistics,
+    // interpolation and crop (ConViT's ImageNet defaults for an RGB model).
+    const timm_data_config config =
+        model_data_config(o.data, c.channels, c.image_size, image::max_size);
     source = paths.size() == 1 ? io::display_path(paths.front())
                                : std::to_string(paths.size()) + " images";
     require_memory(std::min(batch, paths.size()), paths.size(), source);
@@ -343,19 +354,17 @@ void run_classify(const classify_options& o) {
       try {
         const image::rgb8_image img =
             paths[i] == "-"
-                ? image::decode(read_stdin("--image", image::max_file_bytes), "stdin", c.image_size)
-                : image::read(paths[i], c.image_size);
-        const io::tensor t = image::preprocess(img, c.image_size, paths[i]);
+                ? image::decode(read_stdin("--image", image::max_file_bytes), "stdin", config)
+                : image::read(paths[i], config);
+        const io::tensor t = image::preprocess(img, config, paths[i]);
         x.insert(x.end(), t.data.begin(), t.data.end());
         names.push_back(paths[i]);
         if (paths.size() == 1) {
           timm_eval_plan plan;
-          (void)plan_timm_eval({img.width, img.height}, c.image_size, plan);  // ok: preprocessed
+          (void)plan_timm_eval({img.width, img.height}, config, plan);  // ok: preprocessed
           report << source << ": " << (img.format == image::file_format::png ? "PNG" : "JPEG")
-                 << ' ' << img.width << 'x' << img.height << ", " << img.source
-                 << "; bicubic resize to " << plan.resized.width << 'x' << plan.resized.height
-                 << ", crop " << c.image_size << 'x' << c.image_size << " at (" << plan.crop.left
-                 << ',' << plan.crop.top << "), ImageNet mean/std\n";
+                 << ' ' << img.width << 'x' << img.height << ", " << img.source << "; "
+                 << describe_transform(plan) << '\n';
         }
       } catch (const io::io_error& e) {
         // A bad image is named and the others go on (--fail-fast: the run stops here).
@@ -489,6 +498,7 @@ void add_classify(CLI::App& app) {
   CLI::Option* isz = cmd->add_option(
       "--image-size", o->image_size,
       "timm's img_size (needed without pos_embed; default: the metadata, else from pos_embed)");
+  add_data_config_options(*cmd, o->data);
   cmd->callback([o, in, im, li, out, fmt, lg, feat, lab, thr, gp, isz] {
     o->has_input = in->count() > 0;
     o->has_image = im->count() > 0;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // gpsa::codegen: the code generator as a library -- C99 headers with relative-index tables,
-// folded layers and layer weights, the dense folded attention as .npy, and the text helpers they
-// share. Part of gpsa::codegen (links gpsa::runtime; allocates, throws). The `gpsa table` and
-// `gpsa fold` commands are thin wrappers around these functions.
+// folded layers and layer weights, whole ConViT models, the dense folded attention as .npy, and
+// the text helpers they share. Part of gpsa::codegen (links gpsa::runtime; allocates, throws). The
+// `gpsa table` and `gpsa fold` commands are thin wrappers around these functions.
 //
 //   const auto file = gpsa::io::read_safetensors("convit.safetensors");
 //   const auto layers = gpsa::fold_checkpoint(file, {14, 14});
@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "gpsa/core/convit.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/runtime/folded_state.hpp"
@@ -82,37 +83,31 @@ std::string folded_header(std::span<const checkpoint_fold> layers, const header_
 // Every identifier <gpsa/gpsa.h> declares (functions, types, macros, its include guard); a
 // generated header is included after it and must not redefine one. tests/fold checks that this
 // list holds every gpsa_/GPSA_ identifier of gpsa.h.
-inline constexpr std::string_view gpsa_h_identifiers[] = {"GPSA_BUFFER_TOO_SMALL",
-                                                          "GPSA_DETAIL_MAX",
-                                                          "GPSA_DETAIL_PANEL48",
-                                                          "GPSA_EMPTY_GRID",
-                                                          "GPSA_GPSA_H",
-                                                          "GPSA_INVALID_ARGUMENT",
-                                                          "GPSA_LAYER_SCRATCH_LEN",
-                                                          "GPSA_NOT_SQUARE",
-                                                          "GPSA_OK",
-                                                          "GPSA_SHAPE_MISMATCH",
-                                                          "GPSA_SIZE_OVERFLOW",
-                                                          "GPSA_VALUE_OUT_OF_RANGE",
-                                                          "gpsa_NAME",
-                                                          "gpsa_fill_rel_indices_f32",
-                                                          "gpsa_folded_view",
-                                                          "gpsa_gated_blend_rows",
-                                                          "gpsa_layer_attention",
-                                                          "gpsa_layer_dims",
-                                                          "gpsa_layer_fold",
-                                                          "gpsa_layer_folded_size",
-                                                          "gpsa_layer_forward",
-                                                          "gpsa_layer_pack",
-                                                          "gpsa_layer_packed_size",
-                                                          "gpsa_layer_scratch_size",
-                                                          "gpsa_layer_weights",
-                                                          "gpsa_positional_apply",
-                                                          "gpsa_positional_apply_scratch_size",
-                                                          "gpsa_positional_expand",
-                                                          "gpsa_status",
-                                                          "gpsa_status_message",
-                                                          "gpsa_version"};
+inline constexpr std::string_view gpsa_h_identifiers[] = {
+    "GPSA_BUFFER_TOO_SMALL",     "GPSA_CONVIT_FAST",
+    "GPSA_CONVIT_LOW_MEMORY",    "GPSA_CONVIT_MAX_BLOCKS",
+    "GPSA_CONVIT_SCRATCH_LEN",   "GPSA_DETAIL_A16",
+    "GPSA_DETAIL_CONVIT_LEN",    "GPSA_DETAIL_CONVIT_N",
+    "GPSA_DETAIL_CONVIT_R",      "GPSA_DETAIL_CONVIT_T",
+    "GPSA_DETAIL_MAX",           "GPSA_DETAIL_PANEL48",
+    "GPSA_EMPTY_GRID",           "GPSA_GPSA_H",
+    "GPSA_INVALID_ARGUMENT",     "GPSA_LAYER_SCRATCH_LEN",
+    "GPSA_NOT_SQUARE",           "GPSA_OK",
+    "GPSA_SHAPE_MISMATCH",       "GPSA_SIZE_OVERFLOW",
+    "GPSA_VALUE_OUT_OF_RANGE",   "gpsa_NAME",
+    "gpsa_convit_block_weights", "gpsa_convit_config",
+    "gpsa_convit_fold",          "gpsa_convit_folded_size",
+    "gpsa_convit_forward",       "gpsa_convit_plan",
+    "gpsa_convit_scratch_size",  "gpsa_convit_weights",
+    "gpsa_fill_rel_indices_f32", "gpsa_folded_view",
+    "gpsa_gated_blend_rows",     "gpsa_layer_attention",
+    "gpsa_layer_dims",           "gpsa_layer_fold",
+    "gpsa_layer_folded_size",    "gpsa_layer_forward",
+    "gpsa_layer_pack",           "gpsa_layer_packed_size",
+    "gpsa_layer_scratch_size",   "gpsa_layer_weights",
+    "gpsa_positional_apply",     "gpsa_positional_apply_scratch_size",
+    "gpsa_positional_expand",    "gpsa_status",
+    "gpsa_status_message",       "gpsa_version"};
 
 // The first identifier folded_header(…, {symbol}) would define that <gpsa/gpsa.h> already
 // declares (e.g. "gpsa_layer_weights" for the symbol "gpsa_layer"), or "" when there is none.
@@ -122,5 +117,28 @@ std::string clash_with_gpsa_h(std::string_view symbol);
 // float32 .npy of shape (L, H, N, N). std::length_error when it would exceed `max_bytes`.
 std::string folded_dense_npy(std::span<const checkpoint_fold> layers,
                              std::size_t max_bytes = std::size_t{4} << 30);
+
+// ---- (d) a whole ConViT ------------------------------------------------------------------
+
+// What a whole-model header puts in flash and what its forward needs in RAM, in bytes.
+struct convit_header_sizes {
+  std::size_t weight_bytes = 0;   // every parameter the header holds (pos_proj, gating too)
+  std::size_t folded_bytes = 0;   // the folded positional state
+  std::size_t view_bytes = 0;     // the descriptor and block views on a 32-bit target
+  std::size_t scratch_bytes = 0;  // convit_plan::low_memory's scratch (RAM, for any batch)
+};
+// std::invalid_argument for an invalid or incomplete model.
+convit_header_sizes convit_header_size(const convit_weights& w);
+
+// The whole model `w` with its folded state (convit_fold's output) as one C99 header: shape
+// macros SYMBOL_IMAGE_SIZE ... SYMBOL_CLASSES, _TOKENS, _IMAGE_LEN, _FOLDED_LEN, _SCRATCH_LEN
+// (GPSA_CONVIT_SCRATCH_LEN), every parameter as `static const float SYMBOL_<name>[n]` (model:
+// patch_weight ...; block i: SYMBOL_b<i>_<name>, timm's names), SYMBOL_folded, and the views
+// SYMBOL_blocks[] (gpsa_convit_block_weights) and SYMBOL_weights (gpsa_convit_weights); it
+// includes "gpsa/gpsa.h". std::invalid_argument for a symbol that is not a C identifier or
+// starts with gpsa_ / GPSA_ (gpsa.h's names), an invalid model, a folded state of the wrong
+// length, NaN/Inf values.
+std::string convit_header(const convit_weights& w, std::span<const float> folded,
+                          const header_options& options);
 
 }  // namespace gpsa::codegen

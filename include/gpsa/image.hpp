@@ -61,15 +61,23 @@ struct rgb8_image {
 // is refused from its header, before its pixels are decoded.
 rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name,
                   std::size_t preprocess_size = 0);
+// The same check for preprocess(…, preprocess) with any data configuration (size 0: none).
+rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name,
+                  const timm_data_config& preprocess);
 
 // Reads and decodes a file. Refuses folders, FIFOs, devices and sockets without blocking on
 // them, and a file that does not start like a PNG or JPEG after reading its first 16 bytes.
 // preprocess_size as for decode.
 rgb8_image read(const std::filesystem::path& path, std::size_t preprocess_size = 0);
+rgb8_image read(const std::filesystem::path& path, const timm_data_config& preprocess);
 
 // timm's evaluation preprocessing (gpsa/core/preprocess.hpp) of a decoded image: a (1, 3, S, S)
 // float32 tensor. Throws image_error for S = 0 or S > max_size, naming `name`.
 io::tensor preprocess(const rgb8_image& image, std::size_t size = timm_default_size,
+                      const std::string& name = "image");
+// The same for any timm data configuration: a (1, C, S, S) tensor (C = config.channels; 1:
+// PIL's convert("L") first). image_error for an invalid configuration or S > max_size.
+io::tensor preprocess(const rgb8_image& image, const timm_data_config& config,
                       const std::string& name = "image");
 
 // read() then preprocess().

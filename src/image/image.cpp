@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -151,10 +152,11 @@ void check_pixels(const std::string& name, const char* format, std::uint64_t w, 
   }
 }
 
-// "W x H" of timm's resize for output side `size` (the shorter side to int(size / 0.875)), for
-// the message of an image whose resize exceeds PIL's limits.
-std::string resized_text(image_size in, std::size_t size) {
-  const std::uint64_t s = 8 * static_cast<std::uint64_t>(size) / 7;
+// "W x H" of timm's resize for `config` (the shorter side to floor(S / crop_pct)), for the
+// message of an image whose resize exceeds PIL's limits.
+std::string resized_text(image_size in, const timm_data_config& config) {
+  const auto s =
+      static_cast<std::uint64_t>(std::floor(static_cast<double>(config.size) / config.crop_pct));
   const std::uint64_t shorter = std::min(in.width, in.height),
                       longer = std::max(in.width, in.height);
   const std::uint64_t l = s * longer / shorter;
@@ -163,15 +165,19 @@ std::string resized_text(image_size in, std::size_t size) {
 }
 
 // The plan of preprocess(image of `in`, size), or the one-line refusal naming the file.
-timm_eval_plan plan_or_fail(image_size in, std::size_t size, const std::string& name) {
+timm_eval_plan plan_or_fail(image_size in, const timm_data_config& config,
+                            const std::string& name) {
+  const std::size_t size = config.size;
   if (size == 0 || size > max_size)
     fail(name, "output size " + std::to_string(size) + " is out of range (1 to " +
                    std::to_string(max_size) + ")");
+  if (validate(config) != status::ok)
+    fail(name, "invalid data configuration (channels 1 or 3, 0 < crop_pct <= 1, std > 0)");
   timm_eval_plan plan;
-  if (const status s = plan_timm_eval(in, size, plan); s != status::ok) {
+  if (const status s = plan_timm_eval(in, config, plan); s != status::ok) {
     if (s == status::size_overflow)
       fail(name, std::to_string(in.width) + "x" + std::to_string(in.height) +
-                     " would be resized to " + resized_text(in, size) + " for size " +
+                     " would be resized to " + resized_text(in, config) + " for size " +
                      std::to_string(size) + ", over PIL's limit of 2^31 - 1 per side");
     fail(name, std::string("cannot preprocess: ") + status_message(s));
   }
@@ -268,7 +274,7 @@ void png_row_to_rgb(const gpsa_png_info& info, const std::uint8_t* s, std::size_
 }
 
 rgb8_image decode_png(std::span<const std::uint8_t> bytes, const std::string& name,
-                      std::size_t preprocess_size) {
+                      const timm_data_config* preprocess) {
   gpsa_png_info info{};
   gpsa_png* raw = nullptr;
   char message[GPSA_CODEC_MESSAGE] = {};
@@ -276,7 +282,7 @@ rgb8_image decode_png(std::span<const std::uint8_t> bytes, const std::string& na
     codec_failure(name, "PNG", rc, message);
   const std::unique_ptr<gpsa_png, png_closer> png(raw);
   check_pixels(name, "PNG", info.width, info.height);
-  if (preprocess_size != 0) (void)plan_or_fail({info.width, info.height}, preprocess_size, name);
+  if (preprocess != nullptr) (void)plan_or_fail({info.width, info.height}, *preprocess, name);
 
   rgb8_image img;
   img.width = info.width;
@@ -322,7 +328,7 @@ std::uint8_t cmyk_channel(unsigned c, unsigned nk) {
 }
 
 rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& name,
-                       std::size_t preprocess_size) {
+                       const timm_data_config* preprocess) {
   gpsa_jpeg_info info{};
   gpsa_jpeg* raw = nullptr;
   char message[GPSA_CODEC_MESSAGE] = {};
@@ -331,7 +337,7 @@ rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& n
     codec_failure(name, "JPEG", rc, message);
   const std::unique_ptr<gpsa_jpeg, jpeg_closer> jpeg(raw);
   check_pixels(name, "JPEG", info.width, info.height);
-  if (preprocess_size != 0) (void)plan_or_fail({info.width, info.height}, preprocess_size, name);
+  if (preprocess != nullptr) (void)plan_or_fail({info.width, info.height}, *preprocess, name);
 
   rgb8_image img;
   img.width = info.width;
@@ -368,22 +374,35 @@ rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& n
 }  // namespace
 
 rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name,
-                  std::size_t preprocess_size) {
+                  const timm_data_config& preprocess) {
   if (bytes.empty()) fail(name, "empty file, expected a PNG or JPEG image");
-  if (is_png(bytes)) return decode_png(bytes, name, preprocess_size);
-  if (is_jpeg(bytes)) return decode_jpeg(bytes, name, preprocess_size);
+  const timm_data_config* pre = preprocess.size != 0 ? &preprocess : nullptr;
+  if (is_png(bytes)) return decode_png(bytes, name, pre);
+  if (is_jpeg(bytes)) return decode_jpeg(bytes, name, pre);
   refuse_format(bytes, name);
 }
 
-rgb8_image read(const std::filesystem::path& path, std::size_t preprocess_size) {
-  const std::vector<std::uint8_t> bytes = read_bytes(path);
-  return decode(bytes, path.string(), preprocess_size);
+rgb8_image decode(std::span<const std::uint8_t> bytes, const std::string& name,
+                  std::size_t preprocess_size) {
+  timm_data_config c;
+  c.size = preprocess_size;
+  return decode(bytes, name, c);
 }
 
-io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::string& name) {
-  if (size == 0 || size > max_size)
-    fail(name, "output size " + std::to_string(size) + " is out of range (1 to " +
-                   std::to_string(max_size) + ")");
+rgb8_image read(const std::filesystem::path& path, const timm_data_config& preprocess) {
+  const std::vector<std::uint8_t> bytes = read_bytes(path);
+  return decode(bytes, path.string(), preprocess);
+}
+
+rgb8_image read(const std::filesystem::path& path, std::size_t preprocess_size) {
+  timm_data_config c;
+  c.size = preprocess_size;
+  return read(path, c);
+}
+
+io::tensor preprocess(const rgb8_image& image, const timm_data_config& config,
+                      const std::string& name) {
+  const std::size_t size = config.size;
   const image_size in{image.width, image.height};
   std::size_t need = 0;
   if (in.width == 0 || in.height == 0 || !detail::checked_mul(in.width * 3, in.height, need) ||
@@ -391,15 +410,21 @@ io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::stri
     fail(name, "the RGB buffer holds " + std::to_string(image.pixels.size()) +
                    " bytes, fewer than " + std::to_string(image.width) + "x" +
                    std::to_string(image.height) + " pixels need");
-  const timm_eval_plan plan = plan_or_fail(in, size, name);
+  const timm_eval_plan plan = plan_or_fail(in, config, name);
   std::vector<std::byte> scratch;
   resize_or_fail(scratch, plan.scratch_bytes, name, "the resize");
   io::tensor t;
-  t.shape = {1, 3, size, size};
+  t.shape = {1, config.channels, size, size};
   resize_or_fail(t.data, plan.output_count, name, "the output tensor");
   if (const status s = timm_eval_preprocess(plan, image.pixels, t.data, scratch); s != status::ok)
     fail(name, std::string("cannot preprocess: ") + status_message(s));
   return t;
+}
+
+io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::string& name) {
+  timm_data_config c;
+  c.size = size;
+  return preprocess(image, c, name);
 }
 
 io::tensor preprocess_file(const std::filesystem::path& path, std::size_t size) {

@@ -179,7 +179,7 @@ TEST_F(Adversarial, DemoImageOnAOneChannelModelIsRefused) {
   const run_result r =
       run_gpsa({"demo", "--weights", (in / "m.safetensors").string(), "--image",
                 golden("images/gray_200x240.png").string(), "-o", (out / "d.png").string()});
-  expect_refused(r, {"1-channel images", "in_chans = 1"});
+  expect_refused(r, {"1-channel (grey-scale) images", "in_chans = 1", "--mean and --std"});
 }
 
 // classify said only "has shape (1,3,32,32), expected (B,1,32,32)".
@@ -188,7 +188,13 @@ TEST_F(Adversarial, ClassifyImageOnAOneChannelModelNamesInChans) {
   const run_result r =
       run_gpsa({"classify", "--weights", (in / "m.safetensors").string(), "--image",
                 golden("images/scene_320x240.jpg").string(), "-o", (out / "l.npy").string()});
-  expect_refused(r, {"1-channel images", "in_chans = 1", "--input x.npy (B,1,32,32)"});
+  expect_refused(r, {"1-channel (grey-scale) images", "in_chans = 1", "--mean and --std"});
+  // With the model's statistics the image is read as grey-scale and classified.
+  const run_result ok = run_gpsa({"classify", "--weights", (in / "m.safetensors").string(),
+                                  "--image", golden("images/scene_320x240.jpg").string(), "--mean",
+                                  "0.5", "--std", "0.5", "-o", (out / "l.npy").string()});
+  EXPECT_TRUE(ok.exited && ok.code == 0) << ok.err;
+  EXPECT_TRUE(std::filesystem::exists(out / "l.npy"));
 }
 
 // ---- a silent lost output: one new file named twice --------------------------------------------

@@ -33,7 +33,7 @@ LEVELS = [
     # 6: the GPSA layer
     ["gpsa/core/layer.hpp", "layer_fused.hpp", "layer.cpp"],
     # 7: the whole model
-    ["gpsa/core/convit.hpp", "convit.cpp", "convit_probe.cpp"],
+    ["gpsa/core/convit.hpp", "convit.cpp", "convit_probe.cpp", "convit_low_memory.cpp"],
     # 8: the C API over all of it
     ["gpsa/gpsa.h", "c_api.cpp"],
 ]
