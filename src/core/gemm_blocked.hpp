@@ -64,7 +64,7 @@ inline constexpr std::size_t kGemmPanel = 48;
 // Longest K block: a kc x 48 panel of B (24 KB at 128) is read once per 8-row tile and stays in
 // a 32-48 KB L1 next to the A rows it meets (256, a 48 KB panel, measured 5-12 % slower on
 // BM_GemmQkProj with AVX-512).
-inline constexpr std::size_t kGemmKcMax = 128;
+inline constexpr std::size_t kGemmKcMax = 192;
 #else
 // The portable (firmware) build: a panel is one tile of the plain C++ kernel wide and K blocks
 // are 128 long, so the packed panel on the stack is small (3 KB on a scalar FPU).
@@ -191,12 +191,25 @@ void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bp
           bp = bpack;
         }
         // The source of the next panel that will be packed: its rows (B rows for trans_b, K
-        // rows otherwise), prefetched a few per tile.
+        // rows otherwise), prefetched a few per tile. A pre-packed op(B) is one stream (panels,
+        // then K blocks, in the order read here): the next panel follows this one and is
+        // prefetched in pieces over this panel's tiles (the weights of a model's forward come
+        // from L3 or memory once per call).
         const std::size_t jn = j0 + kGemmPanel;
         const bool prefetch = src.packed == nullptr && jn < g.n && (g.trans_b || bp == bpack);
         const std::size_t wn = g.n - jn < kGemmPanel ? g.n - jn : kGemmPanel;
-        const std::size_t src_rows = g.trans_b ? wn : kc;
-        const std::size_t row_bytes = (g.trans_b ? kc : wn) * sizeof(float);
+        std::size_t src_rows = g.trans_b ? wn : kc;
+        std::size_t row_bytes = (g.trans_b ? kc : wn) * sizeof(float);
+        const float* next_packed = nullptr;
+        if (src.packed != nullptr && i0 == 0) {
+          // Rows of the next panel: this K block's next panel, else (when this call reads every
+          // panel, so that they are adjacent) the next K block's first one.
+          const bool all_panels = src.panel0 == 0 && gemm_panels(g.n) == src.panels;
+          const std::size_t k_next = g.k - p0 - kc < kc0 ? g.k - p0 - kc : kc0;
+          next_packed = bp + kc * kGemmPanel;
+          src_rows = jn < g.n ? kc : (all_panels ? k_next : 0);
+          row_bytes = kGemmPanel * sizeof(float);
+        }
         const std::size_t tiles = (w + NR - 1) / NR * ((i1 - i0 + MR - 1) / MR);
         const std::size_t per_tile = (src_rows + tiles - 1) / tiles;
         std::size_t next_row = 0;
@@ -209,6 +222,9 @@ void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bp
                 gemm_prefetch(g.trans_b ? g.b + (jn + next_row) * g.ldb + p0
                                         : g.b + (p0 + next_row) * g.ldb + jn,
                               row_bytes);
+            if (next_packed != nullptr)
+              for (std::size_t r = 0; r < per_tile && next_row < src_rows; ++r, ++next_row)
+                gemm_prefetch(next_packed + next_row * kGemmPanel, row_bytes);
             Kernel::tile(kc, a_block + ic * a_rs, a_rs, a_ks, mr, bp + s, b_ks,
                          g.c + ic * g.ldc + j0 + s, g.ldc, nr, g.alpha, beta);
           }
@@ -227,10 +243,15 @@ void gemm_run(const gemm_problem& g, const gemm_b_source& src) noexcept;
 void gemm_run_scalar(const gemm_problem& g, const gemm_b_source& src) noexcept;
 void gemm_pack_b_run(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
                      float* out) noexcept;
-// gemm.cpp: the product with C cut over ex's workers (null or one worker: gemm_run), in column
-// units (16, or whole panels for a pre-packed op(B)) or row units of 8, whichever balances
-// better; each piece is gemm_run on a rectangle of C, so the bits do not depend on the cut.
+// gemm.cpp: the product with C cut over ex's workers (null or one worker: gemm_run): in column
+// units of 16 (B packed on the fly; rows of 8 when C is narrower than the workers), or in whole
+// panels of a pre-packed op(B), the panels that do not divide evenly over the workers cut in
+// one row piece per worker (each worker reads each weight panel once and gets the same share).
+// Each piece is gemm_run on a rectangle of C, so the bits do not depend on the cut.
 void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor* ex) noexcept;
+// Up to three products split as above in one task set (one fork and join for all of them).
+void gemm_split_many(const gemm_problem* g, const gemm_b_source* src, std::size_t count,
+                     const executor* ex) noexcept;
 
 // The gemm_pack_b layout for op(B) (k x n): every K block, every panel, zero-padded.
 template <class PackPanel>
