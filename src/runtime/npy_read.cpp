@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // NumPy .npy reader: format 1.0/2.0/3.0, little-endian float32/float64, C order, checked sizes.
+#include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -203,10 +205,14 @@ std::string dtype_name(char kind, std::string_view size) {
 namespace {
 
 // Magic, version and header length: returns the header text; `data_at` is where the data start.
-std::string_view read_preamble(std::span<const std::uint8_t> bytes, const std::string& name,
-                               const read_limits& limits, std::size_t& data_at) {
+// `bytes` holds the file's first bytes (at least the preamble and the header when the file has
+// them), `size` is the whole file's size.
+std::string_view read_preamble(std::span<const std::uint8_t> bytes, std::uint64_t file_size,
+                               const std::string& name, const read_limits& limits,
+                               std::size_t& data_at) {
   static constexpr std::uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  const std::size_t size = bytes.size();
+  const std::size_t size =
+      file_size < bytes.size() ? static_cast<std::size_t>(file_size) : bytes.size();
   if (size < 6 || std::memcmp(bytes.data(), magic, 6) != 0)
     throw io_error(name + ": not a .npy file (no \\x93NUMPY magic at the start)" +
                    (size < 6 ? " - file has only " + std::to_string(size) + " bytes" : ""));
@@ -225,9 +231,9 @@ std::string_view read_preamble(std::span<const std::uint8_t> bytes, const std::s
   if (header_len > limits.npy_header_bytes)
     throw io_error(name + ": header length " + std::to_string(header_len) + " bytes is over the " +
                    bytes_text(limits.npy_header_bytes) + " limit (corrupt, or not a .npy file)");
-  if (header_len > size - preamble)
+  if (header_len > file_size - preamble || header_len > size - preamble)
     throw io_error(name + ": truncated .npy file: header says " + std::to_string(header_len) +
-                   " bytes, only " + std::to_string(size - preamble) + " follow");
+                   " bytes, only " + std::to_string(file_size - preamble) + " follow");
   data_at = preamble + header_len;
   return {reinterpret_cast<const char*>(bytes.data()) + preamble, header_len};
 }
@@ -294,37 +300,99 @@ void convert(const std::uint8_t* p, std::size_t numel, std::size_t itemsize, flo
 
 }  // namespace
 
-tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& file,
-                 const read_limits& limits) {
-  const std::string name = display_path(file);
-  std::size_t data_at = 0;
-  const std::string_view header = read_preamble(bytes, name, limits, data_at);
-  const auto h = header_parser(header, name, limits.rank).parse();
-  const std::size_t itemsize = check_dtype(h.descr, name);
-  check_order(h.fortran, h.shape, name);
+namespace {
 
-  std::size_t numel = 0;
-  if (!detail::checked_numel(h.shape, itemsize, numel))
+// The header of a file of `file_size` bytes whose first bytes are `head`, checked; `data_at` and
+// `itemsize` say where the data start and how wide an element is.
+struct npy_layout {
+  std::vector<std::size_t> shape;
+  std::size_t itemsize = 0, numel = 0, data_at = 0;
+};
+
+npy_layout parse_header(std::span<const std::uint8_t> head, std::uint64_t file_size,
+                        const std::string& name, const read_limits& limits) {
+  npy_layout r;
+  const std::string_view header = read_preamble(head, file_size, name, limits, r.data_at);
+  const auto h = header_parser(header, name, limits.rank).parse();
+  r.itemsize = check_dtype(h.descr, name);
+  check_order(h.fortran, h.shape, name);
+  if (!detail::checked_numel(h.shape, r.itemsize, r.numel))
     throw io_error(name + ": shape " + detail::shape_text(h.shape) + " is too large");
-  const std::size_t want = numel * itemsize;
-  const std::size_t have = bytes.size() - data_at;
+  const std::uint64_t want = std::uint64_t{r.numel} * r.itemsize;
+  const std::uint64_t have = file_size - r.data_at;
   if (have != want) {
     throw io_error(name + ": data is " + std::to_string(have) + " bytes, shape " +
                    detail::shape_text(h.shape) + " of '" + detail::shown(h.descr) + "' needs " +
                    std::to_string(want) +
                    (have < want ? " (file is truncated)" : " (trailing bytes)"));
   }
+  r.shape = h.shape;
+  return r;
+}
 
+// Bytes converted per step for float64 data: the reader's memory beyond the array stays small.
+constexpr std::size_t k_chunk_bytes = std::size_t{1} << 20;
+
+}  // namespace
+
+tensor parse_npy(std::span<const std::uint8_t> bytes, const std::string& file,
+                 const read_limits& limits) {
+  const std::string name = display_path(file);
+  const npy_layout h = parse_header(bytes, bytes.size(), name, limits);
   tensor t;
   t.shape = h.shape;
-  detail::resize_or_throw(t.data, numel, name, "the array");
-  convert(bytes.data() + data_at, numel, itemsize, t.data.data());
+  detail::resize_or_throw(t.data, h.numel, name, "the array");
+  convert(bytes.data() + h.data_at, h.numel, h.itemsize, t.data.data());
   return t;
 }
 
+// Reads the preamble and the header, then the data straight into the array (float64 through
+// one bounded chunk): peak memory is the array, not the file plus the array.
 tensor read_npy(const std::filesystem::path& path, const read_limits& limits) {
-  const auto bytes = read_file(path, limits.file_bytes);
-  return parse_npy(bytes, path.string(), limits);
+  const detail::input_file in = detail::open_input(path, limits.file_bytes);
+  const std::string& name = in.shown();
+  // The preamble (at most 12 bytes), then exactly the header it announces (when that is within
+  // the limit and the file; otherwise parse_header reports the problem on what was read).
+  std::vector<std::uint8_t> head(static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), 12)));
+  head.resize(in.read_at(0, head.data(), head.size()));
+  if (head.size() >= 10 && (head[6] == 1 || head.size() == 12)) {
+    const std::size_t len_bytes = head[6] == 1 ? 2 : 4;
+    std::uint64_t header_len = 0;
+    for (std::size_t i = 0; i < len_bytes; ++i) header_len |= std::uint64_t{head[8 + i]} << (8 * i);
+    const std::uint64_t end = 8 + len_bytes + header_len;
+    if (header_len <= limits.npy_header_bytes && end <= in.size()) {
+      const std::size_t at = head.size();
+      head.resize(static_cast<std::size_t>(end));
+      head.resize(at + in.read_at(at, head.data() + at, head.size() - at));
+    }
+  }
+  const npy_layout h = parse_header(head, in.size(), name, limits);
+  head = {};
+  tensor t;
+  t.shape = h.shape;
+  detail::resize_or_throw(t.data, h.numel, name, "the array");
+  const auto fail_short = [&](std::uint64_t at) {
+    throw io_error(name + ": truncated .npy file: the data end at byte " +
+                   std::to_string(h.data_at + std::uint64_t{h.numel} * h.itemsize) +
+                   " but the file ends at byte " + std::to_string(at) +
+                   " (it shrank while being read)");
+  };
+  if (h.itemsize == 4 && std::endian::native == std::endian::little) {
+    const std::size_t bytes = h.numel * 4;
+    if (const std::size_t got = in.read_at(h.data_at, t.data.data(), bytes); got != bytes)
+      fail_short(h.data_at + got);
+    return t;
+  }
+  const std::size_t per_chunk = k_chunk_bytes / h.itemsize;
+  std::vector<std::uint8_t> chunk(std::min(h.numel, per_chunk) * h.itemsize);
+  for (std::size_t i = 0; i < h.numel; i += per_chunk) {
+    const std::size_t m = std::min(per_chunk, h.numel - i), bytes = m * h.itemsize;
+    const std::uint64_t at = h.data_at + std::uint64_t{i} * h.itemsize;
+    if (const std::size_t got = in.read_at(at, chunk.data(), bytes); got != bytes)
+      fail_short(at + got);
+    convert(chunk.data(), m, h.itemsize, t.data.data() + i);
+  }
+  return t;
 }
 
 }  // namespace gpsa::io
