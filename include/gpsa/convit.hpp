@@ -67,7 +67,8 @@ status validate(const convit_config& c) noexcept;
 
 // Views of one block's parameters, timm key names (under blocks.{i}.) in the comments. A block
 // uses the GPSA fields (i < local_up_to_layer) or the MHSA ones, never both. Every *_bias may be
-// null (zero; qk/v/qkv biases exist only in qkv_bias models); weights are required.
+// null (zero; qk/v/qkv biases exist only in qkv_bias models); weights are required, except the
+// linear ones (qk, v, qkv, proj, fc1, fc2) when convit_weights::packed holds them.
 struct convit_block_weights {
   const float* norm1_weight = nullptr;  // norm1.weight          (D)
   const float* norm1_bias = nullptr;    // norm1.bias            (D)
@@ -106,15 +107,16 @@ struct convit_weights {
   const float* head_weight = nullptr;            // head.weight              (classes, D)
   const float* head_bias = nullptr;              // head.bias                (classes)
   // Optional: every linear weight of the model (patch embedding, qk / v / qkv, proj, fc1, fc2,
-  // head) pre-packed once by convit_pack_weights (convit_packed_size floats, 64-byte aligned for
-  // best speed). The forward then reads these instead of packing the weights on every call; the
-  // outputs are the same bits either way, and the plain weights above stay required. Null: pack
-  // on the fly. It must be what convit_pack_weights wrote for these very weights.
+  // head) pre-packed once by convit_pack_weights or convit_pack_linear (convit_packed_size
+  // floats, 64-byte aligned for best speed). The forward then reads these instead of packing the
+  // weights on every call (the outputs are the same bits either way) and never reads the plain
+  // linear weights, which may then be null: the weights are held once (gpsa::convit does so).
+  // Null: pack on the fly. It must be what the packing wrote for these very weights.
   const float* packed = nullptr;
 };
 
 // validate(config), then: blocks.size() == depth (shape_mismatch) and every required pointer set
-// (invalid_argument).
+// (invalid_argument; the plain linear weights only when `packed` is null).
 status validate(const convit_weights& w) noexcept;
 
 // ---------------------------------------------------------------------------------------------
@@ -126,9 +128,30 @@ status validate(const convit_weights& w) noexcept;
 status convit_packed_size(const convit_config& c, std::size_t& floats) noexcept;
 
 // Packs every linear weight of w into `packed` (at least convit_packed_size floats); set
-// w.packed = packed.data() afterwards. Once per model (gpsa::convit does it on loading).
-// validate(w) errors, buffer_too_small.
+// w.packed = packed.data() afterwards. Once per model. validate(w) errors (every plain linear
+// weight must be set), buffer_too_small.
 status convit_pack_weights(const convit_weights& w, std::span<float> packed) noexcept;
+
+// One linear weight of a ConViT, in the order convit_pack_weights packs them.
+enum class convit_linear : unsigned char {
+  patch_embed,  // patch_embed.proj.weight (D, C*p*p); `block` must be 0
+  qk,           // blocks.{block}.attn.qk.weight (2D, D), GPSA blocks
+  v,            // blocks.{block}.attn.v.weight (D, D), GPSA blocks
+  qkv,          // blocks.{block}.attn.qkv.weight (3D, D), MHSA blocks
+  proj,         // blocks.{block}.attn.proj.weight (D, D)
+  fc1,          // blocks.{block}.mlp.fc1.weight (M, D)
+  fc2,          // blocks.{block}.mlp.fc2.weight (D, M)
+  head,         // head.weight (classes, D); `block` must be 0
+};
+
+// Packs one linear weight (PyTorch's (out, in) layout) into its place in `packed` (at least
+// convit_packed_size floats): convit_pack_weights is this for every weight. A loader can pack
+// each weight as it comes and release its plain copy, so that the model's linear weights are
+// held once (what gpsa::convit does). validate(c) errors; invalid_argument for a null weight, a
+// block >= depth, or a weight the block does not have (qk / v of an MHSA block, qkv of a GPSA
+// one, a non-zero block for patch_embed / head); buffer_too_small.
+status convit_pack_linear(const convit_config& c, convit_linear which, std::size_t block,
+                          const float* weight, std::span<float> packed) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Folded positional state (input-independent: once per model; the grid is fixed by the config)
@@ -148,16 +171,19 @@ status convit_fold(const convit_weights& w, std::span<float> folded) noexcept;
 
 // Scratch floats of convit_forward for `batch` images and an executor of `workers` workers (1
 // without one; 0 is invalid_argument). About B*T*2D for the token stream and its normed copy,
-// plus the largest of: one image's patches, the GPSA layer's scratch (gpsa_scratch_size), the
-// MHSA's (B*T*3D plus the same attention work), one row block of the MLP (256*M).
+// then B*T*3D for the attention's q, k, v rows followed by its work (gpsa_scratch_size's
+// per-worker part), and a row block of the MLP (at most 256 rows of M) or of patches per worker
+// (with one worker that block reuses the q, k, v rows: the largest of the two counts).
 status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_t workers,
                            std::size_t& floats) noexcept;
 
 // logits (B, classes) and, when `features` is not null, features (B, T, D) after the final norm
 // of `batch` images (B, C, S, S). `folded` comes from convit_fold for these weights. ex: null
-// runs serially; otherwise every linear layer is cut over its workers and the attention split by
-// (item, head) or (head, block of query rows), with results bit-identical for any worker count
-// (size the scratch with ex->workers; call from outside the executor's tasks).
+// runs serially; otherwise the forward runs as task sets over its workers, two per block: the
+// token rows split evenly (the embedding; proj, norm2 and the MLP of a block with norm1 and the
+// q, k, v of the next; the final norm), and the attention's query rows of all (item, head) pairs
+// split evenly. Results are bit-identical for any worker count (size the scratch with
+// ex->workers; call from outside the executor's tasks).
 // Errors: validate(w); invalid_argument (null images/logits, bad executor); buffer_too_small
 // (folded or scratch short); size_overflow. batch == 0 is a no-op. Outputs must not overlap
 // the inputs, the weights or the scratch.

@@ -41,7 +41,9 @@ struct model_error : std::runtime_error {
 class convit {
  public:
   // Reads the checkpoint (io_error on a bad file), infers the configuration from its keys and
-  // shapes (checkpoint_error on a bad checkpoint) and folds the GPSA blocks' positional branch.
+  // shapes (checkpoint_error on a bad checkpoint), folds the GPSA blocks' positional branch and
+  // packs the linear weights for the GEMM, each tensor released once packed (peak memory: about
+  // the weights plus one tensor).
   // F32, F16, BF16 and F64 tensors load; the model computes in float32.
   static convit load(const std::filesystem::path& weights);
   // From a checkpoint already read: takes its tensors (no copy) / copies them.
@@ -59,9 +61,17 @@ class convit {
   const convit_config& config() const noexcept;
   bool qkv_bias() const noexcept;
   std::size_t parameter_count() const noexcept;  // floats of weights held
-  // The core view of the weights (valid while this object lives) and the folded state.
+  // The core view of the weights (valid while this object lives) and the folded state. The
+  // linear weights are held once, packed (weights().packed); their plain pointers are null.
   const convit_weights& weights() const noexcept;
   std::span<const float> folded() const noexcept;
+
+  // How long loading took (steady clock, seconds): reading the checkpoint (load() only; 0 for a
+  // checkpoint read by the caller), folding the positional branch, packing the linear weights.
+  struct load_times {
+    double read = 0, fold = 0, pack = 0;
+  };
+  const load_times& loading() const noexcept;
 
   // B of an input tensor of shape (B, C, S, S) for this model; model_error naming `what`
   // (e.g. "x.npy") and the expected shape otherwise.

@@ -9,6 +9,7 @@
 #include "gpsa/convit.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
 #include "gpsa/fold.hpp"
+#include "nn.hpp"
 
 namespace gpsa {
 namespace {
@@ -53,9 +54,7 @@ struct nonlocality_probe {
                     std::span<const float> normed) noexcept {
     const auto& p = *static_cast<const nonlocality_probe*>(context);
     const convit_config& c = p.w->config;
-    const convit_block_weights& b = p.w->blocks[block];
-    const gpsa_weights lw{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
-                          b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
+    const gpsa_weights lw = detail::convit_gpsa_layer(*p.w, block);
     const float* f = p.folded + block * p.counts.total();
     const folded_view pos{c.heads, c.patch_grid(), f, f + p.counts.fx,
                           f + p.counts.fx + p.counts.gy};

@@ -14,6 +14,7 @@
 #include <span>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/convit.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/grid.hpp"
 
@@ -79,6 +80,27 @@ void linear(std::size_t m, std::size_t n, std::size_t k, const float* in, std::s
             const linear_weight& w, float* out, std::size_t ldo, bool accumulate, activation act,
             const executor* ex) noexcept;
 
+// Starts fetching a pre-packed weight's first panel (what a product with inner dimension k reads
+// first) towards the cache, so that the next linear layer does not begin by waiting on memory.
+// No-op for an unpacked weight.
+void linear_prefetch(const linear_weight& w, std::size_t k) noexcept;
+
+// One linear layer's call, for linear2.
+struct linear_op {
+  std::size_t m, n, k;
+  const float* in;
+  std::size_t ldi;
+  linear_weight w;
+  float* out;
+  std::size_t ldo;
+  bool accumulate;
+  activation act;
+};
+
+// Two linear layers (e.g. a layer's qk and v) as one task set over ex's workers: one fork and
+// join for both; each as `linear` computes it.
+void linear2(const linear_op& a, const linear_op& b, const executor* ex) noexcept;
+
 // bias (may be null) added to each of `rows` rows of `cols` values (stride ld), then the exact
 // GELU when `gelu`: the linear layer's epilogue, SIMD where the build has it.
 void bias_act_rows(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,
@@ -94,30 +116,27 @@ struct mha_shape {
   std::size_t heads = 0;   // H, dividing D
 };
 
-// Scratch floats of mha_forward for `batch` items and `workers` workers (64-byte alignment slack
-// included); false on overflow. `positional`: a GPSA layer (pos given to mha_forward).
+// Scratch floats of mha_forward for `workers` workers (64-byte alignment slack included; the
+// same for any batch); false on overflow. `positional`: a GPSA layer (pos given to mha_forward).
 bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch, std::size_t workers,
                         std::size_t& floats) noexcept;
 
 // For each item, o_h = attention_h v_h replaces q_h (so heads concatenated are columns [0, D) of
-// qkv); k and v are overwritten too (v_h is packed first; with pos, k_h's columns receive
-// position_h v_h). attention_h is softmax(q_h k_h^T * scale) (MHSA) or, with pos (GPSA, the
-// fused path of gpsa_forward), (1 - lambda_h) of it plus lambda_h position_h, the position applied
-// through its separable factors and the row renormalisation skipped. Query rows go in blocks of
-// at most 64 (a multiple of 8): scores -> exp(x - max) -> exp @ v_h, then each row scaled by
-// (1 - lambda) / its sum. Work is split over ex's workers by (item, head), or by head and then
-// (head, row block) when there are too few (item, head) pairs to balance them (e.g. 9 heads on
-// 2 workers). scratch: mha_scratch_floats with ex's workers.
+// qkv); k may be overwritten too (with pos, k_h's columns receive position_h v_h once packed).
+// attention_h is softmax(q_h k_h^T * scale) (MHSA) or, with pos (GPSA, the fused path of
+// gpsa_forward), (1 - lambda_h) of it plus lambda_h position_h, the position applied through its
+// separable factors and the row renormalisation skipped. Query rows go in blocks of at most 64:
+// scores -> exp(x - max) -> exp @ v_h, then each row scaled by (1 - lambda) / its sum. One task
+// set: the query rows of all (item, head) pairs, in units of 8, are split evenly over ex's
+// workers (each packs k_h and v_h of the heads it touches; a head split between two workers is
+// prepared by both). scratch: mha_scratch_floats with ex's workers.
 void mha_forward(const mha_shape& s, std::size_t batch, float* qkv, float scale,
                  const folded_view* pos, std::span<float> scratch, const executor* ex) noexcept;
 
-// ---- the GPSA layer, for the whole model ------------------------------------------------------
+// ---- the whole model ---------------------------------------------------------------------------
 
-// gpsa_forward's fused path on checked arguments, with the residual option the model needs:
-// y (B, N, D) = GPSA(x), or y += GPSA(x) with `accumulate` (y must then not alias x). scratch:
-// at least gpsa_scratch_size(dims, workers_of(ex)). Defined in attention.cpp.
-void gpsa_forward_fused(const gpsa_weights& w, const folded_view& pos, std::size_t batch,
-                        const float* x, float* y, bool accumulate, std::span<float> scratch,
-                        const executor* ex) noexcept;
+// Block i's GPSA layer as the layer kernels read it: its weights and, when w.packed is set, the
+// block's place in the pack (convit.cpp owns the pack's layout). i must be a GPSA block.
+gpsa_weights convit_gpsa_layer(const convit_weights& w, std::size_t i) noexcept;
 
 }  // namespace gpsa::detail
