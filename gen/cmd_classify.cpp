@@ -22,6 +22,7 @@
 #include "gpsa/io.hpp"
 #include "gpsa/model.hpp"
 #include "gpsa/preprocess.hpp"
+#include "model_text.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -123,19 +124,6 @@ std::string fixed(double v, int digits) {
 
 std::string pad(std::string s, std::size_t width) {
   return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
-// The model in one line, e.g. "ConViT 224x224 (14x14 patches of 16 px), D = 192, H = 4, ...".
-std::string describe(const convit& m) {
-  const convit_config& c = m.config();
-  const std::size_t G = c.grid_side();
-  return "ConViT " + std::to_string(c.image_size) + "x" + std::to_string(c.image_size) + " (" +
-         std::to_string(G) + "x" + std::to_string(G) + " patches of " +
-         std::to_string(c.patch_size) + " px), D = " + std::to_string(c.dim) +
-         ", H = " + std::to_string(c.heads) + ", depth " + std::to_string(c.depth) + " (" +
-         std::to_string(c.local_up_to_layer) + " GPSA + " +
-         std::to_string(c.depth - c.local_up_to_layer) + " MHSA)" +
-         (m.qkv_bias() ? ", qkv bias" : "") + ", " + std::to_string(c.classes) + " classes";
 }
 
 void run_classify(const classify_options& o) {

@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   gpsa::cli::add_demo(app);
   gpsa::cli::add_preprocess(app);
   gpsa::cli::add_classify(app);
+  gpsa::cli::add_bench(app);
   if (unknown_command(app, argc, argv)) return 2;
   try {
     app.parse(argc, argv);
