@@ -6,6 +6,8 @@
 //                                timed loop (as gpsa::convit does on loading).
 //   BM_ModelThreads/<tiny|small>/<B>/<W>   the same through a gpsa::thread_pool_executor of W =
 //                                1 or 2 workers, wall time (what two workers gain on one image).
+//   BM_FmaPeak                   the FMA limit of one core on the dispatched SIMD target (as in
+//                                bench_gpsa), so that one run gives the model's share of it.
 // Counters: FLOP/s and GFLOP (per forward). FLOPs are the model's as PyTorch computes it, 2 per
 // multiply-add of every matrix product: patch embedding 2*N*D*3p^2; per GPSA block (N tokens)
 // qk 2*N*D*2D + v 2*N*D^2 + proj 2*N*D^2 + scores 2*N^2*D + attn@v 2*N^2*D (the positional and
@@ -33,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_fma.hpp"
 #include "bench_main.hpp"
 #include "gpsa/convit.hpp"
 
@@ -255,6 +258,8 @@ int main(int argc, char** argv) {
   bool handled = false;
   const int rc = rss_mode(argc, argv, handled);
   if (handled) return rc;
+  // The FMA limit of this run (the same loop as bench_gpsa's BM_FmaPeak).
+  benchmark::RegisterBenchmark("BM_FmaPeak", gpsa_bench::fma_peak_loop);
   for (const auto& s : kShapes)
     for (std::size_t b : {1u, 8u}) {
       const std::string name = std::string(s.name) + "/" + std::to_string(b);
