@@ -209,37 +209,25 @@ struct row_phase {
     }
   }
 
-  // proj, norm2 and the MLP of `block` for rows [r0, r1); hidden: a worker area. Each linear
-  // layer starts fetching the next one's first weight panel.
+  // proj, norm2 and the MLP of `block` for rows [r0, r1); hidden: a worker area.
   void chain_rows(std::size_t r0, std::size_t r1, float* hidden) const noexcept {
     const convit_config& c = w->config;
     const convit_block_weights& b = w->blocks[block];
     const std::size_t D = c.dim, M = c.mlp_hidden, n = r1 - r0;
     float* x = sv->x + r0 * D;
     float* h = sv->h + r0 * D;
-    const linear_weight fc1{b.fc1_weight, packed(bp.fc1), b.fc1_bias};
-    const linear_weight fc2{b.fc2_weight, packed(bp.fc2), b.fc2_bias};
-    detail::linear_prefetch(fc1, D);
     detail::linear(n, D, D, sv->qkv + r0 * 3 * D, 3 * D,
                    {b.proj_weight, packed(bp.proj), b.proj_bias}, x, D, true, activation::none,
                    nullptr);
     layer_norm_rows(x, n, D, D, b.norm2_weight, b.norm2_bias, c.eps, h, D);
+    const linear_weight fc1{b.fc1_weight, packed(bp.fc1), b.fc1_bias};
+    const linear_weight fc2{b.fc2_weight, packed(bp.fc2), b.fc2_bias};
     // The bias and GELU run on each finished block of fc1's output (the GEMM's epilogue).
     for (std::size_t m0 = 0; m0 < n; m0 += sv->area_rows) {
       const std::size_t rb = min_of(sv->area_rows, n - m0);
-      detail::linear_prefetch(fc2, M);
       detail::linear(rb, M, D, h + m0 * D, D, fc1, hidden, M, false, activation::gelu, nullptr);
-      detail::linear_prefetch(m0 + rb < n ? fc1 : next_first(), D);
       detail::linear(rb, D, M, hidden, M, fc2, x + m0 * D, D, true, activation::none, nullptr);
     }
-  }
-
-  // The first weight the next block's q, k, v rows read (none without a next block here).
-  linear_weight next_first() const noexcept {
-    if (next >= w->config.depth) return {};
-    const convit_block_weights& b = w->blocks[next];
-    return w->config.is_gpsa_block(next) ? linear_weight{b.qk_weight, packed(np.attn), nullptr}
-                                         : linear_weight{b.qkv_weight, packed(np.attn), nullptr};
   }
 
   // norm1 and the q, k, v rows of block `next` for rows [r0, r1).
@@ -251,11 +239,10 @@ struct row_phase {
     float* qkv = sv->qkv + r0 * 3 * D;
     layer_norm_rows(sv->x + r0 * D, n, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D);
     if (c.is_gpsa_block(next)) {
-      const linear_weight v{b.v_weight, packed(np.v), b.v_bias};
-      detail::linear_prefetch(v, D);
       detail::linear(n, 2 * D, D, h, D, {b.qk_weight, packed(np.attn), b.qk_bias}, qkv, 3 * D,
                      false, activation::none, nullptr);
-      detail::linear(n, D, D, h, D, v, qkv + 2 * D, 3 * D, false, activation::none, nullptr);
+      detail::linear(n, D, D, h, D, {b.v_weight, packed(np.v), b.v_bias}, qkv + 2 * D, 3 * D, false,
+                     activation::none, nullptr);
     } else {
       detail::linear(n, 3 * D, D, h, D, {b.qkv_weight, packed(np.attn), b.qkv_bias}, qkv, 3 * D,
                      false, activation::none, nullptr);

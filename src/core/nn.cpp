@@ -131,10 +131,6 @@ void linear(std::size_t m, std::size_t n, std::size_t k, const float* in, std::s
   gemm_split(c.g, c.src, ex);
 }
 
-void linear_prefetch(const linear_weight& w, std::size_t k) noexcept {
-  if (w.packed != nullptr) gemm_prefetch(w.packed, gemm_kc(k) * kGemmPanel * sizeof(float));
-}
-
 void linear2(const linear_op& a, const linear_op& b, const executor* ex) noexcept {
   const linear_call ca(a), cb(b);
   const gemm_problem g[2] = {ca.g, cb.g};

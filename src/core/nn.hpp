@@ -80,11 +80,6 @@ void linear(std::size_t m, std::size_t n, std::size_t k, const float* in, std::s
             const linear_weight& w, float* out, std::size_t ldo, bool accumulate, activation act,
             const executor* ex) noexcept;
 
-// Starts fetching a pre-packed weight's first panel (what a product with inner dimension k reads
-// first) towards the cache, so that the next linear layer does not begin by waiting on memory.
-// No-op for an unpacked weight.
-void linear_prefetch(const linear_weight& w, std::size_t k) noexcept;
-
 // One linear layer's call, for linear2.
 struct linear_op {
   std::size_t m, n, k;
