@@ -22,5 +22,6 @@ void add_fold(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_preprocess(CLI::App& app);
 void add_classify(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace gpsa::cli
