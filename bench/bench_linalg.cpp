@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "bench_fma.hpp"
 #include "gpsa/core/linalg.hpp"
 #include "gpsa/runtime/thread_pool_executor.hpp"
 #include "linalg_impl.hpp"
@@ -43,12 +44,7 @@ constexpr std::size_t kDispatched = static_cast<std::size_t>(-1);
 
 void BM_FmaPeak(benchmark::State& state, std::size_t target) {
   const target_scope scope(target);
-  constexpr std::size_t kIters = 1 << 16;
-  for (auto _ : state) benchmark::DoNotOptimize(gpsa::detail::fma_peak(kIters));
-  state.counters["FLOP/s"] =
-      benchmark::Counter(static_cast<double>(kIters * gpsa::detail::fma_peak_flops_per_iteration()),
-                         benchmark::Counter::kIsIterationInvariantRate);
-  label_target(state);
+  fma_peak_loop(state);
 }
 
 // ---- BLAS libraries, loaded at run time so none is a build dependency --------------------------

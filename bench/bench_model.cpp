@@ -1,8 +1,13 @@
-// Google Benchmark of the whole ConViT forward (gpsa/core/convit.hpp), one thread:
-//   BM_Model/<tiny|small>/<B>    B = 1 and 8; 224x224 images, 16-pixel patches, depth 12,
-//                                local_up_to_layer 10, MLP 4D, 1000 classes; random weights built
-//                                here (tiny: D 192, H 4; small: D 432, H 9), the GPSA positional
-//                                state folded once outside the timed loop (as an app would).
+// Google Benchmark of the whole ConViT forward (gpsa/core/convit.hpp):
+//   BM_Model/<tiny|small>/<B>    one thread (CPU time), B = 1 and 8; 224x224 images, 16-pixel
+//                                patches, depth 12, local_up_to_layer 10, MLP 4D, 1000 classes;
+//                                random weights built here (tiny: D 192, H 4; small: D 432, H 9),
+//                                packed and the GPSA positional state folded once outside the
+//                                timed loop (as gpsa::convit does on loading).
+//   BM_ModelThreads/<tiny|small>/<B>/<W>   the same through a gpsa::thread_pool_executor of W =
+//                                1 or 2 workers, wall time (what two workers gain on one image).
+//   BM_FmaPeak                   the FMA limit of one core on the dispatched SIMD target (as in
+//                                bench_gpsa), so that one run gives the model's share of it.
 // Counters: FLOP/s and GFLOP (per forward). FLOPs are the model's as PyTorch computes it, 2 per
 // multiply-add of every matrix product: patch embedding 2*N*D*3p^2; per GPSA block (N tokens)
 // qk 2*N*D*2D + v 2*N*D^2 + proj 2*N*D^2 + scores 2*N^2*D + attn@v 2*N^2*D (the positional and
@@ -30,12 +35,16 @@
 #include <string>
 #include <vector>
 
+#include "bench_fma.hpp"
 #include "bench_main.hpp"
 #include "gpsa/core/convit.hpp"
 #include "gpsa/core/positional.hpp"
 
 #if defined(GPSA_BENCH_RUNTIME)
+#include <memory>
+
 #include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/thread_pool_executor.hpp"
 #endif
 
 namespace {
@@ -144,7 +153,8 @@ struct random_model {
   }
 };
 
-void BM_Model(benchmark::State& state, shape s, std::size_t B) {
+// One thread (CPU time per forward), or `workers` > 0 through a thread_pool_executor (wall time).
+void BM_Model(benchmark::State& state, shape s, std::size_t B, std::size_t workers) {
   const gpsa::convit_config c = config_of(s);
   const random_model m(c);
   std::vector<float> images(B * c.channels * c.image_size * c.image_size);
@@ -153,13 +163,26 @@ void BM_Model(benchmark::State& state, shape s, std::size_t B) {
   for (auto& x : images) x = d(gen);
   std::vector<float> logits(B * c.classes);
   std::size_t floats = 0;
-  if (gpsa::convit_scratch_size(c, B, 1, floats) != gpsa::status::ok) {
+  if (gpsa::convit_scratch_size(c, B, workers > 0 ? workers : 1, floats) != gpsa::status::ok) {
     state.SkipWithError("convit_scratch_size failed");
     return;
   }
   std::vector<float> scratch(floats);
+  const gpsa::executor* ex = nullptr;
+#if defined(GPSA_BENCH_RUNTIME)
+  std::unique_ptr<gpsa::thread_pool_executor> pool;
+  if (workers > 0) {
+    pool = std::make_unique<gpsa::thread_pool_executor>(workers);
+    ex = &pool->get();
+  }
+#else
+  if (workers > 0) {
+    state.SkipWithError("BM_ModelThreads needs gpsa::runtime (gpsa::thread_pool_executor)");
+    return;
+  }
+#endif
   for (auto _ : state) {
-    const gpsa::status st = gpsa::convit_forward(m.w, B, images, logits, {}, scratch);
+    const gpsa::status st = gpsa::convit_forward(m.w, B, images, logits, {}, scratch, ex);
     if (st != gpsa::status::ok) {
       state.SkipWithError(gpsa::status_message(st));
       break;
@@ -234,10 +257,18 @@ int main(int argc, char** argv) {
   bool handled = false;
   const int rc = rss_mode(argc, argv, handled);
   if (handled) return rc;
+  // The FMA limit of this run (the same loop as bench_gpsa's BM_FmaPeak).
+  benchmark::RegisterBenchmark("BM_FmaPeak", gpsa_bench::fma_peak_loop);
   for (const auto& s : kShapes)
-    for (std::size_t b : {1u, 8u})
-      benchmark::RegisterBenchmark(
-          ("BM_Model/" + std::string(s.name) + "/" + std::to_string(b)).c_str(), BM_Model, s, b)
+    for (std::size_t b : {1u, 8u}) {
+      const std::string name = std::string(s.name) + "/" + std::to_string(b);
+      benchmark::RegisterBenchmark(("BM_Model/" + name).c_str(), BM_Model, s, b, std::size_t{0})
           ->Unit(benchmark::kMillisecond);
+      for (std::size_t w : {1u, 2u})
+        benchmark::RegisterBenchmark(("BM_ModelThreads/" + name + "/" + std::to_string(w)).c_str(),
+                                     BM_Model, s, b, w)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+    }
   return gpsa_bench::run_benchmarks(argc, argv);
 }

@@ -22,9 +22,11 @@ SIMD target's register-only FMA loop) from the same bench_gpsa run.
 Adding a row: append a Workload in workloads() with the gpsa benchmark name, a function building
 the torch module and its input, and the GEMM FLOP count.
 
-The whole ConViT (bench_model's BM_Model against the same model in PyTorch and ONNX Runtime):
-    bench/compare.py model build/default/bench/bench_model [--models tiny,small] [--batches 1,8]
-        [--repetitions 5] [--install-ort] [--check-golden tests/golden/convit] [--rss] [--json OUT]
+The whole ConViT (bench_model against the same model in PyTorch and ONNX Runtime, one and two
+threads, with the FMA limit):
+    bench/compare.py model [build/default/bench/bench_model] [--models tiny,small]
+        [--batches 1,8] [--threads 1,2] [--repetitions 5] [--check-golden tests/golden/convit]
+        [--rss] [--json OUT]
 (see MODEL_DOC below).
 """
 
@@ -429,41 +431,47 @@ def main():
 # The whole ConViT: `compare.py model BENCH_MODEL [options]`
 # ==============================================================================================
 
-MODEL_DOC = """Whole-ConViT timing: gpsa (BM_Model) next to PyTorch and ONNX Runtime, one thread, one run.
+MODEL_DOC = """Whole-ConViT timing: gpsa (bench_model) next to PyTorch and ONNX Runtime and the FMA limit,
+one and two threads, from one run.
 
 Usage:
-    bench/compare.py model build/default/bench/bench_model
-        [--models tiny,small] [--batches 1,8] [--repetitions 5] [--min-time 0.5]
-        [--ort-dir build/ort] [--install-ort] [--rss] [--check-golden tests/golden/convit]
-        [--fma-peak GFLOPS] [--json OUT.json]
+    bench/compare.py model [build/default/bench/bench_model]
+        [--models tiny,small] [--batches 1,8] [--threads 1,2] [--repetitions 5] [--min-time 0.5]
+        [--ort-dir build/ort] [--no-install] [--rss] [--check-golden tests/golden/convit]
+        [--json OUT.json]
 
 What it does:
-- gpsa: runs bench_model's BM_Model/<model>/<B> (--benchmark_format=json) and takes the median
-  CPU time per forward.
-- PyTorch (Debian's python3-torch, torch.set_num_threads(1)): timm's ConViT math written here in
+- gpsa: bench_model's BM_Model/<model>/<B> (one thread, CPU time), BM_ModelThreads/<model>/<B>/<W>
+  (W = 1, 2 workers of a thread_pool_executor, wall time) and BM_FmaPeak (the FMA limit of one
+  core on the dispatched SIMD target), all in one bench_model run (--benchmark_format=json).
+- PyTorch (Debian's python3-torch, torch.set_num_threads(W)): timm's ConViT math written here in
   plain torch (timm is not needed), loaded from a timm-keyed safetensors checkpoint with random
   weights of the same shape (224x224, patch 16, depth 12, local_up_to_layer 10; tiny D 192 H 4,
   small D 432 H 9). Like timm, every GPSA block recomputes its positional softmax per call.
-- ONNX Runtime (npm onnxruntime-node 1.30, CPU, intra-op and inter-op threads 1, all graph
+- ONNX Runtime (npm onnxruntime-node 1.30, CPU, intra-op threads W, inter-op 1, all graph
   optimisations): the same module exported with torch.onnx.export(opset_version=13,
   do_constant_folding=True), which folds the constant positional softmax. Timed by a small node
-  script (process.cpuUsage for CPU time). Install once with
-      npm install --prefix build/ort --ignore-scripts onnxruntime-node@1.30.0
-  (or pass --install-ort). Without node / the package the column says n/a and the script goes on.
+  script (process.cpuUsage for CPU time). When build/ort lacks the package and npm is on PATH,
+  this script runs `npm install --prefix build/ort --ignore-scripts onnxruntime-node@1.30.0`
+  first (not with --no-install). Without node / the package the column says n/a and it goes on.
 - --check-golden DIR: first checks that this script's torch model reproduces the golden logits
   of every case in DIR/cases.json (so the PyTorch / ONNX columns time the right model).
-- --rss: writes a random ConViT-Ti checkpoint and reports bench_model --rss_checkpoint (peak RSS of
-  loading it and one forward, next to the weights' size).
+- --rss: writes random ConViT-Ti and -S checkpoints and reports bench_model --rss_checkpoint
+  (peak RSS of loading each and one forward, next to the weights' size).
 
-Times are per-forward CPU time (robust on a busy machine); wall times are printed too. FLOPs and
-GFLOP/s follow bench_model.cpp's count (2.50 GFLOP for ConViT-Ti, 11.6 for ConViT-S per image).
-Targets (docs/convit.md): ConViT-Ti B=1 >= 1.3x ONNX Runtime and >= 2x PyTorch; ConViT-S B=1
->= 1.2x ONNX Runtime. Without torch this prints a message and exits 0.
+One thread: CPU time per forward (robust on a busy machine); two threads: wall time (what the
+second core gains), with gpsa's wall time on one worker beside it. FLOPs follow bench_model.cpp's
+count (2.50 GFLOP for ConViT-Ti, 11.6 for ConViT-S per image); the FMA limit is that work at
+BM_FmaPeak x threads. Targets (docs/performance.md): one thread, ConViT-Ti B=1 >= 1.4x ONNX
+Runtime, ConViT-S B=1 >= 1.25x, ConViT-Ti B=8 >= 1.5x; two threads, B=1: >= 1.8x gpsa's own one
+worker and ahead of ONNX Runtime on two threads. Without torch it prints gpsa's column only.
 """
 
 SHAPES = {"tiny": (192, 4), "small": (432, 9)}
 IMAGE, PATCH, DEPTH, LOCAL, CLASSES = 224, 16, 12, 10, 1000
-TARGETS = {("tiny", 1): (1.3, 2.0), ("small", 1): (1.2, None)}  # (vs ORT, vs PyTorch)
+# One thread: gpsa must be this many times faster than ONNX Runtime.
+ORT_TARGETS = {("tiny", 1): 1.4, ("small", 1): 1.25, ("tiny", 8): 1.5}
+SPEEDUP_TARGET = 1.8  # two workers vs one, B = 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -630,9 +638,9 @@ def model_flops(dim, batch):
 
 ORT_SCRIPT = r"""
 const ort = require(process.argv[2]);
-const [model, batch, reps, minTime] = [process.argv[3], +process.argv[4], +process.argv[5], +process.argv[6]];
+const [model, batch, reps, minTime, threads] = [process.argv[3], +process.argv[4], +process.argv[5], +process.argv[6], +process.argv[7]];
 (async () => {
-  const s = await ort.InferenceSession.create(model, {intraOpNumThreads: 1, interOpNumThreads: 1,
+  const s = await ort.InferenceSession.create(model, {intraOpNumThreads: threads, interOpNumThreads: 1,
       executionMode: 'sequential', graphOptimizationLevel: 'all'});
   const n = batch * 3 * 224 * 224, data = new Float32Array(n);
   for (let i = 0; i < n; ++i) data[i] = ((i * 7919) % 1000) / 250 - 2;
@@ -663,7 +671,8 @@ const [model, batch, reps, minTime] = [process.argv[3], +process.argv[4], +proce
 
 
 def ort_module(ort_dir, install):
-    """Path of the onnxruntime-node package, installing it when asked; None when unavailable."""
+    """Path of the onnxruntime-node package, installing it unless told not to; None when
+    unavailable (after saying why)."""
     pkg = os.path.join(ort_dir, "node_modules", "onnxruntime-node")
     if os.path.isdir(pkg):
         return os.path.abspath(pkg)
@@ -671,28 +680,31 @@ def ort_module(ort_dir, install):
         print("ONNX Runtime: node/npm not found; the ONNX Runtime column is n/a")
         return None
     if not install:
-        print(f"ONNX Runtime: {pkg} missing; install with\n"
+        print(f"ONNX Runtime: {pkg} missing and --no-install was given; install with\n"
               f"    npm install --prefix {ort_dir} --ignore-scripts onnxruntime-node@1.30.0\n"
-              "or pass --install-ort. The ONNX Runtime column is n/a.")
+              "The ONNX Runtime column is n/a.")
         return None
+    print(f"ONNX Runtime: installing onnxruntime-node@1.30.0 into {ort_dir} "
+          "(npm, --ignore-scripts)", flush=True)
     os.makedirs(ort_dir, exist_ok=True)
     subprocess.run(["npm", "install", "--prefix", ort_dir, "--ignore-scripts", "--no-audit",
                     "--no-fund", "onnxruntime-node@1.30.0"], check=True)
     return os.path.abspath(pkg)
 
 
-def time_ort_model(pkg, onnx_path, batch, repetitions, min_time, workdir):
+def time_ort_model(pkg, onnx_path, batch, threads, repetitions, min_time, workdir):
     script = os.path.join(workdir, "time_ort.js")
     with open(script, "w") as f:
         f.write(ORT_SCRIPT)
     out = subprocess.run(["node", script, pkg, onnx_path, str(batch), str(repetitions),
-                          str(min_time)], check=True, capture_output=True, text=True).stdout
+                          str(min_time), str(threads)], check=True, capture_output=True,
+                         text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return r["cpu"], r["wall"], r["first"]
 
 
 def run_gpsa_model(binary, names, repetitions, min_time):
-    pattern = "^(" + "|".join(n.replace("/", "/") for n in names) + ")$"
+    pattern = "^(" + "|".join(names) + ")(/real_time)?$"
     cmd = [binary, "--benchmark_format=json", f"--benchmark_repetitions={repetitions}",
            f"--benchmark_min_time={min_time}", f"--benchmark_filter={pattern}"]
     print("running:", " ".join(cmd), flush=True)
@@ -703,8 +715,13 @@ def run_gpsa_model(binary, names, repetitions, min_time):
         if b.get("run_type", "iteration") != "iteration" or "error_occurred" in b:
             continue
         s = unit[b.get("time_unit", "ns")]
-        samples.setdefault(b["run_name"], []).append((b["cpu_time"] * s, b["real_time"] * s))
+        samples.setdefault(b["run_name"].removesuffix("/real_time"), []).append(
+            (b["cpu_time"] * s, b["real_time"] * s))
     ctx = {k: v for k, v in data.get("context", {}).items() if isinstance(v, str)}
+    peak = [b.get("FLOP/s") for b in data.get("benchmarks", [])
+            if b.get("run_name") == "BM_FmaPeak" and b.get("run_type") == "iteration"]
+    if peak:
+        ctx["fma_peak_flops"] = statistics.median(peak)
     return {k: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v))
             for k, v in samples.items()}, ctx
 
@@ -735,97 +752,160 @@ def fmt(seconds):
 
 
 def ratio(a, b):
-    return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def fmt_x(x):
+    return "n/a" if x is None else f"{x:.2f}x"
 
 
 def model_main(argv):
     parser = argparse.ArgumentParser(prog="compare.py model", description=MODEL_DOC.split("\n\n")[0])
-    parser.add_argument("bench_model", help="build/<preset>/bench/bench_model")
+    parser.add_argument("bench_model", nargs="?",
+                        default=os.path.join(ROOT, "build/default/bench/bench_model"),
+                        help="build/<preset>/bench/bench_model")
     parser.add_argument("--models", default="tiny,small")
     parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--threads", default="1,2", help="1 and/or 2")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per repetition")
-    parser.add_argument("--ort-dir", default="build/ort")
-    parser.add_argument("--install-ort", action="store_true")
+    parser.add_argument("--ort-dir", default=os.path.join(ROOT, "build/ort"))
+    parser.add_argument("--no-install", action="store_true", help="never run npm install")
+    parser.add_argument("--install-ort", action="store_true", help=argparse.SUPPRESS)  # default now
     parser.add_argument("--rss", action="store_true")
     parser.add_argument("--check-golden", metavar="DIR")
-    parser.add_argument("--fma-peak", type=float, metavar="GFLOPS",
-                        help="one core's FMA limit, for gpsa's fraction of it")
     parser.add_argument("--json", metavar="OUT")
     args = parser.parse_args(argv)
-
-    torch = import_torch()
-    if torch is None:
-        print("compare.py model: torch is not installed (Debian: python3-torch); nothing to compare")
-        return 0
-    torch.set_num_threads(1)
-    model_class = make_model_class(torch)
-    if args.check_golden:
-        check_golden(torch, model_class, args.check_golden)
+    sys.stdout.reconfigure(line_buffering=True)
+    if not (os.path.isfile(args.bench_model) and os.access(args.bench_model, os.X_OK)):
+        print(f"compare.py model: {args.bench_model}: not an executable (build it: cmake --build "
+              "--preset default --target bench_model)", file=sys.stderr)
+        return 2
 
     models = [m for m in args.models.split(",") if m]
     batches = [int(b) for b in args.batches.split(",") if b]
-    gpsa, ctx = run_gpsa_model(args.bench_model,
-                         [f"BM_Model/{m}/{b}" for m in models for b in batches],
-                         args.repetitions, args.min_time)
-    pkg = ort_module(args.ort_dir, args.install_ort)
+    threads = [int(t) for t in args.threads.split(",") if t]
+    for m in models:
+        if m not in SHAPES:
+            sys.exit(f"compare.py model: --models: unknown model '{m}' (tiny, small)")
+    for t in threads:
+        if t not in (1, 2):
+            sys.exit(f"compare.py model: --threads: {t} (bench_model has 1 and 2 workers)")
+
+    torch = import_torch()  # first: it may re-run this script with the system python3
+    names = ["BM_FmaPeak"]
+    for m in models:
+        for b in batches:
+            names.append(f"BM_Model/{m}/{b}")
+            if 2 in threads:
+                names += [f"BM_ModelThreads/{m}/{b}/1", f"BM_ModelThreads/{m}/{b}/2"]
+    gpsa, ctx = run_gpsa_model(args.bench_model, names, args.repetitions, args.min_time)
+    peak = ctx.get("fma_peak_flops")
+
+    if torch is None:
+        print("compare.py model: torch is not installed (Debian: python3-torch); gpsa's column "
+              "only")
+    else:
+        model_class = make_model_class(torch)
+        if args.check_golden:
+            check_golden(torch, model_class, args.check_golden)
+    pkg = ort_module(args.ort_dir, not args.no_install) if torch is not None else None
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="gpsa_compare_model_") as work:
         for name in models:
             dim, heads = SHAPES[name]
-            ckpt = os.path.join(work, f"convit_{name}.safetensors")
-            write_safetensors(ckpt, random_state(torch, dim, heads))
-            model = model_class(read_safetensors(ckpt, torch)).eval()
+            model = None
+            if torch is not None:
+                ckpt = os.path.join(work, f"convit_{name}.safetensors")
+                write_safetensors(ckpt, random_state(torch, dim, heads))
+                model = model_class(read_safetensors(ckpt, torch)).eval()
             for b in batches:
-                x = torch.rand(b, 3, IMAGE, IMAGE) * 4 - 2
-                with torch.inference_mode():
-                    pt = time_callable(model, (x,), args.repetitions, args.min_time)
-                ort = (None, None)
+                x = torch.rand(b, 3, IMAGE, IMAGE) * 4 - 2 if torch is not None else None
+                onnx_path = None
                 if pkg is not None:
                     onnx_path = os.path.join(work, f"convit_{name}_{b}.onnx")
                     with torch.no_grad():
                         torch.onnx.export(model, x, onnx_path, opset_version=13,
                                           do_constant_folding=True, input_names=["images"],
                                           output_names=["logits"])
-                    c, w, _ = time_ort_model(pkg, onnx_path, b, args.repetitions, args.min_time, work)
-                    ort = (c, w)
-                g = gpsa.get(f"BM_Model/{name}/{b}", (None, None))
-                flops = model_flops(dim, b)
-                rows.append({"model": name, "batch": b, "gflop": flops / 1e9,
-                             "pytorch_cpu": pt[0], "pytorch_wall": pt[1],
-                             "ort_cpu": ort[0], "ort_wall": ort[1],
-                             "gpsa_cpu": g[0], "gpsa_wall": g[1]})
-        rss = None
-        if args.rss:
-            ckpt = os.path.join(work, "convit_tiny.safetensors")
-            write_safetensors(ckpt, random_state(torch, *SHAPES["tiny"]))
-            rss = subprocess.run([args.bench_model, f"--rss_checkpoint={ckpt}"], check=True,
-                                 capture_output=True, text=True).stdout.strip()
+                for t in threads:
+                    pt = (None, None)
+                    if torch is not None:
+                        torch.set_num_threads(t)
+                        with torch.inference_mode():
+                            pt = time_callable(model, (x,), args.repetitions, args.min_time)
+                    ort = (None, None)
+                    if onnx_path is not None:
+                        c, w, _ = time_ort_model(pkg, onnx_path, b, t, args.repetitions,
+                                                 args.min_time, work)
+                        ort = (c, w)
+                    if t == 1:
+                        g = gpsa.get(f"BM_Model/{name}/{b}", (None, None))
+                        one = gpsa.get(f"BM_ModelThreads/{name}/{b}/1", (None, None))[1]
+                        # one thread: CPU times
+                        times = (pt[0], ort[0], g[0])
+                    else:
+                        g = gpsa.get(f"BM_ModelThreads/{name}/{b}/2", (None, None))
+                        one = gpsa.get(f"BM_ModelThreads/{name}/{b}/1", (None, None))[1]
+                        # two threads: wall times
+                        times = (pt[1], ort[1], g[1])
+                    flops = model_flops(dim, b)
+                    limit = flops / (peak * t) if peak else None
+                    rows.append({"model": name, "batch": b, "threads": t, "gflop": flops / 1e9,
+                                 "clock": "cpu" if t == 1 else "wall",
+                                 "pytorch_s": times[0], "ort_s": times[1], "gpsa_s": times[2],
+                                 "fma_limit_s": limit, "gpsa_one_worker_wall_s": one,
+                                 "pytorch_cpu_s": pt[0], "pytorch_wall_s": pt[1],
+                                 "ort_cpu_s": ort[0], "ort_wall_s": ort[1]})
+        rss = []
+        if args.rss and torch is not None:
+            for name in models:
+                ckpt = os.path.join(work, f"convit_{name}_rss.safetensors")
+                write_safetensors(ckpt, random_state(torch, *SHAPES[name]))
+                rss.append(subprocess.run([args.bench_model, f"--rss_checkpoint={ckpt}"],
+                                          check=True, capture_output=True, text=True)
+                           .stdout.strip())
 
     print()
-    print(f"gpsa: gemm {ctx.get('gpsa_gemm_backend', '?')}, simd {ctx.get('gpsa_simd_backend', '?')}; "
-          f"torch {torch.__version__}; one thread everywhere; CPU time per forward (median)")
-    head = "| model | B | PyTorch | ONNX Runtime | gpsa | gpsa GFLOP/s | vs ORT | vs PyTorch | target |"
+    print(f"gpsa {ctx.get('gpsa_gemm_backend', '?')}, SIMD target "
+          f"{ctx.get('gpsa_simd_backend', '?')}; FMA limit BM_FmaPeak = "
+          f"{(peak or float('nan')) / 1e9:.1f} GFLOP/s per core; torch "
+          f"{torch.__version__ if torch else 'n/a'}; medians of {args.repetitions}. One thread: "
+          "CPU time per forward; two threads: wall time.")
+    head = ("| model | B | threads | PyTorch | ONNX Runtime | gpsa | FMA limit | % of limit | "
+            "vs ORT | vs PyTorch | targets |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
-        gf = "n/a" if r["gpsa_cpu"] is None else f"{r['gflop'] / r['gpsa_cpu']:.1f}"
-        if args.fma_peak and r["gpsa_cpu"]:
-            gf += f" ({r['gflop'] / r['gpsa_cpu'] / args.fma_peak:.0%} of FMA)"
-        t = TARGETS.get((r["model"], r["batch"]))
-        target = "" if t is None else ">= " + " / ".join(
-            f"{v}x {n}" for v, n in zip(t, ("ORT", "PyTorch")) if v is not None)
-        print(f"| {r['model']} | {r['batch']} | {fmt(r['pytorch_cpu'])} | {fmt(r['ort_cpu'])} | "
-              f"{fmt(r['gpsa_cpu'])} | {gf} | {ratio(r['ort_cpu'], r['gpsa_cpu'])} | "
-              f"{ratio(r['pytorch_cpu'], r['gpsa_cpu'])} | {target} |")
-    print("wall time (same runs): " + "; ".join(
-        f"{r['model']}/{r['batch']}: PyTorch {fmt(r['pytorch_wall'])}, ORT {fmt(r['ort_wall'])}, "
-        f"gpsa {fmt(r['gpsa_wall'])}" for r in rows))
-    if rss:
-        print(rss)
+        vs_ort = ratio(r["ort_s"], r["gpsa_s"])
+        vs_pt = ratio(r["pytorch_s"], r["gpsa_s"])
+        frac = ratio(r["fma_limit_s"], r["gpsa_s"])
+        verdicts = []
+        target = ORT_TARGETS.get((r["model"], r["batch"])) if r["threads"] == 1 else None
+        if target:
+            verdicts.append(f">= {target}x ORT: " +
+                            ("n/a" if vs_ort is None else "meets" if vs_ort >= target else "misses"))
+        if r["threads"] == 2:
+            speedup = ratio(r["gpsa_one_worker_wall_s"], r["gpsa_s"])
+            r["speedup_vs_one_worker"] = speedup
+            verdict = ("n/a" if speedup is None else
+                       "meets" if speedup >= SPEEDUP_TARGET else "misses")
+            verdicts.append(f"{fmt_x(speedup)} one worker"
+                            + (f" (>= {SPEEDUP_TARGET}x: {verdict})" if r["batch"] == 1 else ""))
+            if r["batch"] == 1:
+                verdicts.append("ahead of ORT: " + ("n/a" if vs_ort is None else
+                                                    "meets" if vs_ort > 1.0 else "misses"))
+        print(f"| ConViT-{'Ti' if r['model'] == 'tiny' else 'S'} | {r['batch']} | {r['threads']} | "
+              f"{fmt(r['pytorch_s'])} | {fmt(r['ort_s'])} | {fmt(r['gpsa_s'])} | "
+              f"{fmt(r['fma_limit_s'])} | {'' if frac is None else f'{frac:.0%}'} | "
+              f"{fmt_x(vs_ort)} | {fmt_x(vs_pt)} | {'; '.join(verdicts)} |")
+    for line in rss:
+        print(line)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "context": ctx, "rss": rss}, f, indent=1)
+            json.dump({"rows": rows, "context": ctx, "rss": rss,
+                       "torch": torch.__version__ if torch else None}, f, indent=1)
     return 0
 
 

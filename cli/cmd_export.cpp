@@ -89,7 +89,9 @@ void run_export(const export_options& o) {
     file = io::parse_safetensors(bytes, o.weights);
   }
   file.path = o.weights;
-  const gpsa::convit model(std::move(file));
+  convit_options keep;
+  keep.keep_plain_weights = true;  // the header holds every parameter in timm's layout
+  const gpsa::convit model(std::move(file), keep);
   const convit_config& c = model.config();
   // <gpsa/gpsa.h>'s model descriptor has no global_pool or use_pos_embed: such a model would run
   // as a token-pool model with pos_embed on the device, so it is refused here.

@@ -23,5 +23,6 @@ void add_export(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_preprocess(CLI::App& app);
 void add_classify(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace gpsa::cli

@@ -104,11 +104,11 @@ std::string in_gpsa_words(const CLI::ParseError& e, CLI::App& app) {
 // shows what kind of value each option takes instead of TEXT.
 void name_value_kinds(CLI::App& app) {
   static const std::pair<const char*, const char*> kinds[] = {
-      {"topk", "INT"},       {"threads", "INT"},    {"size", "INT"},       {"layer", "INT"},
-      {"batch", "INT"},      {"image-size", "INT"}, {"grid", "S|RxC"},     {"query", "p|y,x"},
-      {"weights", "FILE"},   {"input", "FILE"},     {"image", "FILE"},     {"output", "FILE"},
-      {"features", "FILE"},  {"labels", "FILE"},    {"attention", "FILE"}, {"distances", "FILE"},
-      {"image-list", "FILE"}};
+      {"topk", "INT"},        {"threads", "INT"},    {"size", "INT"},       {"layer", "INT"},
+      {"batch", "INT"},       {"image-size", "INT"}, {"grid", "S|RxC"},     {"query", "p|y,x"},
+      {"weights", "FILE"},    {"input", "FILE"},     {"image", "FILE"},     {"output", "FILE"},
+      {"features", "FILE"},   {"labels", "FILE"},    {"attention", "FILE"}, {"distances", "FILE"},
+      {"image-list", "FILE"}, {"iterations", "INT"}, {"warmup", "INT"}};
   for (CLI::App* sub : app.get_subcommands({}))
     for (CLI::Option* opt : sub->get_options())
       for (const auto& [name, kind] : kinds)
@@ -157,6 +157,7 @@ int main(int argc, char** argv) {
   gpsa::cli::add_demo(app);
   gpsa::cli::add_preprocess(app);
   gpsa::cli::add_classify(app);
+  gpsa::cli::add_bench(app);
   name_value_kinds(app);
   if (argc >= 2 && std::string_view(argv[1]) == "help") return print_help(app, argc, argv);
   if (unknown_command(app, argc, argv)) return 2;

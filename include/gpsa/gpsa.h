@@ -265,7 +265,11 @@ typedef struct gpsa_convit_weights {
  * the batch at once (the most RAM, the host's choice). LOW_MEMORY: one image and one head at a
  * time, buffers reused by every block, the same scratch for any batch (the firmware's choice;
  * logits equal FAST's to float rounding). */
-typedef enum gpsa_convit_plan { GPSA_CONVIT_FAST = 0, GPSA_CONVIT_LOW_MEMORY = 1 } gpsa_convit_plan;
+typedef enum gpsa_convit_plan {
+  GPSA_CONVIT_FAST = 0,
+  GPSA_CONVIT_LOW_MEMORY = 1,
+  GPSA_CONVIT_PLAN_INT_RANGE = 0x7fffffff /* not a plan: any int is a valid argument */
+} gpsa_convit_plan;
 
 /* Floats of the folded positional state: local_up_to_layer * (H*(R^2 + C^2) + H), R = C = S/p.
  * GPSA_INVALID_ARGUMENT for a NULL argument or an invalid configuration (a zero count,

@@ -193,6 +193,8 @@ bool to_plan(gpsa_convit_plan p, gpsa::convit_plan& out) noexcept {
     case GPSA_CONVIT_LOW_MEMORY:
       out = gpsa::convit_plan::low_memory;
       return true;
+    case GPSA_CONVIT_PLAN_INT_RANGE:
+      break;
   }
   return false;
 }

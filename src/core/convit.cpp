@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // Whole-ConViT forward on caller-owned buffers: patch embedding, GPSA / MHSA blocks, MLPs,
 // LayerNorms, class token and head (gpsa/core/convit.hpp). The heavy lifting is the linear layer
-// and multi-head attention (nn.hpp) and the GPSA layer's fused forward (layer_fused.hpp).
+// and multi-head attention (nn.hpp); the forward runs as phases, each one task set over the
+// executor's workers.
 #include "gpsa/core/convit.hpp"
 
 #include <cstddef>
 #include <cstring>
+#include <utility>
 
+#include "convit_layers.hpp"
 #include "fp_env.hpp"
-#include "layer_fused.hpp"
 #include "nn.hpp"
 #include "packing.hpp"
 
@@ -17,9 +19,8 @@ namespace {
 
 using detail::activation;
 using detail::checked_add;
-using detail::linear_weight;
-
 using detail::checked_mul;
+using detail::linear_weight;
 
 constexpr std::size_t max_of(std::size_t a, std::size_t b) noexcept { return a > b ? a : b; }
 constexpr std::size_t min_of(std::size_t a, std::size_t b) noexcept { return a < b ? a : b; }
@@ -37,7 +38,8 @@ using detail::pack_walk;
 
 // Where one block's packed weights are (offsets into the pack).
 struct block_pack {
-  std::size_t attn = 0, proj = 0, fc1 = 0, fc2 = 0;  // attn: the GPSA layer's pack, or qkv
+  std::size_t attn = 0;  // GPSA: the layer's pack (= qk); MHSA: qkv
+  std::size_t v = 0, proj = 0, fc1 = 0, fc2 = 0;
 };
 
 block_pack walk_block(const convit_config& c, std::size_t i, pack_walk& walk) noexcept {
@@ -45,6 +47,10 @@ block_pack walk_block(const convit_config& c, std::size_t i, pack_walk& walk) no
   const std::size_t D = c.dim, M = c.mlp_hidden;
   if (c.is_gpsa_block(i)) {
     b.attn = walk.take_layer(D);
+    detail::layer_pack_layout l{};
+    (void)detail::layer_pack_layout_of(D, l);  // take_layer checked it
+    b.v = b.attn + l.v;
+    b.proj = b.attn + l.proj;
   } else {
     b.attn = walk.take_linear(3 * D, D);
     b.proj = walk.take_linear(D, D);
@@ -58,108 +64,211 @@ std::size_t patch_inputs(const convit_config& c) noexcept {
   return c.channels * c.patch_size * c.patch_size;
 }
 
+// The head's offset in the pack (after every block).
+std::size_t pack_head(const convit_config& c) noexcept {
+  pack_walk walk;
+  walk.take_linear(c.dim, patch_inputs(c));
+  for (std::size_t i = 0; i < c.depth; ++i) (void)walk_block(c, i, walk);
+  return walk.take_linear(c.classes, c.dim);
+}
+
 const float* packed_at(const float* packed, std::size_t offset) noexcept {
   return packed != nullptr ? packed + offset : nullptr;
 }
 
-// ---- the GPSA block -----------------------------------------------------------------------------
+// ---- the forward's scratch ------------------------------------------------------------------
 
-status gpsa_layer_scratch(const convit_config& c, std::size_t batch, std::size_t workers,
-                          std::size_t& floats) noexcept {
-  return layer_scratch_size({c.heads, c.dim, c.patch_grid(), batch}, workers, floats);
-}
+// The scratch, in order: the token stream x (B, T, D), its normed copy h, then a region holding
+// the attention's q, k, v rows (B, T, 3D) followed by the attention's work, and the workers' own
+// areas for the row phases (a block of the MLP's hidden rows or of im2col patches). With one
+// worker its area overlaps the q, k, v rows (the phases using them run one after the other);
+// with several, each worker's area follows the q, k, v rows (rows of different workers are in
+// flight at once).
+struct scratch_plan {
+  std::size_t stream = 0;  // floats of x and of h (64-byte multiples)
+  std::size_t qkv = 0;     // B*T*3D, rounded
+  std::size_t attn = 0;    // the attention's work (the larger of the GPSA and MHSA needs)
+  std::size_t rows = 0;    // rows per worker area (a block of the row phases)
+  std::size_t local = 0;   // floats per worker area
+  std::size_t region = 0;  // floats after x and h
+};
 
-// The layer view of GPSA block b's attention (its weights, width and heads from the config).
-layer_weights gpsa_layer_of(const convit_config& c, const convit_block_weights& b,
-                            const float* packed) noexcept {
-  return {c.heads,  c.dim,         b.qk_weight, b.qk_bias, b.v_weight,
-          b.v_bias, b.proj_weight, b.proj_bias, packed};
-}
-
-// x (B, N, D) += GPSA(h) for block b (h = norm1(x)), through its folded view (convit_fold).
-void gpsa_block(const convit_config& c, const convit_block_weights& b, const float* packed,
-                std::size_t batch, const float* h, float* x, std::span<float> scratch,
-                const executor* ex) noexcept {
-  detail::layer_forward_fused(gpsa_layer_of(c, b, packed), b.folded, batch, h, x, true, scratch,
-                              ex);
-}
-
-// ---- MHSA -----------------------------------------------------------------------------------
-
-status mhsa_floats(const convit_config& c, std::size_t batch, std::size_t workers,
-                   std::size_t& floats) noexcept {
-  const std::size_t T = c.tokens();
-  std::size_t qkv = 0, work = 0;
-  if (!checked_mul(batch, T, 3 * c.dim, qkv) || !detail::round_up_aligned(qkv, qkv) ||
-      !detail::mha_scratch_floats({T, c.dim, c.heads}, false, batch, workers, work) ||
-      !checked_add(qkv, work, floats))
+status plan_scratch(const convit_config& c, std::size_t batch, std::size_t workers,
+                    scratch_plan& p) noexcept {
+  const std::size_t T = c.tokens(), D = c.dim;
+  std::size_t all_rows = 0, gpsa = 0, mhsa = 0;
+  if (!checked_mul(batch, T, D, p.stream) || !detail::round_up_aligned(p.stream, p.stream) ||
+      !checked_mul(batch, T, 3 * D, p.qkv) || !detail::round_up_aligned(p.qkv, p.qkv) ||
+      !checked_mul(batch, T, all_rows))
     return status::size_overflow;
+  if (c.local_up_to_layer > 0 &&
+      !detail::mha_scratch_floats({c.patches(), D, c.heads}, true, batch, workers, gpsa))
+    return status::size_overflow;
+  if (c.has_class_token() &&
+      !detail::mha_scratch_floats({T, D, c.heads}, false, batch, workers, mhsa))
+    return status::size_overflow;
+  p.attn = max_of(gpsa, mhsa);
+  const std::size_t per_worker = (all_rows + workers - 1) / workers;
+  p.rows = min_of(kMlpRows, per_worker < 1 ? 1 : per_worker);
+  if (!checked_mul(p.rows, max_of(c.mlp_hidden, patch_inputs(c)), p.local) ||
+      !detail::round_up_aligned(p.local, p.local))
+    return status::size_overflow;
+  std::size_t with_attn = 0, areas = 0;
+  if (!checked_add(p.qkv, p.attn, with_attn)) return status::size_overflow;
+  if (workers == 1) {
+    p.region = max_of(with_attn, p.local);
+  } else if (!checked_mul(workers, p.local, areas) || !checked_add(areas, p.qkv, areas)) {
+    return status::size_overflow;
+  } else {
+    p.region = max_of(with_attn, areas);
+  }
   return status::ok;
 }
 
-// x (B, T, D) += proj(MHSA(h)), h = norm1(x) (B, T, D); big: mhsa_floats, 64-byte aligned.
-void mhsa_block(const convit_config& c, const convit_block_weights& b, const float* packed,
-                const block_pack& bp, std::size_t batch, const float* h, float* x,
-                std::span<float> big, const executor* ex) noexcept {
-  const std::size_t T = c.tokens(), D = c.dim, BT = batch * T;
-  std::size_t qkv_n = 0;
-  (void)detail::round_up_aligned(BT * 3 * D, qkv_n);  // checked by mhsa_floats
-  float* qkv = big.data();
-  detail::linear(BT, 3 * D, D, h, D, {b.qkv_weight, packed_at(packed, bp.attn), b.qkv_bias}, qkv,
-                 3 * D, false, activation::none, ex);
-  detail::mha_forward({T, D, c.heads}, batch, qkv, head_scale(c.head_dim()), nullptr,
-                      big.subspan(qkv_n), ex);
-  detail::linear(BT, D, D, qkv, 3 * D, {b.proj_weight, packed_at(packed, bp.proj), b.proj_bias}, x,
-                 D, true, activation::none, ex);
-}
+// Where the forward keeps things, from a checked plan.
+struct scratch_view {
+  float* x;      // (B, T, D)
+  float* h;      // (B, T, D)
+  float* qkv;    // (B, T, 3D)
+  float* attn;   // the attention's work
+  float* areas;  // worker w's area: areas + w * local
+  std::size_t attn_floats, local, area_rows;
 
-// ---- MLP ------------------------------------------------------------------------------------
+  scratch_view(const scratch_plan& p, std::span<float> scratch, std::size_t workers) noexcept
+      : x(detail::align_floats(scratch.data())),
+        h(x + p.stream),
+        qkv(h + p.stream),
+        attn(qkv + p.qkv),
+        areas(workers == 1 ? qkv : qkv + p.qkv),
+        attn_floats(p.attn),
+        local(p.local),
+        area_rows(p.rows) {}
+};
 
-// x (rows, D) += fc2(gelu(fc1(h))), a block of kMlpRows token rows at a time; hidden: kMlpRows*M.
-// The bias and GELU run on each finished block of fc1's output (the GEMM's epilogue).
-void mlp_block(const convit_config& c, const convit_block_weights& b, const float* packed,
-               const block_pack& bp, std::size_t rows, const float* h, float* x, float* hidden,
-               const executor* ex) noexcept {
-  const std::size_t D = c.dim, M = c.mlp_hidden;
-  const linear_weight fc1{b.fc1_weight, packed_at(packed, bp.fc1), b.fc1_bias};
-  const linear_weight fc2{b.fc2_weight, packed_at(packed, bp.fc2), b.fc2_bias};
-  for (std::size_t r0 = 0; r0 < rows; r0 += kMlpRows) {
-    const std::size_t rb = min_of(kMlpRows, rows - r0);
-    detail::linear(rb, M, D, h + r0 * D, D, fc1, hidden, M, false, activation::gelu, ex);
-    detail::linear(rb, D, M, hidden, M, fc2, x + r0 * D, D, true, activation::none, ex);
+// ---- the row phases -------------------------------------------------------------------------
+
+// What a row phase does to each of its rows of the token stream (B * tokens rows; rows are
+// independent, so any cut over the workers gives the same bits). In order, as the flags say:
+//   embed:  x = patch_embed(image patches) + pos_embed (0 without one)         (the first phase)
+//   chain:  x += proj(o) (o: the attention's output, columns [0, D) of qkv); h = norm2(x);
+//           x += fc2(gelu(fc1(h)))                                             (block `block`)
+//   next:   h = norm1(x); qkv = the next block's qk | v (GPSA) or qkv (MHSA)   (block `next`)
+//   final:  the final norm: every row into `features`; for the average (pool avg) every row
+//           into h; else the class-token rows in place (x is not read again; the head reads
+//           those rows)
+struct row_phase {
+  const convit_weights* w;
+  const scratch_view* sv;
+  const float* images;
+  float* features;
+  std::size_t batch, tokens, rows, chunks;
+  std::size_t block, next;  // block indices (next: depth = none)
+  bool embed, chain, final;
+  block_pack bp, np;  // pack offsets of `block` and `next`
+  std::size_t patch_offset;
+
+  const float* packed(std::size_t offset) const noexcept { return packed_at(w->packed, offset); }
+
+  static void layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
+                         const float* weight, const float* bias, float eps, float* y,
+                         std::size_t ldy) noexcept {
+    detail::layer_norm_unchecked(rows, dim, weight, bias, eps, x, ldx, y, ldy);
   }
-}
 
-// ---- patch embedding ------------------------------------------------------------------------
-
-// x (B, N, D) = conv(images) + pos_embed: per image, the patches as rows (im2col, columns in the
-// weight's (c, ky, kx) order) times the weight^T. cols: N * C * p * p floats.
-void patch_embed(const convit_weights& w, const float* packed, std::size_t batch,
-                 const float* images, float* x, float* cols, const executor* ex) noexcept {
-  const convit_config& c = w.config;
-  const std::size_t S = c.image_size, p = c.patch_size, G = c.grid_side(), N = G * G, D = c.dim;
-  const std::size_t K = patch_inputs(c);
-  const linear_weight lw{w.patch_weight, packed, w.patch_bias};
-  for (std::size_t b = 0; b < batch; ++b) {
-    const float* img = images + b * c.channels * S * S;
-    for (std::size_t py = 0; py < G; ++py)
-      for (std::size_t px = 0; px < G; ++px) {
-        float* row = cols + (py * G + px) * K;
+  // Patch rows [r0, r1) of the (B, N) patch rows into x: the patches as rows (im2col, columns
+  // in the weight's (c, ky, kx) order) times the weight^T.
+  void embed_rows(std::size_t r0, std::size_t r1, float* cols) const noexcept {
+    const convit_config& c = w->config;
+    const std::size_t S = c.image_size, p = c.patch_size, G = c.grid_side(), N = G * G;
+    const std::size_t D = c.dim, K = patch_inputs(c);
+    const linear_weight lw{w->patch_weight, packed(patch_offset), w->patch_bias};
+    for (std::size_t b0 = r0; b0 < r1; b0 += sv->area_rows) {
+      const std::size_t n_rows = min_of(sv->area_rows, r1 - b0);
+      for (std::size_t r = 0; r < n_rows; ++r) {
+        const std::size_t item = (b0 + r) / N, n = (b0 + r) % N, py = n / G, px = n % G;
+        const float* img = images + item * c.channels * S * S;
+        float* row = cols + r * K;
         for (std::size_t ch = 0; ch < c.channels; ++ch)
           for (std::size_t ky = 0; ky < p; ++ky)
             std::memcpy(row + (ch * p + ky) * p, img + (ch * S + py * p + ky) * S + px * p,
                         sizeof(float) * p);
+        // pos_embed is the GEMM's initial C (zero without one); the conv bias comes with the
+        // epilogue.
+        float* xr = sv->x + (b0 + r) * D;
+        if (c.use_pos_embed)
+          std::memcpy(xr, w->pos_embed + n * D, sizeof(float) * D);
+        else
+          std::memset(xr, 0, sizeof(float) * D);
       }
-    // pos_embed is the GEMM's initial C (zero without one); the conv bias comes with the
-    // epilogue.
-    float* xb = x + b * N * D;
-    if (c.use_pos_embed)
-      std::memcpy(xb, w.pos_embed, sizeof(float) * N * D);
-    else
-      std::memset(xb, 0, sizeof(float) * N * D);
-    detail::linear(N, D, K, cols, K, lw, xb, D, true, activation::none, ex);
+      detail::linear(n_rows, D, K, cols, K, lw, sv->x + b0 * D, D, true, activation::none, nullptr);
+    }
   }
-}
+
+  // proj, norm2 and the MLP of `block` for rows [r0, r1); hidden: a worker area.
+  void chain_rows(std::size_t r0, std::size_t r1, float* hidden) const noexcept {
+    const convit_config& c = w->config;
+    const convit_block_weights& b = w->blocks[block];
+    const std::size_t D = c.dim, M = c.mlp_hidden, n = r1 - r0;
+    float* x = sv->x + r0 * D;
+    float* h = sv->h + r0 * D;
+    detail::linear(n, D, D, sv->qkv + r0 * 3 * D, 3 * D,
+                   {b.proj_weight, packed(bp.proj), b.proj_bias}, x, D, true, activation::none,
+                   nullptr);
+    layer_norm(x, n, D, D, b.norm2_weight, b.norm2_bias, c.eps, h, D);
+    const linear_weight fc1{b.fc1_weight, packed(bp.fc1), b.fc1_bias};
+    const linear_weight fc2{b.fc2_weight, packed(bp.fc2), b.fc2_bias};
+    // The bias and GELU run on each finished block of fc1's output (the GEMM's epilogue).
+    for (std::size_t m0 = 0; m0 < n; m0 += sv->area_rows) {
+      const std::size_t rb = min_of(sv->area_rows, n - m0);
+      detail::linear(rb, M, D, h + m0 * D, D, fc1, hidden, M, false, activation::gelu, nullptr);
+      detail::linear(rb, D, M, hidden, M, fc2, x + m0 * D, D, true, activation::none, nullptr);
+    }
+  }
+
+  // norm1 and the q, k, v rows of block `next` for rows [r0, r1).
+  void next_rows(std::size_t r0, std::size_t r1) const noexcept {
+    const convit_config& c = w->config;
+    const convit_block_weights& b = w->blocks[next];
+    const std::size_t D = c.dim, n = r1 - r0;
+    float* h = sv->h + r0 * D;
+    float* qkv = sv->qkv + r0 * 3 * D;
+    layer_norm(sv->x + r0 * D, n, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D);
+    if (c.is_gpsa_block(next)) {
+      detail::linear(n, 2 * D, D, h, D, {b.qk_weight, packed(np.attn), b.qk_bias}, qkv, 3 * D,
+                     false, activation::none, nullptr);
+      detail::linear(n, D, D, h, D, {b.v_weight, packed(np.v), b.v_bias}, qkv + 2 * D, 3 * D, false,
+                     activation::none, nullptr);
+    } else {
+      detail::linear(n, 3 * D, D, h, D, {b.qkv_weight, packed(np.attn), b.qkv_bias}, qkv, 3 * D,
+                     false, activation::none, nullptr);
+    }
+  }
+
+  // The final norm of rows [r0, r1).
+  void final_rows(std::size_t r0, std::size_t r1) const noexcept {
+    const convit_config& c = w->config;
+    const std::size_t D = c.dim;
+    if (features != nullptr || c.pool == convit_pool::avg) {
+      float* out = features != nullptr ? features : sv->h;
+      layer_norm(sv->x + r0 * D, r1 - r0, D, D, w->norm_weight, w->norm_bias, c.eps, out + r0 * D,
+                 D);
+      return;
+    }
+    for (std::size_t r = (r0 + tokens - 1) / tokens * tokens; r < r1; r += tokens)
+      layer_norm(sv->x + r * D, 1, D, D, w->norm_weight, w->norm_bias, c.eps, sv->x + r * D, D);
+  }
+
+  static void run(void* arg, std::size_t index, std::size_t worker) noexcept {
+    const auto& j = *static_cast<const row_phase*>(arg);
+    const std::size_t r0 = j.rows * index / j.chunks, r1 = j.rows * (index + 1) / j.chunks;
+    if (r0 == r1) return;
+    float* area = j.sv->areas + worker * j.sv->local;
+    if (j.embed) j.embed_rows(r0, r1, area);
+    if (j.chain) j.chain_rows(r0, r1, area);
+    if (j.next < j.w->config.depth) j.next_rows(r0, r1);
+    if (j.final) j.final_rows(r0, r1);
+  }
+};
 
 // (B, N, D) -> (B, N+1, D) in place with the class token first in each item: items move to
 // their new offsets from the last to the first, so no item is overwritten before it moves.
@@ -184,53 +293,27 @@ void average_tokens(const float* x, std::size_t batch, std::size_t T, std::size_
     }
 }
 
-// LayerNorm of `rows` rows, cut in row chunks over ex's workers (each row is independent).
-struct norm_job {
-  const float* x;
-  std::size_t rows, dim, ldx;
-  const float* weight;
-  const float* bias;
-  float eps;
-  float* y;
-  std::size_t ldy, chunks;
-
-  static void run(void* arg, std::size_t index, std::size_t /*worker*/) noexcept {
-    const auto& j = *static_cast<const norm_job*>(arg);
-    const std::size_t r0 = j.rows * index / j.chunks, r1 = j.rows * (index + 1) / j.chunks;
-    detail::layer_norm_unchecked(r1 - r0, j.dim, j.weight, j.bias, j.eps, j.x + r0 * j.ldx, j.ldx,
-                                 j.y + r0 * j.ldy, j.ldy);
-  }
-};
-
-void layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
-                const float* weight, const float* bias, float eps, float* y, std::size_t ldy,
-                const executor* ex) noexcept {
-  const std::size_t chunks = min_of(workers_of(ex), (rows + 31) / 32);
-  norm_job job{x, rows, dim, ldx, weight, bias, eps, y, ldy, chunks < 1 ? 1 : chunks};
-  detail::run_tasks(ex, job.chunks, &norm_job::run, &job);
-}
-
-// Floats of the region shared by the stages (the largest one's need).
-status shared_floats(const convit_config& c, std::size_t batch, std::size_t workers,
-                     std::size_t& floats) noexcept {
-  std::size_t cols = 0, mlp = 0, gpsa = 0, mhsa = 0;
-  if (!checked_mul(c.patches(), c.channels * c.patch_size, c.patch_size, cols))
-    return status::size_overflow;
-  std::size_t rows = 0;
-  if (!checked_mul(batch, c.tokens(), rows) ||
-      !checked_mul(min_of(rows, kMlpRows), c.mlp_hidden, mlp))
-    return status::size_overflow;
-  if (c.local_up_to_layer > 0)
-    if (const status s = gpsa_layer_scratch(c, batch, workers, gpsa); s != status::ok) return s;
-  if (c.has_class_token())
-    if (const status s = mhsa_floats(c, batch, workers, mhsa); s != status::ok) return s;
-  floats = max_of(max_of(cols, mlp), max_of(gpsa, mhsa));
-  return status::ok;
-}
-
 bool finite_nonneg(float v) noexcept { return v >= 0.0f && v <= 3.4028235e38f; }
 
 }  // namespace
+
+namespace detail {
+
+layer_weights convit_gpsa_layer(const convit_weights& w, std::size_t i) noexcept {
+  const convit_config& c = w.config;
+  const convit_block_weights& b = w.blocks[i];
+  layer_weights g{c.heads,    c.dim,    b.qk_weight,   b.qk_bias,
+                  b.v_weight, b.v_bias, b.proj_weight, b.proj_bias};
+  if (w.packed != nullptr) {
+    pack_walk walk;
+    walk.take_linear(c.dim, patch_inputs(c));
+    for (std::size_t j = 0; j < i; ++j) (void)walk_block(c, j, walk);
+    g.packed = w.packed + walk_block(c, i, walk).attn;
+  }
+  return g;
+}
+
+}  // namespace detail
 
 // ---- validation and sizes -------------------------------------------------------------------
 
@@ -249,20 +332,23 @@ status validate(const convit_weights& w) noexcept {
   const convit_config& c = w.config;
   if (const status s = validate(c); s != status::ok) return s;
   if (w.blocks.size() != c.depth) return status::shape_mismatch;
-  if (w.patch_weight == nullptr || (c.use_pos_embed && w.pos_embed == nullptr) ||
-      w.norm_weight == nullptr || w.head_weight == nullptr ||
+  // The plain linear weights are read only when there is no packed copy.
+  const bool plain = w.packed == nullptr;
+  const auto missing = [plain](const float* linear) { return plain && linear == nullptr; };
+  if (missing(w.patch_weight) || (c.use_pos_embed && w.pos_embed == nullptr) ||
+      w.norm_weight == nullptr || missing(w.head_weight) ||
       (c.has_class_token() && w.cls_token == nullptr))
     return status::invalid_argument;
   for (std::size_t i = 0; i < c.depth; ++i) {
     const convit_block_weights& b = w.blocks[i];
-    if (b.norm1_weight == nullptr || b.norm2_weight == nullptr || b.proj_weight == nullptr ||
-        b.fc1_weight == nullptr || b.fc2_weight == nullptr)
+    if (b.norm1_weight == nullptr || b.norm2_weight == nullptr || missing(b.proj_weight) ||
+        missing(b.fc1_weight) || missing(b.fc2_weight))
       return status::invalid_argument;
     if (c.is_gpsa_block(i)) {
       // pos_proj and gating_param are read by convit_fold (which checks them), the forward reads
       // the folded view.
-      if (b.qk_weight == nullptr || b.v_weight == nullptr) return status::invalid_argument;
-    } else if (b.qkv_weight == nullptr) {
+      if (missing(b.qk_weight) || missing(b.v_weight)) return status::invalid_argument;
+    } else if (missing(b.qkv_weight)) {
       return status::invalid_argument;
     }
   }
@@ -292,33 +378,85 @@ status convit_packed_size(const convit_config& c, std::size_t& floats) noexcept 
   return status::ok;
 }
 
+status convit_pack_linear(const convit_config& c, convit_linear which, std::size_t block,
+                          const float* weight, std::span<float> packed) noexcept {
+  std::size_t need = 0;
+  if (const status s = convit_packed_size(c, need); s != status::ok) return s;
+  if (weight == nullptr) return status::invalid_argument;
+  const bool model_level = which == convit_linear::patch_embed || which == convit_linear::head;
+  if (model_level ? block != 0 : block >= c.depth) return status::invalid_argument;
+  if (!model_level) {
+    const bool gpsa_only = which == convit_linear::qk || which == convit_linear::v;
+    if (c.is_gpsa_block(block) ? which == convit_linear::qkv : gpsa_only)
+      return status::invalid_argument;
+  }
+  if (packed.size() < need || packed.data() == nullptr) return status::buffer_too_small;
+  const std::size_t D = c.dim, M = c.mlp_hidden;
+  pack_walk walk;
+  const std::size_t patch = walk.take_linear(D, patch_inputs(c));
+  block_pack bp{};
+  for (std::size_t i = 0; i < c.depth; ++i) {
+    const block_pack b = walk_block(c, i, walk);
+    if (i == block) bp = b;
+  }
+  const std::size_t head = walk.take_linear(c.classes, D);
+  std::size_t at = 0, out = D, in = D;
+  switch (which) {
+    case convit_linear::patch_embed:
+      at = patch, in = patch_inputs(c);
+      break;
+    case convit_linear::qk:
+      at = bp.attn, out = 2 * D;
+      break;
+    case convit_linear::v:
+      at = bp.v;
+      break;
+    case convit_linear::qkv:
+      at = bp.attn, out = 3 * D;
+      break;
+    case convit_linear::proj:
+      at = bp.proj;
+      break;
+    case convit_linear::fc1:
+      at = bp.fc1, out = M;
+      break;
+    case convit_linear::fc2:
+      at = bp.fc2, in = M;
+      break;
+    case convit_linear::head:
+      at = head, out = c.classes;
+      break;
+    default:
+      return status::invalid_argument;
+  }
+  detail::linear_pack(out, in, weight, packed.data() + at);
+  return status::ok;
+}
+
 status convit_pack(const convit_weights& w, std::span<float> packed) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
   const convit_config& c = w.config;
   std::size_t need = 0;
   if (const status s = convit_packed_size(c, need); s != status::ok) return s;
   if (packed.size() < need || packed.data() == nullptr) return status::buffer_too_small;
-  const std::size_t D = c.dim, M = c.mlp_hidden;
-  float* out = packed.data();
-  pack_walk walk;
-  detail::linear_pack(D, patch_inputs(c), w.patch_weight,
-                      out + walk.take_linear(D, patch_inputs(c)));
+  const auto pack = [&](convit_linear which, std::size_t block, const float* weight) {
+    return convit_pack_linear(c, which, block, weight, packed);
+  };
+  if (const status s = pack(convit_linear::patch_embed, 0, w.patch_weight); s != status::ok)
+    return s;
   for (std::size_t i = 0; i < c.depth; ++i) {
     const convit_block_weights& b = w.blocks[i];
-    const block_pack bp = walk_block(c, i, walk);
-    if (c.is_gpsa_block(i)) {
-      if (const status s = layer_pack(gpsa_layer_of(c, b, nullptr), packed.subspan(bp.attn));
-          s != status::ok)
-        return s;
-    } else {
-      detail::linear_pack(3 * D, D, b.qkv_weight, out + bp.attn);
-      detail::linear_pack(D, D, b.proj_weight, out + bp.proj);
+    const bool g = c.is_gpsa_block(i);
+    for (const auto& [which, weight] :
+         {std::pair{g ? convit_linear::qk : convit_linear::qkv, g ? b.qk_weight : b.qkv_weight},
+          std::pair{convit_linear::v, b.v_weight}, std::pair{convit_linear::proj, b.proj_weight},
+          std::pair{convit_linear::fc1, b.fc1_weight},
+          std::pair{convit_linear::fc2, b.fc2_weight}}) {
+      if (which == convit_linear::v && !g) continue;
+      if (const status s = pack(which, i, weight); s != status::ok) return s;
     }
-    detail::linear_pack(M, D, b.fc1_weight, out + bp.fc1);
-    detail::linear_pack(D, M, b.fc2_weight, out + bp.fc2);
   }
-  detail::linear_pack(c.classes, D, w.head_weight, out + walk.take_linear(c.classes, D));
-  return status::ok;
+  return pack(convit_linear::head, 0, w.head_weight);
 }
 
 status convit_folded_size(const convit_config& c, std::size_t& floats) noexcept {
@@ -365,11 +503,10 @@ status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_
                            std::size_t& floats) noexcept {
   if (const status s = validate(c); s != status::ok) return s;
   if (workers == 0) return status::invalid_argument;
-  std::size_t stream = 0, shared = 0, total = 0;
-  if (!checked_mul(batch, c.tokens(), c.dim, stream) || !detail::round_up_aligned(stream, stream))
-    return status::size_overflow;
-  if (const status s = shared_floats(c, batch, workers, shared); s != status::ok) return s;
-  if (!checked_add(stream, stream, total) || !checked_add(total, shared, total) ||
+  scratch_plan p;
+  if (const status s = plan_scratch(c, batch, workers, p); s != status::ok) return s;
+  std::size_t total = 0;
+  if (!checked_add(p.stream, p.stream, total) || !checked_add(total, p.region, total) ||
       !checked_add(total, scratch_align_floats, total))
     return status::size_overflow;
   floats = total;
@@ -390,9 +527,9 @@ status convit_forward_impl(const convit_weights& w, std::size_t batch,
   if (const status s = validate(ex); s != status::ok) return s;
   if (batch == 0) return status::ok;
   const convit_config& c = w.config;
+  const std::size_t workers = workers_of(ex);
   std::size_t need = 0, stream = 0, image_floats = 0, logit_floats = 0;
-  if (const status s = convit_scratch_size(c, batch, workers_of(ex), need); s != status::ok)
-    return s;
+  if (const status s = convit_scratch_size(c, batch, workers, need); s != status::ok) return s;
   if (!checked_mul(batch, c.channels, c.image_size * c.image_size, image_floats) ||
       !checked_mul(batch, c.classes, logit_floats) ||
       !checked_mul(batch, c.tokens(), c.dim, stream))
@@ -407,68 +544,92 @@ status convit_forward_impl(const convit_weights& w, std::size_t batch,
     std::size_t packed = 0;
     if (const status s = convit_packed_size(c, packed); s != status::ok) return s;
   }
-  if (!detail::round_up_aligned(stream, stream)) return status::size_overflow;
 
   [[maybe_unused]] const detail::flush_subnormals ftz;
-  const std::size_t D = c.dim, N = c.patches(), T = c.tokens();
-  float* x = detail::align_floats(scratch.data());  // the token stream, (B, N, D) then (B, N+1, D)
-  float* h = x + stream;                            // its normed copy
-  float* shared = h + stream;  // patches, attention scratch or the MLP's hidden block
-  const std::span<float> shared_span =
-      scratch.subspan(static_cast<std::size_t>(shared - scratch.data()));
+  const std::size_t D = c.dim, N = c.patches(), T = c.tokens(), L = c.local_up_to_layer;
+  const std::size_t depth = c.depth;
+  scratch_plan plan;
+  if (const status s = plan_scratch(c, batch, workers, plan); s != status::ok) return s;
+  const scratch_view sv(plan, scratch, workers);
+  const std::span<float> attn_scratch(sv.attn, sv.attn_floats);
 
+  // The forward as phases, each one task set over the executor's workers: row phases (every
+  // token row on its own: embedding, proj, norms, MLP, the next block's q, k, v) and, between
+  // them, each block's attention (which needs every row of its item).
+  row_phase ph{};
+  ph.w = &w;
+  ph.sv = &sv;
+  ph.images = images.data();
+  ph.features = features.empty() ? nullptr : features.data();
+  ph.batch = batch;
+  ph.next = depth;
   pack_walk walk;
-  patch_embed(w, packed_at(w.packed, walk.take_linear(D, patch_inputs(c))), batch, images.data(), x,
-              shared, ex);
-  std::size_t tokens = N;  // per item, before / after the class token
-  for (std::size_t i = 0; i < c.depth; ++i) {
-    const convit_block_weights& b = w.blocks[i];
-    const block_pack bp = walk_block(c, i, walk);
-    if (i == c.local_up_to_layer) {
-      prepend_class_token(c, batch, w.cls_token, x);
-      tokens = N + 1;
-    }
-    const std::size_t rows = batch * tokens;
-    layer_norm(x, rows, D, D, b.norm1_weight, b.norm1_bias, c.eps, h, D, ex);
+  ph.patch_offset = walk.take_linear(D, patch_inputs(c));
+  const auto pack_of = [&c, first = walk](std::size_t i) noexcept {
+    pack_walk pw = first;
+    for (std::size_t j = 0; j < i; ++j) (void)walk_block(c, j, pw);
+    return walk_block(c, i, pw);
+  };
+  const auto run_rows = [&](std::size_t tokens) noexcept {
+    ph.tokens = tokens;
+    ph.rows = batch * tokens;
+    ph.chunks = min_of(workers, ph.rows);
+    detail::run_tasks(ex, ph.chunks, &row_phase::run, &ph);
+  };
+  const auto set_next = [&](std::size_t j) noexcept {
+    ph.next = j;
+    if (j < depth) ph.np = pack_of(j);
+  };
+  const auto class_token = [&]() noexcept {
+    prepend_class_token(c, batch, w.cls_token, sv.x);
+    ph.embed = ph.chain = ph.final = false;
+    set_next(L);
+    run_rows(T);
+  };
+
+  ph.embed = true;
+  set_next(L > 0 ? 0 : depth);
+  run_rows(N);
+  if (L == 0) class_token();
+  for (std::size_t i = 0; i < depth; ++i) {
+    const std::size_t tokens = i < L ? N : T;
     if (c.is_gpsa_block(i)) {
       if (probe != nullptr)
-        if (const status s = probe->gpsa_block_input(probe->context, i, batch, {h, rows * D});
+        if (const status s =
+                probe->gpsa_block_input(probe->context, i, batch, {sv.h, batch * N * D});
             s != status::ok)
           return s;
-      gpsa_block(c, b, packed_at(w.packed, bp.attn), batch, h, x, shared_span, ex);
+      detail::mha_forward({N, D, c.heads}, batch, sv.qkv, head_scale(c.head_dim()),
+                          &w.blocks[i].folded, attn_scratch, ex);
     } else {
-      mhsa_block(c, b, w.packed, bp, batch, h, x, shared_span, ex);
+      detail::mha_forward({T, D, c.heads}, batch, sv.qkv, head_scale(c.head_dim()), nullptr,
+                          attn_scratch, ex);
     }
-    layer_norm(x, rows, D, D, b.norm2_weight, b.norm2_bias, c.eps, h, D, ex);
-    mlp_block(c, b, w.packed, bp, rows, h, x, shared, ex);
+    ph.embed = false;
+    ph.chain = true;
+    ph.block = i;
+    ph.bp = pack_of(i);
+    ph.final = i + 1 == depth;
+    set_next(i + 1 < depth && i + 1 != L ? i + 1 : depth);
+    run_rows(tokens);
+    if (i + 1 < depth && i + 1 == L) class_token();
   }
 
-  // Final norm: every token into `features`, or only the rows the head reads (the class token;
-  // every token for the average, normed into h and averaged into x, both free by now).
-  const float* head_in = nullptr;
-  std::size_t head_ld = 0;
-  if (!features.empty()) {
-    layer_norm(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, features.data(), D, ex);
-    head_in = features.data();
-    head_ld = T * D;
-  } else if (c.pool == convit_pool::avg) {
-    layer_norm(x, batch * T, D, D, w.norm_weight, w.norm_bias, c.eps, h, D, ex);
-    head_in = h;
-    head_ld = T * D;
-  } else {
-    layer_norm(x, batch, D, T * D, w.norm_weight, w.norm_bias, c.eps, h, D, ex);
-    head_in = h;
-    head_ld = D;
-  }
+  // The head: on the class-token rows (normed in place, or in `features`), or on the mean of
+  // the normed tokens after the first (pool avg: every row normed into `features` or h; the
+  // mean into h or x, both free by now).
+  const float* head_in = ph.features != nullptr ? ph.features : sv.x;
+  std::size_t head_ld = T * D;
   if (c.pool == convit_pool::avg) {
-    float* pooled = !features.empty() ? h : x;
-    average_tokens(head_in, batch, T, D, pooled);
+    const float* normed = ph.features != nullptr ? ph.features : sv.h;
+    float* pooled = ph.features != nullptr ? sv.h : sv.x;
+    average_tokens(normed, batch, T, D, pooled);
     head_in = pooled;
     head_ld = D;
   }
   detail::linear(batch, c.classes, D, head_in, head_ld,
-                 {w.head_weight, packed_at(w.packed, walk.take_linear(c.classes, D)), w.head_bias},
-                 logits.data(), c.classes, false, activation::none, ex);
+                 {w.head_weight, packed_at(w.packed, pack_head(c)), w.head_bias}, logits.data(),
+                 c.classes, false, activation::none, ex);
   return status::ok;
 }
 

@@ -298,6 +298,16 @@ status convit_forward(const convit_weights& w, convit_plan plan, std::size_t bat
   if (batch == 0) return status::ok;
   if (images.data() == nullptr || logits.data() == nullptr) return status::invalid_argument;
   if (const status s = validate_folded(w); s != status::ok) return s;
+  // This plan reads the plain linear weights (w.packed is not used): a model that holds its
+  // weights only packed (gpsa::convit without keep_plain_weights) cannot run it.
+  if (w.patch_weight == nullptr || w.head_weight == nullptr) return status::invalid_argument;
+  for (std::size_t i = 0; i < c.depth; ++i) {
+    const convit_block_weights& b = w.blocks[i];
+    const bool attn = c.is_gpsa_block(i) ? b.qk_weight != nullptr && b.v_weight != nullptr
+                                         : b.qkv_weight != nullptr;
+    if (!attn || b.proj_weight == nullptr || b.fc1_weight == nullptr || b.fc2_weight == nullptr)
+      return status::invalid_argument;
+  }
   if (scratch.size() < p.total || scratch.data() == nullptr) return status::buffer_too_small;
 
   [[maybe_unused]] const detail::flush_subnormals ftz;

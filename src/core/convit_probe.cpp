@@ -4,6 +4,7 @@
 // (gpsa/core/convit.hpp). No heap, no exceptions; kept apart from the forward itself.
 #include <cstddef>
 
+#include "convit_layers.hpp"
 #include "gpsa/core/convit.hpp"
 #include "gpsa/core/positional.hpp"
 
@@ -44,8 +45,7 @@ struct nonlocality_probe {
     const auto& p = *static_cast<const nonlocality_probe*>(context);
     const convit_config& c = p.w->config;
     const convit_block_weights& b = p.w->blocks[block];
-    const layer_weights lw{c.heads,  c.dim,         b.qk_weight, b.qk_bias, b.v_weight,
-                           b.v_bias, b.proj_weight, b.proj_bias, nullptr};
+    const layer_weights lw = detail::convit_gpsa_layer(*p.w, block);
     if (const status s = layer_attention(lw, b.folded, batch, normed, {p.attn, p.attn_floats},
                                          p.layer_scratch, p.ex);
         s != status::ok)

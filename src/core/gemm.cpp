@@ -18,89 +18,148 @@ using detail::gemm_b_source;
 using detail::gemm_problem;
 using detail::kGemmPanel;
 
-// Columns per unit of the split: 16 (small enough to balance two workers on 432 columns) when
-// op(B) is packed on the fly, whole panels when it comes pre-packed.
+// Columns per unit of the split when op(B) is packed on the fly: 16 (small enough to balance two
+// workers on 432 columns).
 constexpr std::size_t kColUnit = 16;
-// Rows per unit when C is too narrow to split by columns (a multiple of every kernel's MR).
+// Rows per unit when C is cut by rows (a multiple of every kernel's MR).
 constexpr std::size_t kRowUnit = 8;
 // Chunks per worker when more chunks cost nothing but a task each.
 constexpr std::size_t kChunksPerWorker = 6;
 
+constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { return (a + b - 1) / b; }
+
+// How one product is cut into chunks, each a rectangle of C computed by gemm_run:
+//   cols:  `whole` column units (16 columns, or whole panels of a pre-packed op(B)) in `runs`
+//          near-equal runs over all rows; then, for a pre-packed op(B) whose panels do not divide
+//          evenly over the workers, each of the `rest` remaining panels in `pieces` row pieces
+//          (so that every worker gets the same share and reads each weight panel once);
+//   rows:  `whole` row units of 8 in `runs` near-equal runs over all columns (C narrower than
+//          the worker count, op(B) packed on the fly).
+struct cut {
+  bool by_cols = true;
+  std::size_t unit = 0, whole = 0, runs = 0, rest = 0, pieces = 0;
+  std::size_t chunks() const noexcept { return runs + rest * pieces; }
+};
+
+cut plan_cut(const gemm_problem& g, const gemm_b_source& src, std::size_t workers) noexcept {
+  cut c;
+  if (src.packed != nullptr) {
+    const std::size_t panels = detail::gemm_panels(g.n);
+    const std::size_t row_units = ceil_div(g.m, kRowUnit);
+    c.unit = kGemmPanel;
+    c.rest = row_units >= workers ? panels % workers : 0;
+    c.pieces = c.rest != 0 ? workers : 0;
+    c.whole = panels - c.rest;
+    c.runs = std::min(c.whole, workers * kChunksPerWorker);
+    return c;
+  }
+  const std::size_t col_units = ceil_div(g.n, kColUnit), row_units = ceil_div(g.m, kRowUnit);
+  if (col_units < workers && row_units > col_units) {
+    // Narrow C: rows (each row chunk packs all of op(B) on its own).
+    c.by_cols = false;
+    c.unit = kRowUnit;
+    c.whole = row_units;
+    c.runs = std::min(row_units, workers);
+    return c;
+  }
+  c.unit = kColUnit;
+  c.whole = col_units;
+  c.runs = std::min(col_units, workers * kChunksPerWorker);
+  return c;
+}
+
+// Up to three products cut into chunks and run as one task set (one fork and join for all).
 struct split_job {
-  gemm_problem g;
-  gemm_b_source src;
-  bool by_cols;
-  std::size_t unit, units, chunks;
+  static constexpr std::size_t kMax = 3;
+  gemm_problem g[kMax];
+  gemm_b_source src[kMax];
+  cut c[kMax];
+  std::size_t first[kMax + 1] = {};  // chunk index of each product's first chunk
+  std::size_t count = 0;
   detail::fp_mode mode{};  // the caller's, for every chunk
 
-  // Chunk `index` of `chunks` near-equal runs of units.
+  // Rows [r0, r1) x units [u0, u1) of product p.
+  void run_piece(std::size_t p, std::size_t r0, std::size_t r1, std::size_t u0,
+                 std::size_t u1) const noexcept {
+    gemm_problem q = g[p];
+    gemm_b_source s = src[p];
+    const cut& k = c[p];
+    if (k.by_cols) {
+      const std::size_t c0 = u0 * k.unit, c1 = std::min(u1 * k.unit, q.n);
+      if (s.packed != nullptr)
+        s.panel0 += c0 / kGemmPanel;
+      else
+        q.b += q.trans_b ? c0 * q.ldb : c0;
+      q.c += c0;
+      q.n = c1 - c0;
+      q.col0 += c0;
+    }
+    q.a += q.trans_a ? r0 : r0 * q.lda;
+    q.c += r0 * q.ldc;
+    q.m = r1 - r0;
+    q.row0 += r0;
+    detail::gemm_run(q, s);
+  }
+
   static void run(void* arg, std::size_t index, std::size_t /*worker*/) noexcept {
     const auto& j = *static_cast<const split_job*>(arg);
     const detail::fp_mode_scope mode(j.mode);
-    const std::size_t u0 = j.units * index / j.chunks, u1 = j.units * (index + 1) / j.chunks;
-    gemm_problem g = j.g;
-    gemm_b_source src = j.src;
-    if (j.by_cols) {
-      const std::size_t c0 = u0 * j.unit, c1 = u1 * j.unit < g.n ? u1 * j.unit : g.n;
-      if (src.packed != nullptr)
-        src.panel0 += c0 / kGemmPanel;
-      else
-        g.b += g.trans_b ? c0 * g.ldb : c0;
-      g.c += c0;
-      g.n = c1 - c0;
-      g.col0 += c0;
-    } else {
-      const std::size_t r0 = u0 * j.unit, r1 = u1 * j.unit < g.m ? u1 * j.unit : g.m;
-      g.a += g.trans_a ? r0 : r0 * g.lda;
-      g.c += r0 * g.ldc;
-      g.m = r1 - r0;
-      g.row0 += r0;
+    std::size_t p = 0;
+    while (index >= j.first[p + 1]) ++p;
+    const std::size_t q = index - j.first[p];
+    const cut& k = j.c[p];
+    const std::size_t m = j.g[p].m;
+    if (q < k.runs) {
+      const std::size_t u0 = k.whole * q / k.runs, u1 = k.whole * (q + 1) / k.runs;
+      if (k.by_cols) {
+        j.run_piece(p, 0, m, u0, u1);
+      } else {
+        j.run_piece(p, u0 * k.unit, std::min(u1 * k.unit, m), 0, 1);
+      }
+      return;
     }
-    detail::gemm_run(g, src);
+    // A row piece of one of the remaining panels.
+    const std::size_t r = q - k.runs, panel = k.whole + r / k.pieces, piece = r % k.pieces;
+    const std::size_t units = ceil_div(m, kRowUnit);
+    const std::size_t r0 = std::min(m, units * piece / k.pieces * kRowUnit);
+    const std::size_t r1 = std::min(m, units * (piece + 1) / k.pieces * kRowUnit);
+    if (r0 < r1) j.run_piece(p, r0, r1, panel, panel + 1);
   }
 };
-
-constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { return (a + b - 1) / b; }
 
 }  // namespace
 
 namespace detail {
 
-void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor* ex) noexcept {
+void gemm_split_many(const gemm_problem* g, const gemm_b_source* src, std::size_t count,
+                     const executor* ex) noexcept {
   const std::size_t workers = workers_of(ex);
-  if (workers <= 1 || g.m == 0 || g.n == 0 || g.k == 0 || g.alpha == 0.0f) {
-    detail::gemm_run(g, src);
+  split_job job;
+  std::size_t chunks = 0;
+  for (std::size_t p = 0; p < count; ++p) {
+    const gemm_problem& q = g[p];
+    if (workers <= 1 || q.m == 0 || q.n == 0 || q.k == 0 || q.alpha == 0.0f) {
+      detail::gemm_run(q, src[p]);  // nothing to split: here, now
+      continue;
+    }
+    const std::size_t i = job.count++;
+    job.g[i] = q;
+    job.src[i] = src[p];
+    job.c[i] = plan_cut(q, src[p], workers);
+    job.first[i] = chunks;
+    chunks += job.c[i].chunks();
+    job.first[i + 1] = chunks;
+  }
+  if (chunks == 0) return;
+  if (chunks == 1) {
+    split_job::run(&job, 0, 0);
     return;
   }
-  const bool prepacked = src.packed != nullptr;
-  const std::size_t col_unit = prepacked ? kGemmPanel : kColUnit;
-  const std::size_t col_units = ceil_div(g.n, col_unit);
-  const std::size_t row_units = ceil_div(g.m, kRowUnit);
-  split_job job{g, src, true, col_unit, col_units, 0, detail::fp_mode{}};
-  bool by_rows = col_units < workers && row_units > col_units;
-  if (prepacked && !by_rows) {
-    // With op(B) packed ahead, rows cost nothing extra (without, every row chunk would pack all
-    // of op(B)): take the cut whose largest chunk is smaller, e.g. 196 rows of 432 columns (9
-    // panels) over 2 workers as 104 + 92 rows rather than 5 + 4 panels.
-    const std::size_t cols_max = std::min(g.n, ceil_div(col_units, workers) * col_unit) * g.m;
-    const std::size_t rows_max = std::min(g.m, ceil_div(row_units, workers) * kRowUnit) * g.n;
-    by_rows = rows_max < cols_max;
-  }
-  if (by_rows) {
-    job.by_cols = false;
-    job.unit = kRowUnit;
-    job.units = row_units;
-  }
-  // Column chunks, and row chunks of a pre-packed op(B), cost no extra packing: cut finer than
-  // the workers (kChunksPerWorker each, claimed dynamically) so a worker that wakes late or runs
-  // slower does not leave the others waiting at the join.
-  const std::size_t per_worker = job.by_cols || prepacked ? kChunksPerWorker : 1;
-  job.chunks = std::min(job.units, workers * per_worker);
-  if (job.chunks <= 1) {
-    detail::gemm_run(g, src);
-    return;
-  }
-  ex->parallel_for(ex->context, job.chunks, &split_job::run, &job);
+  ex->parallel_for(ex->context, chunks, &split_job::run, &job);
+}
+
+void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor* ex) noexcept {
+  gemm_split_many(&g, &src, 1, ex);
 }
 
 }  // namespace detail

@@ -63,7 +63,7 @@ inline constexpr std::size_t kGemmPanel = 48;
 // Longest K block: a kc x 48 panel of B (24 KB at 128) is read once per 8-row tile and stays in
 // a 32-48 KB L1 next to the A rows it meets (256, a 48 KB panel, measured 5-12 % slower on
 // BM_GemmQkProj with AVX-512).
-inline constexpr std::size_t kGemmKcMax = 128;
+inline constexpr std::size_t kGemmKcMax = 192;
 #else
 // The portable (firmware) build: a panel is one tile of the plain C++ kernel wide and K blocks
 // are 128 long, so the packed panel on the stack is small (3 KB on a scalar FPU).
@@ -190,7 +190,9 @@ void gemm_blocked_run(const gemm_problem& g, const gemm_b_source& src, float* bp
           bp = bpack;
         }
         // The source of the next panel that will be packed: its rows (B rows for trans_b, K
-        // rows otherwise), prefetched a few per tile.
+        // rows otherwise), prefetched a few per tile. (A pre-packed op(B) is read as one
+        // sequential stream: the hardware prefetcher does better there than prefetch
+        // instructions, measured on BM_Model.)
         const std::size_t jn = j0 + kGemmPanel;
         const bool prefetch = src.packed == nullptr && jn < g.n && (g.trans_b || bp == bpack);
         const std::size_t wn = g.n - jn < kGemmPanel ? g.n - jn : kGemmPanel;
@@ -226,10 +228,15 @@ void gemm_run(const gemm_problem& g, const gemm_b_source& src) noexcept;
 void gemm_run_scalar(const gemm_problem& g, const gemm_b_source& src) noexcept;
 void gemm_pack_b_run(bool trans_b, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
                      float* out) noexcept;
-// gemm.cpp: the product with C cut over ex's workers (null or one worker: gemm_run), in column
-// units (16, or whole panels for a pre-packed op(B)) or row units of 8, whichever balances
-// better; each piece is gemm_run on a rectangle of C, so the bits do not depend on the cut.
+// gemm.cpp: the product with C cut over ex's workers (null or one worker: gemm_run): in column
+// units of 16 (B packed on the fly; rows of 8 when C is narrower than the workers), or in whole
+// panels of a pre-packed op(B), the panels that do not divide evenly over the workers cut in
+// one row piece per worker (each worker reads each weight panel once and gets the same share).
+// Each piece is gemm_run on a rectangle of C, so the bits do not depend on the cut.
 void gemm_split(const gemm_problem& g, const gemm_b_source& src, const executor* ex) noexcept;
+// Up to three products split as above in one task set (one fork and join for all of them).
+void gemm_split_many(const gemm_problem* g, const gemm_b_source* src, std::size_t count,
+                     const executor* ex) noexcept;
 
 // The gemm_pack_b layout for op(B) (k x n): every K block, every panel, zero-padded.
 template <class PackPanel>

@@ -8,7 +8,6 @@
 #include "fold_kernels.hpp"
 #include "fp_env.hpp"
 #include "gpsa/detail/constexpr_math.hpp"
-#include "layer_fused.hpp"
 #include "linalg_impl.hpp"
 #include "nn.hpp"
 #include "packing.hpp"
@@ -124,33 +123,32 @@ status check_call(const layer_weights& w, const folded_view& pos, std::size_t ba
   return status::ok;
 }
 
-}  // namespace
-
-namespace detail {
-
-void layer_forward_fused(const layer_weights& w, const folded_view& pos, std::size_t batch,
-                         const float* x, float* y, bool accumulate, std::span<float> scratch,
-                         const executor* ex) noexcept {
+// layer_forward without attn on checked arguments: qk and v, the fused attention, proj.
+void forward_fused(const layer_weights& w, const folded_view& pos, std::size_t batch,
+                   const float* x, float* y, std::span<float> scratch,
+                   const executor* ex) noexcept {
+  using namespace detail;
   [[maybe_unused]] const flush_subnormals ftz;
   const std::size_t N = pos.patches(), D = w.dim, BN = batch * N, ld = 3 * D;
   std::size_t qkv_n = 0;
   (void)qkv_floats(BN, D, qkv_n);  // checked by layer_scratch_size
   float* qkv = align_floats(scratch.data());
   const layer_linears l = linears_of(w);
-  // x is read only here, so y may alias x.
-  linear(BN, 2 * D, D, x, D, l.qk, qkv, ld, false, activation::none, ex);
-  linear(BN, D, D, x, D, l.v, qkv + 2 * D, ld, false, activation::none, ex);
+  // x is read only here, so y may alias x. qk and v in one task set.
+  linear2({BN, 2 * D, D, x, D, l.qk, qkv, ld, false, activation::none},
+          {BN, D, D, x, D, l.v, qkv + 2 * D, ld, false, activation::none}, ex);
   const std::size_t used = static_cast<std::size_t>(qkv - scratch.data()) + qkv_n;
   mha_forward({N, D, w.heads}, batch, qkv, head_scale(w.head_dim()), &pos, scratch.subspan(used),
               ex);
-  linear(BN, D, D, qkv, ld, l.proj, y, D, accumulate, activation::none, ex);
+  linear(BN, D, D, qkv, ld, l.proj, y, D, false, activation::none, ex);
 }
 
-}  // namespace detail
+}  // namespace
 
 status validate(const layer_weights& w) noexcept {
   if (w.heads == 0 || w.dim == 0 || w.dim % w.heads != 0) return status::invalid_argument;
-  if (w.qk_weight == nullptr || w.v_weight == nullptr || w.proj_weight == nullptr)
+  if (w.packed == nullptr &&
+      (w.qk_weight == nullptr || w.v_weight == nullptr || w.proj_weight == nullptr))
     return status::invalid_argument;
   std::size_t dd = 0;
   if (!checked_mul(w.dim, w.dim, 3, dd)) return status::size_overflow;
@@ -169,6 +167,8 @@ status layer_packed_size(std::size_t dim, std::size_t& floats) noexcept {
 
 status layer_pack(const layer_weights& w, std::span<float> packed) noexcept {
   if (const status s = validate(w); s != status::ok) return s;
+  if (w.qk_weight == nullptr || w.v_weight == nullptr || w.proj_weight == nullptr)
+    return status::invalid_argument;  // packing reads the plain weights
   detail::layer_pack_layout l{};
   if (!detail::layer_pack_layout_of(w.dim, l)) return status::size_overflow;
   if (packed.size() < l.total || packed.data() == nullptr) return status::buffer_too_small;
@@ -231,7 +231,7 @@ status layer_forward(const layer_weights& w, const folded_view& pos, std::size_t
     return s;
   if (y.data() == nullptr) return status::invalid_argument;
   if (attn.empty()) {
-    detail::layer_forward_fused(w, pos, batch, x.data(), y.data(), false, scratch, ex);
+    forward_fused(w, pos, batch, x.data(), y.data(), scratch, ex);
     return status::ok;
   }
   [[maybe_unused]] const detail::flush_subnormals ftz;
@@ -239,9 +239,10 @@ status layer_forward(const layer_weights& w, const folded_view& pos, std::size_t
   const std::size_t ld = 3 * D;
   float* qkv = detail::align_floats(scratch.data());
   const layer_linears l = linears_of(w);
-  // x is read only here, so y may alias x.
-  detail::linear(BN, 2 * D, D, x.data(), D, l.qk, qkv, ld, false, detail::activation::none, ex);
-  detail::linear(BN, D, D, x.data(), D, l.v, qkv + 2 * D, ld, false, detail::activation::none, ex);
+  // x is read only here, so y may alias x. qk and v in one task set.
+  detail::linear2({BN, 2 * D, D, x.data(), D, l.qk, qkv, ld, false, detail::activation::none},
+                  {BN, D, D, x.data(), D, l.v, qkv + 2 * D, ld, false, detail::activation::none},
+                  ex);
   layer_job job{pos, qkv, attn.data(), N, D, H, d, head_scale(d), true};
   detail::run_tasks(ex, batch * H, &layer_job::run, &job);
   detail::linear(BN, D, D, qkv, ld, l.proj, y.data(), D, false, detail::activation::none, ex);

@@ -225,78 +225,130 @@ constexpr std::size_t kMR = 4;
 #endif
 constexpr std::size_t kNV = 3;
 
-// The C update, the same for full and edge tiles: alpha * acc, or alpha * acc + beta * C in one
-// FMA (beta == 1 skips the exact multiply by 1).
-HWY_INLINE vec_f update(vec_f acc, const float* c, vec_f va, vec_f vb, float beta) {
-  const tag_f d;
-  if (beta == 0.0f) return hn::Mul(va, acc);
-  if (beta == 1.0f) return hn::MulAdd(va, acc, hn::LoadU(d, c));
-  return hn::MulAdd(va, acc, hn::Mul(vb, hn::LoadU(d, c)));
-}
-
-// acc[r][v] += a(r, p) * b(p, v) over p < kc, for the tile's MR rows: row pointers kept in
-// registers, one broadcast per row and step.
-template <std::size_t MR, std::size_t NV, bool kUnitK>
-HWY_INLINE void tile_loop(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
-                          const float* HWY_RESTRICT bp, std::size_t b_ks, vec_f (&acc)[MR][NV]) {
-  const tag_f d;
-  const float* ar[MR];
-  for (std::size_t r = 0; r < MR; ++r) ar[r] = a + r * a_rs;
-  for (std::size_t p = 0; p < kc; ++p) {
-    vec_f b[NV];
-    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + p * b_ks + v * kL);
-    for (std::size_t r = 0; r < MR; ++r) {
-      const vec_f av = hn::Set(d, kUnitK ? ar[r][p] : ar[r][p * a_ks]);
-      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
-    }
-  }
-}
-
-// One MR x (NV vectors) tile; MR is the exact row count (edge tiles have their own
-// instantiations: no padded rows are computed).
-template <std::size_t MR, std::size_t NV>
-HWY_NOINLINE void tile_mr_nv(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
-                             const float* HWY_RESTRICT bp, std::size_t b_ks, float* c,
-                             std::size_t ldc, std::size_t nr, float alpha, float beta) {
-  const tag_f d;
-  vec_f acc[MR][NV];
-  for (std::size_t r = 0; r < MR; ++r)
-    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
-  if (a_ks == 1)
-    tile_loop<MR, NV, true>(kc, a, a_rs, a_ks, bp, b_ks, acc);
-  else
-    tile_loop<MR, NV, false>(kc, a, a_rs, a_ks, bp, b_ks, acc);
-  const vec_f va = hn::Set(d, alpha), vb = hn::Set(d, beta);
-  if (nr == NV * kL) {
-    for (std::size_t r = 0; r < MR; ++r)
-      for (std::size_t v = 0; v < NV; ++v) {
-        float* cv = c + r * ldc + v * kL;
-        hn::StoreU(update(acc[r][v], cv, va, vb, beta), d, cv);
-      }
-    return;
-  }
-  // Edge columns: the valid part of each row goes through a full-width buffer and the same
-  // update.
-  HWY_ALIGN float t[NV * kL];
-  for (std::size_t r = 0; r < MR; ++r) {
-    float* cr = c + r * ldc;
-    for (std::size_t j = 0; j < NV * kL; ++j) t[j] = beta != 0.0f && j < nr ? cr[j] : 0.0f;
-    for (std::size_t v = 0; v < NV; ++v)
-      hn::Store(update(acc[r][v], t + v * kL, va, vb, beta), d, t + v * kL);
-    for (std::size_t j = 0; j < nr; ++j) cr[j] = t[j];
-  }
-}
-
 using tile_fn = void (*)(std::size_t, const float*, std::size_t, std::size_t, const float*,
                          std::size_t, float*, std::size_t, std::size_t, float, float);
 
-// kTiles[mr - 1][nv - 1]: every row count up to kMR, every width up to kNV vectors.
-template <std::size_t... R>
-constexpr auto make_tile_table(std::index_sequence<R...>) {
-  return std::array<std::array<tile_fn, kNV>, sizeof...(R)>{
-      {{&tile_mr_nv<R + 1, 1>, &tile_mr_nv<R + 1, 2>, &tile_mr_nv<R + 1, 3>}...}};
+// Masked loads and stores that never touch memory outside the mask: AVX2 and AVX-512 have them
+// (SSE4 and older emulate them with whole-vector accesses, so those go through a buffer).
+#undef GPSA_SAFE_MASKED  // set per target (this file is compiled once per target)
+#if HWY_TARGET <= HWY_AVX2 && HWY_ARCH_X86
+#define GPSA_SAFE_MASKED 1
+#else
+#define GPSA_SAFE_MASKED 0
+#endif
+
+#ifndef GPSA_UNROLL  // full unrolling of the tile's constant loops keeps the accumulators in
+                     // registers
+#if defined(__clang__)
+#define GPSA_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define GPSA_UNROLL _Pragma("GCC unroll 16")
+#else
+#define GPSA_UNROLL
+#endif
+#endif
+
+// How a tile writes C: C = alpha * acc (beta == 0: C is never read), C = alpha * acc + C
+// (beta == 1, the later K blocks) or C = alpha * acc + beta * C; each its own straight-line
+// code, so the accumulators stay in registers up to the store.
+enum class c_mode { overwrite, add, general };
+
+template <c_mode kMode>
+HWY_INLINE vec_f c_value(vec_f acc, vec_f old, vec_f va, vec_f vb) {
+  if (kMode == c_mode::overwrite) return hn::Mul(va, acc);
+  if (kMode == c_mode::add) return hn::MulAdd(va, acc, old);
+  return hn::MulAdd(va, acc, hn::Mul(vb, old));
 }
-constexpr auto kTiles = make_tile_table(std::make_index_sequence<kMR>());
+
+// One MR x (NV vectors) tile in one function, the accumulators in registers from the zeroing to
+// the C update: the k loop for a unit or a strided A step and the C update are chosen at compile
+// time. Edge columns are written with masked stores where the target has safe ones, else
+// through a buffer; every lane gets the same arithmetic as in a full tile.
+template <std::size_t MR, std::size_t NV, bool kUnitK, c_mode kMode>
+HWY_NOINLINE void tile_k(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
+                         const float* HWY_RESTRICT bp, std::size_t b_ks, float* c, std::size_t ldc,
+                         std::size_t nr, float alpha, float beta) {
+  const tag_f d;
+  vec_f acc[MR][NV];
+  GPSA_UNROLL
+  for (std::size_t r = 0; r < MR; ++r) GPSA_UNROLL
+  for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  const float* ar[MR];
+  GPSA_UNROLL
+  for (std::size_t r = 0; r < MR; ++r) ar[r] = a + r * a_rs;
+  for (std::size_t p = 0; p < kc; ++p) {
+    vec_f b[NV];
+    GPSA_UNROLL
+    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + v * kL);
+    bp += b_ks;
+    GPSA_UNROLL
+    for (std::size_t r = 0; r < MR; ++r) {
+      const vec_f av = hn::Set(d, kUnitK ? ar[r][p] : ar[r][p * a_ks]);
+      GPSA_UNROLL
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
+    }
+  }
+  const vec_f va = hn::Set(d, alpha), vb = hn::Set(d, beta);
+  const auto old_full = [&](const float* p) {
+    return kMode == c_mode::overwrite ? hn::Zero(d) : hn::LoadU(d, p);
+  };
+  if (nr == NV * kL) {
+    GPSA_UNROLL
+    for (std::size_t r = 0; r < MR; ++r) GPSA_UNROLL
+    for (std::size_t v = 0; v < NV; ++v) {
+      float* cv = c + r * ldc + v * kL;
+      hn::StoreU(c_value<kMode>(acc[r][v], old_full(cv), va, vb), d, cv);
+    }
+    return;
+  }
+  // Edge columns: whole vectors before the last, then the last one's nr - (NV - 1) kL lanes.
+  const std::size_t last = nr - (NV - 1) * kL;
+#if GPSA_SAFE_MASKED
+  const auto m = hn::FirstN(d, last);
+  GPSA_UNROLL
+  for (std::size_t r = 0; r < MR; ++r) {
+    float* cr = c + r * ldc;
+    GPSA_UNROLL
+    for (std::size_t v = 0; v + 1 < NV; ++v)
+      hn::StoreU(c_value<kMode>(acc[r][v], old_full(cr + v * kL), va, vb), d, cr + v * kL);
+    float* cl = cr + (NV - 1) * kL;
+    const vec_f old = kMode == c_mode::overwrite ? hn::Zero(d) : hn::MaskedLoad(m, d, cl);
+    hn::BlendedStore(c_value<kMode>(acc[r][NV - 1], old, va, vb), m, d, cl);
+  }
+#else
+  HWY_ALIGN float t[kL];
+  GPSA_UNROLL
+  for (std::size_t r = 0; r < MR; ++r) {
+    float* cr = c + r * ldc;
+    GPSA_UNROLL
+    for (std::size_t v = 0; v + 1 < NV; ++v)
+      hn::StoreU(c_value<kMode>(acc[r][v], old_full(cr + v * kL), va, vb), d, cr + v * kL);
+    float* cl = cr + (NV - 1) * kL;
+    for (std::size_t j = 0; j < kL; ++j)
+      t[j] = kMode != c_mode::overwrite && j < last ? cl[j] : 0.0f;
+    hn::Store(c_value<kMode>(acc[r][NV - 1], hn::Load(d, t), va, vb), d, t);
+    for (std::size_t j = 0; j < last; ++j) cl[j] = t[j];
+  }
+#endif
+}
+
+// kTiles[unit A step][C mode][mr - 1][nv - 1]: every row count up to kMR, every width up to kNV
+// vectors.
+using tile_table = std::array<std::array<tile_fn, kNV>, kMR>;
+template <bool kUnitK, c_mode kMode, std::size_t... R>
+constexpr tile_table make_tile_k_table(std::index_sequence<R...>) {
+  return tile_table{{{&tile_k<R + 1, 1, kUnitK, kMode>, &tile_k<R + 1, 2, kUnitK, kMode>,
+                      &tile_k<R + 1, 3, kUnitK, kMode>}...}};
+}
+template <bool kUnitK>
+constexpr std::array<tile_table, 3> make_mode_tables() {
+  constexpr auto rows = std::make_index_sequence<kMR>();
+  return {make_tile_k_table<kUnitK, c_mode::overwrite>(rows),
+          make_tile_k_table<kUnitK, c_mode::add>(rows),
+          make_tile_k_table<kUnitK, c_mode::general>(rows)};
+}
+constexpr std::array<std::array<tile_table, 3>, 2> kTiles{make_mode_tables<false>(),
+                                                          make_mode_tables<true>()};
 
 #undef GPSA_GEMM_TRANSPOSE8  // set again below for the targets that have it
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
@@ -370,7 +422,9 @@ struct hwy_kernel {
   static void tile(std::size_t kc, const float* a, std::size_t a_rs, std::size_t a_ks,
                    std::size_t mr, const float* bp, std::size_t b_ks, float* c, std::size_t ldc,
                    std::size_t nr, float alpha, float beta) noexcept {
-    kTiles[mr - 1][(nr + kL - 1) / kL - 1](kc, a, a_rs, a_ks, bp, b_ks, c, ldc, nr, alpha, beta);
+    const std::size_t mode = beta == 0.0f ? 0 : beta == 1.0f ? 1 : 2;
+    kTiles[a_ks == 1][mode][mr - 1][(nr + kL - 1) / kL - 1](kc, a, a_rs, a_ks, bp, b_ks, c, ldc, nr,
+                                                            alpha, beta);
   }
   static void pack_b(bool trans_b, const float* b, std::size_t ldb, std::size_t p0, std::size_t kc,
                      std::size_t j0, std::size_t w, float* bp) noexcept {

@@ -157,6 +157,39 @@ void layer_norm_impl(const float* x, std::size_t rows, std::size_t dim, std::siz
   }
 }
 
+// o (rows x d, stride ld) = o * (oml / sums[i]) per row i, plus lam * pv (stride ldp) when pv is
+// set: the end of an attention block (nn.cpp). The edge of a row goes through masked lanes.
+void attention_rows_impl(float* o, std::size_t ld, std::size_t rows, std::size_t d,
+                         const float* sums, float oml, float lam, const float* pv,
+                         std::size_t ldp) {
+  const tag_f d16;
+  const std::size_t L = hn::Lanes(d16);
+  const std::size_t full = d - d % L;
+  const auto vl = hn::Set(d16, lam);
+  HWY_ALIGN float bo[kMaxLanes] = {}, bp[kMaxLanes] = {};
+  for (std::size_t i = 0; i < rows; ++i) {
+    float* oi = o + i * ld;
+    const float* pi = pv != nullptr ? pv + i * ldp : nullptr;
+    const auto f = hn::Set(d16, oml / sums[i]);
+    std::size_t j = 0;
+    for (; j < full; j += L) {
+      auto v = hn::Mul(hn::LoadU(d16, oi + j), f);
+      if (pi != nullptr) v = hn::MulAdd(vl, hn::LoadU(d16, pi + j), v);
+      hn::StoreU(v, d16, oi + j);
+    }
+    if (j < d) {  // the tail through padded buffers: never reads or writes past the row
+      for (std::size_t k = 0; k < d - j; ++k) {
+        bo[k] = oi[j + k];
+        bp[k] = pi != nullptr ? pi[j + k] : 0.0f;
+      }
+      auto v = hn::Mul(hn::Load(d16, bo), f);
+      if (pi != nullptr) v = hn::MulAdd(vl, hn::Load(d16, bp), v);
+      hn::Store(v, d16, bo);
+      for (std::size_t k = 0; k < d - j; ++k) oi[j + k] = bo[k];
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace gpsa::detail
 HWY_AFTER_NAMESPACE();
@@ -167,6 +200,13 @@ namespace gpsa::detail {
 HWY_EXPORT(gelu_impl);
 HWY_EXPORT(bias_act_impl);
 HWY_EXPORT(layer_norm_impl);
+HWY_EXPORT(attention_rows_impl);
+
+void hwy_attention_rows(float* o, std::size_t ld, std::size_t rows, std::size_t d,
+                        const float* sums, float oml, float lam, const float* pv,
+                        std::size_t ldp) noexcept {
+  HWY_DYNAMIC_DISPATCH(attention_rows_impl)(o, ld, rows, d, sums, oml, lam, pv, ldp);
+}
 
 void hwy_gelu(float* x, std::size_t n) noexcept { HWY_DYNAMIC_DISPATCH(gelu_impl)(x, n); }
 void hwy_bias_act(float* c, std::size_t ld, std::size_t rows, std::size_t cols, const float* bias,

@@ -17,6 +17,11 @@ void hwy_bias_act(float* c, std::size_t ld, std::size_t rows, std::size_t cols, 
 void hwy_layer_norm(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                     const float* weight, const float* bias, float eps, float* y,
                     std::size_t ldy) noexcept;
+// o (rows x d, stride ld) = o * (oml / sums[i]) + lam * pv (stride ldp; pv may be null): the end
+// of an attention block (nn.cpp).
+void hwy_attention_rows(float* o, std::size_t ld, std::size_t rows, std::size_t d,
+                        const float* sums, float oml, float lam, const float* pv,
+                        std::size_t ldp) noexcept;
 #endif
 
 // The rational erf approximation of the GELU: erf(u) ~ u P(u^2) / Q(u^2) for |u| <= kErfClamp,

@@ -2,11 +2,16 @@
 // gpsa::convit: owned weights from a timm checkpoint, views for the core forward, folded state.
 #include "gpsa/runtime/convit.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "convit_checkpoint.hpp"
 #include "gpsa/runtime/io.hpp"
@@ -20,12 +25,15 @@ struct convit::state {
   convit_setting pool_source = convit_setting::default_value;
   convit_setting image_size_source = convit_setting::default_value;
   std::size_t params = 0;
-  std::vector<std::vector<float>> storage;  // one array per tensor; the views point into them
+  // One array per tensor that is not a linear weight (norms, biases, embeddings, positional
+  // parameters); the views point into them. The linear weights live only in `packed`.
+  std::vector<std::vector<float>> storage;
   std::vector<convit_block_weights> blocks;
   convit_weights weights{};
   std::vector<float> folded;  // convit_fold's buffer: each GPSA block's `folded` view points here
-  std::vector<float> packed;  // convit_pack' output (+ 16 floats to align its start)
+  std::unique_ptr<float[]> packed;  // convit_packed_size floats (+ 16 to align the start)
   const executor* ex = nullptr;
+  load_times times;
 };
 
 namespace {
@@ -34,9 +42,43 @@ std::string status_text(status s) { return status_message(s); }
 
 std::string shape_str(std::span<const std::size_t> shape) { return io::shape_text(shape); }
 
+// Which linear weight a checkpoint slot fills, if any (those are held packed only).
+bool linear_of(const detail::convit_slot& slot, convit_linear& which) {
+  using W = convit_weights;
+  using B = convit_block_weights;
+  if (slot.block == detail::convit_slot::no_block) {
+    if (slot.model_field == &W::patch_weight)
+      which = convit_linear::patch_embed;
+    else if (slot.model_field == &W::head_weight)
+      which = convit_linear::head;
+    else
+      return false;
+    return true;
+  }
+  const auto f = slot.block_field;
+  if (f == &B::qk_weight)
+    which = convit_linear::qk;
+  else if (f == &B::v_weight)
+    which = convit_linear::v;
+  else if (f == &B::qkv_weight)
+    which = convit_linear::qkv;
+  else if (f == &B::proj_weight)
+    which = convit_linear::proj;
+  else if (f == &B::fc1_weight)
+    which = convit_linear::fc1;
+  else if (f == &B::fc2_weight)
+    which = convit_linear::fc2;
+  else
+    return false;
+  return true;
+}
+
 }  // namespace
 
 // Builds the state from a checkpoint; `take` moves each tensor out of `file` instead of copying.
+// The linear weights are packed one at a time from the file's tensors, each tensor released (when
+// taken) as soon as it is packed: the model holds its weights once, and loading peaks at about
+// the weights plus one tensor.
 std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
                                              io::safetensors_file* take,
                                              const convit_options& options) {
@@ -49,17 +91,31 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   s->blocks.resize(ck.config.depth);
   s->storage.reserve(ck.slots.size());
   s->weights.config = ck.config;
-  for (const detail::convit_slot& slot : ck.slots) {
-    if (take != nullptr)
-      s->storage.push_back(std::move(take->tensors.at(slot.key).data));
-    else
-      s->storage.push_back(file.tensors.at(slot.key).data);
-    const float* p = s->storage.back().data();
-    s->params += s->storage.back().size();
+  struct linear_source {
+    const detail::convit_slot* slot;
+    convit_linear which;
+  };
+  std::vector<linear_source> linears;
+  const auto set_view = [&](const detail::convit_slot& slot, const float* p) {
     if (slot.block == detail::convit_slot::no_block)
       s->weights.*slot.model_field = p;
     else
       s->blocks[slot.block].*slot.block_field = p;
+  };
+  for (const detail::convit_slot& slot : ck.slots) {
+    const std::vector<float>& data = file.tensors.at(slot.key).data;
+    s->params += data.size();
+    convit_linear which{};
+    if (linear_of(slot, which)) {
+      linears.push_back({&slot, which});
+      set_view(slot, data.data());  // read from the file until packed
+      continue;
+    }
+    if (take != nullptr)
+      s->storage.push_back(std::move(take->tensors.at(slot.key).data));
+    else
+      s->storage.push_back(data);
+    set_view(slot, s->storage.back().data());
   }
   s->weights.blocks = s->blocks;
   const std::string file_name = file.path.string();
@@ -85,20 +141,50 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
       throw checkpoint_error(file_name + ": blocks." + std::to_string(i) + ".attn." + bad +
                              " holds NaN or Inf (the positional softmax would be NaN)");
   }
+  using clock = std::chrono::steady_clock;
+  const auto seconds = [](clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  const clock::time_point fold_start = clock::now();
   if (const status st = convit_fold(ck.config, s->blocks, s->folded); st != status::ok)
     throw checkpoint_error(file_name + ": folding the positional branch: " + status_text(st));
+  const clock::time_point pack_start = clock::now();
+  s->times.fold = seconds(fold_start, pack_start);
   // Every linear weight packed once into the GEMM's panel layout (the forward then never packs;
-  // same bits either way), its start on a 64-byte boundary.
+  // same bits either way), its start on a 64-byte boundary. The buffer is not initialised: its
+  // pages become resident only as the weights are packed into them.
   std::size_t np = 0;
   if (const status st = convit_packed_size(ck.config, np); st != status::ok)
     throw checkpoint_error(file_name + ": packed weights: " + status_text(st));
-  s->packed.resize(np + 16);
+  s->packed = std::make_unique_for_overwrite<float[]>(np + 16);
   std::size_t skip = 0;
-  while (reinterpret_cast<std::uintptr_t>(s->packed.data() + skip) % 64 != 0) ++skip;
-  if (const status st = convit_pack(s->weights, std::span(s->packed).subspan(skip, np));
-      st != status::ok)
-    throw checkpoint_error(file_name + ": packed weights: " + status_text(st));
-  s->weights.packed = s->packed.data() + skip;
+  while (reinterpret_cast<std::uintptr_t>(s->packed.get() + skip) % 64 != 0) ++skip;
+  const std::span<float> packed(s->packed.get() + skip, np);
+  for (const linear_source& l : linears) {
+    const detail::convit_slot& slot = *l.slot;
+    const std::size_t block = slot.block == detail::convit_slot::no_block ? 0 : slot.block;
+    if (const status st = convit_pack_linear(ck.config, l.which, block,
+                                             file.tensors.at(slot.key).data.data(), packed);
+        st != status::ok)
+      throw checkpoint_error(file_name + ": packing " + slot.key + ": " + status_text(st));
+    if (options.keep_plain_weights) {
+      if (take != nullptr)
+        s->storage.push_back(std::move(take->tensors.at(slot.key).data));
+      else
+        s->storage.push_back(file.tensors.at(slot.key).data);
+      set_view(slot, s->storage.back().data());  // storage was reserved: no reallocation
+      continue;
+    }
+    set_view(slot, nullptr);
+    if (take != nullptr) std::vector<float>().swap(take->tensors.at(slot.key).data);
+  }
+  s->weights.packed = packed.data();
+  s->times.pack = seconds(pack_start, clock::now());
+#if defined(__GLIBC__)
+  // Small tensors and the reader's buffers were freed inside the heap, where glibc keeps their
+  // pages: give them back, so that what stays resident is the weights once.
+  malloc_trim(0);
+#endif
   return s;
 }
 
@@ -113,7 +199,12 @@ const char* convit_pool_name(convit_pool pool) noexcept {
 }
 
 convit convit::load(const std::filesystem::path& weights, const convit_options& options) {
-  return convit(io::read_safetensors(weights), options);
+  const auto start = std::chrono::steady_clock::now();
+  io::safetensors_file file = io::read_safetensors(weights);
+  const std::chrono::duration<double> read = std::chrono::steady_clock::now() - start;
+  convit m(std::move(file), options);
+  m.s_->times.read = read.count();
+  return m;
 }
 
 convit::convit(io::safetensors_file&& file, const convit_options& options)
@@ -131,6 +222,7 @@ convit_setting convit::image_size_source() const noexcept { return s_->image_siz
 std::size_t convit::parameter_count() const noexcept { return s_->params; }
 const convit_weights& convit::weights() const noexcept { return s_->weights; }
 const executor* convit::get_executor() const noexcept { return s_->ex; }
+const convit::load_times& convit::loading() const noexcept { return s_->times; }
 
 void convit::set_executor(const executor* ex) {
   if (validate(ex) != status::ok)

@@ -2,6 +2,7 @@
 // NumPy .npy reader: format 1.0/2.0/3.0, little-endian float32/float64, C order, checked sizes.
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <optional>

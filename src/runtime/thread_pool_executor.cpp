@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: MIT
 // gpsa::thread_pool_executor: the caller plus workers - 1 std::threads sharing an atomic index.
+//
+// A parallel_for is a fork and a join. The kernels issue one per phase (a whole-model forward has
+// a few dozen), so both ends wait by spinning for a short while before sleeping: a helper that
+// has just finished a task set polls for the next one, and the caller polls for the helpers'
+// end, for up to kSpin each; only then do they block on a condition variable (which on a busy
+// or virtual machine can take tens of microseconds to wake).
 #include "gpsa/runtime/thread_pool_executor.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -13,19 +20,50 @@
 #include <vector>
 
 namespace gpsa {
+namespace {
 
 using task_fn = void (*)(void* arg, std::size_t index, std::size_t worker);
 
+// How long an idle thread polls before it sleeps.
+constexpr std::chrono::microseconds kSpin{200};
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Polls `ready` (with cpu_relax between tries) until it holds or kSpin has passed.
+template <class Ready>
+bool spin_until(Ready ready) noexcept {
+  using clock = std::chrono::steady_clock;
+  const clock::time_point end = clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (clock::now() >= end) return ready();
+  }
+}
+
+}  // namespace
+
 struct thread_pool_executor::state {
   std::mutex run_mutex;  // one parallel_for at a time
-  std::mutex m;
+  std::mutex m;          // guards the sleeping ends of start / done
   std::condition_variable start, done;
-  std::uint64_t generation = 0;
-  bool stop = false;
+  // The current task set, published by the release store of `generation`.
   task_fn task = nullptr;
   void* arg = nullptr;
   std::size_t count = 0;
-  std::size_t active = 0;  // helpers still working on the current generation
+  std::atomic<std::uint64_t> generation{0};
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> active{0};  // helpers still working on the current generation
   std::atomic<std::size_t> next{0};
   std::vector<std::thread> threads;
 
@@ -37,18 +75,22 @@ struct thread_pool_executor::state {
 
   void helper(std::size_t worker) noexcept {
     std::uint64_t seen = 0;
-    std::unique_lock lk(m);
     for (;;) {
-      start.wait(lk, [&] { return stop || generation != seen; });
-      if (stop) return;
-      seen = generation;
-      const task_fn t = task;
-      void* const a = arg;
-      const std::size_t n = count;
-      lk.unlock();
-      drain(t, a, n, worker);
-      lk.lock();
-      if (--active == 0) done.notify_one();
+      const auto fresh = [&] {
+        return stop.load(std::memory_order_acquire) ||
+               generation.load(std::memory_order_acquire) != seen;
+      };
+      if (!spin_until(fresh)) {
+        std::unique_lock lk(m);
+        start.wait(lk, fresh);
+      }
+      if (stop.load(std::memory_order_acquire)) return;
+      seen = generation.load(std::memory_order_acquire);
+      drain(task, arg, count, worker);
+      if (active.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard lk(m);  // the caller may be between its check and its wait
+        done.notify_one();
+      }
     }
   }
 
@@ -60,18 +102,21 @@ struct thread_pool_executor::state {
       return;
     }
     {
-      std::lock_guard lk(m);
+      std::lock_guard lk(m);  // a helper about to sleep either sees the new generation or is woken
       task = t;
       arg = a;
       count = n;
       next.store(0, std::memory_order_relaxed);
-      active = threads.size();
-      ++generation;
+      active.store(threads.size(), std::memory_order_relaxed);
+      generation.fetch_add(1, std::memory_order_release);
     }
     start.notify_all();
     drain(t, a, n, 0);
-    std::unique_lock lk(m);
-    done.wait(lk, [&] { return active == 0; });
+    const auto finished = [&] { return active.load(std::memory_order_acquire) == 0; };
+    if (!spin_until(finished)) {
+      std::unique_lock lk(m);
+      done.wait(lk, finished);
+    }
   }
 };
 
@@ -86,7 +131,7 @@ thread_pool_executor::thread_pool_executor(std::size_t workers) : s_(std::make_u
   const auto stop_started = [&] {
     {
       std::lock_guard lk(s_->m);
-      s_->stop = true;
+      s_->stop.store(true, std::memory_order_release);
     }
     s_->start.notify_all();
     for (auto& t : s_->threads) t.join();
@@ -110,7 +155,7 @@ thread_pool_executor::thread_pool_executor(std::size_t workers) : s_(std::make_u
 thread_pool_executor::~thread_pool_executor() {
   {
     std::lock_guard lk(s_->m);
-    s_->stop = true;
+    s_->stop.store(true, std::memory_order_release);
   }
   s_->start.notify_all();
   for (auto& t : s_->threads) t.join();

@@ -212,12 +212,13 @@ TEST(Executor, ScratchSizes) {
   ASSERT_EQ(gpsa::layer_scratch_size({H, D, g, B}, 1, f1), gpsa::status::ok);
   ASSERT_EQ(gpsa::layer_scratch_size({H, D, g, B}, 3, f3), gpsa::status::ok);
   // As documented: the q, k, v rows (B*N*3D, here a whole number of 64-byte lines), 32 floats of
-  // alignment slack, then a per-worker part (6 (item, head) pairs split evenly over 3 workers:
-  // one pack slot per worker) holding at least one block of scores and k_h, v_h.
+  // alignment slack, then a per-worker part holding k_h, v_h and at least one block of scores;
+  // with several workers each also keeps its own position @ v_h (N*d floats, here a whole number
+  // of 64-byte lines) for a head it shares with another worker.
   ASSERT_GT(f1, B * N * 3 * D + 32);
   const std::size_t per_worker = f1 - B * N * 3 * D - 32;
   EXPECT_GE(per_worker, work);
-  EXPECT_EQ(f3, B * N * 3 * D + 32 + 3 * per_worker);
+  EXPECT_EQ(f3, B * N * 3 * D + 32 + 3 * (per_worker + N * d));
   std::size_t z = 0;
   EXPECT_EQ(gpsa::layer_scratch_size({H, D, g, B}, 0, z), gpsa::status::invalid_argument);
   EXPECT_EQ(gpsa::layer_scratch_size({H, D, g, B}, std::numeric_limits<std::size_t>::max(), z),

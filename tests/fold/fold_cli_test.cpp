@@ -270,8 +270,8 @@ TEST_F(FoldCli, HelpVersionAndUsageMessages) {
       {"classify --weights a --input x --image y",
        "gpsa: classify: --input and --image cannot be used together (see gpsa help classify)\n"},
       {"",
-       "gpsa: no command given (commands: table, forward, fold, export, demo, preprocess, classify; "
-       "see gpsa --help)\n"}};
+       "gpsa: no command given (commands: table, forward, fold, export, demo, preprocess, "
+       "classify, bench; see gpsa --help)\n"}};
   for (const auto& [args, want] : usage) {
     r = gpsa(args);
     EXPECT_EQ(r.status, 2) << args;

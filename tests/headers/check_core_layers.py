@@ -31,9 +31,10 @@ LEVELS = [
     # 5: building blocks shared by the layer and the model
     ["nn.hpp", "nn.cpp"],
     # 6: the GPSA layer
-    ["gpsa/core/layer.hpp", "layer_fused.hpp", "layer.cpp"],
+    ["gpsa/core/layer.hpp", "layer.cpp"],
     # 7: the whole model
-    ["gpsa/core/convit.hpp", "convit.cpp", "convit_probe.cpp", "convit_low_memory.cpp"],
+    ["gpsa/core/convit.hpp", "convit_layers.hpp", "convit.cpp", "convit_probe.cpp",
+     "convit_low_memory.cpp"],
     # 8: the C API over all of it
     ["gpsa/gpsa.h", "c_api.cpp"],
 ]

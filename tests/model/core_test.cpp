@@ -5,13 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "gpsa/core/convit.hpp"
 #include "gpsa/core/fold.hpp"
 #include "gpsa/core/nn_kernels.hpp"
 #include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/safetensors.hpp"
 #include "gpsa/runtime/thread_pool_executor.hpp"
 #include "model_test_util.hpp"
 
@@ -233,9 +236,14 @@ TEST(ConvitCore, ForwardStatusCodes) {
   std::vector<gpsa::convit_block_weights> blocks(w.blocks.begin(), w.blocks.end());
   bad = w;
   bad.blocks = blocks;
-  blocks[3].qkv_weight = nullptr;  // an MHSA block without its qkv
+  // gpsa::convit holds the linear weights once, packed: the view's plain ones are null, and the
+  // forward reads the packed copy. Without it the plain weights are required.
+  ASSERT_NE(w.packed, nullptr);
+  EXPECT_EQ(w.blocks[3].qkv_weight, nullptr);
+  EXPECT_EQ(w.head_weight, nullptr);
+  bad.packed = nullptr;
   EXPECT_EQ(fwd(bad, 2, x, logits, scratch), status::invalid_argument);
-  blocks[3].qkv_weight = w.blocks[3].qkv_weight;
+  bad.packed = w.packed;
   // The forward reads the folded view, not pos_proj / gating_param: only the fold needs them.
   blocks[1].gating_param = nullptr;
   blocks[0].pos_proj_weight = nullptr;
@@ -274,6 +282,115 @@ TEST(ConvitCore, ForwardStatusCodes) {
   EXPECT_EQ(gpsa::convit_fold(w.config, blocks, folded), status::invalid_argument);
   for (std::size_t i = 0; i < blocks.size(); ++i)
     EXPECT_EQ(blocks[i].folded.fx, w.blocks[i].folded.fx);
+}
+
+// Every weight of a timm checkpoint as a plain view (no pack), keys by timm's names.
+struct plain_model {
+  gpsa::io::safetensors_file file;
+  std::vector<gpsa::convit_block_weights> blocks;
+  gpsa::convit_weights w;
+
+  plain_model(const fs::path& path, const gpsa::convit_config& c)
+      : file(gpsa::io::read_safetensors(path)), blocks(c.depth) {
+    const auto t = [&](const std::string& key) -> const float* {
+      const auto it = file.tensors.find(key);
+      return it == file.tensors.end() ? nullptr : it->second.data.data();
+    };
+    w.config = c;
+    w.patch_weight = t("patch_embed.proj.weight");
+    w.patch_bias = t("patch_embed.proj.bias");
+    w.pos_embed = t("pos_embed");
+    w.cls_token = t("cls_token");
+    w.norm_weight = t("norm.weight");
+    w.norm_bias = t("norm.bias");
+    w.head_weight = t("head.weight");
+    w.head_bias = t("head.bias");
+    for (std::size_t i = 0; i < c.depth; ++i) {
+      const std::string k = "blocks." + std::to_string(i) + ".";
+      auto& b = blocks[i];
+      b.norm1_weight = t(k + "norm1.weight");
+      b.norm1_bias = t(k + "norm1.bias");
+      b.qk_weight = t(k + "attn.qk.weight");
+      b.v_weight = t(k + "attn.v.weight");
+      b.pos_proj_weight = t(k + "attn.pos_proj.weight");
+      b.pos_proj_bias = t(k + "attn.pos_proj.bias");
+      b.gating_param = t(k + "attn.gating_param");
+      b.qkv_weight = t(k + "attn.qkv.weight");
+      b.proj_weight = t(k + "attn.proj.weight");
+      b.proj_bias = t(k + "attn.proj.bias");
+      b.norm2_weight = t(k + "norm2.weight");
+      b.norm2_bias = t(k + "norm2.bias");
+      b.fc1_weight = t(k + "mlp.fc1.weight");
+      b.fc1_bias = t(k + "mlp.fc1.bias");
+      b.fc2_weight = t(k + "mlp.fc2.weight");
+      b.fc2_bias = t(k + "mlp.fc2.bias");
+    }
+    w.blocks = blocks;
+  }
+};
+
+// The weights held once: convit_pack_linear packs one weight at a time into the same bytes
+// convit_pack writes; a forward reading only that pack (the plain linear weights null,
+// as gpsa::convit keeps them) gives the same logits bit for bit as one that also has them, and
+// as the plain weights packed on the fly.
+TEST(ConvitCore, PackOneLinearAtATimeSameBytes) {
+  const golden_micro g;
+  const gpsa::convit_config& c = g.model.config();
+  plain_model p(golden_dir() / "convit_micro_4x4" / "model.safetensors", c);
+  ASSERT_EQ(gpsa::validate(p.w), status::ok);
+  std::size_t np = 0;
+  ASSERT_EQ(gpsa::convit_packed_size(c, np), status::ok);
+  std::vector<float> all(np, NAN), one(np, NAN);
+  ASSERT_EQ(gpsa::convit_pack(p.w, all), status::ok);
+  using L = gpsa::convit_linear;
+  // In reverse order, so that no weight relies on another having been packed first.
+  ASSERT_EQ(gpsa::convit_pack_linear(c, L::head, 0, p.w.head_weight, one), status::ok);
+  for (std::size_t i = c.depth; i-- > 0;) {
+    const auto& b = p.blocks[i];
+    ASSERT_EQ(gpsa::convit_pack_linear(c, L::fc2, i, b.fc2_weight, one), status::ok);
+    ASSERT_EQ(gpsa::convit_pack_linear(c, L::fc1, i, b.fc1_weight, one), status::ok);
+    ASSERT_EQ(gpsa::convit_pack_linear(c, L::proj, i, b.proj_weight, one), status::ok);
+    if (c.is_gpsa_block(i)) {
+      ASSERT_EQ(gpsa::convit_pack_linear(c, L::v, i, b.v_weight, one), status::ok);
+      ASSERT_EQ(gpsa::convit_pack_linear(c, L::qk, i, b.qk_weight, one), status::ok);
+    } else {
+      ASSERT_EQ(gpsa::convit_pack_linear(c, L::qkv, i, b.qkv_weight, one), status::ok);
+    }
+  }
+  ASSERT_EQ(gpsa::convit_pack_linear(c, L::patch_embed, 0, p.w.patch_weight, one), status::ok);
+  EXPECT_EQ(0, std::memcmp(all.data(), one.data(), np * sizeof(float)));
+
+  std::size_t nf = 0, ns = 0;
+  ASSERT_EQ(gpsa::convit_folded_size(c, nf), status::ok);
+  ASSERT_EQ(gpsa::convit_scratch_size(c, 2, 1, ns), status::ok);
+  std::vector<float> folded(nf), scratch(ns);
+  ASSERT_EQ(gpsa::convit_fold(c, p.blocks, folded), status::ok);
+  const auto logits_of = [&](const gpsa::convit_weights& w) {
+    std::vector<float> out(2 * c.classes);
+    EXPECT_EQ(gpsa::convit_forward(w, 2, g.x, out, {}, scratch), status::ok);
+    return out;
+  };
+  gpsa::convit_weights both = p.w;
+  both.packed = one.data();
+  const std::vector<float> plain = logits_of(p.w), packed_too = logits_of(both),
+                           held_once = logits_of(g.model.weights());
+  EXPECT_EQ(0, std::memcmp(plain.data(), packed_too.data(), plain.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(plain.data(), held_once.data(), plain.size() * sizeof(float)));
+  EXPECT_LE(rel_error(held_once, g.logits), 1e-4);
+
+  // Errors: a weight the block does not have, a block or buffer out of range, a null weight.
+  const float* wt = p.w.patch_weight;
+  EXPECT_EQ(gpsa::convit_pack_linear(c, L::qkv, 0, wt, one), status::invalid_argument);  // GPSA
+  EXPECT_EQ(gpsa::convit_pack_linear(c, L::qk, 3, wt, one), status::invalid_argument);   // MHSA
+  EXPECT_EQ(gpsa::convit_pack_linear(c, L::v, 3, wt, one), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_pack_linear(c, L::fc1, c.depth, wt, one), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_pack_linear(c, L::head, 1, wt, one), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_pack_linear(c, L::fc1, 0, nullptr, one), status::invalid_argument);
+  EXPECT_EQ(gpsa::convit_pack_linear(c, L::fc1, 0, wt, {one.data(), np - 1}),
+            status::buffer_too_small);
+  gpsa::convit_config bad = c;
+  bad.heads = 5;
+  EXPECT_EQ(gpsa::convit_pack_linear(bad, L::fc1, 0, wt, one), status::invalid_argument);
 }
 
 // The folded state holds, per GPSA block, the positional softmax of its pos_proj weights:

@@ -80,7 +80,8 @@ status validate(const convit_config& c) noexcept;
 
 // Views of one block's parameters, timm key names (under blocks.{i}.) in the comments. A block
 // uses the GPSA fields (i < local_up_to_layer) or the MHSA ones, never both. Every *_bias may be
-// null (zero; qk/v/qkv biases exist only in qkv_bias models); weights are required. A GPSA
+// null (zero; qk/v/qkv biases exist only in qkv_bias models); weights are required, except the
+// linear ones (qk, v, qkv, proj, fc1, fc2) when convit_weights::packed holds them. A GPSA
 // block's positional branch is read through `folded`, which convit_fold sets (or a generated
 // header bakes); pos_proj and gating_param are what convit_fold reads.
 struct convit_block_weights {
@@ -123,16 +124,18 @@ struct convit_weights {
   const float* head_weight = nullptr;            // head.weight              (classes, D)
   const float* head_bias = nullptr;              // head.bias                (classes)
   // Optional: every linear weight of the model (patch embedding, qk / v / qkv, proj, fc1, fc2,
-  // head) pre-packed once by convit_pack (convit_packed_size floats, 64-byte aligned for
-  // best speed). The forward then reads these instead of packing the weights on every call; the
-  // outputs are the same bits either way, and the plain weights above stay required. Null: pack
-  // on the fly. It must be what convit_pack wrote for these very weights.
+  // head) pre-packed once by convit_pack or convit_pack_linear (convit_packed_size floats,
+  // 64-byte aligned for best speed). The forward then reads these instead of packing the weights
+  // on every call (the outputs are the same bits either way) and never reads the plain linear
+  // weights, which may then be null: the weights are held once (gpsa::convit does so). Null:
+  // pack on the fly. It must be what the packing wrote for these very weights.
   const float* packed = nullptr;
 };
 
 // validate(config), then: blocks.size() == depth (shape_mismatch) and every required pointer set
-// (invalid_argument): a GPSA block's pos_proj.weight and gating_param only for convit_fold (which
-// checks them), since the forward reads the folded view, which validate_folded checks.
+// (invalid_argument; the plain linear weights only when `packed` is null): a GPSA block's
+// pos_proj.weight and gating_param only for convit_fold (which checks them), since the forward
+// reads the folded view, which validate_folded checks.
 status validate(const convit_weights& w) noexcept;
 
 // ok when every GPSA block's `folded` view is set (invalid_argument for one without factors), for
@@ -149,9 +152,30 @@ status validate_folded(const convit_weights& w) noexcept;
 status convit_packed_size(const convit_config& c, std::size_t& floats) noexcept;
 
 // Packs every linear weight of w into `packed` (at least convit_packed_size floats); set
-// w.packed = packed.data() afterwards. Once per model (gpsa::convit does it on loading).
-// validate(w) errors, buffer_too_small.
+// w.packed = packed.data() afterwards. Once per model. validate(w) errors (every plain linear
+// weight must be set), buffer_too_small.
 status convit_pack(const convit_weights& w, std::span<float> packed) noexcept;
+
+// One linear weight of a ConViT, in the order convit_pack packs them.
+enum class convit_linear : unsigned char {
+  patch_embed,  // patch_embed.proj.weight (D, C*p*p); `block` must be 0
+  qk,           // blocks.{block}.attn.qk.weight (2D, D), GPSA blocks
+  v,            // blocks.{block}.attn.v.weight (D, D), GPSA blocks
+  qkv,          // blocks.{block}.attn.qkv.weight (3D, D), MHSA blocks
+  proj,         // blocks.{block}.attn.proj.weight (D, D)
+  fc1,          // blocks.{block}.mlp.fc1.weight (M, D)
+  fc2,          // blocks.{block}.mlp.fc2.weight (D, M)
+  head,         // head.weight (classes, D); `block` must be 0
+};
+
+// Packs one linear weight (PyTorch's (out, in) layout) into its place in `packed` (at least
+// convit_packed_size floats): convit_pack is this for every weight. A loader can pack
+// each weight as it comes and release its plain copy, so that the model's linear weights are
+// held once (what gpsa::convit does). validate(c) errors; invalid_argument for a null weight, a
+// block >= depth, or a weight the block does not have (qk / v of an MHSA block, qkv of a GPSA
+// one, a non-zero block for patch_embed / head); buffer_too_small.
+status convit_pack_linear(const convit_config& c, convit_linear which, std::size_t block,
+                          const float* weight, std::span<float> packed) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Folded positional state (input-independent: once per model; the grid is fixed by the config)
@@ -175,8 +199,9 @@ status convit_fold(const convit_config& c, std::span<convit_block_weights> block
 
 // Scratch floats of convit_forward for `batch` images and an executor of `workers` workers
 // (workers_of(ex); 0 is invalid_argument). About B*T*2D for the token stream and its normed copy,
-// plus the largest of: one image's patches, the GPSA layer's scratch (layer_scratch_size), the
-// MHSA's (B*T*3D plus the same attention work), one row block of the MLP (256*M).
+// then B*T*3D for the attention's q, k, v rows followed by its work (layer_scratch_size's
+// per-worker part), and a row block of the MLP (at most 256 rows of M) or of patches per worker
+// (with one worker that block reuses the q, k, v rows: the largest of the two counts).
 status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_t workers,
                            std::size_t& floats) noexcept;
 
@@ -184,9 +209,11 @@ status convit_scratch_size(const convit_config& c, std::size_t batch, std::size_
 // of `batch` images (B, C, S, S). images and logits must hold exactly B*C*S*S and B*classes
 // floats, features none or exactly B*T*D (shape_mismatch). Every GPSA block's `folded` view must
 // be set (convit_fold) for this grid and head count (invalid_argument / shape_mismatch). ex:
-// null runs serially; otherwise every linear layer is cut over its workers and the attention
-// split by (item, head) or (head, block of query rows), with results bit-identical for any
-// worker count (size the scratch with workers_of(ex); call from outside the executor's tasks).
+// null runs serially; otherwise the forward runs as task sets over its workers, two per block:
+// the token rows split evenly (the embedding; proj, norm2 and the MLP of a block with norm1 and
+// the q, k, v of the next; the final norm), and the attention's query rows of all (item, head)
+// pairs split evenly. Results are bit-identical for any worker count (size the scratch with
+// workers_of(ex); call from outside the executor's tasks).
 // Errors: validate(w), validate(ex); buffer_too_small (scratch short); size_overflow. batch == 0
 // is a no-op. Outputs must not overlap the inputs, the weights or the scratch.
 status convit_forward(const convit_weights& w, std::size_t batch, std::span<const float> images,
@@ -202,7 +229,8 @@ status convit_forward(const convit_weights& w, std::size_t batch, std::span<cons
 // low_memory: one image at a time and one head at a time, every buffer reused by every block:
 //   about 2 T D + 2 T d floats plus a few 16-row blocks, whatever the batch (the digits model of
 //   docs/firmware.md: 52 KB; ConViT-Ti: 0.4 MB instead of 0.9 MB at B = 1). What firmware runs.
-//   Plain weights only (w.packed is not read); the linear layers still use the executor. Its
+//   Plain weights only (w.packed is not read; invalid_argument when a linear weight is null, as in
+//   a gpsa::convit loaded without keep_plain_weights); the linear layers still use the executor. Its
 //   logits equal the fast plan's to float rounding (same GEMM, norms in row blocks), not bit
 //   for bit; they are the same bits for any worker count.
 enum class convit_plan : unsigned char { fast = 0, low_memory = 1 };

@@ -43,16 +43,17 @@ struct layer_weights {
   const float* proj_bias = nullptr;    // proj.bias    (D), null = zero
   // Optional: qk, v and proj weights pre-packed once by layer_pack (layer_packed_size floats,
   // 64-byte aligned for best speed). The kernels then read these instead of packing the weights
-  // on every call; outputs are the same bits either way. The plain weights stay required
-  // (layer_attention and the attn-returning path still read qk_weight / v_weight). Null: pack on
-  // the fly. It must be what layer_pack wrote for these very weights.
+  // on every call (outputs are the same bits either way) and never the plain weights, which may
+  // then be null (the weights held once). Null: pack on the fly from the plain weights. It must
+  // be what layer_pack wrote for these very weights.
   const float* packed = nullptr;
 
   constexpr std::size_t head_dim() const noexcept { return heads != 0 ? dim / heads : 0; }
   constexpr bool has_qkv_bias() const noexcept { return qk_bias != nullptr || v_bias != nullptr; }
 };
 
-// ok, or invalid_argument when H == 0, D == 0, D % H != 0 or a required pointer is null.
+// ok, or invalid_argument when H == 0, D == 0, D % H != 0 or a required pointer is null (the
+// plain qk, v and proj weights, unless `packed` is set).
 status validate(const layer_weights& w) noexcept;
 
 // The shape of one call: `batch` items of shape.patches() tokens of width dim, split into `heads`
@@ -81,15 +82,17 @@ status layer_packed_size(std::size_t dim, std::size_t& floats) noexcept;
 
 // Packs w's qk, v and proj weights into `packed` (at least layer_packed_size(w.dim) floats) in the
 // layout the kernels read; set w.packed = packed.data() afterwards. Once per set of weights (the
-// runtime's gpsa::layer does it on construction). validate(w) errors, buffer_too_small.
+// runtime's gpsa::layer does it on construction). validate(w) errors; invalid_argument when a
+// plain qk, v or proj weight is null (packing reads them); buffer_too_small.
 status layer_pack(const layer_weights& w, std::span<float> packed) noexcept;
 
 // Scratch (in floats) for layer_forward and layer_attention with an executor of `workers` workers
 // (workers_of(ex): 1 for the serial path; 0 is invalid_argument): B*N*3D for the q, k, v rows of
-// the whole batch, plus the fused forward's attention work: k_h and v_h packed once per head
-// (about 2*48*N floats per slot; one slot per worker, or one per head when (item, head) pairs are
-// too few to balance the workers), and per worker a block of at most 64 query rows of scores or
-// 2*N*d for the positional product; plus the 64-byte alignment slack. size_overflow when a count
+// the whole batch, plus per worker the fused forward's attention work: k_h and v_h packed (about
+// 2*48*N floats), the larger of a block of at most 64 query rows of scores and 2*N*d for the
+// positional product, and with several workers N*d for a position @ v_h of its own (the query
+// rows of the batch's (item, head) pairs are split evenly over the workers, so two may share a
+// head); plus the 64-byte alignment slack. size_overflow when a count
 // does not fit size_t; invalid_argument for H == 0, D % H != 0; empty_grid.
 status layer_scratch_size(const layer_dims& d, std::size_t workers, std::size_t& floats) noexcept;
 
@@ -110,9 +113,9 @@ status layer_attention(const layer_weights& w, const folded_view& pos, std::size
 // (O(N (R+C) d) per head); the renormalisation (a no-op up to rounding) is skipped.
 // y may be x itself (in place) but must not partially overlap it. Other rules as
 // layer_attention. With an executor the qk / v / proj linear layers are cut over its workers too
-// (call from outside the executor's tasks), and the fused attention goes by (item, head) or, when
-// those are too few to balance the workers (one image, 9 heads, 2 workers), by (head, block of
-// query rows); outputs are bit-identical for any worker count. Subnormal intermediates count as
+// (call from outside the executor's tasks), and the fused attention's query rows of all (item,
+// head) pairs are split evenly over them (one image, 9 heads, 2 workers: 4.5 heads each); outputs
+// are bit-identical for any worker count. Subnormal intermediates count as
 // 0 (x86: flush-to-zero for the call, the caller's mode restored).
 status layer_forward(const layer_weights& w, const folded_view& pos, std::size_t batch,
                      std::span<const float> x, std::span<float> y, std::span<float> attn,

@@ -68,6 +68,10 @@ struct convit_options {
   std::optional<std::size_t> image_size;
   // timm's global_pool (metadata "global_pool"): token (the default, timm's) or avg.
   std::optional<convit_pool> pool;
+  // Also keep every linear weight as read, so that weights() has its plain pointers set (for
+  // what needs the checkpoint's own layout: gpsa export, the low-memory plan). Off by default:
+  // the forward reads the packed copy only, and the model holds its weights once.
+  bool keep_plain_weights = false;
 };
 
 // Where a setting the tensors cannot show came from.
@@ -77,8 +81,9 @@ class convit {
  public:
   // Reads the checkpoint (io_error on a bad file, naming a PyTorch .pth for what it is),
   // infers the configuration from its keys, shapes, metadata and `options` (checkpoint_error on
-  // a bad checkpoint) and folds the GPSA blocks' positional branch. F32, F16, BF16 and F64
-  // tensors load; the model computes in float32.
+  // a bad checkpoint), folds the GPSA blocks' positional branch and packs the linear weights for
+  // the GEMM, each tensor released once packed (peak memory: about the weights plus one tensor).
+  // F32, F16, BF16 and F64 tensors load; the model computes in float32.
   static convit load(const std::filesystem::path& weights, const convit_options& options = {});
   // From a checkpoint already read: takes its tensors (no copy) / copies them.
   explicit convit(io::safetensors_file&& file, const convit_options& options = {});
@@ -100,8 +105,17 @@ class convit {
   convit_setting image_size_source() const noexcept;
   std::size_t parameter_count() const noexcept;  // floats of weights held
   // The core view of the weights, every GPSA block's `folded` view set (valid while this object
-  // lives): what convit_forward and the other core functions of gpsa/core/convit.hpp take.
+  // lives): what convit_forward and the other core functions of gpsa/core/convit.hpp take. The
+  // linear weights are held once, packed (weights().packed); their plain pointers are null
+  // unless options.keep_plain_weights.
   const convit_weights& weights() const noexcept;
+
+  // How long loading took (steady clock, seconds): reading the checkpoint (load() only; 0 for a
+  // checkpoint read by the caller), folding the positional branch, packing the linear weights.
+  struct load_times {
+    double read = 0, fold = 0, pack = 0;
+  };
+  const load_times& loading() const noexcept;
 
   // B of an input tensor of shape (B, C, S, S) for this model; model_error naming `what`
   // (e.g. "x.npy") and the expected shape otherwise.
