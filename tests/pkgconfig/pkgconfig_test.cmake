@@ -30,8 +30,9 @@ foreach(p IN LISTS PACKAGES)
     message(FATAL_ERROR "the install has no ${LIBDIR}/pkgconfig/${p}.pc")
   endif()
 endforeach()
+# This install's .pc files come first (never a gpsa installed on the machine); the system's
+# libpng / libjpeg (gpsa-image's Requires) after them.
 set(ENV{PKG_CONFIG_PATH} "${PC_DIR}")
-set(ENV{PKG_CONFIG_LIBDIR} "${PC_DIR}")  # only this gpsa.pc, never one installed on the machine
 
 function(pc out)
   execute_process(COMMAND ${PKG_CONFIG} ${ARGN} ${PACKAGES} OUTPUT_VARIABLE o ERROR_VARIABLE e RESULT_VARIABLE rc
