@@ -18,6 +18,7 @@
 #include "commands.hpp"
 #include "gpsa/image.hpp"
 #include "gpsa/runtime/io.hpp"
+#include "output_arg.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -85,19 +86,34 @@ std::unique_ptr<thread_pool_executor> start_workers(std::size_t workers, const s
   }
 }
 
-void print_report(std::string_view text) {
+namespace {
+// Every byte of `text` to stdout or stderr, or cli_error "stdout: write failed: ...".
+void write_report(std::string_view text, bool to_stderr) {
+  const int fd = to_stderr ? STDERR_FILENO : STDOUT_FILENO;
   std::size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int err = n < 0 ? errno : EIO;
-      throw cli_error("stdout: write failed: " + std::string(std::strerror(err)) + " (after " +
+      throw cli_error(std::string(to_stderr ? "stderr" : "stdout") +
+                      ": write failed: " + std::string(std::strerror(err)) + " (after " +
                       std::to_string(done) + " of " + std::to_string(text.size()) +
                       " bytes of the report; output files, if any, are complete)");
     }
     done += static_cast<std::size_t>(n);
   }
+}
+}  // namespace
+
+void print_report(std::string_view text) { write_report(text, false); }
+
+void print_report(std::string_view text, bool stdout_is_output) {
+  write_report(text, stdout_is_output);
+}
+
+io::output_file& add_output(io::output_set& out, const std::string& path, std::string_view flag) {
+  return path == "-" ? out.add_stdout(flag) : out.add(path, flag);
 }
 
 void require_image_model(const convit_config& c, const std::string& weights,

@@ -31,6 +31,7 @@
 #include "gpsa/runtime/output_set.hpp"
 #include "gpsa/runtime/thread_pool_executor.hpp"
 #include "model_text.hpp"
+#include "output_arg.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -247,11 +248,17 @@ void run_classify(const classify_options& o) {
   for (const std::string& p : paths)
     if (p != "-") out.add_input(p, "--image");
   // -o: the logits (.npy) without --format, the results in --format with it.
-  io::output_file* results_out = o.has_format && o.has_output ? &out.add(o.output, "-o") : nullptr;
-  io::output_file* logits_out = !o.has_format && o.has_output ? &out.add(o.output, "-o")
-                                : o.has_logits                ? &out.add(o.logits, "--logits")
-                                                              : nullptr;
-  io::output_file* features_out = o.has_features ? &out.add(o.features, "--features") : nullptr;
+  // '-' is stdout (once); the report then goes to stderr.
+  io::output_file* results_out =
+      o.has_format && o.has_output ? &add_output(out, o.output, "-o") : nullptr;
+  io::output_file* logits_out = !o.has_format && o.has_output ? &add_output(out, o.output, "-o")
+                                : o.has_logits ? &add_output(out, o.logits, "--logits")
+                                               : nullptr;
+  io::output_file* features_out =
+      o.has_features ? &add_output(out, o.features, "--features") : nullptr;
+  const bool stdout_is_output = (o.has_output && o.output == "-") ||
+                                (o.has_logits && o.logits == "-") ||
+                                (o.has_features && o.features == "-");
 
   gpsa::convit model = gpsa::convit::load(o.weights, options);
   const convit_config& c = model.config();
@@ -414,7 +421,7 @@ void run_classify(const classify_options& o) {
     report << "wrote " << io::display_path(o.features) << ": features (" << n << ',' << c.tokens()
            << ',' << c.dim << ") float32 (after the final norm"
            << (c.has_class_token() ? ", class token first" : "") << ")\n";
-  print_report(report.str());
+  print_report(report.str(), stdout_is_output);
 
   // NaN logits (NaN or Inf in the weights or the input: they propagate as in PyTorch) make the
   // ranking meaningless: say so on stderr, once.
@@ -455,7 +462,8 @@ void add_classify(CLI::App& app) {
                                     "a file of image paths, one per line ('-': stdin)");
   CLI::Option* out = cmd->add_option(
       "-o,--output", o->output,
-      "write the logits (N,classes) float32 .npy; with --format, the results in that format");
+      "write the logits (N,classes) float32 .npy; with --format, the results in that format "
+      "('-': stdout)");
   CLI::Option* fmt = cmd->add_option("--format", o->format,
                                      "results as table, csv or jsonl (on stdout, or -o FILE)");
   CLI::Option* lg =

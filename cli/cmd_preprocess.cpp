@@ -15,6 +15,7 @@
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/npy.hpp"
 #include "gpsa/runtime/output_set.hpp"
+#include "output_arg.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -55,7 +56,7 @@ void run_preprocess(const preprocess_options& o) {
   // link), a missing folder or an unwritable target fail first.
   io::output_set out;
   out.add_input(o.image, "--image");
-  io::output_file& target = out.add(o.output, "-o");
+  io::output_file& target = add_output(out, o.output, "-o");
 
   const image::rgb8_image img = image::read(o.image, config);
   const io::tensor x = image::preprocess(img, config, o.image);
@@ -68,7 +69,7 @@ void run_preprocess(const preprocess_options& o) {
          << io::display_path(o.image) << " ("
          << (img.format == image::file_format::png ? "PNG" : "JPEG") << ' ' << img.width << 'x'
          << img.height << ", " << img.source << "): " << describe_transform(plan) << '\n';
-  print_report(report.str());
+  print_report(report.str(), o.output == "-");
 }
 
 }  // namespace
@@ -85,7 +86,7 @@ void add_preprocess(CLI::App& app) {
       cmd->add_option("--size", o->size, "output side S (the image is resized to int(S/0.875))")
           ->capture_default_str();
   add_data_config_options(*cmd, o->data);
-  cmd->add_option("-o,--output", o->output, "output x.npy")->required();
+  cmd->add_option("-o,--output", o->output, "output x.npy ('-': stdout)")->required();
   cmd->callback([o, size] {
     o->has_size = size->count() > 0;
     run_preprocess(*o);

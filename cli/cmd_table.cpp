@@ -23,6 +23,7 @@
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/npy.hpp"
 #include "gpsa/runtime/output_set.hpp"
+#include "output_arg.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -120,7 +121,7 @@ void write_table(grid g, io::npy_dtype dt, const table_options& o, out_format fm
   }
   // Staged before any work: a missing folder or an unwritable target fails here.
   io::output_set out;
-  io::output_file& target = out.add(o.output, "-o");
+  io::output_file& target = add_output(out, o.output, "-o");
   const std::size_t n = g.patches();
   rel_source source = rel_source::runtime;
   if (fmt == out_format::npy) {
@@ -169,7 +170,7 @@ void write_table(grid g, io::npy_dtype dt, const table_options& o, out_format fm
          << (fmt == out_format::npy ? "npy" : "C99 header") << ", grid " << dims_text(g)
          << ", shape (" << n << ", " << n << ", 3), " << o.dtype << ", " << rel_source_name(source)
          << " table)\n";
-  print_report(report.str());
+  print_report(report.str(), o.output == "-");
 }
 
 }  // namespace
@@ -183,7 +184,8 @@ void add_table(CLI::App& app) {
       ->required();
   sub->add_option("--dtype", opts->dtype, "Element type: f32 (default), f64, i8, i16, i32");
   sub->add_option("--format", opts->format, "Output format: npy (default) or c");
-  sub->add_option("-o,--output", opts->output, "Output file (written atomically)")->required();
+  sub->add_option("-o,--output", opts->output, "Output file (written atomically; '-': stdout)")
+      ->required();
   sub->callback([opts] {
     const table_options& o = *opts;
     require_path("-o", o.output, true);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Umbrella header: every public C++ header of gpsa::gpsa, gpsa::core, gpsa::runtime and
-// gpsa::image. A new public header gets one line in this list.
+// Umbrella header: every public C++ header of every gpsa library (gpsa::gpsa, gpsa::core,
+// gpsa::runtime, gpsa::codegen, gpsa::image), so it is installed only by a build that has them
+// all. A new public header gets one line in this list.
 #pragma once
 
+#include "gpsa/codegen.hpp"
 #include "gpsa/core/convit.hpp"
 #include "gpsa/core/fold.hpp"
 #include "gpsa/core/layer.hpp"

@@ -4,6 +4,7 @@
 #if defined(GPSA_HAVE_HWY)
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -506,9 +507,17 @@ void hwy_pack_b(bool trans_b, std::size_t k, std::size_t n, const float* b, std:
 const char* hwy_target_name() noexcept { return HWY_DYNAMIC_DISPATCH(target_name_impl)(); }
 
 namespace {
-// The compiled targets this CPU supports, read once (before any test mock can change it).
+// The compiled targets this CPU supports, read once (before any test mock can change it). A
+// namespace-scope atomic rather than a function-local static: the latter's thread-safe
+// initialisation calls __cxa_guard_acquire from the C++ runtime, which a C program linking
+// gpsa::core with the C compiler does not have. Racing first calls compute the same value.
+std::atomic<std::int64_t> g_all_targets{0};  // 0: not read yet (the baseline target is always set)
 std::int64_t all_targets() noexcept {
-  static const std::int64_t mask = hwy::SupportedTargets() & HWY_TARGETS;
+  std::int64_t mask = g_all_targets.load(std::memory_order_relaxed);
+  if (mask == 0) {
+    mask = hwy::SupportedTargets() & HWY_TARGETS;
+    g_all_targets.store(mask, std::memory_order_relaxed);
+  }
   return mask;
 }
 std::int64_t nth_target(std::size_t index) noexcept {

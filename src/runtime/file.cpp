@@ -112,13 +112,13 @@ fs::path sibling(const fs::path& target, const char* what) {
 // ---- output_file -------------------------------------------------------------------------------
 
 output_file::~output_file() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0 && !stream_) ::close(fd_);
 }
 
 void output_file::write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
 
 void output_file::write(const void* data, std::size_t size) {
-  const std::string shown = display_path(path_);
+  const std::string shown = stream_ ? std::string("stdout") : display_path(path_);
   if (fd_ < 0) throw io_error(shown + ": write after the output was committed or discarded");
   if (failed_) throw io_error(shown + ": write after a failed write");
   if (size > max_output_bytes - std::min(size_, max_output_bytes)) {
@@ -173,7 +173,8 @@ bool output_set::committed() const noexcept { return impl_->committed; }
 void output_set::add_input(const fs::path& path, std::string_view flag) {
   impl::input in{path, std::string(flag), identify(path)};
   for (std::size_t i = 0; i < impl_->outputs.size(); ++i)
-    impl_->check_not_input(*impl_->outputs[i], impl_->output_ids[i], in);
+    if (!impl_->outputs[i]->stream_)
+      impl_->check_not_input(*impl_->outputs[i], impl_->output_ids[i], in);
   impl_->inputs.push_back(std::move(in));
 }
 
@@ -232,7 +233,7 @@ output_file& output_set::add(const fs::path& path, std::string_view flag) {
   const identity oid = identify(path);
   for (std::size_t i = 0; i < impl_->outputs.size(); ++i) {
     const output_file& other = *impl_->outputs[i];
-    if (same_file(oid, impl_->output_ids[i])) {
+    if (!other.stream_ && same_file(oid, impl_->output_ids[i])) {
       if (!other.flag_.empty() && !o->flag_.empty())
         throw io_error(other.flag_ + " and " + o->flag_ + " name the same file '" + shown + "'");
       throw io_error("outputs " + named(other.flag_, other.path_) + " and " +
@@ -268,8 +269,29 @@ output_file& output_set::add(const fs::path& path, std::string_view flag) {
   return *impl_->outputs.back();
 }
 
+output_file& output_set::add_stdout(std::string_view flag) {
+  if (impl_->committed) throw io_error("stdout: output set already committed");
+  for (const auto& other : impl_->outputs)
+    if (other->stream_)
+      throw io_error((other->flag_.empty() ? std::string("an output") : other->flag_) + " and " +
+                     (flag.empty() ? std::string("another output") : std::string(flag)) +
+                     " both name the standard output '-'");
+  auto o = std::unique_ptr<output_file>(new output_file());
+  o->stream_ = true;
+  o->path_ = "-";
+  o->flag_ = std::string(flag);
+  o->fd_ = STDOUT_FILENO;
+  impl_->outputs.push_back(std::move(o));
+  impl_->output_ids.push_back(identity{});  // never compared: stream outputs are skipped
+  return *impl_->outputs.back();
+}
+
 void output_set::discard() noexcept {
   for (auto& o : impl_->outputs) {
+    if (o->stream_) {
+      o->fd_ = -1;  // stdout stays open
+      continue;
+    }
     if (o->fd_ >= 0) ::close(o->fd_);
     o->fd_ = -1;
     detail::undo_slot(o->temp_slot_);
@@ -287,6 +309,7 @@ void output_set::commit() {
   // The step that must not be pending when the old file is replaced: a full disk or quota is
   // often reported only by fsync or close.
   for (auto& o : s.outputs) {
+    if (o->stream_) continue;  // written as it came; nothing to flush or rename
     const std::string shown = display_path(o->path_);
     if (::fsync(o->fd_) != 0 && errno != EINVAL && errno != EROFS) {
       const int err = errno;
@@ -316,6 +339,7 @@ void output_set::commit() {
   };
   try {
     for (auto& o : s.outputs) {
+      if (o->stream_) continue;
       step st{o.get()};
       const std::string target = o->target_.string();
       struct stat lst {};
@@ -367,6 +391,7 @@ void output_set::commit() {
   s.phase.store(detail::phase_committed, std::memory_order_seq_cst);
   for (auto& st : steps) detail::undo_slot(st.aux_slot);  // removes the backups
   for (auto& o : s.outputs) {
+    if (o->stream_) o->fd_ = -1;  // no more writes; stdout stays open
     detail::unstage(o->temp_slot_);
     o->temp_slot_ = -1;
   }

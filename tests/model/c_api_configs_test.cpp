@@ -76,7 +76,9 @@ TEST(CApiConfigs, EveryPlanMatchesTheFloat64Reference) {
     SCOPED_TRACE(k.name);
     const convit_ref::config& c = k.c;
     const st_map weights = random_model(c, k.qkv_bias, 11);
-    const gpsa::convit model(parse(weights, k.name));
+    gpsa::convit_options keep;
+    keep.keep_plain_weights = true;  // the C views need the plain weights
+    const gpsa::convit model(parse(weights, k.name), keep);
     const c_model m = c_view(model.weights());
     const std::size_t B = 3, T = c.image / c.patch * (c.image / c.patch) + (c.local < c.depth);
     const auto x = random_images(c, B, 5);

@@ -37,6 +37,7 @@ class output_file {
   friend class output_set;
   output_file() = default;
 
+  bool stream_ = false;           // the standard output (output_set::add_stdout)
   std::filesystem::path path_;    // as given (messages)
   std::filesystem::path target_;  // absolute
   std::filesystem::path temp_;    // absolute
@@ -90,6 +91,13 @@ class output_set {
   //   "-o 'PATH' is the input --weights 'PATH'; refusing to overwrite an input file"
   // The reference stays valid until the set is destroyed.
   output_file& add(const std::filesystem::path& path, std::string_view flag = {});
+  // The standard output as an output (a command's `-o -`), at most one per set (io_error
+  // "FLAG and FLAG both name the standard output '-'"). Unlike a file it is not staged: bytes go
+  // to stdout as they are written, so a command that fails later has written part of its output
+  // there (its exit status says so); commit() and discard() leave stdout open. A write error
+  // (closed stdout, a full disk, a pipe whose reader is gone with SIGPIPE ignored) throws io_error
+  // "stdout: write failed: REASON".
+  output_file& add_stdout(std::string_view flag = {});
   // Replaces every target (see above). Throws io_error naming the output that failed; then no
   // target has changed. Calling it twice, or after a failed write, throws.
   void commit();

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
-// A gpsa user: a baked table, the registry, the compiled core, the runtime and the code generator.
+// A gpsa user: a baked table, the registry, the compiled core, the runtime, the code generator
+// and the image library.
 #include <gpsa/codegen.hpp>
 #include <gpsa/core/fold.hpp>
+#include <gpsa/image.hpp>
 #include <gpsa/registry.hpp>
 #include <gpsa/rel_indices.hpp>
 #include <gpsa/runtime/checkpoint.hpp>
 #include <gpsa/runtime/folded_state.hpp>
 #include <gpsa/version.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +37,18 @@ int main() {
   if (header.find("#define GPSA_FOLD_HEADS 1") == std::string::npos ||
       !gpsa::natural_less("blocks.2", "blocks.10")) {
     std::puts("consumer: wrong runtime / codegen");
+    return 1;
+  }
+  // gpsa::image (libpng): a 2 x 1 RGB image through PNG and back
+  gpsa::image::rgb8_image img;
+  img.width = 2;
+  img.height = 1;
+  img.pixels = {255, 0, 10, 1, 2, 3};
+  const std::string png = gpsa::image::encode_png(img);
+  const auto back = gpsa::image::decode(
+      std::span(reinterpret_cast<const std::uint8_t*>(png.data()), png.size()), "consumer.png");
+  if (back.width != 2 || back.height != 1 || back.pixels != img.pixels) {
+    std::puts("consumer: wrong image round trip");
     return 1;
   }
   std::printf("consumer ok: gpsa %s, %zu baked grids, 7x7 %s\n", GPSA_VERSION_STRING,
