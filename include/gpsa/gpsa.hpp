@@ -8,6 +8,7 @@
 #include "gpsa/fold.hpp"
 #include "gpsa/grid.hpp"
 #include "gpsa/image.hpp"
+#include "gpsa/int8.hpp"
 #include "gpsa/io.hpp"
 #include "gpsa/layer.hpp"
 #include "gpsa/linalg.hpp"
