@@ -288,11 +288,14 @@ class Int8Model:
 
     LINEARS = ("attn.qk", "attn.v", "attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
 
-    def __init__(self, w, cfg, eps=1e-6, weights=True, activations=True):
+    def __init__(self, w, cfg, eps=1e-6, weights=True, activations=True, percentile=None):
         # weights / activations False: that side stays float (the error breakdown of `evaluate
         # --breakdown`); the float32 operations around the linear layers are the same.
         self.w, self.cfg, self.eps = w, cfg, eps
         self.int8_weights, self.int8_activations = weights, activations
+        # None: amax = max |x| over the calibration batch (gpsa's scheme); a percentile P of |x|
+        # instead clips the rarer large values (an alternative, for `evaluate --percentile`).
+        self.percentile = percentile
         self.q = {}  # key -> (int8 weight (out, in), weight scales (out))
         keys = ["patch_embed.proj", "head"] + [
             f"blocks.{i}.{n}" for i in range(cfg["depth"]) for n in self.LINEARS]
@@ -310,7 +313,9 @@ class Int8Model:
         if not self.int8_activations:
             return np.asarray(x, dtype=F32), None
         if calibrating:
-            self.amax[point] = f32(np.abs(x).max())
+            a = np.abs(np.asarray(x, dtype=F32))
+            self.amax[point] = f32(a.max() if self.percentile is None else
+                                   np.percentile(a, self.percentile))
         scale, mult = act_params(self.amax[point])
         q = quantize(x, mult)
         if self.trace is not None:
@@ -433,11 +438,12 @@ def cmd_evaluate(a):
     xc, x = np.load(a.calibration), np.load(a.input)
     labels = np.load(a.labels) if a.labels else None
     ref = np.load(a.reference) if a.reference else None
-    model = Int8Model(w, cfg)
+    model = Int8Model(w, cfg, percentile=a.percentile)
     model.calibrate(xc)
     lq = model.forward(x)
     lf = forward_float64(w, cfg, x)
-    out = {"config": cfg, "int8": compare("int8 vs float64", lq, lf, labels, ref),
+    name = "int8" + (f" (percentile {a.percentile})" if a.percentile is not None else "")
+    out = {"config": cfg, "int8": compare(name + " vs float64", lq, lf, labels, ref),
            "amax": {k: float(v) for k, v in model.amax.items()}}
     if a.breakdown:
         for name, wq, aq in (("int8 weights only", True, False),
@@ -536,6 +542,8 @@ def main():
     e.add_argument("--labels")
     e.add_argument("--reference")
     e.add_argument("--json")
+    e.add_argument("--percentile", type=float,
+                   help="calibrate activations on this percentile of |x| instead of the maximum")
     e.add_argument("--breakdown", action="store_true",
                    help="also run with only the weights / only the activations in int8, and "
                         "with neither (the float32 operations' own error)")
