@@ -25,27 +25,37 @@ namespace detail {
 namespace {
 
 // ---- inner products ---------------------------------------------------------------------------
+//
+// Two kernels per backend, written out (no loops over rows and columns for the compiler to unroll:
+// the firmware is built with -Os): a 2 x 2 block, sums of two x rows with two w rows (each load
+// feeds two products), and a single dot product for the edges. Rows are k apart. Integer sums are
+// exact, so every order and grouping gives the same result.
 
-// acc[r][c] = sum_j x_r[j] w_c[j] over k, for R rows of x and C rows of w (R, C in {1, 2}); rows
-// are k apart. Integer sums: exact, so every order and grouping gives the same result.
-template <int R, int C>
-inline void block_portable(const std::int8_t* x, const std::int8_t* w, std::size_t k,
-                           std::int32_t (&acc)[2][2]) noexcept {
-  std::int32_t a[2][2] = {};
-  for (std::size_t j = 0; j < k; ++j)
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c)
-        a[r][c] +=
-            static_cast<std::int32_t>(x[r * k + j]) * static_cast<std::int32_t>(w[c * k + j]);
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = a[r][c];
+inline std::int32_t mul8(std::int8_t a, std::int8_t b) noexcept {
+  return static_cast<std::int32_t>(a) * static_cast<std::int32_t>(b);
 }
 
 struct portable_backend {
-  template <int R, int C>
-  static void block(const std::int8_t* x, const std::int8_t* w, std::size_t k,
-                    std::int32_t (&acc)[2][2]) noexcept {
-    block_portable<R, C>(x, w, k, acc);
+  static void block2x2(const std::int8_t* x, const std::int8_t* w, std::size_t k,
+                       std::int32_t (&acc)[4]) noexcept {
+    const std::int8_t* x1 = x + k;
+    const std::int8_t* w1 = w + k;
+    std::int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+    for (std::size_t j = 0; j < k; ++j) {
+      a00 += mul8(x[j], w[j]);
+      a01 += mul8(x[j], w1[j]);
+      a10 += mul8(x1[j], w[j]);
+      a11 += mul8(x1[j], w1[j]);
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+  }
+  static std::int32_t dot(const std::int8_t* x, const std::int8_t* w, std::size_t k) noexcept {
+    std::int32_t a = 0;
+    for (std::size_t j = 0; j < k; ++j) a += mul8(x[j], w[j]);
+    return a;
   }
 };
 
@@ -57,49 +67,63 @@ inline std::uint32_t load4(const std::int8_t* p) noexcept {
   return v;
 }
 
-// Bytes 0 and 2 of v as two int16 lanes, and bytes 1 and 3 (SXTB16 of v rotated by 8).
+// Bytes 0 and 2 of v as two int16 lanes (SXTB16), and bytes 1 and 3 (SXTB16 with its built-in
+// rotation by 8, which GCC does not form from __sxtb16 of a rotated value: one instruction, not
+// two).
 inline std::int32_t even16(std::uint32_t v) noexcept {
   return __sxtb16(static_cast<std::int32_t>(v));
 }
 inline std::int32_t odd16(std::uint32_t v) noexcept {
-  return __sxtb16(static_cast<std::int32_t>((v >> 8) | (v << 24)));
+  std::int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
 }
 
-template <int R, int C>
-inline void block_dsp(const std::int8_t* x, const std::int8_t* w, std::size_t k,
-                      std::int32_t (&acc)[2][2]) noexcept {
-  std::int32_t a[2][2] = {};
-  std::size_t j = 0;
-  for (; j + 4 <= k; j += 4) {
-    std::int32_t xe[2], xo[2], we[2], wo[2];
-    for (int r = 0; r < R; ++r) {
-      const std::uint32_t v = load4(x + r * k + j);
-      xe[r] = even16(v);
-      xo[r] = odd16(v);
-    }
-    for (int c = 0; c < C; ++c) {
-      const std::uint32_t v = load4(w + c * k + j);
-      we[c] = even16(v);
-      wo[c] = odd16(v);
-    }
-    // SMLAD: a + lo16(p) * lo16(q) + hi16(p) * hi16(q), products of int8 values (|.| <= 127^2).
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) a[r][c] = __smlad(xo[r], wo[c], __smlad(xe[r], we[c], a[r][c]));
-  }
-  for (; j < k; ++j)
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c)
-        a[r][c] +=
-            static_cast<std::int32_t>(x[r * k + j]) * static_cast<std::int32_t>(w[c * k + j]);
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = a[r][c];
-}
-
+// SMLAD: a + lo16(p) lo16(q) + hi16(p) hi16(q); the lanes hold int8 values, so each step adds
+// at most 2 * 128^2.
 struct dsp_backend {
-  template <int R, int C>
-  static void block(const std::int8_t* x, const std::int8_t* w, std::size_t k,
-                    std::int32_t (&acc)[2][2]) noexcept {
-    block_dsp<R, C>(x, w, k, acc);
+  static void block2x2(const std::int8_t* x, const std::int8_t* w, std::size_t k,
+                       std::int32_t (&acc)[4]) noexcept {
+    const std::int8_t* x1 = x + k;
+    const std::int8_t* w1 = w + k;
+    std::int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+    // Ordered so that few values are live at once (GCC 12 at -Os still spills a few; the loop
+    // runs about half the portable code's instructions on a Cortex-M4).
+    std::size_t j = 0;
+    for (; j + 4 <= k; j += 4) {
+      const std::uint32_t vw0 = load4(w + j), vw1 = load4(w1 + j);
+      const std::int32_t w0e = even16(vw0), w0o = odd16(vw0);
+      const std::int32_t w1e = even16(vw1), w1o = odd16(vw1);
+      const std::uint32_t vx0 = load4(x + j);
+      const std::int32_t x0e = even16(vx0), x0o = odd16(vx0);
+      a00 = __smlad(x0o, w0o, __smlad(x0e, w0e, a00));
+      a01 = __smlad(x0o, w1o, __smlad(x0e, w1e, a01));
+      const std::uint32_t vx1 = load4(x1 + j);
+      const std::int32_t x1e = even16(vx1), x1o = odd16(vx1);
+      a10 = __smlad(x1o, w0o, __smlad(x1e, w0e, a10));
+      a11 = __smlad(x1o, w1o, __smlad(x1e, w1e, a11));
+    }
+    for (; j < k; ++j) {
+      a00 += mul8(x[j], w[j]);
+      a01 += mul8(x[j], w1[j]);
+      a10 += mul8(x1[j], w[j]);
+      a11 += mul8(x1[j], w1[j]);
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+  }
+  static std::int32_t dot(const std::int8_t* x, const std::int8_t* w, std::size_t k) noexcept {
+    std::int32_t a = 0;
+    std::size_t j = 0;
+    for (; j + 4 <= k; j += 4) {
+      const std::uint32_t vx = load4(x + j), vw = load4(w + j);
+      a = __smlad(even16(vx), even16(vw), a);
+      a = __smlad(odd16(vx), odd16(vw), a);
+    }
+    for (; j < k; ++j) a += mul8(x[j], w[j]);
+    return a;
   }
 };
 using build_backend = dsp_backend;
@@ -107,32 +131,30 @@ using build_backend = dsp_backend;
 using build_backend = portable_backend;
 #endif
 
-// sink(i, o, acc) for every element of x (m x k) w (n x k)^T, in blocks of 2 x 2 (each x row
-// pair is read once per pair of weight rows).
-template <class Backend, int R, class Sink>
-inline void product_rows(std::size_t i, std::size_t n, std::size_t k, const std::int8_t* x,
-                         const std::int8_t* w, Sink& sink) noexcept {
-  std::int32_t acc[2][2];
-  std::size_t o = 0;
-  for (; o + 2 <= n; o += 2) {
-    Backend::template block<R, 2>(x + i * k, w + o * k, k, acc);
-    for (int r = 0; r < R; ++r) {
-      sink(i + r, o, acc[r][0]);
-      sink(i + r, o + 1, acc[r][1]);
-    }
-  }
-  if (o < n) {
-    Backend::template block<R, 1>(x + i * k, w + o * k, k, acc);
-    for (int r = 0; r < R; ++r) sink(i + r, o, acc[r][0]);
-  }
-}
-
+// sink(i, o, acc) for every element of x (m x k) w (n x k)^T: 2 x 2 blocks, single dot products
+// for an odd last row or column.
 template <class Backend, class Sink>
 void product(std::size_t m, std::size_t n, std::size_t k, const std::int8_t* x,
              const std::int8_t* w, Sink& sink) noexcept {
+  std::int32_t acc[4];
   std::size_t i = 0;
-  for (; i + 2 <= m; i += 2) product_rows<Backend, 2>(i, n, k, x, w, sink);
-  if (i < m) product_rows<Backend, 1>(i, n, k, x, w, sink);
+  for (; i + 2 <= m; i += 2) {
+    const std::int8_t* xi = x + i * k;
+    std::size_t o = 0;
+    for (; o + 2 <= n; o += 2) {
+      Backend::block2x2(xi, w + o * k, k, acc);
+      sink(i, o, acc[0]);
+      sink(i, o + 1, acc[1]);
+      sink(i + 1, o, acc[2]);
+      sink(i + 1, o + 1, acc[3]);
+    }
+    if (o < n) {
+      sink(i, o, Backend::dot(xi, w + o * k, k));
+      sink(i + 1, o, Backend::dot(xi + k, w + o * k, k));
+    }
+  }
+  if (i < m)
+    for (std::size_t o = 0; o < n; ++o) sink(i, o, Backend::dot(x + i * k, w + o * k, k));
 }
 
 struct store_int32 {
