@@ -19,11 +19,11 @@ Needs NumPy only (Debian: python3-numpy; run it with /usr/bin/python3). Commands
       writes the fixtures of the C++ kernel tests (tests/golden/int8/): quantisation and int8
       linear-layer cases taken from the digits model's calibration pass.
 
-Example (the digits figures of docs/DESIGN.md §9):
+Example (the digits figures of docs/DESIGN.md §9; D is the trained digits model's folder, with
+model.safetensors, x_calib.npy, x_test.npy and y_test.npy):
 
-  /usr/bin/python3 tools/int8_reference.py evaluate \\
-      --weights tests/golden/digits/model.safetensors --calibration tests/golden/digits/x_calib.npy \\
-      --input tests/golden/digits/x_test.npy --labels tests/golden/digits/y_test.npy
+  /usr/bin/python3 tools/int8_reference.py evaluate --weights $D/model.safetensors \\
+      --calibration $D/x_calib.npy --input $D/x_test.npy --labels $D/y_test.npy --breakdown
 """
 import argparse
 import json
