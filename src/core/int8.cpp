@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "fp_env.hpp"
-#include "gpsa/detail/constexpr_math.hpp"
+#include "gpsa/detail/constexpr_math.hpp"  // GPSA_FP_STRICT_BEGIN / END, detail::is_finite
 #include "gpsa/grid.hpp"
 #include "int8_kernels.hpp"
 
@@ -181,8 +181,6 @@ struct store_float {
       out = r;
   }
 };
-
-constexpr bool is_finite(float v) noexcept { return v >= -3.40282347e+38f && v <= 3.40282347e+38f; }
 
 // rows * cols, or false on overflow.
 bool count_of(std::size_t rows, std::size_t cols, std::size_t& n) noexcept {
