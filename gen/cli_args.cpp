@@ -4,7 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cmath>
 #include <cstddef>
+#include <cstdlib>
+#include <sstream>
+#include <vector>
 
 #include "commands.hpp"
 #include "gpsa/io.hpp"
@@ -65,6 +69,149 @@ std::size_t parse_threads(const std::string& text) {
                     "': expected a number of worker threads from 1 to " +
                     std::to_string(max_threads));
   return n;
+}
+
+namespace {
+
+// Comma-separated finite decimal numbers ("0.5", "0.485,0.456,0.406"); cli_error naming the flag.
+std::vector<double> parse_numbers(const std::string& text, const char* flag) {
+  std::vector<double> v;
+  std::size_t at = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', at);
+    const std::string item = text.substr(at, comma == std::string::npos ? comma : comma - at);
+    char* end = nullptr;
+    const double x = item.empty() ? NAN : std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(x) ||
+        item.find_first_of(" \t") != std::string::npos || v.size() == 3)
+      throw cli_error(std::string(flag) + " '" + io::printable(text, 200) +
+                      "': expected 1 or 3 comma-separated finite numbers");
+    v.push_back(x);
+    if (comma == std::string::npos) return v;
+    at = comma + 1;
+  }
+}
+
+}  // namespace
+
+void add_data_config_options(CLI::App& cmd, data_config_options& o) {
+  cmd.add_option("--input-size", o.input_size,
+                 "timm's input_size C,S,S (C = 3, or 1 for grey-scale models; square)");
+  cmd.add_option("--mean", o.mean, "per-channel mean, m or m,m,m (default: ImageNet's)");
+  cmd.add_option("--std", o.std, "per-channel std, s or s,s,s (default: ImageNet's)");
+  cmd.add_option("--interpolation", o.interpolation, "bicubic (default) or bilinear (PIL's)");
+  cmd.add_option("--crop-pct", o.crop_pct,
+                 "the shorter side is resized to floor(S / crop_pct) before the centre crop; "
+                 "(0, 1], default 0.875");
+}
+
+timm_data_config resolve_data_config(const data_config_options& o, timm_data_config c,
+                                     std::size_t max_side) {
+  if (!o.input_size.empty()) {
+    const std::string shown = "--input-size '" + io::printable(o.input_size, 200) + "'";
+    std::vector<std::size_t> dims;
+    std::size_t at = 0;
+    while (dims.size() < 4) {
+      const std::size_t comma = o.input_size.find(',', at);
+      std::size_t v = 0;
+      const std::string item =
+          o.input_size.substr(at, comma == std::string::npos ? comma : comma - at);
+      if (parse_positive(item, v) != parsed::ok)
+        throw cli_error(shown + ": expected C,S,S with positive integers (e.g. 3,224,224)");
+      dims.push_back(v);
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    if (dims.size() != 3)
+      throw cli_error(shown + ": expected C,S,S with positive integers (e.g. 3,224,224)");
+    if (dims[0] != 1 && dims[0] != 3)
+      throw cli_error(shown + ": " + std::to_string(dims[0]) +
+                      " channels; gpsa reads RGB (3) and grey-scale (1) images");
+    if (dims[1] != dims[2])
+      throw cli_error(shown + ": " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
+                      " is not square (ConViT's images are S x S)");
+    if (dims[1] > max_side)
+      throw cli_error(shown + ": S = " + std::to_string(dims[1]) + " is over the limit of " +
+                      std::to_string(max_side));
+    if (dims[0] != c.channels) {  // the ImageNet statistics only fit three channels
+      c.channels = dims[0];
+      if (c.channels == 1) c.mean[0] = c.std[0] = NAN;
+    }
+    c.size = dims[1];
+  }
+  const auto per_channel = [&](const std::string& text, const char* flag, float* out) {
+    const std::vector<double> v = parse_numbers(text, flag);
+    if (v.size() != c.channels)
+      throw cli_error(std::string(flag) + " '" + io::printable(text, 200) +
+                      "': " + std::to_string(v.size()) + " value(s) for " +
+                      std::to_string(c.channels) + " channel(s)");
+    for (std::size_t i = 0; i < v.size(); ++i) out[i] = static_cast<float>(v[i]);
+  };
+  if (!o.mean.empty()) per_channel(o.mean, "--mean", c.mean);
+  if (!o.std.empty()) {
+    per_channel(o.std, "--std", c.std);
+    for (std::size_t i = 0; i < c.channels; ++i)
+      if (!(c.std[i] > 0.0f))
+        throw cli_error("--std '" + io::printable(o.std, 200) + "': every std must be > 0");
+  }
+  if (c.channels == 1 && (std::isnan(c.mean[0]) || std::isnan(c.std[0])))
+    throw cli_error(
+        "--mean and --std: a one-channel (grey-scale) configuration needs its own statistics "
+        "(ImageNet's are for RGB), e.g. --mean 0.5 --std 0.5");
+  if (!o.interpolation.empty()) {
+    if (o.interpolation == "bicubic")
+      c.interpolation = resample::bicubic;
+    else if (o.interpolation == "bilinear")
+      c.interpolation = resample::bilinear;
+    else
+      throw cli_error("--interpolation '" + io::printable(o.interpolation, 200) +
+                      "': expected bicubic or bilinear");
+  }
+  if (!o.crop_pct.empty()) {
+    const std::vector<double> v = parse_numbers(o.crop_pct, "--crop-pct");
+    if (v.size() != 1 || !(v[0] > 0.0 && v[0] <= 1.0))
+      throw cli_error("--crop-pct '" + io::printable(o.crop_pct, 200) +
+                      "': expected a number in (0, 1]");
+    c.crop_pct = v[0];
+  }
+  return c;
+}
+
+timm_data_config model_data_config(const data_config_options& o, std::size_t channels,
+                                   std::size_t image_size, std::size_t max_side) {
+  timm_data_config defaults;
+  defaults.size = image_size;
+  if (channels != 3) {
+    defaults.channels = channels;
+    defaults.mean[0] = defaults.std[0] = NAN;  // a grey-scale model needs --mean / --std
+  }
+  const timm_data_config c = resolve_data_config(o, defaults, max_side);
+  if (c.channels != channels || c.size != image_size)
+    throw cli_error("--input-size '" + io::printable(o.input_size, 200) + "': the model takes " +
+                    std::to_string(channels) + "," + std::to_string(image_size) + "," +
+                    std::to_string(image_size));
+  return c;
+}
+
+std::string describe_transform(const timm_eval_plan& p) {
+  const timm_data_config& c = p.config;
+  std::ostringstream s;
+  if (c.channels == 1) s << "grey-scale, ";
+  s << (c.interpolation == resample::bilinear ? "bilinear" : "bicubic") << " resize to "
+    << p.resized.width << 'x' << p.resized.height << ", crop " << p.size << 'x' << p.size << " at ("
+    << p.crop.left << ',' << p.crop.top << "), ";
+  bool imagenet = c.channels == 3;
+  for (std::size_t i = 0; imagenet && i < 3; ++i)
+    imagenet = c.mean[i] == imagenet_mean[i] && c.std[i] == imagenet_std[i];
+  if (imagenet) {
+    s << "ImageNet mean/std";
+  } else {
+    s << "mean";
+    for (std::size_t i = 0; i < c.channels; ++i) s << (i == 0 ? " " : ",") << c.mean[i];
+    s << " std";
+    for (std::size_t i = 0; i < c.channels; ++i) s << (i == 0 ? " " : ",") << c.std[i];
+  }
+  return s.str();
 }
 
 }  // namespace gpsa::cli

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "gpsa/convit.hpp"
 #include "gpsa/executor.hpp"
@@ -35,6 +36,7 @@ struct classify_options {
   std::string topk = "5";
   std::string labels;
   std::string threads;
+  data_config_options data;  // --input-size, --mean, --std, --interpolation, --crop-pct (--image)
   // Which options were given (an empty path given is an error naming it, not "absent").
   bool has_input = false, has_image = false, has_output = false, has_features = false,
        has_labels = false, has_threads = false;
@@ -141,6 +143,12 @@ std::string describe(const convit& m) {
 void run_classify(const classify_options& o) {
   if (!o.has_input && !o.has_image)
     throw CLI::RequiredError("one of --input x.npy or --image FILE");
+  const data_config_options& d = o.data;
+  if (o.has_input && !(d.input_size.empty() && d.mean.empty() && d.std.empty() &&
+                       d.interpolation.empty() && d.crop_pct.empty()))
+    throw cli_error(
+        "--input-size, --mean, --std, --interpolation and --crop-pct preprocess "
+        "--image; --input x.npy is used as it is");
   const std::size_t topk_asked = parse_count(o.topk, "--topk", 1'000'000, "classes to print");
   std::optional<std::size_t> threads;
   if (o.has_threads)
@@ -173,16 +181,18 @@ void run_classify(const classify_options& o) {
     x = io::read_npy(o.input);
     source = io::display_path(o.input);
   } else {
+    // The model's data configuration: its channels and size, the options' statistics,
+    // interpolation and crop (ConViT's ImageNet defaults for an RGB model).
+    const timm_data_config config =
+        model_data_config(o.data, c.channels, c.image_size, image::max_size);
     const image::rgb8_image img = image::read(o.image);
-    x = image::preprocess(img, c.image_size, o.image);
+    x = image::preprocess(img, config, o.image);
     timm_eval_plan plan;
-    (void)plan_timm_eval({img.width, img.height}, c.image_size, plan);  // ok inside preprocess
+    (void)plan_timm_eval({img.width, img.height}, config, plan);  // ok inside preprocess
     source = io::display_path(o.image);
     report << source << ": " << (img.format == image::file_format::png ? "PNG" : "JPEG") << ' '
-           << img.width << 'x' << img.height << ", " << img.source << "; bicubic resize to "
-           << plan.resized.width << 'x' << plan.resized.height << ", crop " << c.image_size << 'x'
-           << c.image_size << " at (" << plan.crop.left << ',' << plan.crop.top
-           << "), ImageNet mean/std\n";
+           << img.width << 'x' << img.height << ", " << img.source << "; "
+           << describe_transform(plan) << '\n';
   }
   const std::size_t B = model.batch_of(x.shape, source);
   if (B == 0) throw cli_error(source + " has shape " + io::shape_text(x.shape) + ": no images");
@@ -274,6 +284,7 @@ void add_classify(CLI::App& app) {
   CLI::Option* thr = cmd->add_option("--threads", o->threads,
                                      "split the attention over N worker threads (results "
                                      "identical for any N; default: no thread is started)");
+  add_data_config_options(*cmd, o->data);
   cmd->callback([o, in, im, out, feat, lab, thr] {
     o->has_input = in->count() > 0;
     o->has_image = im->count() > 0;

@@ -42,6 +42,7 @@ struct demo_options {
   std::string output = "gpsa-demo.png";
   std::string image;
   std::string layer;
+  data_config_options data;  // how --image is preprocessed (the model's data configuration)
   // Which options were given (the whole-checkpoint mode refuses --grid and --prefix).
   bool has_weights = false, has_prefix = false, has_grid = false, has_image = false,
        has_layer = false;
@@ -516,12 +517,15 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
   std::vector<float> x;
   std::string input;
   if (o.has_image) {
+    const timm_data_config config =
+        model_data_config(o.data, c.channels, c.image_size, image::max_size);
     const image::rgb8_image img = image::read(o.image);
-    x = image::preprocess(img, c.image_size, o.image).data;
+    x = image::preprocess(img, config, o.image).data;
     input = io::display_path(o.image) + " (" +
             (img.format == image::file_format::png ? "PNG " : "JPEG ") + std::to_string(img.width) +
             "x" + std::to_string(img.height) + ", preprocessed like timm to " +
-            std::to_string(c.image_size) + "x" + std::to_string(c.image_size) + ")";
+            std::to_string(c.image_size) + "x" + std::to_string(c.image_size) +
+            (c.channels == 1 ? ", grey-scale" : "") + ")";
   } else {
     x = deterministic_images(c);
     input = "deterministic (values uniform in [-2, 2], seed 42; pass --image FILE for a picture)";
@@ -698,6 +702,7 @@ void add_demo(CLI::App& app) {
   CLI::Option* la = cmd->add_option(
       "--layer", o->layer, "whole checkpoint: the GPSA block whose maps are drawn (default 0)");
   cmd->add_option("-o,--output", o->output, "PNG to write")->capture_default_str();
+  add_data_config_options(*cmd, o->data);
   cmd->callback([o, w, p, g, im, la] {
     o->has_weights = w->count() > 0;
     o->has_prefix = p->count() > 0;

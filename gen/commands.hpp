@@ -19,6 +19,7 @@ struct cli_error : std::runtime_error {
 void add_table(CLI::App& app);
 void add_forward(CLI::App& app);
 void add_fold(CLI::App& app);
+void add_export(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_preprocess(CLI::App& app);
 void add_classify(CLI::App& app);

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   gpsa::cli::add_table(app);
   gpsa::cli::add_forward(app);
   gpsa::cli::add_fold(app);
+  gpsa::cli::add_export(app);
   gpsa::cli::add_demo(app);
   gpsa::cli::add_preprocess(app);
   gpsa::cli::add_classify(app);

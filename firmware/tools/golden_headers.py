@@ -35,7 +35,7 @@ OUT = os.path.join(ROOT, "firmware", "golden")
 # ---- readers (little-endian float32/float64, C order: what tests/golden holds) --------------
 
 def read_npy(path):
-    """Returns (shape, values) of a .npy file with dtype <f4 or <f8, C order."""
+    """Returns (shape, values) of a .npy file with dtype <f4, <f8 or <i8, C order."""
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:6] != b"\x93NUMPY":
@@ -45,11 +45,11 @@ def read_npy(path):
     hlen = int.from_bytes(raw[8:8 + hlen_size], "little")
     header = raw[8 + hlen_size:8 + hlen_size + hlen].decode("latin1")
     meta = ast.literal_eval(header)
-    if meta["fortran_order"] or meta["descr"] not in ("<f4", "<f8"):
-        raise SystemExit(f"{path}: expected C-order <f4 or <f8, got {meta}")
+    if meta["fortran_order"] or meta["descr"] not in ("<f4", "<f8", "<i8"):
+        raise SystemExit(f"{path}: expected C-order <f4, <f8 or <i8, got {meta}")
     shape = tuple(meta["shape"])
     count = math.prod(shape)
-    code = "f" if meta["descr"] == "<f4" else "d"
+    code = {"<f4": "f", "<f8": "d", "<i8": "q"}[meta["descr"]]
     data = raw[8 + hlen_size + hlen:]
     values = struct.unpack_from(f"<{count}{code}", data)
     return shape, list(values)
@@ -396,6 +396,10 @@ GPSA_HEADERS = {
     "convit_tiny_fold.h": ["fold", "--weights", weights_of(CONVIT_CASE), "--grid", "14",
                            "--name", "convit_tiny_fold", "--format", "c"],
 }
+# The trained digits ConViT, whole (`gpsa export`), refused if it does not fit the part.
+DIGITS = os.path.join("tests", "golden", "digits", "convit_digits")
+GPSA_HEADERS["digits_model.h"] = ["export", "--weights", os.path.join(DIGITS, "model.safetensors"),
+                                  "--name", "digits_model", "--flash", "1M", "--ram", "128K"]
 for _case, _sym in LAYER_CASES:
     GPSA_HEADERS[f"{_sym}_layer.h"] = ["fold", "--weights", weights_of(_case), "--grid", grid_of(_case),
                                        "--name", f"{_sym}_layer", "--format", "c", "--with-weights"]
@@ -411,12 +415,48 @@ def gpsa_header(gpsa, name, args):
             return f.read()
 
 
+def digits_testdata():
+    """The digits test set for the firmware image, not committed (written into the build folder
+    by --testdata): the 360 images (exact float32), their labels and timm's logits, in the
+    .testdata section (outside the part's flash budget, see part_1m_128k.ld)."""
+    xs, x = read_npy(os.path.join(ROOT, DIGITS, "x_test.npy"))
+    ls, logits = read_npy(os.path.join(ROOT, DIGITS, "logits.npy"))
+    ys, labels = read_npy(os.path.join(ROOT, DIGITS, "y_test.npy"))
+    n, img = xs[0], math.prod(xs[1:])
+    if ls[0] != n or ys != (n,):
+        raise SystemExit(f"{DIGITS}: x_test {xs}, logits {ls}, y_test {ys} disagree")
+    attr = "__attribute__((section(\".testdata\"), used))"
+    lines = [f"/* digits_testdata.h: the digits test set ({n} images) from {DIGITS}/x_test.npy,",
+             " * y_test.npy and timm's logits.npy; written by firmware/tools/golden_headers.py",
+             " * --testdata at build time (not committed). */",
+             "#ifndef DIGITS_TESTDATA_H", "#define DIGITS_TESTDATA_H", "",
+             f"#define DIGITS_TEST_COUNT {n}", f"#define DIGITS_TEST_IMAGE_LEN {img}",
+             f"#define DIGITS_TEST_CLASSES {ls[1]}", ""]
+    for name, ctype, values, fmt in (("digits_test_x", "float", x, float_literal),
+                                     ("digits_test_logits", "float", logits, float_literal),
+                                     ("digits_test_labels", "unsigned char", labels, str)):
+        lines.append(f"static const {ctype} {name}[{len(values)}] {attr} = {{")
+        for i in range(0, len(values), 8):
+            lines.append("  " + ", ".join(fmt(v) for v in values[i:i + 8]) + ",")
+        lines.append("};")
+    lines += ["", "#endif", ""]
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--testdata", help="write the digits test-set header (firmware build) to this file and stop")
     ap.add_argument("--check", action="store_true", help="compare with the committed headers, write nothing")
     ap.add_argument("--gpsa", help="the gpsa CLI: also (re)generate " + ", ".join(GPSA_HEADERS))
     ap.add_argument("--out", default=OUT, help="folder of the headers (default firmware/golden)")
     args = ap.parse_args()
+    if args.testdata:
+        text = digits_testdata()
+        tmp = args.testdata + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, args.testdata)
+        return 0
 
     made = {name: build for name, build in HEADERS.items()}
     if args.gpsa:

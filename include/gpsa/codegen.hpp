@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // gpsa::codegen: the code generator as a library -- C99 headers with relative-index tables,
-// folded layers and layer weights, the dense folded attention as .npy, and the text helpers they
-// share. Part of gpsa::codegen (links gpsa::runtime; allocates, throws). The `gpsa table` and
-// `gpsa fold` commands are thin wrappers around these functions.
+// folded layers and layer weights, whole ConViT models, the dense folded attention as .npy, and
+// the text helpers they share. Part of gpsa::codegen (links gpsa::runtime; allocates, throws). The
+// `gpsa table` and `gpsa fold` commands are thin wrappers around these functions.
 //
 //   const auto file = gpsa::io::read_safetensors("convit.safetensors");
 //   const auto layers = gpsa::fold_checkpoint(file, {14, 14});
@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "gpsa/checkpoint.hpp"
+#include "gpsa/convit.hpp"
 #include "gpsa/folded.hpp"
 #include "gpsa/rel_indices.hpp"
 
@@ -83,5 +84,28 @@ std::string folded_header(std::span<const checkpoint_fold> layers, const header_
 // float32 .npy of shape (L, H, N, N). std::length_error when it would exceed `max_bytes`.
 std::string folded_dense_npy(std::span<const checkpoint_fold> layers,
                              std::size_t max_bytes = std::size_t{4} << 30);
+
+// ---- (d) a whole ConViT ------------------------------------------------------------------
+
+// What a whole-model header puts in flash and what its forward needs in RAM, in bytes.
+struct convit_header_sizes {
+  std::size_t weight_bytes = 0;   // every parameter the header holds (pos_proj, gating too)
+  std::size_t folded_bytes = 0;   // the folded positional state
+  std::size_t view_bytes = 0;     // the descriptor and block views on a 32-bit target
+  std::size_t scratch_bytes = 0;  // convit_plan::low_memory's scratch (RAM, for any batch)
+};
+// std::invalid_argument for an invalid or incomplete model.
+convit_header_sizes convit_header_size(const convit_weights& w);
+
+// The whole model `w` with its folded state (convit_fold's output) as one C99 header: shape
+// macros SYMBOL_IMAGE_SIZE ... SYMBOL_CLASSES, _TOKENS, _IMAGE_LEN, _FOLDED_LEN, _SCRATCH_LEN
+// (GPSA_CONVIT_SCRATCH_LEN), every parameter as `static const float SYMBOL_<name>[n]` (model:
+// patch_weight ...; block i: SYMBOL_b<i>_<name>, timm's names), SYMBOL_folded, and the views
+// SYMBOL_blocks[] (gpsa_convit_block_weights) and SYMBOL_weights (gpsa_convit_weights); it
+// includes "gpsa/gpsa.h". std::invalid_argument for a symbol that is not a C identifier or
+// starts with gpsa_ / GPSA_ (gpsa.h's names), an invalid model, a folded state of the wrong
+// length, NaN/Inf values.
+std::string convit_header(const convit_weights& w, std::span<const float> folded,
+                          const header_options& options);
 
 }  // namespace gpsa::codegen

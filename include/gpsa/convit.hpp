@@ -166,6 +166,28 @@ status convit_forward(const convit_weights& w, std::span<const float> folded, st
                       const executor* ex = nullptr) noexcept;
 
 // ---------------------------------------------------------------------------------------------
+// Plans: how the forward spends its scratch
+// ---------------------------------------------------------------------------------------------
+
+// fast: the whole batch's tokens at once, all heads' q, k, v together, pre-packed weights when
+//   given, work cut over the executor's workers (the functions above).
+// low_memory: one image at a time and one head at a time, every buffer reused by every block:
+//   about 2 T D + 2 T d floats plus a few 16-row blocks, whatever the batch (the digits model of
+//   docs/firmware.md: 52 KB; ConViT-Ti: 0.4 MB instead of 0.9 MB at B = 1). What firmware runs.
+//   Plain weights only (w.packed is not read); the linear layers still use the executor. Its
+//   logits equal the fast plan's to float rounding (same GEMM, norms in row blocks), not bit
+//   for bit; they are the same bits for any worker count.
+enum class convit_plan : unsigned char { fast = 0, low_memory = 1 };
+
+// convit_scratch_size / convit_forward with a plan (convit_plan::fast is the functions above).
+// invalid_argument for a plan that is neither.
+status convit_scratch_size(const convit_config& c, convit_plan plan, std::size_t batch,
+                           std::size_t workers, std::size_t& floats) noexcept;
+status convit_forward(const convit_weights& w, std::span<const float> folded, convit_plan plan,
+                      std::size_t batch, const float* images, float* logits, float* features,
+                      std::span<float> scratch, const executor* ex = nullptr) noexcept;
+
+// ---------------------------------------------------------------------------------------------
 // Looking inside the forward (analysis: what each GPSA block attends to)
 // ---------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* gpsa C API (C99): the whole GPSA layer forward, relative-index tables, folded positional
- * attention, gated blend.
+/* gpsa C API (C99): the whole ConViT forward, the whole GPSA layer forward, relative-index
+ * tables, folded positional attention, gated blend.
  *
  * For firmware projects written in C: every function works on caller-owned buffers, never
  * allocates, never throws, and reports errors with a gpsa_status. Link gpsa::core (C++ inside,
@@ -166,6 +166,137 @@ gpsa_status gpsa_layer_forward(const gpsa_layer_dims* dims, const gpsa_layer_wei
                                const gpsa_folded* pos, const float* x, size_t x_len, float* y,
                                size_t y_len, float* attn, size_t attn_len, float* scratch,
                                size_t scratch_len);
+
+/* ---- The whole model: timm's ConViT ----------------------------------------------------- */
+
+/* The shape of a ConViT (C++ gpsa::convit_config, same members in the same order). timm's
+ * convit_tiny is {224, 16, 3, 192, 4, 12, 10, 768, 1000, 1e-6f}. T = N + 1 tokens (the class
+ * token) when local_up_to_layer < depth, else T = N; N = (image_size / patch_size)^2. */
+typedef struct gpsa_convit_config {
+  size_t image_size;        /* S: square images, S % patch_size == 0 */
+  size_t patch_size;        /* p */
+  size_t channels;          /* C (in_chans) */
+  size_t dim;               /* D, divisible by heads */
+  size_t heads;             /* H */
+  size_t depth;             /* blocks, >= 1 */
+  size_t local_up_to_layer; /* blocks [0, L) are GPSA, [L, depth) MHSA */
+  size_t mlp_hidden;        /* M: fc1 rows */
+  size_t classes;           /* head rows */
+  float eps;                /* LayerNorm epsilon */
+} gpsa_convit_config;
+
+/* One block's parameters (C++ gpsa::convit_block_weights), timm's layouts: nn.Linear (out, in).
+ * A GPSA block (i < local_up_to_layer) uses qk/v/pos_proj/gating, an MHSA block qkv; biases may
+ * be NULL (zero). pos_proj and gating_param are read only by gpsa_convit_fold. */
+typedef struct gpsa_convit_block_weights {
+  const float* norm1_weight;    /* (D) */
+  const float* norm1_bias;      /* (D) */
+  const float* qk_weight;       /* (2D, D)  GPSA */
+  const float* qk_bias;         /* (2D)     GPSA, qkv_bias models */
+  const float* v_weight;        /* (D, D)   GPSA */
+  const float* v_bias;          /* (D)      GPSA, qkv_bias models */
+  const float* pos_proj_weight; /* (H, 3)   GPSA */
+  const float* pos_proj_bias;   /* (H)      GPSA (cancels in the softmax) */
+  const float* gating_param;    /* (H)      GPSA */
+  const float* qkv_weight;      /* (3D, D)  MHSA: rows q | k | v */
+  const float* qkv_bias;        /* (3D)     MHSA, qkv_bias models */
+  const float* proj_weight;     /* (D, D) */
+  const float* proj_bias;       /* (D) */
+  const float* norm2_weight;    /* (D) */
+  const float* norm2_bias;      /* (D) */
+  const float* fc1_weight;      /* (M, D) */
+  const float* fc1_bias;        /* (M) */
+  const float* fc2_weight;      /* (D, M) */
+  const float* fc2_bias;        /* (D) */
+} gpsa_convit_block_weights;
+
+/* The model descriptor (C++ gpsa::convit_weights): its shape and views of every parameter,
+ * borrowed (e.g. the const arrays of a `gpsa export` header, in flash). blocks/block_count is
+ * C++'s std::span of blocks (at most GPSA_CONVIT_MAX_BLOCKS: the C entry points convert the
+ * views on the stack; timm's ConViTs have 12). packed: NULL, or what the C++
+ * gpsa::convit_pack_weights wrote. */
+#define GPSA_CONVIT_MAX_BLOCKS 32
+typedef struct gpsa_convit_weights {
+  gpsa_convit_config config;
+  const float* patch_weight; /* (D, C, p, p) */
+  const float* patch_bias;   /* (D) */
+  const float* pos_embed;    /* (1, N, D) */
+  const float* cls_token;    /* (1, 1, D); unused (may be NULL) when local_up_to_layer == depth */
+  const gpsa_convit_block_weights* blocks; /* depth blocks */
+  size_t block_count;
+  const float* norm_weight; /* (D) */
+  const float* norm_bias;   /* (D) */
+  const float* head_weight; /* (classes, D) */
+  const float* head_bias;   /* (classes) */
+  const float* packed;      /* NULL: not pre-packed */
+} gpsa_convit_weights;
+
+/* How the forward spends its scratch (C++ gpsa::convit_plan). FAST: all tokens and heads of
+ * the batch at once (the most RAM, the host's choice). LOW_MEMORY: one image and one head at a
+ * time, buffers reused by every block, the same scratch for any batch (the firmware's choice;
+ * logits equal FAST's to float rounding). */
+typedef enum gpsa_convit_plan { GPSA_CONVIT_FAST = 0, GPSA_CONVIT_LOW_MEMORY = 1 } gpsa_convit_plan;
+
+/* Floats of the folded positional state: local_up_to_layer * (H*(R^2 + C^2) + H), R = C = S/p.
+ * GPSA_INVALID_ARGUMENT for a NULL argument or an invalid configuration (a zero count,
+ * S % p != 0, D % H != 0, local_up_to_layer > depth, eps not finite and >= 0). */
+gpsa_status gpsa_convit_folded_size(const gpsa_convit_config* config, size_t* folded_len);
+
+/* Folds every GPSA block's positional branch into `folded` (per GPSA block: fx (H, C, C),
+ * gy (H, R, R), lambda (H)); the same bits as `gpsa export` writes. GPSA_BUFFER_TOO_SMALL when
+ * folded_len is short; GPSA_INVALID_ARGUMENT for NULL arguments, a missing required weight or a
+ * NaN/Inf pos_proj or gating value; GPSA_SHAPE_MISMATCH when block_count != depth. */
+gpsa_status gpsa_convit_fold(const gpsa_convit_weights* weights, float* folded, size_t folded_len);
+
+/* Scratch floats of gpsa_convit_forward for `batch` images with this plan (the calling thread
+ * only). LOW_MEMORY's count does not depend on the batch and equals GPSA_CONVIT_SCRATCH_LEN. */
+gpsa_status gpsa_convit_scratch_size(const gpsa_convit_config* config, gpsa_convit_plan plan,
+                                     size_t batch, size_t* scratch_len);
+
+/* LOW_MEMORY's scratch as a constant expression, for a static buffer (arguments: the config's
+ * members in order, up to mlp_hidden; valid configurations only, no overflow check). With
+ * T tokens, N patches, d = D/H, r = min(T, 16), K = C p p and A(n) = n rounded up to 16:
+ *   2 A(T D) + max(A(2 T d) + A(r D) + max(A(N d), 2 A(r d) + A(r (T + 1))),
+ *                  A(r D) + A(r M), A(r K)) + 16.                                         */
+#define GPSA_DETAIL_A16(n) (((size_t)(n) + 15u) / 16u * 16u)
+#define GPSA_DETAIL_CONVIT_N(S, p) (((size_t)(S) / (size_t)(p)) * ((size_t)(S) / (size_t)(p)))
+#define GPSA_DETAIL_CONVIT_T(S, p, depth, L) \
+  (GPSA_DETAIL_CONVIT_N(S, p) + ((size_t)(L) < (size_t)(depth) ? 1u : 0u))
+#define GPSA_DETAIL_CONVIT_R(T) ((T) < 16u ? (T) : 16u)
+#define GPSA_DETAIL_CONVIT_LEN(N, T, r, D, d, M, K)                                               \
+  (2u * GPSA_DETAIL_A16((T) * (D)) +                                                              \
+   GPSA_DETAIL_MAX(GPSA_DETAIL_MAX(GPSA_DETAIL_A16(2u * (T) * (d)) + GPSA_DETAIL_A16((r) * (D)) + \
+                                       GPSA_DETAIL_MAX(GPSA_DETAIL_A16((N) * (d)),                \
+                                                       2u * GPSA_DETAIL_A16((r) * (d)) +          \
+                                                           GPSA_DETAIL_A16((r) * ((T) + 1u))),    \
+                                   GPSA_DETAIL_A16((r) * (D)) + GPSA_DETAIL_A16((r) * (M))),      \
+                   GPSA_DETAIL_A16((r) * (K))) +                                                  \
+   16u)
+#define GPSA_CONVIT_SCRATCH_LEN(image_size, patch_size, channels, dim, heads, depth,              \
+                                local_up_to_layer, mlp_hidden)                                    \
+  GPSA_DETAIL_CONVIT_LEN(GPSA_DETAIL_CONVIT_N(image_size, patch_size),                            \
+                         GPSA_DETAIL_CONVIT_T(image_size, patch_size, depth, local_up_to_layer),  \
+                         GPSA_DETAIL_CONVIT_R(GPSA_DETAIL_CONVIT_T(image_size, patch_size, depth, \
+                                                                   local_up_to_layer)),           \
+                         (size_t)(dim), (size_t)(dim) / (size_t)(heads), (size_t)(mlp_hidden),    \
+                         (size_t)(channels) * (size_t)(patch_size) * (size_t)(patch_size))
+
+/* logits (B, classes) and, when features is not NULL, features (B, T, D) after the final norm,
+ * of `batch` images (B, C, S, S) preprocessed as the model expects: timm's ConViT.forward.
+ * folded: gpsa_convit_fold's output (or a `gpsa export` header's) for these weights. images_len,
+ * logits_len and features_len must be exactly B*C*S*S, B*classes and B*T*D (features: NULL
+ * with 0, or that length): GPSA_SHAPE_MISMATCH otherwise. scratch: gpsa_convit_scratch_size
+ * floats for this plan and batch (GPSA_BUFFER_TOO_SMALL), contents not kept. Runs on the
+ * calling thread, allocates nothing. Errors also: GPSA_INVALID_ARGUMENT (a NULL weights,
+ * images or logits, a NULL buffer with a nonzero length, an invalid configuration, a missing
+ * required weight, an unknown plan), GPSA_SHAPE_MISMATCH (block_count != depth),
+ * GPSA_BUFFER_TOO_SMALL (folded_len short), GPSA_SIZE_OVERFLOW (also: more than
+ * GPSA_CONVIT_MAX_BLOCKS blocks). batch 0 is a no-op. */
+gpsa_status gpsa_convit_forward(const gpsa_convit_weights* weights, const float* folded,
+                                size_t folded_len, gpsa_convit_plan plan, size_t batch,
+                                const float* images, size_t images_len, float* logits,
+                                size_t logits_len, float* features, size_t features_len,
+                                float* scratch, size_t scratch_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -62,6 +62,10 @@ rgb8_image read(const std::filesystem::path& path);
 // float32 tensor. Throws image_error for S = 0 or S > max_size, naming `name`.
 io::tensor preprocess(const rgb8_image& image, std::size_t size = timm_default_size,
                       const std::string& name = "image");
+// The same for any timm data configuration: a (1, C, S, S) tensor (C = config.channels; 1:
+// PIL's convert("L") first). image_error for an invalid configuration or S > max_size.
+io::tensor preprocess(const rgb8_image& image, const timm_data_config& config,
+                      const std::string& name = "image");
 
 // read() then preprocess().
 io::tensor preprocess_file(const std::filesystem::path& path, std::size_t size = timm_default_size);

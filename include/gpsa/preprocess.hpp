@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// timm's evaluation preprocessing of 8-bit RGB pixels: PIL's bicubic resize, centre crop,
-// normalise.
+// timm's evaluation preprocessing of 8-bit RGB pixels: PIL's bicubic or bilinear resize, centre
+// crop, normalise; grey-scale for one-channel models.
 //
 // What timm does for ConViT at evaluation (transforms_imagenet_eval, crop_pct 0.875) is
 //   Resize(int(S / 0.875), BICUBIC) -> CenterCrop(S) -> ToTensor -> Normalize(mean, std)
@@ -64,25 +64,69 @@ status bicubic_resize_rgb8(std::span<const std::uint8_t> src, image_size in, ima
                            pixel_window window, std::span<std::byte> scratch,
                            std::span<std::uint8_t> dst) noexcept;
 
+// The resampling filters of Pillow's Image.resize that timm's data configurations use.
+enum class resample : unsigned char {
+  bicubic,   // Image.BICUBIC: cubic convolution a = -0.5, support 2
+  bilinear,  // Image.BILINEAR: triangle, support 1
+};
+
+// Bytes of scratch resize_image8 needs; `channels` is 3 (RGB) or 1 (L, grey-scale).
+status resize_scratch(image_size in, image_size out, pixel_window window, resample filter,
+                      std::size_t channels, std::size_t& bytes) noexcept;
+
+// bicubic_resize_rgb8 for either filter and 3 or 1 interleaved channels: exactly PIL's
+// Image.resize(out, filter) of an RGB or L image, cropped to the window.
+status resize_image8(std::span<const std::uint8_t> src, image_size in, image_size out,
+                     pixel_window window, resample filter, std::size_t channels,
+                     std::span<std::byte> scratch, std::span<std::uint8_t> dst) noexcept;
+
+// PIL's convert("L") of `count` RGB pixels: L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+status rgb8_to_l8(std::span<const std::uint8_t> rgb, std::size_t count,
+                  std::span<std::uint8_t> grey) noexcept;
+
 // timm's evaluation transform: constants and the geometry of one image.
 inline constexpr float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
 inline constexpr float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 inline constexpr std::size_t timm_default_size = 224;
 
-struct timm_eval_plan {
-  image_size input;               // the decoded image
-  std::size_t size = 0;           // S: the output is (3, S, S)
-  image_size resized;             // shorter side int(S / 0.875), the other int(s * long / short)
-  pixel_window crop;              // S x S at (round((w - S) / 2), round((h - S) / 2)) of `resized`
-  std::size_t scratch_bytes = 0;  // for timm_eval_rgb8 and timm_eval_preprocess
-  std::size_t output_count = 0;   // 3 * S * S floats
+// A model's data configuration as timm resolves it (resolve_data_config): input_size
+// (channels, S, S), interpolation, crop_pct, mean, std. The evaluation transform is
+//   [convert("L") if channels == 1] -> Resize(floor(S / crop_pct), interpolation) (shorter side)
+//   -> CenterCrop(S) -> ToTensor -> Normalize(mean, std)
+// The defaults are ConViT's ImageNet configuration.
+struct timm_data_config {
+  std::size_t channels = 3;                    // 3: RGB; 1: grey-scale (PIL's "L")
+  std::size_t size = timm_default_size;        // S (square input_size)
+  resample interpolation = resample::bicubic;  // Pillow's filter
+  double crop_pct = 0.875;                     // in (0, 1]
+  float mean[3] = {imagenet_mean[0], imagenet_mean[1], imagenet_mean[2]};  // channels used
+  float std[3] = {imagenet_std[0], imagenet_std[1], imagenet_std[2]};      // each > 0
 };
 
-// Fills `plan` for an input of this size and output side S (> 0). size_overflow when the resized
-// image would have a side over 2^31 - 1 or a size does not fit std::size_t.
+// invalid_argument unless channels is 1 or 3, S > 0, 0 < crop_pct <= 1, every used std is a
+// finite value > 0 and every used mean finite.
+status validate(const timm_data_config& c) noexcept;
+
+struct timm_eval_plan {
+  image_size input;               // the decoded image
+  std::size_t size = 0;           // S: the output is (C, S, S)
+  timm_data_config config;        // what the plan was made for
+  image_size resized;             // shorter side floor(S / crop_pct), the other int(s long / short)
+  pixel_window crop;              // S x S at (round((w - S) / 2), round((h - S) / 2)) of `resized`
+  std::size_t scratch_bytes = 0;  // for timm_eval_rgb8 and timm_eval_preprocess
+  std::size_t output_count = 0;   // C * S * S floats
+};
+
+// Fills `plan` for an input of this size and data configuration. validate(config) errors;
+// size_overflow when the resized image would have a side over 2^31 - 1 or a size does not fit
+// std::size_t.
+status plan_timm_eval(image_size input, const timm_data_config& config,
+                      timm_eval_plan& plan) noexcept;
+// The same with ConViT's ImageNet configuration at output side S (> 0).
 status plan_timm_eval(image_size input, std::size_t size, timm_eval_plan& plan) noexcept;
 
-// The resized and cropped image, S x S RGB bytes (what ToTensor sees), into dst (3 * S * S).
+// The resized and cropped image, S x S RGB bytes (what ToTensor sees), into dst (3 * S * S);
+// invalid_argument for a one-channel plan.
 status timm_eval_rgb8(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
                       std::span<std::byte> scratch, std::span<std::uint8_t> dst) noexcept;
 
@@ -91,7 +135,8 @@ status timm_eval_rgb8(const timm_eval_plan& plan, std::span<const std::uint8_t> 
 status normalize_imagenet(std::span<const std::uint8_t> rgb, std::size_t count,
                           std::span<float> out) noexcept;
 
-// The whole transform: `out` receives plan.output_count floats, layout (3, S, S).
+// The whole transform of an RGB image (w * h * 3 bytes): `out` receives plan.output_count floats,
+// layout (C, S, S); for C = 1 the image is converted to L first.
 status timm_eval_preprocess(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
                             std::span<std::byte> scratch, std::span<float> out) noexcept;
 

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "gpsa/attention.hpp"
+#include "gpsa/convit.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
@@ -65,6 +66,86 @@ gpsa::gpsa_dims cxx_dims(const gpsa_layer_dims& d) noexcept {
 
 bool mul(std::size_t a, std::size_t b, std::size_t& out) noexcept {
   return !gpsa::detail::mul_overflows(a, b, out);
+}
+
+// The C model descriptor as the C++ views, member by member (same names, same order; fields the
+// C++ structs may gain stay at their defaults). block_count must equal depth (checked by
+// validate, shape_mismatch).
+gpsa::convit_config cxx_config(const gpsa_convit_config& c) noexcept {
+  gpsa::convit_config x;
+  x.image_size = c.image_size;
+  x.patch_size = c.patch_size;
+  x.channels = c.channels;
+  x.dim = c.dim;
+  x.heads = c.heads;
+  x.depth = c.depth;
+  x.local_up_to_layer = c.local_up_to_layer;
+  x.mlp_hidden = c.mlp_hidden;
+  x.classes = c.classes;
+  x.eps = c.eps;
+  return x;
+}
+
+// The blocks are converted into a fixed array on the stack: a model deeper than
+// GPSA_CONVIT_MAX_BLOCKS is size_overflow (C++ callers have no such limit). 32 blocks of views are
+// 2.4 KB of stack on a 32-bit target.
+constexpr std::size_t kMaxCBlocks = GPSA_CONVIT_MAX_BLOCKS;
+struct cxx_model {
+  gpsa::convit_block_weights blocks[kMaxCBlocks];
+  gpsa::convit_weights w;
+};
+
+gpsa::status to_cxx(const gpsa_convit_weights* c, cxx_model& m) noexcept {
+  if (c == nullptr) return gpsa::status::invalid_argument;
+  if (c->blocks == nullptr && c->block_count != 0) return gpsa::status::invalid_argument;
+  if (c->block_count > kMaxCBlocks) return gpsa::status::size_overflow;
+  for (std::size_t i = 0; i < c->block_count; ++i) {
+    const gpsa_convit_block_weights& b = c->blocks[i];
+    gpsa::convit_block_weights& x = m.blocks[i];
+    x.norm1_weight = b.norm1_weight;
+    x.norm1_bias = b.norm1_bias;
+    x.qk_weight = b.qk_weight;
+    x.qk_bias = b.qk_bias;
+    x.v_weight = b.v_weight;
+    x.v_bias = b.v_bias;
+    x.pos_proj_weight = b.pos_proj_weight;
+    x.pos_proj_bias = b.pos_proj_bias;
+    x.gating_param = b.gating_param;
+    x.qkv_weight = b.qkv_weight;
+    x.qkv_bias = b.qkv_bias;
+    x.proj_weight = b.proj_weight;
+    x.proj_bias = b.proj_bias;
+    x.norm2_weight = b.norm2_weight;
+    x.norm2_bias = b.norm2_bias;
+    x.fc1_weight = b.fc1_weight;
+    x.fc1_bias = b.fc1_bias;
+    x.fc2_weight = b.fc2_weight;
+    x.fc2_bias = b.fc2_bias;
+  }
+  m.w.config = cxx_config(c->config);
+  m.w.patch_weight = c->patch_weight;
+  m.w.patch_bias = c->patch_bias;
+  m.w.pos_embed = c->pos_embed;
+  m.w.cls_token = c->cls_token;
+  m.w.blocks = std::span<const gpsa::convit_block_weights>(m.blocks, c->block_count);
+  m.w.norm_weight = c->norm_weight;
+  m.w.norm_bias = c->norm_bias;
+  m.w.head_weight = c->head_weight;
+  m.w.head_bias = c->head_bias;
+  m.w.packed = c->packed;
+  return gpsa::validate(m.w);
+}
+
+bool to_plan(gpsa_convit_plan p, gpsa::convit_plan& out) noexcept {
+  switch (p) {
+    case GPSA_CONVIT_FAST:
+      out = gpsa::convit_plan::fast;
+      return true;
+    case GPSA_CONVIT_LOW_MEMORY:
+      out = gpsa::convit_plan::low_memory;
+      return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -181,6 +262,61 @@ gpsa_status gpsa_layer_forward(const gpsa_layer_dims* dims, const gpsa_layer_wei
   return to_c(gpsa::gpsa_forward(w, view, dims->batch, std::span<const float>(x, x_len),
                                  std::span<float>(y, y_len), std::span<float>(attn, attn_len),
                                  std::span<float>(scratch, scratch_len)));
+}
+
+gpsa_status gpsa_convit_folded_size(const gpsa_convit_config* config, size_t* folded_len) {
+  if (config == nullptr || folded_len == nullptr) return GPSA_INVALID_ARGUMENT;
+  std::size_t n = 0;
+  const gpsa::status s = gpsa::convit_folded_size(cxx_config(*config), n);
+  if (s == gpsa::status::ok) *folded_len = n;
+  return to_c(s);
+}
+
+gpsa_status gpsa_convit_fold(const gpsa_convit_weights* weights, float* folded, size_t folded_len) {
+  if (folded == nullptr && folded_len != 0) return GPSA_INVALID_ARGUMENT;
+  cxx_model m;
+  if (const gpsa::status s = to_cxx(weights, m); s != gpsa::status::ok) return to_c(s);
+  return to_c(gpsa::convit_fold(m.w, std::span<float>(folded, folded_len)));
+}
+
+gpsa_status gpsa_convit_scratch_size(const gpsa_convit_config* config, gpsa_convit_plan plan,
+                                     size_t batch, size_t* scratch_len) {
+  gpsa::convit_plan p{};
+  if (config == nullptr || scratch_len == nullptr || !to_plan(plan, p))
+    return GPSA_INVALID_ARGUMENT;
+  std::size_t n = 0;
+  const gpsa::status s = gpsa::convit_scratch_size(cxx_config(*config), p, batch, 1, n);
+  if (s == gpsa::status::ok) *scratch_len = n;
+  return to_c(s);
+}
+
+gpsa_status gpsa_convit_forward(const gpsa_convit_weights* weights, const float* folded,
+                                size_t folded_len, gpsa_convit_plan plan, size_t batch,
+                                const float* images, size_t images_len, float* logits,
+                                size_t logits_len, float* features, size_t features_len,
+                                float* scratch, size_t scratch_len) {
+  gpsa::convit_plan p{};
+  if (!to_plan(plan, p)) return GPSA_INVALID_ARGUMENT;
+  if ((folded == nullptr && folded_len != 0) || (images == nullptr && images_len != 0) ||
+      (logits == nullptr && logits_len != 0) || (features == nullptr && features_len != 0) ||
+      (scratch == nullptr && scratch_len != 0))
+    return GPSA_INVALID_ARGUMENT;
+  cxx_model m;
+  if (const gpsa::status s = to_cxx(weights, m); s != gpsa::status::ok) return to_c(s);
+  const gpsa::convit_config& c = m.w.config;
+  std::size_t image_floats = 0, logit_floats = 0, feature_floats = 0;
+  if (!mul(batch, c.channels, image_floats) || !mul(image_floats, c.image_size, image_floats) ||
+      !mul(image_floats, c.image_size, image_floats) || !mul(batch, c.classes, logit_floats) ||
+      !mul(batch, c.tokens(), feature_floats) || !mul(feature_floats, c.dim, feature_floats))
+    return GPSA_SIZE_OVERFLOW;
+  if (batch == 0) return GPSA_OK;
+  if (images == nullptr || logits == nullptr) return GPSA_INVALID_ARGUMENT;
+  if (images_len != image_floats || logits_len != logit_floats ||
+      (features != nullptr && features_len != feature_floats))
+    return GPSA_SHAPE_MISMATCH;
+  return to_c(gpsa::convit_forward(m.w, std::span<const float>(folded, folded_len), p, batch,
+                                   images, logits, features,
+                                   std::span<float>(scratch, scratch_len)));
 }
 
 }  // extern "C"

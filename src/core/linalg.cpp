@@ -78,7 +78,7 @@ struct scalar_kernel {
     // Rows past the edge repeat the last real row: computed, never stored.
     const float* a_rows[MR];
     for (std::size_t r = 0; r < MR; ++r) a_rows[r] = a + (r < mr ? r : mr - 1) * a_rs;
-#if defined(__GNUC__)
+#if defined(__GNUC__) && kVecFloats > 2
     using vec = float __attribute__((vector_size(kVecFloats * sizeof(float))));
     vec acc[MR][3] = {};
     for (std::size_t p = 0; p < kc; ++p) {
@@ -92,14 +92,23 @@ struct scalar_kernel {
     float out[MR * NR];
     std::memcpy(out, acc, sizeof out);
 #else
-    float out[MR * NR] = {};
+    // A plain scalar FPU (e.g. Cortex-M4F: 32 single registers): the MR x NR accumulators, a
+    // row of B and one value of A fit the register file when every loop is unrolled.
+    float acc[MR][NR] = {};
     for (std::size_t p = 0; p < kc; ++p) {
       const float* brow = bp + p * b_ks;
+      float b[NR];
+#pragma GCC unroll 16
+      for (std::size_t j = 0; j < NR; ++j) b[j] = brow[j];
+#pragma GCC unroll 16
       for (std::size_t r = 0; r < MR; ++r) {
         const float av = a_rows[r][p * a_ks];
-        for (std::size_t j = 0; j < NR; ++j) out[r * NR + j] += av * brow[j];
+#pragma GCC unroll 16
+        for (std::size_t j = 0; j < NR; ++j) acc[r][j] += av * b[j];
       }
     }
+    float out[MR * NR];
+    std::memcpy(out, acc, sizeof out);
 #endif
     float t[MR * NR];
     for (std::size_t r = 0; r < MR; ++r)

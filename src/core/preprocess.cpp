@@ -31,24 +31,38 @@ double cubic(double x) noexcept {
   return 0.0;
 }
 
+// Pillow's bilinear (triangle) kernel, support 1.
+double triangle(double x) noexcept {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return 1.0 - x;
+  return 0.0;
+}
+
 // The resampling geometry of one axis (Pillow's precompute_coeffs, box = the whole image).
 struct axis {
   std::size_t in_size = 0;
+  resample filter = resample::bicubic;
   double scale = 0;    // input samples per output sample
-  double support = 0;  // kernel half-width in input samples: 2 * max(1, scale)
+  double support = 0;  // kernel half-width in input samples: the filter's support * max(1, scale)
   double ss = 0;       // 1 / max(1, scale): input distance -> kernel argument
   std::size_t taps = 0;
 };
 
-status make_axis(std::size_t in_size, std::size_t out_size, axis& a) noexcept {
+double kernel(const axis& a, double x) noexcept {
+  return a.filter == resample::bilinear ? triangle(x) : cubic(x);
+}
+
+status make_axis(std::size_t in_size, std::size_t out_size, resample filter, axis& a) noexcept {
   if (in_size == 0 || out_size == 0) return status::invalid_argument;
+  if (filter != resample::bicubic && filter != resample::bilinear) return status::invalid_argument;
   if (in_size > max_side || out_size > max_side) return status::size_overflow;
   a.in_size = in_size;
+  a.filter = filter;
   // PIL passes the box (0, 0, w, h) as C floats: in1 - in0 is a float subtraction.
   const float in1 = static_cast<float>(in_size), in0 = 0.0f;
   a.scale = static_cast<double>(in1 - in0) / static_cast<double>(out_size);
   const double filterscale = a.scale < 1.0 ? 1.0 : a.scale;
-  a.support = 2.0 * filterscale;
+  a.support = (filter == resample::bilinear ? 1.0 : 2.0) * filterscale;
   a.ss = 1.0 / filterscale;
   const double half = std::ceil(a.support);
   if (half > static_cast<double>(max_side)) return status::size_overflow;
@@ -80,7 +94,7 @@ void weights_of(const axis& a, std::size_t out_index, std::int32_t* w, std::size
   bounds_of(a, out_index, first, count);
   const double center = center_of(a, out_index);
   const auto raw = [&](std::size_t x) {
-    return cubic((static_cast<double>(x + first) - center + 0.5) * a.ss);
+    return kernel(a, (static_cast<double>(x + first) - center + 0.5) * a.ss);
   };
   double ww = 0.0;
   for (std::size_t x = 0; x < count; ++x) ww += raw(x);
@@ -130,8 +144,9 @@ void fill_coeffs(const axis& a, std::size_t start, std::size_t n, const coeffs& 
   }
 }
 
-// Everything bicubic_resize_rgb8 needs to know before touching pixels.
+// Everything resize_image8 needs to know before touching pixels.
 struct resize_plan {
+  std::size_t ch = 3;  // interleaved channels: 3 (RGB) or 1 (L)
   axis ax, ay;
   bool horizontal = false, vertical = false;  // Pillow skips a pass whose size is unchanged
   std::size_t row0 = 0, row1 = 0;             // source rows the window needs
@@ -140,13 +155,15 @@ struct resize_plan {
   std::size_t bytes = 0;                      // total scratch, alignment slack included
 };
 
-status make_resize_plan(image_size in, image_size out, pixel_window win, resize_plan& p) noexcept {
-  if (win.width == 0 || win.height == 0) return status::invalid_argument;
+status make_resize_plan(image_size in, image_size out, pixel_window win, resample filter,
+                        std::size_t ch, resize_plan& p) noexcept {
+  if (win.width == 0 || win.height == 0 || (ch != 1 && ch != 3)) return status::invalid_argument;
+  p.ch = ch;
   if (win.left > out.width || win.width > out.width - win.left || win.top > out.height ||
       win.height > out.height - win.top)
     return status::invalid_argument;
-  if (status s = make_axis(in.width, out.width, p.ax); s != status::ok) return s;
-  if (status s = make_axis(in.height, out.height, p.ay); s != status::ok) return s;
+  if (status s = make_axis(in.width, out.width, filter, p.ax); s != status::ok) return s;
+  if (status s = make_axis(in.height, out.height, filter, p.ay); s != status::ok) return s;
   p.horizontal = in.width != out.width;
   p.vertical = in.height != out.height;
   if (p.vertical) {
@@ -165,7 +182,7 @@ status make_resize_plan(image_size in, image_size out, pixel_window win, resize_
     return s;
   std::size_t row = 0, tmp = 0;
   if (p.horizontal && p.vertical) {
-    if (mul_overflows(win.width, 3, row) || mul_overflows(row, p.row1 - p.row0, tmp))
+    if (mul_overflows(win.width, ch, row) || mul_overflows(row, p.row1 - p.row0, tmp))
       return status::size_overflow;
   }
   p.tmp_bytes = tmp;
@@ -193,34 +210,29 @@ coeffs carve(std::byte*& at, std::size_t n, std::size_t taps) noexcept {
   return c;
 }
 
-// out[r][j] = sum_t in[r][first_j + t] * w_j[t] for rows r of `rows`, 3 channels.
+// out[r][j] = sum_t in[r][first_j + t] * w_j[t] for rows r of `rows`, `ch` channels (3 or 1).
 void horizontal_pass(const std::uint8_t* in, std::size_t in_stride, std::size_t rows,
-                     const coeffs& c, std::size_t n, std::uint8_t* out,
+                     const coeffs& c, std::size_t n, std::size_t ch, std::uint8_t* out,
                      std::size_t out_stride) noexcept {
   for (std::size_t r = 0; r < rows; ++r) {
     const std::uint8_t* src = in + r * in_stride;
     std::uint8_t* dst = out + r * out_stride;
     for (std::size_t j = 0; j < n; ++j) {
       const std::int32_t* k = c.w + j * c.taps;
-      const std::uint8_t* s = src + 3 * static_cast<std::size_t>(c.first[j]);
-      std::int32_t s0 = 1 << (bicubic_precision_bits - 1), s1 = s0, s2 = s0;
-      for (std::size_t t = 0, m = c.count[j]; t < m; ++t, s += 3) {
-        s0 += s[0] * k[t];
-        s1 += s[1] * k[t];
-        s2 += s[2] * k[t];
+      for (std::size_t q = 0; q < ch; ++q) {
+        const std::uint8_t* s = src + ch * static_cast<std::size_t>(c.first[j]) + q;
+        std::int32_t acc = 1 << (bicubic_precision_bits - 1);
+        for (std::size_t t = 0, m = c.count[j]; t < m; ++t, s += ch) acc += s[0] * k[t];
+        dst[ch * j + q] = clip8(acc);
       }
-      dst[3 * j + 0] = clip8(s0);
-      dst[3 * j + 1] = clip8(s1);
-      dst[3 * j + 2] = clip8(s2);
     }
   }
 }
 
-// out[i][x] = sum_t in[first_i - row0 + t][x] * w_i[t], for `width` RGB pixels per row.
+// out[i][x] = sum_t in[first_i - row0 + t][x] * w_i[t], for `values` bytes per row.
 void vertical_pass(const std::uint8_t* in, std::size_t in_stride, std::size_t row0, const coeffs& c,
-                   std::size_t n, std::size_t width, std::uint8_t* out,
+                   std::size_t n, std::size_t values, std::uint8_t* out,
                    std::size_t out_stride) noexcept {
-  const std::size_t values = 3 * width;
   for (std::size_t i = 0; i < n; ++i) {
     const std::int32_t* k = c.w + i * c.taps;
     const std::uint8_t* base = in + (c.first[i] - row0) * in_stride;
@@ -244,7 +256,7 @@ std::size_t half_round_even(std::size_t d) noexcept {
 
 status bicubic_max_taps(std::size_t in_size, std::size_t out_size, std::size_t& taps) noexcept {
   axis a;
-  if (status s = make_axis(in_size, out_size, a); s != status::ok) return s;
+  if (status s = make_axis(in_size, out_size, resample::bicubic, a); s != status::ok) return s;
   taps = a.taps;
   return status::ok;
 }
@@ -253,29 +265,30 @@ status bicubic_weights(std::size_t in_size, std::size_t out_size, std::size_t ou
                        std::span<std::int32_t> weights, std::size_t& first,
                        std::size_t& count) noexcept {
   axis a;
-  if (status s = make_axis(in_size, out_size, a); s != status::ok) return s;
+  if (status s = make_axis(in_size, out_size, resample::bicubic, a); s != status::ok) return s;
   if (out_index >= out_size) return status::invalid_argument;
   if (weights.data() == nullptr || weights.size() < a.taps) return status::buffer_too_small;
   weights_of(a, out_index, weights.data(), first, count);
   return status::ok;
 }
 
-status bicubic_resize_scratch(image_size in, image_size out, pixel_window window,
-                              std::size_t& bytes) noexcept {
+status resize_scratch(image_size in, image_size out, pixel_window window, resample filter,
+                      std::size_t channels, std::size_t& bytes) noexcept {
   resize_plan p;
-  if (status s = make_resize_plan(in, out, window, p); s != status::ok) return s;
+  if (status s = make_resize_plan(in, out, window, filter, channels, p); s != status::ok) return s;
   bytes = p.bytes;
   return status::ok;
 }
 
-status bicubic_resize_rgb8(std::span<const std::uint8_t> src, image_size in, image_size out,
-                           pixel_window win, std::span<std::byte> scratch,
-                           std::span<std::uint8_t> dst) noexcept {
+status resize_image8(std::span<const std::uint8_t> src, image_size in, image_size out,
+                     pixel_window win, resample filter, std::size_t channels,
+                     std::span<std::byte> scratch, std::span<std::uint8_t> dst) noexcept {
   resize_plan p;
-  if (status s = make_resize_plan(in, out, win, p); s != status::ok) return s;
+  if (status s = make_resize_plan(in, out, win, filter, channels, p); s != status::ok) return s;
+  const std::size_t ch = p.ch;
   std::size_t in_stride = 0, src_bytes = 0, out_stride = 0, dst_bytes = 0;
-  if (mul_overflows(in.width, 3, in_stride) || mul_overflows(in_stride, in.height, src_bytes) ||
-      mul_overflows(win.width, 3, out_stride) || mul_overflows(out_stride, win.height, dst_bytes))
+  if (mul_overflows(in.width, ch, in_stride) || mul_overflows(in_stride, in.height, src_bytes) ||
+      mul_overflows(win.width, ch, out_stride) || mul_overflows(out_stride, win.height, dst_bytes))
     return status::size_overflow;
   if (src.data() == nullptr || dst.data() == nullptr) return status::invalid_argument;
   if (src.size() < src_bytes || dst.size() < dst_bytes) return status::buffer_too_small;
@@ -291,27 +304,56 @@ status bicubic_resize_rgb8(std::span<const std::uint8_t> src, image_size in, ima
 
   const std::uint8_t* rows = src.data() + p.row0 * in_stride;
   if (p.horizontal && p.vertical) {
-    horizontal_pass(rows, in_stride, p.row1 - p.row0, cx, win.width, tmp, out_stride);
-    vertical_pass(tmp, out_stride, p.row0, cy, win.height, win.width, dst.data(), out_stride);
+    horizontal_pass(rows, in_stride, p.row1 - p.row0, cx, win.width, ch, tmp, out_stride);
+    vertical_pass(tmp, out_stride, p.row0, cy, win.height, out_stride, dst.data(), out_stride);
   } else if (p.horizontal) {  // rows row0.. are exactly the window's rows
-    horizontal_pass(rows, in_stride, win.height, cx, win.width, dst.data(), out_stride);
+    horizontal_pass(rows, in_stride, win.height, cx, win.width, ch, dst.data(), out_stride);
   } else if (p.vertical) {
-    vertical_pass(rows + 3 * win.left, in_stride, p.row0, cy, win.height, win.width, dst.data(),
+    vertical_pass(rows + ch * win.left, in_stride, p.row0, cy, win.height, out_stride, dst.data(),
                   out_stride);
   } else {
     for (std::size_t r = 0; r < win.height; ++r)
-      std::memcpy(dst.data() + r * out_stride, rows + r * in_stride + 3 * win.left, out_stride);
+      std::memcpy(dst.data() + r * out_stride, rows + r * in_stride + ch * win.left, out_stride);
   }
   return status::ok;
 }
 
-status plan_timm_eval(image_size input, std::size_t size, timm_eval_plan& plan) noexcept {
-  if (size == 0 || input.width == 0 || input.height == 0) return status::invalid_argument;
+status bicubic_resize_scratch(image_size in, image_size out, pixel_window window,
+                              std::size_t& bytes) noexcept {
+  return resize_scratch(in, out, window, resample::bicubic, 3, bytes);
+}
+
+status bicubic_resize_rgb8(std::span<const std::uint8_t> src, image_size in, image_size out,
+                           pixel_window win, std::span<std::byte> scratch,
+                           std::span<std::uint8_t> dst) noexcept {
+  return resize_image8(src, in, out, win, resample::bicubic, 3, scratch, dst);
+}
+
+status validate(const timm_data_config& c) noexcept {
+  if (c.channels != 1 && c.channels != 3) return status::invalid_argument;
+  if (c.size == 0 || !(c.crop_pct > 0.0 && c.crop_pct <= 1.0)) return status::invalid_argument;
+  if (c.interpolation != resample::bicubic && c.interpolation != resample::bilinear)
+    return status::invalid_argument;
+  for (std::size_t i = 0; i < c.channels; ++i)
+    if (!(c.std[i] > 0.0f && c.std[i] <= 3.4028235e38f) ||
+        !(c.mean[i] >= -3.4028235e38f && c.mean[i] <= 3.4028235e38f))
+      return status::invalid_argument;
+  return status::ok;
+}
+
+status plan_timm_eval(image_size input, const timm_data_config& config,
+                      timm_eval_plan& plan) noexcept {
+  if (status s = validate(config); s != status::ok) return s;
+  const std::size_t size = config.size;
+  if (input.width == 0 || input.height == 0) return status::invalid_argument;
   if (size > max_side || input.width > max_side || input.height > max_side)
     return status::size_overflow;
-  // int(S / 0.875) = floor(8 S / 7) exactly: S / 0.875 is an integer only when 7 divides S,
-  // and then the double quotient is exact; otherwise it is >= 1/7 away from one.
-  const std::uint64_t s = 8 * static_cast<std::uint64_t>(size) / 7;
+  // timm: floor(S / crop_pct) in double (Python's math.floor(img_size / crop_pct)). For the
+  // default 0.875 it is floor(8 S / 7) exactly: the double quotient is exact when 7 divides S,
+  // and otherwise >= 1/7 away from an integer.
+  const double scale = std::floor(static_cast<double>(size) / config.crop_pct);
+  if (!(scale <= static_cast<double>(max_side))) return status::size_overflow;
+  const auto s = static_cast<std::uint64_t>(scale);
   const bool wide = input.width > input.height;
   const std::uint64_t shorter = wide ? input.height : input.width;
   const std::uint64_t longer = wide ? input.width : input.height;
@@ -322,30 +364,58 @@ status plan_timm_eval(image_size input, std::size_t size, timm_eval_plan& plan) 
   timm_eval_plan p;
   p.input = input;
   p.size = size;
+  p.config = config;
   p.resized = wide ? image_size{static_cast<std::size_t>(scaled), static_cast<std::size_t>(s)}
                    : image_size{static_cast<std::size_t>(s), static_cast<std::size_t>(scaled)};
-  // s >= S and the other side >= s, so the crop always fits (no padding case).
+  // crop_pct <= 1: s >= S and the other side >= s, so the crop always fits (no padding case).
   p.crop = pixel_window{half_round_even(p.resized.width - size),
                         half_round_even(p.resized.height - size), size, size};
-  std::size_t resize_bytes = 0, pixels = 0, crop_bytes = 0, out_count = 0;
-  if (status st = bicubic_resize_scratch(input, p.resized, p.crop, resize_bytes); st != status::ok)
+  const std::size_t ch = config.channels;
+  std::size_t resize_bytes = 0, pixels = 0, crop_bytes = 0, grey_bytes = 0, out_count = 0;
+  if (status st = resize_scratch(input, p.resized, p.crop, config.interpolation, ch, resize_bytes);
+      st != status::ok)
     return st;
-  if (mul_overflows(size, size, pixels) || mul_overflows(pixels, 3, crop_bytes) ||
-      mul_overflows(pixels, 3, out_count) ||
-      resize_bytes > static_cast<std::size_t>(-1) - crop_bytes)
+  if (mul_overflows(size, size, pixels) || mul_overflows(pixels, ch, crop_bytes) ||
+      mul_overflows(pixels, ch, out_count) ||
+      (ch == 1 && mul_overflows(input.width, input.height, grey_bytes)) ||
+      resize_bytes > static_cast<std::size_t>(-1) - crop_bytes ||
+      resize_bytes + crop_bytes > static_cast<std::size_t>(-1) - grey_bytes)
     return status::size_overflow;
-  p.scratch_bytes = resize_bytes + crop_bytes;
+  p.scratch_bytes = resize_bytes + crop_bytes + grey_bytes;
   p.output_count = out_count;
   plan = p;
   return status::ok;
 }
 
+status plan_timm_eval(image_size input, std::size_t size, timm_eval_plan& plan) noexcept {
+  if (size == 0) return status::invalid_argument;
+  timm_data_config c;
+  c.size = size;
+  return plan_timm_eval(input, c, plan);
+}
+
 status timm_eval_rgb8(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
                       std::span<std::byte> scratch, std::span<std::uint8_t> dst) noexcept {
-  return bicubic_resize_rgb8(rgb, plan.input, plan.resized, plan.crop, scratch, dst);
+  if (plan.config.channels != 3) return status::invalid_argument;
+  return resize_image8(rgb, plan.input, plan.resized, plan.crop, plan.config.interpolation, 3,
+                       scratch, dst);
 }
 
 GPSA_FP_STRICT_BEGIN
+
+namespace {
+
+// ToTensor + Normalize of `count` pixels of `ch` interleaved channels: planar (ch, count).
+void normalize(const std::uint8_t* px, std::size_t count, std::size_t ch, const float* mean,
+               const float* sd, float* out) noexcept {
+  for (std::size_t c = 0; c < ch; ++c) {
+    float* o = out + c * count;
+    for (std::size_t i = 0; i < count; ++i)
+      o[i] = (static_cast<float>(px[ch * i + c]) / 255.0f - mean[c]) / sd[c];
+  }
+}
+
+}  // namespace
 
 status normalize_imagenet(std::span<const std::uint8_t> rgb, std::size_t count,
                           std::span<float> out) noexcept {
@@ -354,16 +424,26 @@ status normalize_imagenet(std::span<const std::uint8_t> rgb, std::size_t count,
   if ((values != 0 && (rgb.data() == nullptr || out.data() == nullptr)))
     return status::invalid_argument;
   if (rgb.size() < values || out.size() < values) return status::buffer_too_small;
-  for (std::size_t c = 0; c < 3; ++c) {
-    const float mean = imagenet_mean[c], sd = imagenet_std[c];
-    float* o = out.data() + c * count;
-    for (std::size_t i = 0; i < count; ++i)
-      o[i] = (static_cast<float>(rgb[3 * i + c]) / 255.0f - mean) / sd;
-  }
+  normalize(rgb.data(), count, 3, imagenet_mean, imagenet_std, out.data());
   return status::ok;
 }
 
 GPSA_FP_STRICT_END
+
+status rgb8_to_l8(std::span<const std::uint8_t> rgb, std::size_t count,
+                  std::span<std::uint8_t> grey) noexcept {
+  std::size_t values = 0;
+  if (mul_overflows(count, 3, values)) return status::size_overflow;
+  if (values != 0 && (rgb.data() == nullptr || grey.data() == nullptr))
+    return status::invalid_argument;
+  if (rgb.size() < values || grey.size() < count) return status::buffer_too_small;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint32_t l = rgb[3 * i] * 19595u + rgb[3 * i + 1] * 38470u + rgb[3 * i + 2] * 7471u +
+                            0x8000u;  // Pillow's L24
+    grey[i] = static_cast<std::uint8_t>(l >> 16);
+  }
+  return status::ok;
+}
 
 status timm_eval_preprocess(const timm_eval_plan& plan, std::span<const std::uint8_t> rgb,
                             std::span<std::byte> scratch, std::span<float> out) noexcept {
@@ -372,14 +452,30 @@ status timm_eval_preprocess(const timm_eval_plan& plan, std::span<const std::uin
     return status::buffer_too_small;
   if (out.data() == nullptr) return status::invalid_argument;
   if (out.size() < plan.output_count) return status::buffer_too_small;
-  // The 8-bit crop goes at the end of scratch, after what the resize uses.
-  const std::size_t crop_bytes = plan.output_count;  // 3 * S * S bytes
-  const std::size_t resize_bytes = plan.scratch_bytes - crop_bytes;
+  const std::size_t ch = plan.config.channels;
+  std::size_t pixels = 0, rgb_bytes = 0;
+  if (mul_overflows(plan.input.width, plan.input.height, pixels) ||
+      mul_overflows(pixels, 3, rgb_bytes))
+    return status::size_overflow;
+  if (rgb.data() == nullptr) return status::invalid_argument;
+  if (rgb.size() < rgb_bytes) return status::buffer_too_small;
+  // Scratch: [resize work | the 8-bit crop (ch * S * S) | the grey image (ch == 1: w * h)].
+  const std::size_t crop_bytes = plan.output_count;
+  const std::size_t grey_bytes = ch == 1 ? pixels : 0;
+  const std::size_t resize_bytes = plan.scratch_bytes - crop_bytes - grey_bytes;
   auto* crop = reinterpret_cast<std::uint8_t*>(scratch.data() + resize_bytes);
-  if (status s = timm_eval_rgb8(plan, rgb, scratch.first(resize_bytes), {crop, crop_bytes});
+  std::span<const std::uint8_t> src = rgb;
+  if (ch == 1) {
+    auto* grey = crop + crop_bytes;
+    if (status s = rgb8_to_l8(rgb, pixels, {grey, grey_bytes}); s != status::ok) return s;
+    src = {grey, grey_bytes};
+  }
+  if (status s = resize_image8(src, plan.input, plan.resized, plan.crop, plan.config.interpolation,
+                               ch, scratch.first(resize_bytes), {crop, crop_bytes});
       s != status::ok)
     return s;
-  return normalize_imagenet({crop, crop_bytes}, plan.size * plan.size, out);
+  normalize(crop, plan.size * plan.size, ch, plan.config.mean, plan.config.std, out.data());
+  return status::ok;
 }
 
 }  // namespace gpsa

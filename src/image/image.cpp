@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -316,8 +317,9 @@ rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& n
   return img;
 }
 
-std::string resized_text(image_size in, std::size_t size) {
-  const std::uint64_t s = 8 * static_cast<std::uint64_t>(size) / 7;
+// The resized size timm's transform asks for, for the message when it is too large.
+std::string resized_text(image_size in, const timm_data_config& c) {
+  const auto s = static_cast<std::uint64_t>(std::floor(static_cast<double>(c.size) / c.crop_pct));
   const std::uint64_t shorter = std::min(in.width, in.height),
                       longer = std::max(in.width, in.height);
   return std::to_string(s) + " x " + std::to_string(s * longer / shorter);
@@ -337,10 +339,14 @@ rgb8_image read(const std::filesystem::path& path) {
   return decode(bytes, path.string());
 }
 
-io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::string& name) {
+io::tensor preprocess(const rgb8_image& image, const timm_data_config& config,
+                      const std::string& name) {
+  const std::size_t size = config.size;
   if (size == 0 || size > max_size)
     fail(name, "output size " + std::to_string(size) + " is out of range (1 to " +
                    std::to_string(max_size) + ")");
+  if (validate(config) != status::ok)
+    fail(name, "invalid data configuration (channels 1 or 3, 0 < crop_pct <= 1, std > 0)");
   const image_size in{image.width, image.height};
   std::size_t need = 0;
   if (in.width == 0 || in.height == 0 || detail::mul_overflows(in.width * 3, in.height, need) ||
@@ -349,21 +355,27 @@ io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::stri
                    " bytes, fewer than " + std::to_string(image.width) + "x" +
                    std::to_string(image.height) + " pixels need");
   timm_eval_plan plan;
-  if (const status s = plan_timm_eval(in, size, plan); s != status::ok) {
+  if (const status s = plan_timm_eval(in, config, plan); s != status::ok) {
     if (s == status::size_overflow)
       fail(name, std::to_string(in.width) + "x" + std::to_string(in.height) +
-                     " would be resized to " + resized_text(in, size) + " for size " +
+                     " would be resized to " + resized_text(in, config) + " for size " +
                      std::to_string(size) + ", over PIL's limit of 2^31 - 1 per side");
     fail(name, std::string("cannot preprocess: ") + status_message(s));
   }
   std::vector<std::byte> scratch;
   resize_or_fail(scratch, plan.scratch_bytes, name, "the resize");
   io::tensor t;
-  t.shape = {1, 3, size, size};
+  t.shape = {1, config.channels, size, size};
   resize_or_fail(t.data, plan.output_count, name, "the output tensor");
   if (const status s = timm_eval_preprocess(plan, image.pixels, scratch, t.data); s != status::ok)
     fail(name, std::string("cannot preprocess: ") + status_message(s));
   return t;
+}
+
+io::tensor preprocess(const rgb8_image& image, std::size_t size, const std::string& name) {
+  timm_data_config c;
+  c.size = size;
+  return preprocess(image, c, name);
 }
 
 io::tensor preprocess_file(const std::filesystem::path& path, std::size_t size) {

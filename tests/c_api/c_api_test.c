@@ -6,17 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "c_test_util.h"
 #include "gpsa/gpsa.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
 
 /* Deterministic pseudo-random floats in [lo, hi) (a 32-bit LCG; quality is not the point). */
 static unsigned long lcg_state = 12345u;
