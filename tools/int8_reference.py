@@ -15,6 +15,9 @@ Needs NumPy only (Debian: python3-numpy; run it with /usr/bin/python3). Commands
       (with --labels), top-1 agreement, the worst logit difference and where the error comes from.
   random    --weights M.safetensors [--calibration-images 32] [--images 256] [--seed 0]
       the same on images drawn from N(0, 1) (any ConViT configuration, no data set needed).
+  model     --weights M.safetensors --calibration xc.npy --input x.npy [--labels y.npy] --out F
+      the C++ whole-model tests' fixture: every activation amax and the int8 logits of x.npy
+      (a safetensors file).
   kernels   --out DIR
       writes the fixtures of the C++ kernel tests (tests/golden/int8/): quantisation and int8
       linear-layer cases taken from the digits model's calibration pass.
@@ -532,6 +535,25 @@ def cmd_kernels(a):
     print(f"{path}: {', '.join(f'{k} {list(np.shape(v))}' for k, v in t.items())}")
 
 
+def cmd_model(a):
+    """The whole model's fixture for the C++ forward: every activation amax (forward order) from
+    the calibration, and the int8 logits of the input images."""
+    w = load_safetensors(a.weights)
+    cfg = config_of(w)
+    model = Int8Model(w, cfg)
+    model.calibrate(np.load(a.calibration))
+    x = np.load(a.input)
+    logits = model.forward(x)
+    t = {"amax": np.array(list(model.amax.values()), dtype=F32), "logits": logits}
+    meta = {"made_by": "tools/int8_reference.py model " + " ".join(sys.argv[2:]),
+            "points": ",".join(model.amax.keys()),
+            "scheme": "docs/DESIGN.md section 9"}
+    write_safetensors(a.out, t, meta)
+    if a.labels:
+        print(f"int8 accuracy {int((logits.argmax(1) == np.load(a.labels)).sum())}/{len(x)}")
+    print(f"{a.out}: amax {list(t['amax'].shape)}, logits {list(logits.shape)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -557,8 +579,15 @@ def main():
     k.add_argument("--calibration", required=True)
     k.add_argument("--rows", type=int, default=8, help="token rows of the fc2 and norm1 cases")
     k.add_argument("--out", required=True)
+    o = sub.add_parser("model")
+    o.add_argument("--weights", required=True)
+    o.add_argument("--calibration", required=True)
+    o.add_argument("--input", required=True)
+    o.add_argument("--labels")
+    o.add_argument("--out", required=True)
     a = ap.parse_args()
-    {"evaluate": cmd_evaluate, "random": cmd_random, "kernels": cmd_kernels}[a.cmd](a)
+    {"evaluate": cmd_evaluate, "random": cmd_random, "kernels": cmd_kernels,
+     "model": cmd_model}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 
 #include "gpsa/attention.hpp"
 #include "gpsa/convit.hpp"
+#include "gpsa/convit_int8.hpp"
 #include "gpsa/fold.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
@@ -317,6 +318,47 @@ gpsa_status gpsa_convit_forward(const gpsa_convit_weights* weights, const float*
   return to_c(gpsa::convit_forward(m.w, std::span<const float>(folded, folded_len), p, batch,
                                    images, logits, features,
                                    std::span<float>(scratch, scratch_len)));
+}
+
+gpsa_status gpsa_convit_int8_scratch_size(const gpsa_convit_config* config, size_t* scratch_len) {
+  if (config == nullptr || scratch_len == nullptr) return GPSA_INVALID_ARGUMENT;
+  std::size_t n = 0;
+  const gpsa::status s = gpsa::convit_int8_scratch_size(cxx_config(*config), n);
+  if (s == gpsa::status::ok) *scratch_len = n;
+  return to_c(s);
+}
+
+gpsa_status gpsa_convit_int8_forward(const gpsa_convit_int8_weights* weights, size_t batch,
+                                     const float* images, size_t images_len, float* logits,
+                                     size_t logits_len, float* scratch, size_t scratch_len) {
+  if (weights == nullptr || (images == nullptr && images_len != 0) ||
+      (logits == nullptr && logits_len != 0) || (scratch == nullptr && scratch_len != 0) ||
+      (weights->blocks == nullptr && weights->block_count != 0) ||
+      (weights->activation_amax == nullptr && weights->activation_count != 0) ||
+      (weights->folded == nullptr && weights->folded_len != 0))
+    return GPSA_INVALID_ARGUMENT;
+  gpsa::convit_int8_weights w;
+  w.config = cxx_config(weights->config);
+  w.patch = weights->patch;
+  w.pos_embed = weights->pos_embed;
+  w.cls_token = weights->cls_token;
+  w.blocks = {weights->blocks, weights->block_count};
+  w.norm_weight = weights->norm_weight;
+  w.norm_bias = weights->norm_bias;
+  w.head = weights->head;
+  w.activation_amax = {weights->activation_amax, weights->activation_count};
+  w.folded = {weights->folded, weights->folded_len};
+  if (const gpsa::status s = gpsa::validate(w); s != gpsa::status::ok) return to_c(s);
+  const gpsa::convit_config& c = w.config;
+  std::size_t image_floats = 0, logit_floats = 0;
+  if (!mul(batch, c.channels, image_floats) || !mul(image_floats, c.image_size, image_floats) ||
+      !mul(image_floats, c.image_size, image_floats) || !mul(batch, c.classes, logit_floats))
+    return GPSA_SIZE_OVERFLOW;
+  if (batch == 0) return GPSA_OK;
+  if (images == nullptr || logits == nullptr) return GPSA_INVALID_ARGUMENT;
+  if (images_len != image_floats || logits_len != logit_floats) return GPSA_SHAPE_MISMATCH;
+  return to_c(
+      gpsa::convit_int8_forward(w, batch, images, logits, std::span<float>(scratch, scratch_len)));
 }
 
 }  // extern "C"
