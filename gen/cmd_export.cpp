@@ -18,6 +18,7 @@
 #include "gpsa/gpsa.h"
 #include "gpsa/io.hpp"
 #include "gpsa/model.hpp"
+#include "int8_calibration.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -28,6 +29,9 @@ struct export_options {
   std::string output;
   std::string flash;
   std::string ram;
+  std::string calibration;  // --int8 --calibration x.npy
+  bool int8 = false;
+  bool has_calibration = false;
 };
 
 // Bytes of C text per parameter at most: a literal such as "-1.17549435e-38f, " plus its share
@@ -60,6 +64,55 @@ std::size_t parse_bytes(const std::string& text, const char* flag) {
   return v * unit;
 }
 
+// --int8: the model quantised and calibrated (int8_calibration.hpp), written by
+// codegen::convit_int8_header; the same --flash / --ram checks with the int8 sizes.
+void run_export_int8(const export_options& o, const convit& model, const std::string& sha256,
+                     std::size_t flash, std::size_t ram, io::output_set& out,
+                     io::output_file& target) {
+  const convit_config& c = model.config();
+  const calibrated q = calibrated_int8(model, o.calibration);
+  const codegen::convit_int8_header_sizes sizes =
+      codegen::convit_int8_header_size(q.model.weights());
+  const std::string subject = io::display_path(o.weights);
+  const std::size_t flash_need =
+      sizes.code_bytes + sizes.float_bytes + sizes.folded_bytes + sizes.view_bytes;
+  const std::size_t io_bytes = (c.channels * c.image_size * c.image_size + c.classes) * 4;
+  const std::size_t ram_need = sizes.scratch_bytes + io_bytes;
+  if (flash != 0 && flash_need > flash)
+    throw cli_error(subject + ": the int8 model needs " + std::to_string(flash_need) +
+                    " bytes of flash (int8 codes " + std::to_string(sizes.code_bytes) +
+                    ", floats " + std::to_string(sizes.float_bytes) + ", folded state " +
+                    std::to_string(sizes.folded_bytes) + ", views " +
+                    std::to_string(sizes.view_bytes) + "), more than --flash " +
+                    std::to_string(flash) + " before any code");
+  if (ram != 0 && ram_need > ram)
+    throw cli_error(subject + ": the int8 forward needs " + std::to_string(ram_need) +
+                    " bytes of RAM (scratch " + std::to_string(sizes.scratch_bytes) +
+                    ", one image and its logits " + std::to_string(io_bytes) +
+                    "), more than --ram " + std::to_string(ram) + " before any stack");
+  io::byte_budget text("-o '" + io::display_path(o.output) + "'", io::max_output_bytes);
+  text.add("C text of the parameters",
+           {sizes.code_bytes + sizes.float_bytes / 4 + sizes.folded_bytes / 4}, kCBytesPerValue);
+  if (!text.ok()) throw cli_error(text.message() + " for one output file");
+
+  codegen::header_options h;
+  h.symbol = o.name;
+  h.from.source_name = std::filesystem::path(o.weights).filename().string();
+  h.from.source_sha256 = sha256;
+  h.from.command = "gpsa export --int8 --calibration " +
+                   std::filesystem::path(o.calibration).filename().string() + " --weights " +
+                   h.from.source_name + " --name " + o.name;
+  target.write(codegen::convit_int8_header(q.model.weights(), h));
+  out.commit();
+  std::cout << q.summary << '\n'
+            << io::display_path(o.output) << ": ConViT " << c.channels << 'x' << c.image_size << 'x'
+            << c.image_size << ", D = " << c.dim << ", H = " << c.heads << ", depth " << c.depth
+            << " (" << c.local_up_to_layer << " GPSA), " << c.classes << " classes, int8; flash "
+            << flash_need << " B (int8 codes " << sizes.code_bytes << ", floats "
+            << sizes.float_bytes << ", folded " << sizes.folded_bytes << ", views "
+            << sizes.view_bytes << "), RAM scratch " << sizes.scratch_bytes << " B\n";
+}
+
 void run_export(const export_options& o) {
   require_path("--weights", o.weights);
   require_path("-o", o.output, true);
@@ -76,8 +129,17 @@ void run_export(const export_options& o) {
   const std::size_t flash = o.flash.empty() ? 0 : parse_bytes(o.flash, "--flash");
   const std::size_t ram = o.ram.empty() ? 0 : parse_bytes(o.ram, "--ram");
 
+  if (o.has_calibration && !o.int8)
+    throw cli_error("--calibration '" + io::printable(o.calibration, 200) +
+                    "' sets the int8 model's scales: add --int8 (or drop --calibration)");
+  if (o.int8 && !o.has_calibration)
+    throw cli_error(
+        "--int8 needs --calibration x.npy: images (n,C,S,S) to set the activation "
+        "scales on (e.g. a few dozen training images)");
+
   io::output_set out;
   out.add_input(o.weights, "--weights");
+  if (o.int8) out.add_input(o.calibration, "--calibration");
   io::output_file& target = out.add(o.output, "-o");
   std::string sha256;
   io::safetensors_file file;
@@ -93,6 +155,10 @@ void run_export(const export_options& o) {
     throw cli_error(io::display_path(o.weights) + ": unsupported configuration: depth " +
                     std::to_string(c.depth) + " blocks, the C API takes at most " +
                     std::to_string(GPSA_CONVIT_MAX_BLOCKS) + " (GPSA_CONVIT_MAX_BLOCKS)");
+  if (o.int8) {
+    run_export_int8(o, model, sha256, flash, ram, out, target);
+    return;
+  }
   const codegen::convit_header_sizes sizes = codegen::convit_header_size(model.weights());
 
   // The part's budget: what the header puts in flash, and what one forward needs in RAM (the
@@ -149,7 +215,16 @@ void add_export(CLI::App& app) {
   cmd->add_option("--ram", o->ram,
                   "refuse a model whose forward (low-memory scratch, one image, logits) needs "
                   "more bytes of RAM (e.g. 128K)");
-  cmd->callback([o] { run_export(*o); });
+  cmd->add_flag("--int8", o->int8,
+                "write the model quantised to int8 (per-channel weights, calibrated activation "
+                "scales; docs/int8.md); needs --calibration");
+  CLI::Option* cal = cmd->add_option(
+      "--calibration", o->calibration,
+      "with --int8: images (n,C,S,S) float32/float64 .npy the activation scales are set on");
+  cmd->callback([o, cal] {
+    o->has_calibration = cal->count() > 0;
+    run_export(*o);
+  });
 }
 
 }  // namespace gpsa::cli
