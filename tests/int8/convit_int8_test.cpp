@@ -288,3 +288,37 @@ TEST(ConvitInt8CApi, ForwardAndScratchMacro) {
 }
 
 }  // namespace
+
+namespace {
+
+// Other configurations: the two golden timm ConViTs of tests/golden/convit (64 px, D = 96,
+// H = 2, 3 GPSA + 1 MHSA; 112 px, D = 192, H = 4, 2 GPSA + 1 MHSA, qkv bias, 100 classes),
+// calibrated on their own x.npy: amax and logits equal the NumPy reference's
+// (tests/golden/int8/<model>.safetensors) bit for bit, top-1 equals timm's float32 one, and the
+// worst logit difference from timm's logits stays below 0.15 (measured: 0.075 and 0.093).
+TEST(ConvitInt8, GoldenConfigurationsQuantise) {
+  for (const std::string name : {"convit_micro_4x4", "convit_7x7_bias"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = golden("convit/" + name + "/");
+    const gpsa::convit m = gpsa::convit::load(dir + "model.safetensors");
+    const gpsa::io::tensor x = gpsa::io::read_npy(dir + "x.npy");
+    const gpsa::io::tensor timm = gpsa::io::read_npy(dir + "logits.npy");
+    const auto ref = gpsa::io::read_safetensors(golden("int8/" + name + ".safetensors"));
+    const std::size_t B = x.shape[0], K = m.config().classes;
+    const gpsa::convit_int8 q = gpsa::convit_int8::quantize(m, x.data, B);
+    EXPECT_EQ(mismatches(q.weights().activation_amax, ref.at("amax").data), 0u);
+    const std::vector<float> logits = q.forward(x.data, B);
+    EXPECT_EQ(mismatches(logits, ref.at("logits").data), 0u) << "of " << logits.size();
+    double worst = 0.0;
+    for (std::size_t b = 0; b < B; ++b) {
+      EXPECT_EQ(argmax(&logits[b * K], K), argmax(&timm.data[b * K], K)) << "image " << b;
+      for (std::size_t k = 0; k < K; ++k)
+        worst = std::max(worst, std::fabs(static_cast<double>(logits[b * K + k]) -
+                                          static_cast<double>(timm.data[b * K + k])));
+    }
+    std::printf("int8 %s: %zu image(s), worst |logit - timm| %.4f\n", name.c_str(), B, worst);
+    EXPECT_LT(worst, 0.15);
+  }
+}
+
+}  // namespace
