@@ -400,6 +400,12 @@ GPSA_HEADERS = {
 DIGITS = os.path.join("tests", "golden", "digits", "convit_digits")
 GPSA_HEADERS["digits_model.h"] = ["export", "--weights", os.path.join(DIGITS, "model.safetensors"),
                                   "--name", "digits_model", "--flash", "1M", "--ram", "128K"]
+# The same model in int8 (`gpsa export --int8`), calibrated on the digits' x_calib.npy, refused if
+# it does not fit a 256 KB / 64 KB part.
+GPSA_HEADERS["digits_int8_model.h"] = ["export", "--int8", "--calibration",
+                                       os.path.join(DIGITS, "x_calib.npy"), "--weights",
+                                       os.path.join(DIGITS, "model.safetensors"), "--name",
+                                       "digits_int8", "--flash", "256K", "--ram", "64K"]
 for _case, _sym in LAYER_CASES:
     GPSA_HEADERS[f"{_sym}_layer.h"] = ["fold", "--weights", weights_of(_case), "--grid", grid_of(_case),
                                        "--name", f"{_sym}_layer", "--format", "c", "--with-weights"]
@@ -415,21 +421,32 @@ def gpsa_header(gpsa, name, args):
             return f.read()
 
 
-def digits_testdata():
+INT8_DIGITS = os.path.join("tests", "golden", "int8", "digits_model.safetensors")
+
+
+def digits_testdata(int8=False):
     """The digits test set for the firmware image, not committed (written into the build folder
-    by --testdata): the 360 images (exact float32), their labels and timm's logits, in the
-    .testdata section (outside the part's flash budget, see part_1m_128k.ld)."""
+    by --testdata): the 360 images (exact float32), their labels and timm's logits -- or, with
+    int8, the host's int8 logits (tools/int8_reference.py model, which gpsa's int8 forward gives
+    bit for bit) -- in the .testdata section (outside the part's flash budget, see
+    part_1m_128k.ld)."""
     xs, x = read_npy(os.path.join(ROOT, DIGITS, "x_test.npy"))
-    ls, logits = read_npy(os.path.join(ROOT, DIGITS, "logits.npy"))
+    if int8:
+        ls, logits = read_safetensors(os.path.join(ROOT, INT8_DIGITS))["logits"]
+        source, name, guard = f"{INT8_DIGITS}'s int8 logits", "digits_int8_testdata.h", "DIGITS_INT8_TESTDATA_H"
+    else:
+        ls, logits = read_npy(os.path.join(ROOT, DIGITS, "logits.npy"))
+        source, name, guard = "timm's logits.npy", "digits_testdata.h", "DIGITS_TESTDATA_H"
     ys, labels = read_npy(os.path.join(ROOT, DIGITS, "y_test.npy"))
     n, img = xs[0], math.prod(xs[1:])
     if ls[0] != n or ys != (n,):
         raise SystemExit(f"{DIGITS}: x_test {xs}, logits {ls}, y_test {ys} disagree")
     attr = "__attribute__((section(\".testdata\"), used))"
-    lines = [f"/* digits_testdata.h: the digits test set ({n} images) from {DIGITS}/x_test.npy,",
-             " * y_test.npy and timm's logits.npy; written by firmware/tools/golden_headers.py",
-             " * --testdata at build time (not committed). */",
-             "#ifndef DIGITS_TESTDATA_H", "#define DIGITS_TESTDATA_H", "",
+    flag = "--testdata-int8" if int8 else "--testdata"
+    lines = [f"/* {name}: the digits test set ({n} images) from {DIGITS}/x_test.npy,",
+             f" * y_test.npy and {source}; written by firmware/tools/golden_headers.py",
+             f" * {flag} at build time (not committed). */",
+             f"#ifndef {guard}", f"#define {guard}", "",
              f"#define DIGITS_TEST_COUNT {n}", f"#define DIGITS_TEST_IMAGE_LEN {img}",
              f"#define DIGITS_TEST_CLASSES {ls[1]}", ""]
     for name, ctype, values, fmt in (("digits_test_x", "float", x, float_literal),
@@ -446,16 +463,18 @@ def digits_testdata():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--testdata", help="write the digits test-set header (firmware build) to this file and stop")
+    ap.add_argument("--testdata-int8", help="the same with the host's int8 logits (digits_int8_testdata.h)")
     ap.add_argument("--check", action="store_true", help="compare with the committed headers, write nothing")
     ap.add_argument("--gpsa", help="the gpsa CLI: also (re)generate " + ", ".join(GPSA_HEADERS))
     ap.add_argument("--out", default=OUT, help="folder of the headers (default firmware/golden)")
     args = ap.parse_args()
-    if args.testdata:
-        text = digits_testdata()
-        tmp = args.testdata + ".tmp"
+    if args.testdata or args.testdata_int8:
+        path = args.testdata or args.testdata_int8
+        text = digits_testdata(int8=bool(args.testdata_int8))
+        tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, args.testdata)
+        os.replace(tmp, path)
         return 0
 
     made = {name: build for name, build in HEADERS.items()}

@@ -346,6 +346,10 @@ typedef struct gpsa_convit_int8_weights {
   size_t folded_len; /* gpsa_convit_folded_size */
 } gpsa_convit_int8_weights;
 
+/* Which int8 inner-product code this build runs: "dsp" (Arm SXTB16 + SMLAD) or "portable" (C++
+ * gpsa::int8_backend); both give the same bits. */
+const char* gpsa_int8_backend(void);
+
 /* Scratch floats of gpsa_convit_int8_forward (any batch: one image at a time). */
 gpsa_status gpsa_convit_int8_scratch_size(const gpsa_convit_config* config, size_t* scratch_len);
 

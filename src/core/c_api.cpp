@@ -11,6 +11,7 @@
 #include "gpsa/convit.hpp"
 #include "gpsa/convit_int8.hpp"
 #include "gpsa/fold.hpp"
+#include "gpsa/int8.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/status.hpp"
 #include "gpsa/version.hpp"
@@ -319,6 +320,8 @@ gpsa_status gpsa_convit_forward(const gpsa_convit_weights* weights, const float*
                                    images, logits, features,
                                    std::span<float>(scratch, scratch_len)));
 }
+
+const char* gpsa_int8_backend(void) { return gpsa::int8_backend(); }
 
 gpsa_status gpsa_convit_int8_scratch_size(const gpsa_convit_config* config, size_t* scratch_len) {
   if (config == nullptr || scratch_len == nullptr) return GPSA_INVALID_ARGUMENT;

@@ -271,6 +271,56 @@ class engine {
     return m;
   }
 
+  // s[k] = (sum_j q[j] kv[k, j]) * scale for the T keys (rows of kb_, d apart): each sum in
+  // index order; two keys at a time share the loads of q.
+  void scores(const float* q, std::size_t T, std::size_t d, float scale, float* s) const noexcept {
+    std::size_t k = 0;
+    for (; k + 2 <= T; k += 2) {
+      const float* k0 = kb_ + k * d;
+      const float* k1 = k0 + d;
+      float s0 = 0.0f, s1 = 0.0f;
+      for (std::size_t j = 0; j < d; ++j) {
+        const float qj = q[j];
+        s0 = s0 + qj * k0[j];
+        s1 = s1 + qj * k1[j];
+      }
+      s[k] = s0 * scale;
+      s[k + 1] = s1 * scale;
+    }
+    if (k < T) {
+      const float* k0 = kb_ + k * d;
+      float s0 = 0.0f;
+      for (std::size_t j = 0; j < d; ++j) s0 = s0 + q[j] * k0[j];
+      s[k] = s0 * scale;
+    }
+  }
+
+  // o[j] = sum_k a[k] vb_[k, j] over the T keys, each sum in key order; four columns at a time
+  // share the loads of a.
+  void weighted_sum(const float* a, std::size_t T, std::size_t d, float* o) const noexcept {
+    std::size_t j = 0;
+    for (; j + 4 <= d; j += 4) {
+      float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f;
+      const float* v = vb_ + j;
+      for (std::size_t k = 0; k < T; ++k, v += d) {
+        const float ak = a[k];
+        o0 = o0 + ak * v[0];
+        o1 = o1 + ak * v[1];
+        o2 = o2 + ak * v[2];
+        o3 = o3 + ak * v[3];
+      }
+      o[j] = o0;
+      o[j + 1] = o1;
+      o[j + 2] = o2;
+      o[j + 3] = o3;
+    }
+    for (; j < d; ++j) {
+      float oj = 0.0f;
+      for (std::size_t k = 0; k < T; ++k) oj = oj + a[k] * vb_[k * d + j];
+      o[j] = oj;
+    }
+  }
+
   // t (N, D) = patch_embed(x) + pos_embed; x one image (C, S, S).
   status patch_embed(const float* x, float* t) noexcept {
     const layout& l = l_;
@@ -368,15 +418,9 @@ class engine {
         for (std::size_t r = 0; r < rows; ++r) {
           const std::size_t pq = p0 + r;
           const float* qv = qb_ + r * d;
-          float mx = 0.0f;
-          for (std::size_t k = 0; k < T; ++k) {
-            float s = 0.0f;
-            const float* kv = kb_ + k * d;
-            for (std::size_t j = 0; j < d; ++j) s = s + qv[j] * kv[j];
-            s = s * scale;
-            row_[k] = s;
-            mx = (k == 0 || s > mx) ? s : mx;
-          }
+          scores(qv, T, d, scale, row_);
+          float mx = row_[0];
+          for (std::size_t k = 1; k < T; ++k) mx = row_[k] > mx ? row_[k] : mx;
           float z = 0.0f;
           for (std::size_t k = 0; k < T; ++k) {
             const float e = detail::exp1(row_[k] - mx);
@@ -384,21 +428,20 @@ class engine {
             z = z + e;
           }
           if (gpsa) {
+            // a = e c + lambda (gy[yp][yq] fx[xp][xq]), keys in row-major grid order
             const float c = (1.0f - lam) / z;
             const float* fr = fxh + (pq % G) * G;
             const float* gr = gyh + (pq / G) * G;
-            for (std::size_t k = 0; k < T; ++k)
-              row_[k] = row_[k] * c + lam * (gr[k / G] * fr[k % G]);
+            float* a = row_;
+            for (std::size_t yq = 0; yq < G; ++yq, a += G) {
+              const float g = gr[yq];
+              for (std::size_t xq = 0; xq < G; ++xq) a[xq] = a[xq] * c + lam * (g * fr[xq]);
+            }
           } else {
             const float c = 1.0f / z;
             for (std::size_t k = 0; k < T; ++k) row_[k] = row_[k] * c;
           }
-          for (std::size_t j = 0; j < d; ++j) orow_[j] = 0.0f;
-          for (std::size_t k = 0; k < T; ++k) {
-            const float a = row_[k];
-            const float* vv = vb_ + k * d;
-            for (std::size_t j = 0; j < d; ++j) orow_[j] = orow_[j] + a * vv[j];
-          }
+          weighted_sum(row_, T, d, orow_);
           if (measure != nullptr) {
             *measure = absmax(orow_, d, *measure);
           } else if (const status s = quantize(orow_, d, pa.multiplier, aq_ + pq * D + h * d);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Core-private: gpsa's scalar float exp (the softmax's; linalg.cpp) and the int8 model's
-// (convit_int8.cpp, docs/DESIGN.md section 9). One definition; each including file's
-// floating-point flags apply (the int8 model builds it with contraction off, so its bits are
-// the same on every target).
+// (convit_int8.cpp, docs/DESIGN.md section 9). One source; each including file compiles its own
+// copy under its own floating-point flags (the int8 model's with contraction off, so its bits
+// are the same on every target; linalg.cpp's may fuse). Hence internal linkage (the unnamed
+// namespace): with external linkage the linker would keep one out-of-line copy for both, and
+// one of them would run with the other's contraction.
 #pragma once
 
 #include <bit>
@@ -11,6 +13,7 @@
 #include <limits>
 
 namespace gpsa::detail {
+namespace {
 
 // 2^e as a float for e in [-126, 127].
 inline float pow2i(std::int32_t e) noexcept {
@@ -52,4 +55,5 @@ inline float exp1(float x) noexcept {
   return x == x ? y : x;
 }
 
+}  // namespace
 }  // namespace gpsa::detail

@@ -113,6 +113,7 @@ static void check_errors(const float* x, float* logits, float* scratch) {
   CHECK(FWD(&w, 1, IMG, K, S) == GPSA_INVALID_ARGUMENT);
 #undef FWD
   CHECK(gpsa_convit_int8_scratch_size(NULL, NULL) == GPSA_INVALID_ARGUMENT);
+  CHECK(strcmp(gpsa_int8_backend(), "portable") == 0 || strcmp(gpsa_int8_backend(), "dsp") == 0);
 }
 
 int main(void) {
