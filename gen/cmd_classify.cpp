@@ -37,12 +37,11 @@ struct classify_options {
   std::string topk = "5";
   std::string labels;
   std::string threads;
-  std::string calibration;  // --int8 --calibration x.npy
-  bool int8 = false;
+  int8_options int8;         // --int8 --calibration x.npy
   data_config_options data;  // --input-size, --mean, --std, --interpolation, --crop-pct (--image)
   // Which options were given (an empty path given is an error naming it, not "absent").
   bool has_input = false, has_image = false, has_output = false, has_features = false,
-       has_labels = false, has_threads = false, has_calibration = false;
+       has_labels = false, has_threads = false;
 };
 
 // Most worker threads --threads accepts (the work splits over (image, head) pairs).
@@ -153,16 +152,10 @@ void run_classify(const classify_options& o) {
         "--input-size, --mean, --std, --interpolation and --crop-pct preprocess "
         "--image; --input x.npy is used as it is");
   const std::size_t topk_asked = parse_count(o.topk, "--topk", 1'000'000, "classes to print");
-  if (o.has_calibration && !o.int8)
-    throw cli_error("--calibration " + quoted(o.calibration) +
-                    " sets the int8 model's scales: add --int8 (or drop --calibration)");
-  if (o.int8 && !o.has_calibration)
-    throw cli_error(
-        "--int8 needs --calibration x.npy: images (n,C,S,S) to set the activation "
-        "scales on (e.g. a few dozen training images)");
-  if (o.int8 && o.has_features)
+  o.int8.check();
+  if (o.int8.enabled && o.has_features)
     throw cli_error("--features: the int8 forward gives logits only (drop --int8 for features)");
-  if (o.int8 && o.has_threads)
+  if (o.int8.enabled && o.has_threads)
     throw cli_error("--threads: the int8 forward runs on this thread (drop --threads)");
   std::optional<std::size_t> threads;
   if (o.has_threads)
@@ -178,7 +171,7 @@ void run_classify(const classify_options& o) {
   input(o.input, "--input");
   input(o.image, "--image");
   input(o.labels, "--labels");
-  input(o.calibration, "--calibration");
+  input(o.int8.calibration, "--calibration");
   io::output_file* logits_out = o.has_output ? &out.add(o.output, "-o") : nullptr;
   io::output_file* features_out = o.has_features ? &out.add(o.features, "--features") : nullptr;
 
@@ -215,8 +208,8 @@ void run_classify(const classify_options& o) {
   // Everything the forward allocates, refused up front if it is too much.
   const std::size_t workers = threads.value_or(1);
   std::size_t scratch = 0;
-  if ((o.int8 ? convit_int8_scratch_size(c, scratch)
-              : convit_scratch_size(c, B, workers, scratch)) != status::ok)
+  if ((o.int8.enabled ? convit_int8_scratch_size(c, scratch)
+                      : convit_scratch_size(c, B, workers, scratch)) != status::ok)
     throw cli_error(source + ": B = " + std::to_string(B) + " images is too large a batch");
   io::byte_budget budget(source + " (B = " + std::to_string(B) + ")");
   budget.add("logits", {B, c.classes}, sizeof(float))
@@ -232,8 +225,8 @@ void run_classify(const classify_options& o) {
   }
   std::vector<float> features;
   std::vector<float> logits;
-  if (o.int8) {
-    const calibrated q = calibrated_int8(model, o.calibration);
+  if (o.int8.enabled) {
+    const calibrated q = calibrated_int8(model, o.int8.calibration);
     report << q.summary << '\n';
     logits = q.model.forward(x.data, B);
   } else {
@@ -306,21 +299,15 @@ void add_classify(CLI::App& app) {
   CLI::Option* thr = cmd->add_option("--threads", o->threads,
                                      "split the attention over N worker threads (results "
                                      "identical for any N; default: no thread is started)");
-  cmd->add_flag("--int8", o->int8,
-                "run the model quantised to int8 (per-channel weights, calibrated activation "
-                "scales; docs/int8.md); needs --calibration");
-  CLI::Option* cal = cmd->add_option(
-      "--calibration", o->calibration,
-      "with --int8: images (n,C,S,S) float32/float64 .npy the activation scales are set on");
+  add_int8_options(*cmd, o->int8, "run");
   add_data_config_options(*cmd, o->data);
-  cmd->callback([o, in, im, out, feat, lab, thr, cal] {
+  cmd->callback([o, in, im, out, feat, lab, thr] {
     o->has_input = in->count() > 0;
     o->has_image = im->count() > 0;
     o->has_output = out->count() > 0;
     o->has_features = feat->count() > 0;
     o->has_labels = lab->count() > 0;
     o->has_threads = thr->count() > 0;
-    o->has_calibration = cal->count() > 0;
     run_classify(*o);
   });
 }

@@ -29,9 +29,7 @@ struct export_options {
   std::string output;
   std::string flash;
   std::string ram;
-  std::string calibration;  // --int8 --calibration x.npy
-  bool int8 = false;
-  bool has_calibration = false;
+  int8_options int8;  // --int8 --calibration x.npy
 };
 
 // Bytes of C text per parameter at most: a literal such as "-1.17549435e-38f, " plus its share
@@ -70,7 +68,7 @@ void run_export_int8(const export_options& o, const convit& model, const std::st
                      std::size_t flash, std::size_t ram, io::output_set& out,
                      io::output_file& target) {
   const convit_config& c = model.config();
-  const calibrated q = calibrated_int8(model, o.calibration);
+  const calibrated q = calibrated_int8(model, o.int8.calibration);
   const codegen::convit_int8_header_sizes sizes =
       codegen::convit_int8_header_size(q.model.weights());
   const std::string subject = io::display_path(o.weights);
@@ -100,7 +98,7 @@ void run_export_int8(const export_options& o, const convit& model, const std::st
   h.from.source_name = std::filesystem::path(o.weights).filename().string();
   h.from.source_sha256 = sha256;
   h.from.command = "gpsa export --int8 --calibration " +
-                   std::filesystem::path(o.calibration).filename().string() + " --weights " +
+                   std::filesystem::path(o.int8.calibration).filename().string() + " --weights " +
                    h.from.source_name + " --name " + o.name;
   target.write(codegen::convit_int8_header(q.model.weights(), h));
   out.commit();
@@ -129,17 +127,11 @@ void run_export(const export_options& o) {
   const std::size_t flash = o.flash.empty() ? 0 : parse_bytes(o.flash, "--flash");
   const std::size_t ram = o.ram.empty() ? 0 : parse_bytes(o.ram, "--ram");
 
-  if (o.has_calibration && !o.int8)
-    throw cli_error("--calibration '" + io::printable(o.calibration, 200) +
-                    "' sets the int8 model's scales: add --int8 (or drop --calibration)");
-  if (o.int8 && !o.has_calibration)
-    throw cli_error(
-        "--int8 needs --calibration x.npy: images (n,C,S,S) to set the activation "
-        "scales on (e.g. a few dozen training images)");
+  o.int8.check();
 
   io::output_set out;
   out.add_input(o.weights, "--weights");
-  if (o.int8) out.add_input(o.calibration, "--calibration");
+  if (o.int8.enabled) out.add_input(o.int8.calibration, "--calibration");
   io::output_file& target = out.add(o.output, "-o");
   std::string sha256;
   io::safetensors_file file;
@@ -155,7 +147,7 @@ void run_export(const export_options& o) {
     throw cli_error(io::display_path(o.weights) + ": unsupported configuration: depth " +
                     std::to_string(c.depth) + " blocks, the C API takes at most " +
                     std::to_string(GPSA_CONVIT_MAX_BLOCKS) + " (GPSA_CONVIT_MAX_BLOCKS)");
-  if (o.int8) {
+  if (o.int8.enabled) {
     run_export_int8(o, model, sha256, flash, ram, out, target);
     return;
   }
@@ -215,16 +207,8 @@ void add_export(CLI::App& app) {
   cmd->add_option("--ram", o->ram,
                   "refuse a model whose forward (low-memory scratch, one image, logits) needs "
                   "more bytes of RAM (e.g. 128K)");
-  cmd->add_flag("--int8", o->int8,
-                "write the model quantised to int8 (per-channel weights, calibrated activation "
-                "scales; docs/int8.md); needs --calibration");
-  CLI::Option* cal = cmd->add_option(
-      "--calibration", o->calibration,
-      "with --int8: images (n,C,S,S) float32/float64 .npy the activation scales are set on");
-  cmd->callback([o, cal] {
-    o->has_calibration = cal->count() > 0;
-    run_export(*o);
-  });
+  add_int8_options(*cmd, o->int8, "write");
+  cmd->callback([o] { run_export(*o); });
 }
 
 }  // namespace gpsa::cli

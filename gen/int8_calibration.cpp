@@ -2,6 +2,8 @@
 // The calibration file of --int8: read, checked (shape, dtype, values), then the model quantised.
 #include "int8_calibration.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <cmath>
 #include <cstddef>
 #include <utility>
@@ -11,6 +13,27 @@
 #include "gpsa/io.hpp"
 
 namespace gpsa::cli {
+
+void int8_options::check() const {
+  const bool has_calibration = calibration_option != nullptr && calibration_option->count() > 0;
+  if (has_calibration && !enabled)
+    throw cli_error("--calibration '" + io::printable(calibration, 200) +
+                    "' sets the int8 model's scales: add --int8 (or drop --calibration)");
+  if (enabled && !has_calibration)
+    throw cli_error(
+        "--int8 needs --calibration x.npy: images (n,C,S,S) to set the activation "
+        "scales on (e.g. a few dozen training images)");
+}
+
+void add_int8_options(CLI::App& cmd, int8_options& o, const char* verb) {
+  cmd.add_flag("--int8", o.enabled,
+               std::string(verb) +
+                   " the model quantised to int8 (per-channel weights, calibrated activation "
+                   "scales; docs/int8.md); needs --calibration");
+  o.calibration_option = cmd.add_option(
+      "--calibration", o.calibration,
+      "with --int8: images (n,C,S,S) float32/float64 .npy the activation scales are set on");
+}
 
 calibrated calibrated_int8(const convit& m, const std::string& path) {
   const std::string name = io::display_path(path);

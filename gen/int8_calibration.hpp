@@ -8,7 +8,24 @@
 #include "gpsa/model.hpp"
 #include "gpsa/model_int8.hpp"
 
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
 namespace gpsa::cli {
+
+// --int8 and --calibration x.npy, as classify and export take them.
+struct int8_options {
+  bool enabled = false;     // --int8
+  std::string calibration;  // --calibration
+  CLI::Option* calibration_option = nullptr;
+  // After parsing: cli_error unless --int8 and --calibration are given together.
+  void check() const;
+};
+
+// Registers --int8 ("<verb> the model quantised to int8 ...") and --calibration on cmd.
+void add_int8_options(CLI::App& cmd, int8_options& o, const char* verb);
 
 struct calibrated {
   convit_int8 model;

@@ -3,11 +3,11 @@
 // configuration, int8 weight codes, scales, float parameters, calibrated activation amax and
 // folded positional state as const data, and the gpsa_convit_int8_weights descriptor of gpsa.h
 // pointing at them (nothing runs at start-up).
-#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "codegen_detail.hpp"
 #include "gpsa/codegen.hpp"
 #include "gpsa/version.hpp"
 
@@ -67,20 +67,6 @@ std::vector<float_item> floats(const convit_int8_weights& w) {
   v.push_back({"norm_weight", w.norm_weight, D});
   v.push_back({"norm_bias", w.norm_bias, D});
   return v;
-}
-
-void emit_floats(std::string& o, const std::string& name, const std::string& unused, const float* v,
-                 std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(v[i]))
-      bad(name + "[" + std::to_string(i) + "] is NaN or Inf, which C99 cannot spell as a literal");
-  o += "static const float " + name + "[" + std::to_string(n) + "] " + unused + " = {";
-  for (std::size_t i = 0; i < n; ++i) {
-    o += i % 8 == 0 ? "\n  " : " ";
-    o += c_float_literal(v[i]);
-    if (i + 1 < n) o += ',';
-  }
-  o += "\n};\n";
 }
 
 void emit_codes(std::string& o, const std::string& name, const std::string& unused,
@@ -193,19 +179,20 @@ std::string convit_int8_header(const convit_int8_weights& w, const header_option
        " * kernels), one scale per output row, the float bias */\n";
   for (const linear_item& l : lins) {
     emit_codes(o, sym + "_" + l.name + "_weight", unused, l.l->weight, l.out * l.in);
-    emit_floats(o, sym + "_" + l.name + "_scale", unused, l.l->scale, l.out);
+    emit_float_array(o, sym + "_" + l.name + "_scale", unused, l.l->scale, l.out);
     if (l.l->bias != nullptr)
-      emit_floats(o, sym + "_" + l.name + "_bias", unused, l.l->bias, l.out);
+      emit_float_array(o, sym + "_" + l.name + "_bias", unused, l.l->bias, l.out);
   }
   o += "/* float parameters, timm's names */\n";
-  for (const float_item& f : flts) emit_floats(o, sym + "_" + f.name, unused, f.data, f.count);
+  for (const float_item& f : flts) emit_float_array(o, sym + "_" + f.name, unused, f.data, f.count);
   o += "/* the calibrated largest magnitude of each quantisation point, in forward order: the\n"
        " * image patches; per block the norm1, attention, norm2 and GELU outputs; the final norm "
        "*/\n";
-  emit_floats(o, sym + "_amax", unused, w.activation_amax.data(), w.activation_amax.size());
+  emit_float_array(o, sym + "_amax", unused, w.activation_amax.data(), w.activation_amax.size());
   o += "/* the folded positional state (gpsa_convit_fold): per GPSA block fx (H, C, C), gy (H, R, "
        "R), lambda (H) */\n";
-  if (!w.folded.empty()) emit_floats(o, sym + "_folded", unused, w.folded.data(), w.folded.size());
+  if (!w.folded.empty())
+    emit_float_array(o, sym + "_folded", unused, w.folded.data(), w.folded.size());
 
   const auto lin = [&](const std::string& name) {
     for (const linear_item& l : lins)

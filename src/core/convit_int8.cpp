@@ -13,7 +13,6 @@
 
 #include <cstring>
 
-#include "exp_scalar.hpp"
 #include "fp_env.hpp"
 #include "gpsa/detail/constexpr_math.hpp"  // GPSA_FP_STRICT_BEGIN / END, runtime_sqrt
 #include "gpsa/grid.hpp"                   // mul_overflows
@@ -22,6 +21,10 @@
 #include "convit_simd.hpp"  // gelu_coeff
 
 GPSA_FP_STRICT_BEGIN
+
+// Inside the strict region: its exp is compiled unfused even where the command line allows
+// contraction (test_int8_fma builds this file with -mfma -ffp-contract=fast).
+#include "exp_scalar.hpp"
 
 namespace gpsa {
 namespace {
