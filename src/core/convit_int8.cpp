@@ -52,7 +52,6 @@ inline float absmax(const float* x, std::size_t n, float m) noexcept {
   }
   return m;
 }
-inline float max_nan(float a, float m) noexcept { return (a > m || a != a) ? a : m; }
 
 // LayerNorm of one row (DESIGN.md §9): sums in index order, each operation rounded once.
 void layer_norm_row(const float* x, std::size_t n, const float* weight, const float* bias,
