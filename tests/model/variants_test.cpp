@@ -162,7 +162,8 @@ TEST(ConvitVariants, PyTorchFilesAreRecognised) {
   // The first bytes of PyTorch >= 1.6's zip format and of the legacy pickle (protocol 2).
   const fs::path zip = write("model.pth", {'P', 'K', 3, 4, 0, 0, 8, 8});
   const fs::path pickle = write("old.pt", {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46});
-  for (const auto& [path, kind] : {std::pair{zip, "zip archive"}, std::pair{pickle, "pickle"}}) {
+  for (const auto& [file, kind] : {std::pair{zip, "zip archive"}, std::pair{pickle, "pickle"}}) {
+    const fs::path path = file;  // Clang 14 cannot capture a structured binding in a lambda
     const std::string shown = gpsa::io::display_path(path);
     EXPECT_EQ(error_of([&] { (void)gpsa::convit::load(path); }),
               shown + ": a PyTorch checkpoint (torch.save " + kind +
