@@ -195,16 +195,7 @@ void run_export(const export_options& o) {
   h.from.source_name = std::filesystem::path(o.weights).filename().string();
   h.from.source_sha256 = sha256;
   h.from.command = "gpsa export --weights " + h.from.source_name + " --name " + o.name;
-  // The folded state in convit_fold's order (per GPSA block: fx, gy, lambda), from the views.
-  std::vector<float> folded;
-  for (std::size_t i = 0; i < c.local_up_to_layer; ++i) {
-    const folded_view& f = model.weights().blocks[i].folded;
-    const std::size_t H = f.heads, R = f.shape.rows, C = f.shape.cols;
-    folded.insert(folded.end(), f.fx, f.fx + H * C * C);
-    folded.insert(folded.end(), f.gy, f.gy + H * R * R);
-    folded.insert(folded.end(), f.lambda, f.lambda + H);
-  }
-  target.write(codegen::convit_header(model.weights(), folded, h));
+  target.write(codegen::convit_header(model.weights(), model.folded_state(), h));
   out.commit();
   std::ostringstream report;
   report << io::display_path(o.output) << ": ConViT " << c.channels << 'x' << c.image_size << 'x'

@@ -99,16 +99,9 @@ convit_int8 convit_int8::quantize(const convit& m, std::span<const float> images
   }
   const std::size_t norm_w = copy(w.norm_weight, D), norm_b = copy(w.norm_bias, D);
   const linear_at head = linear("head", w.head_weight, w.head_bias, c.classes, D);
-  // The folded state in convit_fold's flat order (per GPSA block: fx, gy, lambda), from the
-  // blocks' views.
+  // The folded state in convit_fold's flat order (per GPSA block: fx, gy, lambda).
   const std::size_t fold = floats.size();
-  for (std::size_t i = 0; i < c.local_up_to_layer; ++i) {
-    const folded_view& f = w.blocks[i].folded;
-    const std::size_t H = f.heads, R = f.shape.rows, C = f.shape.cols;
-    copy(f.fx, H * C * C);
-    copy(f.gy, H * R * R);
-    copy(f.lambda, H);
-  }
+  floats.insert(floats.end(), m.folded_state().begin(), m.folded_state().end());
   const std::size_t folded_len = floats.size() - fold;
   const std::size_t points = convit_int8_points(c);
   const std::size_t amax = floats.size();
