@@ -461,7 +461,7 @@ What it does:
 
 One thread: CPU time per forward (robust on a busy machine); two threads: wall time (what the
 second core gains), with gpsa's wall time on one worker beside it. FLOPs follow bench_model.cpp's
-count (2.50 GFLOP for ConViT-Ti, 11.6 for ConViT-S per image); the FMA limit is that work at
+count (2.50 GFLOP for ConViT-Ti, 11.5 for ConViT-S per image); the FMA limit is that work at
 BM_FmaPeak x threads. Targets (docs/performance.md): one thread, ConViT-Ti B=1 >= 1.4x ONNX
 Runtime, ConViT-S B=1 >= 1.25x, ConViT-Ti B=8 >= 1.5x; two threads, B=1: >= 1.8x gpsa's own one
 worker and ahead of ONNX Runtime on two threads. Without torch it prints gpsa's column only.
