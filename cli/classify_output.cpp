@@ -89,11 +89,11 @@ top_k top_classes(std::span<const float> logits, std::size_t k) {
   double peak = -INFINITY;
   for (const float v : logits) peak = std::max(peak, static_cast<double>(v));
   double sum = 0;
-  for (const float v : logits) sum += std::exp(v - peak);
+  for (const float v : logits) sum += std::exp(static_cast<double>(v) - peak);
   top_k out;
   out.classes = std::move(idx);
   for (const std::size_t j : out.classes)
-    out.probability.push_back(std::exp(logits[j] - peak) / sum);
+    out.probability.push_back(std::exp(static_cast<double>(logits[j]) - peak) / sum);
   return out;
 }
 
