@@ -459,8 +459,8 @@ rgb_image draw_whole(const whole_report& r, const folded_view& maps, std::size_t
     std::vector<double> lam(L), pos(L), full(L);
     for (std::size_t b = 0; b < L; ++b) {
       lam[b] = r.lambda[b * H + h];
-      pos[b] = r.positional[b * H + h];
-      full[b] = r.full[b * H + h];
+      pos[b] = static_cast<double>(r.positional[b * H + h]);
+      full[b] = static_cast<double>(r.full[b * H + h]);
     }
     draw_series(img, g, lam, head_color(h, H), true);
     draw_series(img, d, pos, head_color(h, H), false);
@@ -550,7 +550,7 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
   for (std::size_t b = 0; b < L; ++b)
     for (std::size_t h = 0; h < H; ++h)
       r.lambda[b * H + h] =
-          1.0 / (1.0 + std::exp(-double{model.weights().blocks[b].gating_param[h]}));
+          1.0 / (1.0 + std::exp(-static_cast<double>(model.weights().blocks[b].gating_param[h])));
   r.positional.resize(L * H);
   r.full.resize(L * H);
   if (const status s = convit_positional_nonlocality(model.weights(), r.positional);
@@ -635,7 +635,7 @@ void run_layer(const demo_options& o, const io::safetensors_file* file, io::outp
   const double t_fwd = time_us(5, [&] { y = l.forward(x, 1, &attn, &dist); });
   double sum = 0, peak = 0;
   for (const float v : y)
-    sum += static_cast<double>(v), peak = std::max(peak, double{std::fabs(v)});
+    sum += static_cast<double>(v), peak = std::max(peak, static_cast<double>(std::fabs(v)));
   report << "forward (B = 1, deterministic input): " << fmt("%.3f ms", t_fwd / 1000) << ", y sum "
          << fmt("%.6g", sum) << ", max |y| " << fmt("%.6g", peak) << '\n'
          << "fold of the positional branch (run time, once): " << fmt("%.1f us", t_fold) << "\n\n";
