@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Google Benchmark of the whole ConViT forward (gpsa/core/convit.hpp):
 //   BM_Model/<tiny|small>/<B>    one thread (CPU time), B = 1 and 8; 224x224 images, 16-pixel
 //                                patches, depth 12, local_up_to_layer 10, MLP 4D, 1000 classes;

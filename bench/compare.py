@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """gpsa side by side with PyTorch and ONNX Runtime, and against the FMA limit, in one run.
 
 Usage (from the repository root, after building bench_gpsa):

@@ -551,7 +551,8 @@ status validate_model(const convit_int8_weights& w, bool need_amax) noexcept {
   if (need_amax) {
     if (w.activation_amax.size() != convit_int8_points(w.config)) return status::shape_mismatch;
     for (const float a : w.activation_amax)
-      if (!(a >= 0.0f) || !detail::is_finite(a)) return status::invalid_argument;
+      if (!(a >= 0.0f) || !detail::is_finite(static_cast<double>(a)))
+        return status::invalid_argument;
   }
   return validate_layers(w);
 }

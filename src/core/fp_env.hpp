@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Core-private: a scope in which subnormal floats count as zero (x86 MXCSR FTZ + DAZ), the
 // caller's floating-point mode restored on exit.
 //

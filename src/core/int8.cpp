@@ -218,7 +218,8 @@ void int8_gemm_dsp(std::size_t m, std::size_t n, std::size_t k, const std::int8_
 // ---------------------------------------------------------------------------------
 
 status int8_params_of(float amax, int8_params& p) noexcept {
-  if (!(amax >= 0.0f) || !detail::is_finite(amax)) return status::invalid_argument;
+  if (!(amax >= 0.0f) || !detail::is_finite(static_cast<double>(amax)))
+    return status::invalid_argument;
   [[maybe_unused]] const detail::ieee_mode mode;
   constexpr float kFltMin = 1.17549435e-38f;
   if (amax < kFltMin) {
@@ -279,7 +280,7 @@ status int8_quantize_weights(std::size_t rows, std::size_t cols, std::span<const
   if (n != 0 && (w.data() == nullptr || q.data() == nullptr)) return status::invalid_argument;
   if (rows != 0 && scales.data() == nullptr) return status::invalid_argument;
   for (const float v : w)
-    if (!detail::is_finite(v)) return status::invalid_argument;
+    if (!detail::is_finite(static_cast<double>(v))) return status::invalid_argument;
   [[maybe_unused]] const detail::ieee_mode mode;
   for (std::size_t r = 0; r < rows; ++r) {
     const float* wr = w.data() + r * cols;

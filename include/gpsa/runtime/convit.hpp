@@ -133,9 +133,10 @@ class convit {
   void forward(std::span<const float> images, std::size_t batch, std::span<float> logits,
                std::span<float> features = {}) const;
 
-  // Splits the attention over (item, head) through `ex` (e.g. a gpsa::thread_pool_executor's
-  // get()); null (the default) runs serially. Results are bit-identical either way. The
-  // executor must outlive its use; model_error when ex->workers == 0 or parallel_for is null.
+  // Splits the forward (token rows, each block's attention, the head) over `ex`'s workers (e.g.
+  // a gpsa::thread_pool_executor's get()); null (the default) runs serially. Results are
+  // bit-identical either way. The executor must outlive its use; model_error when ex->workers == 0
+  // or parallel_for is null.
   void set_executor(const executor* ex);
   const executor* get_executor() const noexcept;
 
