@@ -109,6 +109,10 @@ class convit {
   // linear weights are held once, packed (weights().packed); their plain pointers are null
   // unless options.keep_plain_weights.
   const convit_weights& weights() const noexcept;
+  // The folded positional state as convit_fold wrote it (per GPSA block: fx, gy, lambda; the
+  // blocks' `folded` views point into it): the flat buffer gpsa_convit_forward and gpsa export's
+  // C descriptor take.
+  std::span<const float> folded_state() const noexcept;
 
   // How long loading took (steady clock, seconds): reading the checkpoint (load() only; 0 for a
   // checkpoint read by the caller), folding the positional branch, packing the linear weights.
