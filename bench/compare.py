@@ -96,7 +96,7 @@ def layer_flops(dim, batch):
 
 
 def make_torch_layer(torch):
-    """The GPSA layer from the math (docs/DESIGN.md section 1), structured like timm's GPSA."""
+    """The GPSA layer from the math (docs/DESIGN.md §3–4), structured like timm's GPSA."""
     nn = torch.nn
 
     def rel_indices(size):
