@@ -22,14 +22,16 @@ constexpr std::size_t k_slots = 2 * max_pending_outputs;
 enum slot_state : int { slot_free = 0, slot_filling = 1, slot_live = 2 };
 
 struct slot {
-  std::atomic<int> state;
   staged_kind kind;
   const std::atomic<int>* phase;
   char path[PATH_MAX];
   char target[PATH_MAX];
 };
 
-// Zero-initialised static storage: no constructor runs, usable from a handler at any time.
+// Zero-initialised static storage: no constructor runs, usable from a handler at any time. The
+// states are scanned (stage_path, the cleanup) and sit together in one page; a slot's 8 KB of
+// paths is written only when it is used, so the slots no output uses never become resident.
+std::atomic<int> g_state[k_slots];
 slot g_slots[k_slots];
 
 static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs lock-free atomics");
@@ -43,13 +45,13 @@ int stage_path(staged_kind kind, const std::string& path, const std::string& tar
   if (!fits(path) || !fits(target)) return -1;
   for (std::size_t i = 0; i < k_slots; ++i) {
     int expected = slot_free;
-    if (!g_slots[i].state.compare_exchange_strong(expected, slot_filling)) continue;
+    if (!g_state[i].compare_exchange_strong(expected, slot_filling)) continue;
     slot& s = g_slots[i];
     s.kind = kind;
     s.phase = phase;
     std::memcpy(s.path, path.c_str(), path.size() + 1);
     std::memcpy(s.target, target.c_str(), target.size() + 1);
-    s.state.store(slot_live, std::memory_order_release);
+    g_state[i].store(slot_live, std::memory_order_release);
     return static_cast<int>(i);
   }
   return -1;
@@ -57,7 +59,7 @@ int stage_path(staged_kind kind, const std::string& path, const std::string& tar
 
 void unstage(int i) noexcept {
   if (i >= 0 && static_cast<std::size_t>(i) < k_slots)
-    g_slots[i].state.store(slot_free, std::memory_order_release);
+    g_state[i].store(slot_free, std::memory_order_release);
 }
 
 void undo_slot(int i) noexcept {
@@ -65,7 +67,8 @@ void undo_slot(int i) noexcept {
   slot& s = g_slots[i];
   int expected = slot_live;
   // Claim it first, so the main thread and a handler never undo the same slot twice.
-  if (!s.state.compare_exchange_strong(expected, slot_filling, std::memory_order_acq_rel)) return;
+  if (!g_state[i].compare_exchange_strong(expected, slot_filling, std::memory_order_acq_rel))
+    return;
   const int phase = s.phase ? s.phase->load(std::memory_order_acquire) : phase_staging;
   switch (s.kind) {
     case staged_kind::temp:
@@ -81,7 +84,7 @@ void undo_slot(int i) noexcept {
       if (phase == phase_renaming) ::unlink(s.target);
       break;
   }
-  s.state.store(slot_free, std::memory_order_release);
+  g_state[i].store(slot_free, std::memory_order_release);
 }
 
 }  // namespace gpsa::io::detail
