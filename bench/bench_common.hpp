@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared helpers of gpsa's one benchmark program (bench_gpsa): inputs, labels, registration hooks.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GPSA layer kernels (gpsa/core/layer.hpp) at ConViT's shapes, with the stable names the
 // comparison script (bench/compare_pytorch.py) looks up:
 //   BM_PositionalBranch/S/H          3->H projection + softmax, folded to the separable factors

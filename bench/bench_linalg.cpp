@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The FMA limit, gpsa's GEMM at the ConViT shapes (per SIMD target, pre-packed B, split over
 // workers), the BLAS libraries installed on this machine at the same shapes (dlopen, one thread),
 // row softmax and exp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench_gpsa: every gpsa kernel benchmark in one program, so one run gives same-run ratios
 // (forward vs the FMA peak, fill vs memset, gpsa's GEMM vs the installed BLAS libraries).
 //   build/default/bench/bench_gpsa --benchmark_filter='BM_(FmaPeak|Forward/small/1)$'

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared main() body of gpsa's benchmark programs: records the backends in the JSON context.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Google Benchmark of the whole ConViT forward (gpsa/core/convit.hpp):
 //   BM_Model/<tiny|small>/<B>    one thread (CPU time), B = 1 and 8; 224x224 images, 16-pixel
 //                                patches, depth 12, local_up_to_layer 10, MLP 4D, 1000 classes;
@@ -15,7 +16,7 @@
 // tokens) qkv 2*T*D*3D + 4*T^2*D + proj 2*T*D^2 + MLP 4*T*D*M; head 2*D*classes. Softmax,
 // LayerNorm, GELU and the residual additions are not counted. gpsa does less work than this for
 // the positional branch (separable factors) and is credited the same.
-// ConViT-Ti: 2.50 GFLOP per image, ConViT-S: 11.6 GFLOP.
+// ConViT-Ti: 2.50 GFLOP per image, ConViT-S: 11.5 GFLOP (11.47).
 //
 // Single-threaded BLAS: OPENBLAS_NUM_THREADS=1 build/default/bench/bench_model
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Relative-index tables: the runtime fill against memset of the same bytes (the bandwidth
 // bound; BM_RelFill/14 vs BM_Memset/460992) and memcpy (what the fill mostly does), reading a
 // baked table (per grid of the registry's Hana list) and the registry lookup.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """gpsa side by side with PyTorch and ONNX Runtime, and against the FMA limit, in one run.
 
 Usage (from the repository root, after building bench_gpsa):
@@ -10,7 +11,7 @@ Each workload (a row) is the same computation three ways:
   - PyTorch: a torch.nn.Module written here from the layer's math (docs/DESIGN.md; it mirrors
     timm's GPSA), one thread (torch.set_num_threads(1), OMP/OPENBLAS/MKL_NUM_THREADS=1), per-thread
     CPU time;
-  - ONNX Runtime: that module exported with torch.onnx.export(opset_version=13,
+  - ONNX Runtime: that module exported with torch.onnx.export(opset_version=14,
     do_constant_folding=True) (which folds the input-independent positional softmax into a
     constant), timed by bench/ort_time.js with the npm package onnxruntime-node (CPU, one
     intra-op thread), process CPU time. When ORT_DIR lacks it and npm is on PATH, this script
@@ -95,7 +96,7 @@ def layer_flops(dim, batch):
 
 
 def make_torch_layer(torch):
-    """The GPSA layer from the math (docs/DESIGN.md section 1), structured like timm's GPSA."""
+    """The GPSA layer from the math (docs/DESIGN.md §3–4), structured like timm's GPSA."""
     nn = torch.nn
 
     def rel_indices(size):
@@ -283,7 +284,7 @@ def time_ort(node, ort_dir, torch, models, repetitions, min_time, workdir):
         path = os.path.join(workdir, f"m{len(spec['models'])}.onnx")
         names = [f"in{i}" for i in range(len(inputs))]
         with torch.no_grad():
-            torch.onnx.export(module, inputs, path, opset_version=13, do_constant_folding=True,
+            torch.onnx.export(module, inputs, path, opset_version=14, do_constant_folding=True,
                               input_names=names, output_names=["out"])
         spec["models"].append({"name": name, "path": path,
                                "inputs": {n: list(t.shape) for n, t in zip(names, inputs)}})
@@ -449,7 +450,7 @@ What it does:
   weights of the same shape (224x224, patch 16, depth 12, local_up_to_layer 10; tiny D 192 H 4,
   small D 432 H 9). Like timm, every GPSA block recomputes its positional softmax per call.
 - ONNX Runtime (npm onnxruntime-node 1.30, CPU, intra-op threads W, inter-op 1, all graph
-  optimisations): the same module exported with torch.onnx.export(opset_version=13,
+  optimisations): the same module exported with torch.onnx.export(opset_version=14,
   do_constant_folding=True), which folds the constant positional softmax. Timed by a small node
   script (process.cpuUsage for CPU time). When build/ort lacks the package and npm is on PATH,
   this script runs `npm install --prefix build/ort --ignore-scripts onnxruntime-node@1.30.0`
@@ -461,7 +462,7 @@ What it does:
 
 One thread: CPU time per forward (robust on a busy machine); two threads: wall time (what the
 second core gains), with gpsa's wall time on one worker beside it. FLOPs follow bench_model.cpp's
-count (2.50 GFLOP for ConViT-Ti, 11.6 for ConViT-S per image); the FMA limit is that work at
+count (2.50 GFLOP for ConViT-Ti, 11.5 for ConViT-S per image); the FMA limit is that work at
 BM_FmaPeak x threads. Targets (docs/performance.md): one thread, ConViT-Ti B=1 >= 1.4x ONNX
 Runtime, ConViT-S B=1 >= 1.25x, ConViT-Ti B=8 >= 1.5x; two threads, B=1: >= 1.8x gpsa's own one
 worker and ahead of ONNX Runtime on two threads. Without torch it prints gpsa's column only.
@@ -826,7 +827,7 @@ def model_main(argv):
                 if pkg is not None:
                     onnx_path = os.path.join(work, f"convit_{name}_{b}.onnx")
                     with torch.no_grad():
-                        torch.onnx.export(model, x, onnx_path, opset_version=13,
+                        torch.onnx.export(model, x, onnx_path, opset_version=14,
                                           do_constant_folding=True, input_names=["images"],
                                           output_names=["logits"])
                 for t in threads:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Times ONNX models with onnxruntime-node (CPU, one intra-op thread) for bench/compare.py.
 //   node bench/ort_time.js ORT_DIR SPEC.json
 // ORT_DIR holds node_modules/onnxruntime-node. SPEC: {"repetitions": R, "min_time": seconds,

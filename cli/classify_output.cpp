@@ -86,14 +86,14 @@ top_k top_classes(std::span<const float> logits, std::size_t k) {
                       return a < b;
                     });
   idx.resize(k);
-  double peak = -INFINITY;
+  double peak = -static_cast<double>(INFINITY);
   for (const float v : logits) peak = std::max(peak, static_cast<double>(v));
   double sum = 0;
-  for (const float v : logits) sum += std::exp(v - peak);
+  for (const float v : logits) sum += std::exp(static_cast<double>(v) - peak);
   top_k out;
   out.classes = std::move(idx);
   for (const std::size_t j : out.classes)
-    out.probability.push_back(std::exp(logits[j] - peak) / sum);
+    out.probability.push_back(std::exp(static_cast<double>(logits[j]) - peak) / sum);
   return out;
 }
 
@@ -132,7 +132,7 @@ std::string result_writer::image(std::size_t index, std::string_view name,
       out += ",\"class\":";
       out += std::to_string(j);
       out += ",\"logit\":";
-      out += exact(logits[j], true);
+      out += exact(static_cast<double>(logits[j]), true);
       out += ",\"probability\":";
       out += exact(top.probability[r], true);
       if (!labels_.empty()) {
@@ -153,7 +153,7 @@ std::string result_writer::image(std::size_t index, std::string_view name,
       out += ',';
       out += std::to_string(j);
       out += ',';
-      out += exact(logits[j], false);
+      out += exact(static_cast<double>(logits[j]), false);
       out += ',';
       out += exact(top.probability[r], false);
       if (!labels_.empty()) {
@@ -164,7 +164,7 @@ std::string result_writer::image(std::size_t index, std::string_view name,
       out += pad(std::to_string(index), 5);
       out += pad(std::to_string(r + 1), 6);
       out += pad(std::to_string(j), 7);
-      out += pad(fixed(logits[j], 6), 14);
+      out += pad(fixed(static_cast<double>(logits[j]), 6), 14);
       out += pad(fixed(top.probability[r], 6), 13);
       if (!labels_.empty()) {
         out += "  ";

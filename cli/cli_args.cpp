@@ -145,7 +145,7 @@ std::vector<double> parse_numbers(const std::string& text, const char* flag) {
     const std::size_t comma = text.find(',', at);
     const std::string item = text.substr(at, comma == std::string::npos ? comma : comma - at);
     char* end = nullptr;
-    const double x = item.empty() ? NAN : std::strtod(item.c_str(), &end);
+    const double x = item.empty() ? static_cast<double>(NAN) : std::strtod(item.c_str(), &end);
     if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(x) ||
         item.find_first_of(" \t") != std::string::npos || v.size() == 3)
       throw cli_error(std::string(flag) + " '" + io::printable(text, 200) +

@@ -20,7 +20,9 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
+#include "int8_calibration.hpp"
 #include "gpsa/core/convit.hpp"
+#include "gpsa/core/convit_int8.hpp"
 #include "gpsa/core/linalg.hpp"
 #include "gpsa/runtime/byte_budget.hpp"
 #include "gpsa/runtime/convit.hpp"
@@ -32,10 +34,6 @@
 namespace gpsa::cli {
 namespace {
 
-// The arithmetic a benchmark runs. Only float32 exists in this version; an int8 path will add
-// its value here (and the --int8 flag below will select it).
-enum class precision { f32 };
-
 struct bench_options {
   std::string weights;
   std::string batch = "1";
@@ -43,7 +41,7 @@ struct bench_options {
   std::string iterations = "20";
   std::string warmup = "3";
   bool json = false;
-  bool int8 = false;
+  int8_options int8;  // --int8 --calibration x.npy
   bool has_threads = false;
 };
 
@@ -115,11 +113,10 @@ std::string fixed(double v, int digits) {
 
 void run_bench(const bench_options& o) {
   require_path("--weights", o.weights);
-  if (o.int8)
-    throw cli_error(
-        "--int8: not available in this version of gpsa (it has no int8 path yet); run "
-        "without --int8 to time the float32 model");
-  const precision arithmetic = precision::f32;
+  o.int8.check();
+  if (o.int8.enabled && o.has_threads)
+    throw cli_error("--threads: the int8 forward runs on this thread (drop --threads)");
+  if (o.int8.enabled) require_path("--calibration", o.int8.calibration);
   const std::size_t B = parse_count(o.batch, "--batch", 1, max_batch, "images per forward");
   const std::size_t K =
       parse_count(o.iterations, "--iterations", 1, max_iterations, "timed forwards");
@@ -132,14 +129,32 @@ void run_bench(const bench_options& o) {
   const auto secs = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
   if (progress) std::cerr << "gpsa bench: loading " << io::display_path(o.weights) << "\r";
   const clock::time_point t0 = clock::now();
-  gpsa::convit model = gpsa::convit::load(o.weights);
+  convit_options options;
+  options.keep_plain_weights = o.int8.enabled;  // quantising reads the checkpoint's layout
+  gpsa::convit model = gpsa::convit::load(o.weights, options);
   const double load_s = secs(clock::now() - t0);
   const convit_config& c = model.config();
+  // --int8: quantised and calibrated once (timed as "quantise"); the forwards below are its own.
+  std::optional<calibrated> q;
+  double quantise_s = 0;
+  if (o.int8.enabled) {
+    if (c.pool != convit_pool::token || !c.use_pos_embed)
+      throw cli_error(io::display_path(o.weights) + ": " +
+                      (c.pool != convit_pool::token ? "global_pool avg"
+                                                    : "no pos_embed (use_pos_embed=False)") +
+                      " is not supported by --int8 (it runs timm's default ConViT: token pool "
+                      "with pos_embed)");
+    if (progress) std::cerr << "gpsa bench: quantising                \r" << std::flush;
+    const clock::time_point tq = clock::now();
+    q.emplace(calibrated_int8(model, o.int8.calibration));
+    quantise_s = secs(clock::now() - tq);
+  }
 
   // Everything the forward allocates, refused up front if it is too much.
   const std::size_t workers = threads.value_or(1);
   std::size_t scratch = 0;
-  if (convit_scratch_size(c, B, workers, scratch) != status::ok)
+  if ((o.int8.enabled ? convit_int8_scratch_size(c, scratch)
+                      : convit_scratch_size(c, B, workers, scratch)) != status::ok)
     throw cli_error("--batch " + std::to_string(B) + ": too large a batch for this model");
   io::byte_budget budget("--batch " + std::to_string(B));
   budget.add("images", {B, c.channels, c.image_size, c.image_size}, sizeof(float))
@@ -171,7 +186,12 @@ void run_bench(const bench_options& o) {
                 << (i < W ? i + 1 : i - W + 1) << "/" << (i < W ? W : K) << "          \r"
                 << std::flush;
     const clock::time_point s = clock::now();
-    model.forward(images, B, logits);
+    if (q) {
+      const std::vector<float> lg = q->model.forward(images, B);
+      std::copy(lg.begin(), lg.end(), logits.begin());
+    } else {
+      model.forward(images, B, logits);
+    }
     if (i >= W) lat.push_back(secs(clock::now() - s));
   }
   pool.reset();
@@ -191,9 +211,13 @@ void run_bench(const bench_options& o) {
                p99 = percentile(sorted, 99);
   const double ips = static_cast<double>(B * K) / total;
   const double rss_mb = peak_rss_bytes() / 1e6;
-  const double weights_mb = static_cast<double>(model.parameter_count()) * 4.0 / 1e6;
+  // The weights the timed forward reads: float32 parameters, or int8 codes plus their floats.
+  const std::size_t weights_bytes =
+      q ? q->model.code_bytes() + q->model.float_count() * sizeof(float)
+        : model.parameter_count() * sizeof(float);
+  const double weights_mb = static_cast<double>(weights_bytes) / 1e6;
   const convit::load_times& lt = model.loading();
-  const char* arith = arithmetic == precision::f32 ? "float32" : "int8";
+  const char* arith = q ? "int8" : "float32";
 
   std::ostringstream out;
   if (o.json) {
@@ -208,11 +232,11 @@ void run_bench(const bench_options& o) {
         << ",\"gemm_backend\":" << json_string(gemm_backend()) << ",\"threads\":" << workers
         << ",\"batch\":" << B << ",\"iterations\":" << K << ",\"warmup\":" << W
         << ",\"load_s\":" << load_s << ",\"read_s\":" << lt.read << ",\"fold_s\":" << lt.fold
-        << ",\"pack_s\":" << lt.pack << ",\"latency_s\":{\"p50\":" << p50 << ",\"p90\":" << p90
+        << ",\"pack_s\":" << lt.pack << ",\"quantise_s\":" << quantise_s << ",\"latency_s\":{\"p50\":" << p50 << ",\"p90\":" << p90
         << ",\"p99\":" << p99 << ",\"min\":" << sorted.front() << ",\"max\":" << sorted.back()
         << ",\"mean\":" << mean << "},\"images_per_s\":" << ips
         << ",\"peak_rss_bytes\":" << static_cast<long long>(rss_mb * 1e6)
-        << ",\"weights_bytes\":" << model.parameter_count() * 4 << "}\n";
+        << ",\"weights_bytes\":" << weights_bytes << "}\n";
   } else {
     const auto ms = [](double s) { return fixed(s * 1e3, 2) + " ms"; };
     out << io::display_path(o.weights) << ": " << describe(model) << '\n'
@@ -220,13 +244,14 @@ void run_bench(const bench_options& o) {
         << gemm_backend() << "), " << workers << (workers == 1 ? " thread" : " threads")
         << ", batch " << B << '\n'
         << "load " << ms(load_s) << " (read " << ms(lt.read) << ", fold " << ms(lt.fold)
-        << ", pack " << ms(lt.pack) << ")\n"
+        << ", pack " << ms(lt.pack) << ")"
+        << (q ? ", quantise " + ms(quantise_s) + " (" + q->summary + ")" : std::string()) << '\n'
         << "latency per batch of " << B << " over " << K << " iterations (" << W
         << " warm-up): p50 " << ms(p50) << ", p90 " << ms(p90) << ", p99 " << ms(p99) << " (min "
         << ms(sorted.front()) << ", mean " << ms(mean) << ")\n"
         << "throughput " << fixed(ips, 1) << " images/s\n"
         << "peak RSS " << fixed(rss_mb, 1) << " MB (weights " << fixed(weights_mb, 1)
-        << " MB float32)\n";
+        << " MB " << (q ? "int8 codes and their floats" : "float32") << ")\n";
   }
   print_report(out.str());
 }
@@ -247,7 +272,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--iterations", o->iterations, "timed forwards")->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "untimed forwards first")->capture_default_str();
   cmd->add_flag("--json", o->json, "print one JSON object instead of the report");
-  cmd->add_flag("--int8", o->int8, "time the int8 path (not available in this version)");
+  add_int8_options(*cmd, o->int8, "time");
   cmd->callback([o, thr] {
     o->has_threads = given(thr);
     run_bench(*o);

@@ -30,6 +30,7 @@
 #include "gpsa/runtime/npy.hpp"
 #include "gpsa/runtime/output_set.hpp"
 #include "gpsa/runtime/thread_pool_executor.hpp"
+#include "int8_calibration.hpp"
 #include "model_text.hpp"
 #include "output_arg.hpp"
 
@@ -51,6 +52,7 @@ struct classify_options {
   std::string threads;
   std::string global_pool;
   std::string image_size;
+  int8_options int8;         // --int8 --calibration x.npy
   data_config_options data;  // --input-size, --mean, --std, --interpolation, --crop-pct (images)
   bool fail_fast = false;
   // Which options were given (an empty path given is an error naming it, not "absent").
@@ -209,11 +211,17 @@ void run_classify(const classify_options& o) {
         "--image; --input x.npy is used as it is");
   const std::size_t topk_asked = parse_count(o.topk, "--topk", 1'000'000, "classes to print");
   const std::size_t batch = parse_count(o.batch, "--batch", 4096, "images per forward");
+  o.int8.check();
+  if (o.int8.enabled && o.has_features)
+    throw cli_error("--features: the int8 forward gives logits only (drop --int8 for features)");
+  if (o.int8.enabled && o.has_threads)
+    throw cli_error("--threads: the int8 forward runs on this thread (drop --threads)");
   std::optional<std::size_t> threads;
   if (o.has_threads)
     threads = parse_count(o.threads, "--threads", max_threads, "worker threads, 1 = this one");
   const result_format format = o.has_format ? parse_result_format(o.format) : result_format::table;
   convit_options options;
+  options.keep_plain_weights = o.int8.enabled;  // quantising reads the checkpoint's layout
   if (o.has_global_pool) {
     options.pool = convit_pool_from(o.global_pool);
     if (!options.pool)
@@ -231,6 +239,7 @@ void run_classify(const classify_options& o) {
   require_path("--weights", o.weights);
   if (o.has_input) require_path("--input", o.input);
   if (o.has_labels) require_path("--labels", o.labels);
+  if (o.int8.enabled) require_path("--calibration", o.int8.calibration);
   if (o.has_output) require_path("-o", o.output, true);
   if (o.has_logits) require_path("--logits", o.logits, true);
   if (o.has_features) require_path("--features", o.features, true);
@@ -244,6 +253,7 @@ void run_classify(const classify_options& o) {
   out.add_input(o.weights, "--weights");
   if (o.has_input && o.input != "-") out.add_input(o.input, "--input");
   if (o.has_labels) out.add_input(o.labels, "--labels");
+  if (o.int8.enabled) out.add_input(o.int8.calibration, "--calibration");
   if (o.has_image_list && o.image_list != "-") out.add_input(o.image_list, "--image-list");
   for (const std::string& p : paths)
     if (p != "-") out.add_input(p, "--image");
@@ -270,7 +280,8 @@ void run_classify(const classify_options& o) {
   const std::size_t workers = threads.value_or(1);
   const auto require_memory = [&](std::size_t B, std::size_t kept, const std::string& source) {
     std::size_t scratch = 0;
-    if (convit_scratch_size(c, B, workers, scratch) != status::ok)
+    if ((o.int8.enabled ? convit_int8_scratch_size(c, scratch)
+                        : convit_scratch_size(c, B, workers, scratch)) != status::ok)
       throw cli_error(source + ": B = " + std::to_string(B) + " images is too large a batch");
     io::byte_budget budget(source + " (B = " + std::to_string(B) + ")");
     budget.add("logits", {kept, c.classes}, sizeof(float))
@@ -289,6 +300,25 @@ void run_classify(const classify_options& o) {
 
   std::ostringstream report;
   report << io::display_path(o.weights) << ": " << describe(model) << '\n';
+  // --int8: the model quantised and calibrated once; every forward below is then its own.
+  std::optional<calibrated> q;
+  if (o.int8.enabled) {
+    // Like the C API's descriptor, the int8 model is timm's default ConViT.
+    if (c.pool != convit_pool::token || !c.use_pos_embed)
+      throw cli_error(io::display_path(o.weights) + ": " +
+                      (c.pool != convit_pool::token ? "global_pool avg"
+                                                    : "no pos_embed (use_pos_embed=False)") +
+                      " is not supported by --int8 (it runs timm's default ConViT: token pool "
+                      "with pos_embed)");
+    q.emplace(calibrated_int8(model, o.int8.calibration));
+    report << q->summary << '\n';
+  }
+  const auto forward = [&](std::span<const float> x, std::size_t B, std::span<float> lg,
+                           std::span<float> ft) {
+    if (!q) return model.forward(x, B, lg, ft);
+    const std::vector<float> logits = q->model.forward(x, B);
+    std::copy(logits.begin(), logits.end(), lg.begin());
+  };
   results r;
   std::string source;
   std::vector<std::size_t> input_shape;
@@ -303,8 +333,8 @@ void run_classify(const classify_options& o) {
     input_shape = x.shape;
     r.logits.resize(B * c.classes);
     if (features_out != nullptr) r.features.resize(B * c.tokens() * c.dim);
-    model.forward(x.data, B, r.logits,
-                  features_out != nullptr ? std::span<float>(r.features) : std::span<float>());
+    forward(x.data, B, r.logits,
+            features_out != nullptr ? std::span<float>(r.features) : std::span<float>());
     for (std::size_t b = 0; b < B; ++b) r.names.push_back(source + "[" + std::to_string(b) + "]");
   } else {
     require_image_model(c, o.weights, paths.front(),
@@ -333,7 +363,7 @@ void run_classify(const classify_options& o) {
         r.features.resize((at + B) * TD);
         ft = std::span<float>(r.features.data() + at * TD, B * TD);
       }
-      model.forward(x, B, lg, ft);
+      forward(x, B, lg, ft);
       for (std::string& n : names) r.names.push_back(std::move(n));
       names.clear();
       x.clear();
@@ -487,6 +517,7 @@ void add_classify(CLI::App& app) {
   CLI::Option* isz = cmd->add_option(
       "--image-size", o->image_size,
       "timm's img_size (needed without pos_embed; default: the metadata, else from pos_embed)");
+  add_int8_options(*cmd, o->int8, "run");
   add_data_config_options(*cmd, o->data);
   cmd->callback([o, in, im, li, out, fmt, lg, feat, lab, thr, gp, isz] {
     o->has_input = in->count() > 0;

@@ -163,15 +163,17 @@ head_report analyse_head(const folded_view& f, std::size_t h, std::size_t p) {
   std::size_t ax = 0, ay = 0;
   for (std::size_t x = 0; x < C; ++x) {
     if (f.fx_at(h, xp, x) > f.fx_at(h, xp, ax)) ax = x;
-    r.mean_dx += f.fx_at(h, xp, x) * (static_cast<double>(x) - static_cast<double>(xp));
+    r.mean_dx +=
+        static_cast<double>(f.fx_at(h, xp, x)) * (static_cast<double>(x) - static_cast<double>(xp));
   }
   for (std::size_t y = 0; y < R; ++y) {
     if (f.gy_at(h, yp, y) > f.gy_at(h, yp, ay)) ay = y;
-    r.mean_dy += f.gy_at(h, yp, y) * (static_cast<double>(y) - static_cast<double>(yp));
+    r.mean_dy +=
+        static_cast<double>(f.gy_at(h, yp, y)) * (static_cast<double>(y) - static_cast<double>(yp));
   }
   r.peak_dx = static_cast<int>(ax) - static_cast<int>(xp);
   r.peak_dy = static_cast<int>(ay) - static_cast<int>(yp);
-  r.peak = static_cast<double>(f.fx_at(h, xp, ax)) * f.gy_at(h, yp, ay);
+  r.peak = static_cast<double>(f.fx_at(h, xp, ax)) * static_cast<double>(f.gy_at(h, yp, ay));
   return r;
 }
 
@@ -198,10 +200,12 @@ rgb_image draw_panel(const folded_view& f, std::size_t p) {
     double peak = 0;
     for (std::size_t y = 0; y < R; ++y)
       for (std::size_t x = 0; x < C; ++x)
-        peak = std::max(peak, static_cast<double>(f.gy_at(h, yq, y)) * f.fx_at(h, xq, x));
+        peak = std::max(
+            peak, static_cast<double>(f.gy_at(h, yq, y)) * static_cast<double>(f.fx_at(h, xq, x)));
     for (std::size_t y = 0; y < R; ++y)
       for (std::size_t x = 0; x < C; ++x) {
-        const double v = static_cast<double>(f.gy_at(h, yq, y)) * f.fx_at(h, xq, x);
+        const double v =
+            static_cast<double>(f.gy_at(h, yq, y)) * static_cast<double>(f.fx_at(h, xq, x));
         img.fill_rect(ox + x * cell, my + y * cell, cell, cell,
                       heat_color(peak > 0 ? v / peak : 0));
       }
@@ -450,8 +454,8 @@ rgb_image draw_whole(const whole_report& r, const folded_view& maps, std::size_t
     std::vector<double> lam(L), pos(L), full(L);
     for (std::size_t b = 0; b < L; ++b) {
       lam[b] = r.lambda[b * H + h];
-      pos[b] = r.positional[b * H + h];
-      full[b] = r.full[b * H + h];
+      pos[b] = static_cast<double>(r.positional[b * H + h]);
+      full[b] = static_cast<double>(r.full[b * H + h]);
     }
     draw_series(img, g, lam, head_color(h, H), true);
     draw_series(img, d, pos, head_color(h, H), false);
@@ -541,7 +545,7 @@ void run_whole(const demo_options& o, io::safetensors_file&& file, io::output_se
   for (std::size_t b = 0; b < L; ++b)
     for (std::size_t h = 0; h < H; ++h)
       r.lambda[b * H + h] =
-          1.0 / (1.0 + std::exp(-double{model.weights().blocks[b].gating_param[h]}));
+          1.0 / (1.0 + std::exp(-static_cast<double>(model.weights().blocks[b].gating_param[h])));
   r.positional.resize(L * H);
   r.full.resize(L * H);
   if (const status s = convit_positional_nonlocality(model.weights(), r.positional);
@@ -625,7 +629,8 @@ void run_layer(const demo_options& o, const io::safetensors_file* file, io::outp
   std::vector<float> attn, dist, y;
   const double t_fwd = time_us(5, [&] { y = l.forward(x, 1, &attn, &dist); });
   double sum = 0, peak = 0;
-  for (const float v : y) sum += v, peak = std::max(peak, double{std::fabs(v)});
+  for (const float v : y)
+    sum += static_cast<double>(v), peak = std::max(peak, static_cast<double>(std::fabs(v)));
   report << "forward (B = 1, deterministic input): " << fmt("%.3f ms", t_fwd / 1000) << ", y sum "
          << fmt("%.6g", sum) << ", max |y| " << fmt("%.6g", peak) << '\n'
          << "fold of the positional branch (run time, once): " << fmt("%.1f us", t_fold) << "\n\n";

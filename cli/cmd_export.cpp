@@ -20,6 +20,7 @@
 #include "gpsa/runtime/convit.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/output_set.hpp"
+#include "int8_calibration.hpp"
 
 namespace gpsa::cli {
 namespace {
@@ -30,6 +31,7 @@ struct export_options {
   std::string output;
   std::string flash;
   std::string ram;
+  int8_options int8;  // --int8 --calibration x.npy
 };
 
 // Bytes of C text per parameter at most: a literal such as "-1.17549435e-38f, " plus its share
@@ -62,6 +64,57 @@ std::size_t parse_bytes(const std::string& text, const char* flag) {
   return v * unit;
 }
 
+// --int8: the model quantised and calibrated (int8_calibration.hpp), written by
+// codegen::convit_int8_header; the same --flash / --ram checks with the int8 sizes.
+void run_export_int8(const export_options& o, const convit& model, const std::string& sha256,
+                     std::size_t flash, std::size_t ram, io::output_set& out,
+                     io::output_file& target) {
+  const convit_config& c = model.config();
+  const calibrated q = calibrated_int8(model, o.int8.calibration);
+  const codegen::convit_int8_header_sizes sizes =
+      codegen::convit_int8_header_size(q.model.weights());
+  const std::string subject = io::display_path(o.weights);
+  const std::size_t flash_need =
+      sizes.code_bytes + sizes.float_bytes + sizes.folded_bytes + sizes.view_bytes;
+  const std::size_t io_bytes = (c.channels * c.image_size * c.image_size + c.classes) * 4;
+  const std::size_t ram_need = sizes.scratch_bytes + io_bytes;
+  if (flash != 0 && flash_need > flash)
+    throw cli_error(subject + ": the int8 model needs " + std::to_string(flash_need) +
+                    " bytes of flash (int8 codes " + std::to_string(sizes.code_bytes) +
+                    ", floats " + std::to_string(sizes.float_bytes) + ", folded state " +
+                    std::to_string(sizes.folded_bytes) + ", views " +
+                    std::to_string(sizes.view_bytes) + "), more than --flash " +
+                    std::to_string(flash) + " before any code");
+  if (ram != 0 && ram_need > ram)
+    throw cli_error(subject + ": the int8 forward needs " + std::to_string(ram_need) +
+                    " bytes of RAM (scratch " + std::to_string(sizes.scratch_bytes) +
+                    ", one image and its logits " + std::to_string(io_bytes) +
+                    "), more than --ram " + std::to_string(ram) + " before any stack");
+  io::byte_budget text("-o '" + io::display_path(o.output) + "'", io::max_output_bytes);
+  text.add("C text of the parameters",
+           {sizes.code_bytes + sizes.float_bytes / 4 + sizes.folded_bytes / 4}, kCBytesPerValue);
+  if (!text.ok()) throw cli_error(text.message() + " for one output file");
+
+  codegen::header_options h;
+  h.symbol = o.name;
+  h.from.source_name = std::filesystem::path(o.weights).filename().string();
+  h.from.source_sha256 = sha256;
+  h.from.command = "gpsa export --int8 --calibration " +
+                   std::filesystem::path(o.int8.calibration).filename().string() + " --weights " +
+                   h.from.source_name + " --name " + o.name;
+  target.write(codegen::convit_int8_header(q.model.weights(), h));
+  out.commit();
+  std::ostringstream report;
+  report << q.summary << '\n'
+         << io::display_path(o.output) << ": ConViT " << c.channels << 'x' << c.image_size << 'x'
+         << c.image_size << ", D = " << c.dim << ", H = " << c.heads << ", depth " << c.depth
+         << " (" << c.local_up_to_layer << " GPSA), " << c.classes << " classes, int8; flash "
+         << flash_need << " B (int8 codes " << sizes.code_bytes << ", floats " << sizes.float_bytes
+         << ", folded " << sizes.folded_bytes << ", views " << sizes.view_bytes << "), RAM scratch "
+         << sizes.scratch_bytes << " B\n";
+  print_report(report.str());
+}
+
 void run_export(const export_options& o) {
   require_path("--weights", o.weights);
   require_path("-o", o.output, true);
@@ -78,8 +131,11 @@ void run_export(const export_options& o) {
   const std::size_t flash = o.flash.empty() ? 0 : parse_bytes(o.flash, "--flash");
   const std::size_t ram = o.ram.empty() ? 0 : parse_bytes(o.ram, "--ram");
 
+  o.int8.check();
+
   io::output_set out;
   out.add_input(o.weights, "--weights");
+  if (o.int8.enabled) out.add_input(o.int8.calibration, "--calibration");
   io::output_file& target = out.add(o.output, "-o");
   std::string sha256;
   io::safetensors_file file;
@@ -105,6 +161,10 @@ void run_export(const export_options& o) {
     throw cli_error(io::display_path(o.weights) + ": unsupported configuration: depth " +
                     std::to_string(c.depth) + " blocks, the C API takes at most " +
                     std::to_string(GPSA_CONVIT_MAX_BLOCKS) + " (GPSA_CONVIT_MAX_BLOCKS)");
+  if (o.int8.enabled) {
+    run_export_int8(o, model, sha256, flash, ram, out, target);
+    return;
+  }
   const codegen::convit_header_sizes sizes = codegen::convit_header_size(model.weights());
 
   // The part's budget: what the header puts in flash, and what one forward needs in RAM (the
@@ -135,16 +195,7 @@ void run_export(const export_options& o) {
   h.from.source_name = std::filesystem::path(o.weights).filename().string();
   h.from.source_sha256 = sha256;
   h.from.command = "gpsa export --weights " + h.from.source_name + " --name " + o.name;
-  // The folded state in convit_fold's order (per GPSA block: fx, gy, lambda), from the views.
-  std::vector<float> folded;
-  for (std::size_t i = 0; i < c.local_up_to_layer; ++i) {
-    const folded_view& f = model.weights().blocks[i].folded;
-    const std::size_t H = f.heads, R = f.shape.rows, C = f.shape.cols;
-    folded.insert(folded.end(), f.fx, f.fx + H * C * C);
-    folded.insert(folded.end(), f.gy, f.gy + H * R * R);
-    folded.insert(folded.end(), f.lambda, f.lambda + H);
-  }
-  target.write(codegen::convit_header(model.weights(), folded, h));
+  target.write(codegen::convit_header(model.weights(), model.folded_state(), h));
   out.commit();
   std::ostringstream report;
   report << io::display_path(o.output) << ": ConViT " << c.channels << 'x' << c.image_size << 'x'
@@ -172,6 +223,7 @@ void add_export(CLI::App& app) {
   cmd->add_option("--ram", o->ram,
                   "refuse a model whose forward (low-memory scratch, one image, logits) needs "
                   "more bytes of RAM (e.g. 128K)");
+  add_int8_options(*cmd, o->int8, "write");
   cmd->callback([o] { run_export(*o); });
 }
 

@@ -8,7 +8,7 @@
 #   gpsa_bake_large(my_firmware_tables)            # PRIVATE by default
 #   gpsa_bake_large(my_interface_lib INTERFACE)
 #
-# Measured cost per baked grid: see "Compile cost" in the README (tools/compile_cost.sh).
+# Cost per baked grid: "Compile cost" in docs/tables.md (tools/compile_cost.sh).
 # The flags only raise limits: TUs that bake nothing large compile exactly as before.
 
 # Largest square grid that bakes with both compilers' default limits.

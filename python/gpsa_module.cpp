@@ -405,7 +405,8 @@ Calls may come from several Python threads at once (the GIL is released while co
            py::arg("path"), py::arg("threads") = py::none(), py::arg("image_size") = py::none(),
            py::arg("global_pool") = py::none())
       .def(
-          "__call__", [](const py_convit& m, const py::handle& x) { return m.run(x, false).first; },
+          "__call__",
+          [](const py_convit& self, const py::handle& x) { return self.run(x, false).first; },
           py::arg("x"),
           R"doc(Logits (B, classes) float32 of x, preprocessed images (B, 3, S, S).
 
@@ -414,45 +415,51 @@ once. Raises gpsa.InputError when the shape does not fit the model (its message 
 size the model takes).)doc")
       .def(
           "features",
-          [](const py_convit& m, const py::handle& x) { return *m.run(x, true).second; },
+          [](const py_convit& self, const py::handle& x) { return *self.run(x, true).second; },
           py::arg("x"),
           R"doc(Features (B, T, D) float32 after the final norm (T = N + 1, the class token first;
 T = N for a model without MHSA blocks). x as for __call__.)doc")
       .def(
           "forward",
-          [](const py_convit& m, const py::handle& x) {
-            auto r = m.run(x, true);
+          [](const py_convit& self, const py::handle& x) {
+            auto r = self.run(x, true);
             return py::make_tuple(std::move(r.first), std::move(*r.second));
           },
           py::arg("x"), "(logits, features) of x in one forward (see __call__ and features).")
       .def_property_readonly(
-          "image_size", [](const py_convit& m) { return m.config().image_size; },
+          "image_size", [](const py_convit& self) { return self.config().image_size; },
           "S: the model takes (B, 3, S, S) images.")
       .def_property_readonly(
-          "patch_size", [](const py_convit& m) { return m.config().patch_size; }, "p: patch side.")
+          "patch_size", [](const py_convit& self) { return self.config().patch_size; },
+          "p: patch side.")
       .def_property_readonly(
-          "channels", [](const py_convit& m) { return m.config().channels; }, "image channels.")
+          "channels", [](const py_convit& self) { return self.config().channels; },
+          "image channels.")
       .def_property_readonly(
-          "dim", [](const py_convit& m) { return m.config().dim; }, "D: model width.")
+          "dim", [](const py_convit& self) { return self.config().dim; }, "D: model width.")
       .def_property_readonly(
-          "heads", [](const py_convit& m) { return m.config().heads; }, "H: attention heads.")
+          "heads", [](const py_convit& self) { return self.config().heads; }, "H: attention heads.")
       .def_property_readonly(
-          "depth", [](const py_convit& m) { return m.config().depth; }, "number of blocks.")
+          "depth", [](const py_convit& self) { return self.config().depth; }, "number of blocks.")
       .def_property_readonly(
-          "local_up_to_layer", [](const py_convit& m) { return m.config().local_up_to_layer; },
+          "local_up_to_layer",
+          [](const py_convit& self) { return self.config().local_up_to_layer; },
           "blocks [0, L) are GPSA, the rest MHSA.")
       .def_property_readonly(
-          "classes", [](const py_convit& m) { return m.config().classes; }, "rows of head.weight.")
+          "classes", [](const py_convit& self) { return self.config().classes; },
+          "rows of head.weight.")
       .def_property_readonly(
-          "tokens", [](const py_convit& m) { return m.config().tokens(); },
+          "tokens", [](const py_convit& self) { return self.config().tokens(); },
           "T: tokens of features() (N + 1 with the class token).")
       .def_property_readonly("qkv_bias", &py_convit::qkv_bias, "whether q/k/v have biases.")
       .def_property_readonly(
           "global_pool",
-          [](const py_convit& m) { return std::string(gpsa::convit_pool_name(m.config().pool)); },
+          [](const py_convit& self) {
+            return std::string(gpsa::convit_pool_name(self.config().pool));
+          },
           "'token' (the head reads the class token) or 'avg' (the mean of tokens 1..).")
       .def_property_readonly(
-          "use_pos_embed", [](const py_convit& m) { return m.config().use_pos_embed; },
+          "use_pos_embed", [](const py_convit& self) { return self.config().use_pos_embed; },
           "whether the checkpoint has pos_embed (timm's use_pos_embed).")
       .def_property_readonly("parameter_count", &py_convit::parameter_count,
                              "floats of weights held.")

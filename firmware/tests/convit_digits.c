@@ -20,7 +20,6 @@
  * (its virtual clock then advances 1 ns per instruction; the image calibrates ticks against a
  * loop of known length). An instruction count, not a cycle count: QEMU models no pipeline,
  * wait states or memory timing. */
-#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "digits_model.h" /* gpsa export output; includes gpsa/gpsa.h */
 #include "digits_testdata.h"
 #include "fw_check.h"
+#include "fw_measure.h"
 
 #if !defined(FW_DIGITS_COUNT)
 #define FW_DIGITS_COUNT DIGITS_TEST_COUNT
@@ -39,51 +39,7 @@ static float scratch[DIGITS_MODEL_SCRATCH_LEN];
 static float image[IMG];
 static float logits[K];
 
-/* ---- SysTick: a 24-bit down-counter on the processor clock -------------------------------- */
-
-#define SYST_CSR (*(volatile uint32_t*)0xE000E010u)
-#define SYST_RVR (*(volatile uint32_t*)0xE000E014u)
-#define SYST_CVR (*(volatile uint32_t*)0xE000E018u)
-
-static void systick_start(void) {
-  SYST_RVR = 0xFFFFFFu;
-  SYST_CVR = 0;
-  SYST_CSR = 5u; /* enable, processor clock, no interrupt */
-}
-static uint32_t systick_now(void) { return SYST_CVR; }
-/* Ticks from a to b (the counter counts down and wraps at 2^24: exact below one wrap). */
-static uint32_t ticks_between(uint32_t a, uint32_t b) { return (a - b) & 0xFFFFFFu; }
-
-/* A loop of exactly 2 * n + 2 instructions (subs, bne per iteration; mov and the last bne). */
-static void __attribute__((noinline)) spin(uint32_t n) {
-  __asm__ volatile(
-      "mov r0, %0\n"
-      "1: subs r0, r0, #1\n"
-      "bne 1b\n"
-      :
-      : "r"(n)
-      : "r0", "cc");
-}
-
-/* ---- RAM: stack depth by painting, heap in use --------------------------------------------- */
-
-extern char __data_start__[], __bss_end__[], __ram_start__[], __ram_end__[], __stack_size__[],
-    __heap_size__[];
-
 enum { STACK_WINDOW = 11 * 1024 };
-static const uint32_t paint = 0xC0FFEE11u;
-static uintptr_t stack_base;
-
-static void __attribute__((noinline)) paint_stack(uintptr_t base) {
-  uintptr_t a = (base - 256 - STACK_WINDOW) & ~(uintptr_t)3;
-  stack_base = base;
-  for (; a < base - 256; a += sizeof(uint32_t)) *(volatile uint32_t*)a = paint;
-}
-static size_t stack_high_water(void) {
-  uintptr_t a = (stack_base - 256 - STACK_WINDOW) & ~(uintptr_t)3;
-  while (a < stack_base && *(const volatile uint32_t*)a == paint) a += sizeof(uint32_t);
-  return (size_t)(stack_base - a);
-}
 
 static size_t argmax(const float* v, size_t n) {
   size_t i, best = 0;
@@ -96,10 +52,10 @@ int main(void) {
   size_t len = 0, i, j, same_top1 = 0, correct = 0, timm_correct = 0, mismatch = 0;
   double ref_max = 0.0, err = 0.0, per_tick;
   uint64_t total_ticks = 0;
-  uint32_t t0, t1, min_ticks = 0xFFFFFFFFu, max_ticks = 0, calib;
+  uint32_t t0, t1, min_ticks = 0xFFFFFFFFu, max_ticks = 0;
   gpsa_status s;
 
-  paint_stack((uintptr_t)__builtin_frame_address(0));
+  fw_paint_stack((uintptr_t)__builtin_frame_address(0), STACK_WINDOW);
   printf("convit_digits: %d test images, model %dx%dx%d, D = %d, H = %d, depth %d (%d GPSA)\n",
          COUNT, DIGITS_MODEL_CHANNELS, DIGITS_MODEL_IMAGE_SIZE, DIGITS_MODEL_IMAGE_SIZE,
          DIGITS_MODEL_DIM, DIGITS_MODEL_HEADS, DIGITS_MODEL_DEPTH, DIGITS_MODEL_LOCAL_UP_TO_LAYER);
@@ -117,16 +73,7 @@ int main(void) {
   fw_check_bits("fold on the target == the exported header's (host)", mismatch,
                 DIGITS_MODEL_FOLDED_LEN);
 
-  systick_start();
-  t0 = systick_now();
-  spin(1000000u);
-  t1 = systick_now();
-  calib = ticks_between(t0, t1);
-  per_tick = calib != 0 ? 2000002.0 / (double)calib : 0.0;
-  printf("SysTick: %lu ticks for 2000002 instructions: %.3f instructions per tick%s\n",
-         (unsigned long)calib, per_tick,
-         per_tick > 39.0 && per_tick < 41.0 ? " (QEMU -icount shift=0: 1 ns each, 25 MHz SysTick)"
-                                            : " (not -icount shift=0: not instruction counts)");
+  per_tick = fw_ticks_start();
 
   for (i = 0; i < (size_t)COUNT * K; ++i)
     if (digits_test_logits[i] > ref_max || -digits_test_logits[i] > ref_max)
@@ -136,12 +83,12 @@ int main(void) {
     const float* ref = digits_test_logits + i * K;
     size_t top;
     memcpy(image, digits_test_x + i * IMG, sizeof image);
-    t0 = systick_now();
+    t0 = fw_ticks_now();
     s = gpsa_convit_forward(&digits_model_weights, digits_model_folded, DIGITS_MODEL_FOLDED_LEN,
                             GPSA_CONVIT_LOW_MEMORY, 1, image, IMG, logits, K, NULL, 0, scratch,
                             DIGITS_MODEL_SCRATCH_LEN);
-    t1 = systick_now();
-    dt = ticks_between(t0, t1);
+    t1 = fw_ticks_now();
+    dt = fw_ticks_between(t0, t1);
     total_ticks += dt;
     if (dt < min_ticks) min_ticks = dt;
     if (dt > max_ticks) max_ticks = dt;
@@ -177,29 +124,6 @@ int main(void) {
            per_tick * (double)total_ticks / COUNT, per_tick * (double)min_ticks,
            per_tick * (double)max_ticks, COUNT, per_tick * (double)total_ticks);
 
-  {
-    const size_t used = (size_t)(__bss_end__ - __data_start__);
-    const size_t stack_used = stack_high_water();
-    const size_t stack_reserved = (size_t)(uintptr_t)__stack_size__;
-    const size_t heap_reserved = (size_t)(uintptr_t)__heap_size__;
-    const struct mallinfo mi = mallinfo();
-    const size_t heap_used = (size_t)mi.arena;
-    const size_t ram = (size_t)(__ram_end__ - __ram_start__);
-    printf(
-        "RAM: .data + .bss %lu bytes (scratch %lu, image %lu, logits %lu); heap %lu bytes in "
-        "use (reserved %lu); stack below main %lu bytes (reserved %lu); part RAM %lu bytes\n",
-        (unsigned long)used, (unsigned long)sizeof scratch, (unsigned long)sizeof image,
-        (unsigned long)sizeof logits, (unsigned long)heap_used, (unsigned long)heap_reserved,
-        (unsigned long)stack_used, (unsigned long)stack_reserved, (unsigned long)ram);
-    fw_check_true("RAM fit: heap in use <= the heap the linker script reserves",
-                  heap_used <= heap_reserved);
-    fw_check_true("RAM fit: stack used < the stack the linker script reserves",
-                  stack_used < stack_reserved && stack_used < STACK_WINDOW);
-    fw_check_true("RAM fit: .data + .bss + reserved heap + reserved stack <= the part's RAM",
-                  used + heap_reserved + stack_reserved <= ram);
-    printf("RAM: .data + .bss + reserved heap and stack = %lu of %lu bytes (%.1f %%)\n",
-           (unsigned long)(used + heap_reserved + stack_reserved), (unsigned long)ram,
-           100.0 * (double)(used + heap_reserved + stack_reserved) / (double)ram);
-  }
+  fw_check_ram(sizeof scratch, sizeof image, sizeof logits);
   return fw_finish("convit_digits");
 }

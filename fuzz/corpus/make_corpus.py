@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Regenerates the fuzz seed corpus (Python standard library only): python3 make_corpus.py
 
 Small, valid files that reach every branch of the readers' happy paths: each .npy version,

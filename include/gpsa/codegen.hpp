@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "gpsa/core/convit.hpp"
+#include "gpsa/core/convit_int8.hpp"
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/folded_state.hpp"
@@ -85,15 +86,20 @@ std::string folded_header(std::span<const checkpoint_fold> layers, const header_
 // list holds every gpsa_/GPSA_ identifier of gpsa.h.
 inline constexpr std::string_view gpsa_h_identifiers[] = {"GPSA_BUFFER_TOO_SMALL",
                                                           "GPSA_CONVIT_FAST",
+                                                          "GPSA_CONVIT_INT8_SCRATCH_LEN",
                                                           "GPSA_CONVIT_LOW_MEMORY",
                                                           "GPSA_CONVIT_MAX_BLOCKS",
                                                           "GPSA_CONVIT_PLAN_INT_RANGE",
                                                           "GPSA_CONVIT_SCRATCH_LEN",
                                                           "GPSA_DETAIL_A16",
+                                                          "GPSA_DETAIL_A4",
+                                                          "GPSA_DETAIL_B4",
+                                                          "GPSA_DETAIL_CONVIT_INT8_LEN",
                                                           "GPSA_DETAIL_CONVIT_LEN",
                                                           "GPSA_DETAIL_CONVIT_N",
                                                           "GPSA_DETAIL_CONVIT_R",
                                                           "GPSA_DETAIL_CONVIT_T",
+                                                          "GPSA_DETAIL_INT8_R",
                                                           "GPSA_DETAIL_MAX",
                                                           "GPSA_DETAIL_PANEL48",
                                                           "GPSA_EMPTY_GRID",
@@ -111,12 +117,18 @@ inline constexpr std::string_view gpsa_h_identifiers[] = {"GPSA_BUFFER_TOO_SMALL
                                                           "gpsa_convit_fold",
                                                           "gpsa_convit_folded_size",
                                                           "gpsa_convit_forward",
+                                                          "gpsa_convit_int8_block",
+                                                          "gpsa_convit_int8_forward",
+                                                          "gpsa_convit_int8_scratch_size",
+                                                          "gpsa_convit_int8_weights",
                                                           "gpsa_convit_plan",
                                                           "gpsa_convit_scratch_size",
                                                           "gpsa_convit_weights",
                                                           "gpsa_fill_rel_indices_f32",
                                                           "gpsa_folded_view",
                                                           "gpsa_gated_blend_rows",
+                                                          "gpsa_int8_backend",
+                                                          "gpsa_int8_linear",
                                                           "gpsa_layer_attention",
                                                           "gpsa_layer_dims",
                                                           "gpsa_layer_fold",
@@ -164,5 +176,28 @@ convit_header_sizes convit_header_size(const convit_weights& w);
 // length, NaN/Inf values.
 std::string convit_header(const convit_weights& w, std::span<const float> folded,
                           const header_options& options);
+
+// ---- (e) a whole ConViT in int8 -----------------------------------------------------------
+
+// What an int8 header puts in flash and what its forward needs in RAM, in bytes.
+struct convit_int8_header_sizes {
+  std::size_t code_bytes = 0;     // the int8 weight codes
+  std::size_t float_bytes = 0;    // scales, biases, norms, pos_embed, class token, amax
+  std::size_t folded_bytes = 0;   // the folded positional state
+  std::size_t view_bytes = 0;     // the descriptor and block views on a 32-bit target
+  std::size_t scratch_bytes = 0;  // convit_int8_forward's scratch (RAM, for any batch)
+};
+// std::invalid_argument for an invalid or incomplete model.
+convit_int8_header_sizes convit_int8_header_size(const convit_int8_weights& w);
+
+// The quantised model `w` (e.g. gpsa::convit_int8's weights()) as one C99 header: shape macros
+// as convit_header's, SYMBOL_POINTS, _CODE_BYTES, _FLOAT_BYTES and _SCRATCH_LEN
+// (GPSA_CONVIT_INT8_SCRATCH_LEN); per linear layer `static const int8_t SYMBOL_<layer>_weight[]`,
+// `float SYMBOL_<layer>_scale[]` and `_bias[]` (layers: patch, b<i>_qk, b<i>_v or b<i>_qkv,
+// b<i>_proj, b<i>_fc1, b<i>_fc2, head); the float parameters (pos_embed, cls_token,
+// b<i>_norm1_weight ..., norm_weight, norm_bias), SYMBOL_amax, SYMBOL_folded, and the views
+// SYMBOL_blocks[] (gpsa_convit_int8_block) and SYMBOL_weights (gpsa_convit_int8_weights); it
+// includes "gpsa/gpsa.h". std::invalid_argument as convit_header's.
+std::string convit_int8_header(const convit_int8_weights& w, const header_options& options);
 
 }  // namespace gpsa::codegen

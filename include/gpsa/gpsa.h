@@ -34,6 +34,7 @@
 #define GPSA_GPSA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -331,6 +332,95 @@ gpsa_status gpsa_convit_forward(const gpsa_convit_weights* weights, const float*
                                 const float* images, size_t images_len, float* logits,
                                 size_t logits_len, float* features, size_t features_len,
                                 float* scratch, size_t scratch_len);
+
+/* ---- The whole model in int8 (docs/int8.md; the scheme: docs/DESIGN.md section 9) ---------- */
+
+/* One quantised nn.Linear: weight codes (out, in) in [-127, 127], one scale per output row (the
+ * value of code 1: the row's largest magnitude / 127) and the float bias (NULL = zero). The C++
+ * gpsa::convit_int8_linear is this type. */
+typedef struct gpsa_int8_linear {
+  const int8_t* weight; /* (out, in) */
+  const float* scale;   /* (out) */
+  const float* bias;    /* (out) or NULL */
+} gpsa_int8_linear;
+
+/* One block, quantised (C++ gpsa::convit_int8_block is this type): GPSA blocks
+ * (i < local_up_to_layer) use qk and v, MHSA blocks qkv; the others may be all NULL. */
+typedef struct gpsa_convit_int8_block {
+  const float* norm1_weight; /* (D) */
+  const float* norm1_bias;   /* (D) */
+  gpsa_int8_linear qk;       /* (2D, D)  GPSA */
+  gpsa_int8_linear v;        /* (D, D)   GPSA */
+  gpsa_int8_linear qkv;      /* (3D, D)  MHSA, rows q | k | v */
+  gpsa_int8_linear proj;     /* (D, D) */
+  const float* norm2_weight; /* (D) */
+  const float* norm2_bias;   /* (D) */
+  gpsa_int8_linear fc1;      /* (M, D) */
+  gpsa_int8_linear fc2;      /* (D, M) */
+} gpsa_convit_int8_block;
+
+/* The quantised model (C++ gpsa::convit_int8_weights, same members in the same order; pointer
+ * and length pairs are C++'s spans), e.g. the const arrays of a `gpsa export --int8` header.
+ * activation_amax: the calibrated largest magnitude of each quantisation point, 4 depth + 2
+ * values in forward order (image patches; per block norm1 output, attention output, norm2
+ * output, GELU output; the final norm's class-token row). folded: gpsa_convit_fold's state. */
+typedef struct gpsa_convit_int8_weights {
+  gpsa_convit_config config;
+  gpsa_int8_linear patch; /* (D, C p p): the conv kernels flattened (c, ky, kx) */
+  const float* pos_embed; /* (1, N, D) */
+  const float* cls_token; /* (1, 1, D); unused (may be NULL) when local_up_to_layer == depth */
+  const gpsa_convit_int8_block* blocks; /* depth blocks */
+  size_t block_count;
+  const float* norm_weight; /* (D) */
+  const float* norm_bias;   /* (D) */
+  gpsa_int8_linear head;    /* (classes, D) */
+  const float* activation_amax;
+  size_t activation_count; /* 4 depth + 2 */
+  const float* folded;
+  size_t folded_len; /* gpsa_convit_folded_size */
+} gpsa_convit_int8_weights;
+
+/* Which int8 inner-product code this build runs: "dsp" (Arm SXTB16 + SMLAD) or "portable" (C++
+ * gpsa::int8_backend); both give the same bits. */
+const char* gpsa_int8_backend(void);
+
+/* Scratch floats of gpsa_convit_int8_forward (any batch: one image at a time). */
+gpsa_status gpsa_convit_int8_scratch_size(const gpsa_convit_config* config, size_t* scratch_len);
+
+/* The same count as a constant expression, for a static buffer (arguments: the config's members
+ * in order, up to classes; valid configurations only, no overflow check). With T tokens, N
+ * patches, d = D/H, K = C p p, r = min(T, 8), A(n) = n rounded up to 4 and B(n) = A(ceil(n/4))
+ * (n int8 codes in floats):
+ *   A(T D) + 2 B(T D) + A(r d) + 2 A(T d) + A(max(T, D)) + A(d) + A(max(4 D, M + D, classes))
+ *   + A(r M) + B(max(r M, r K)).                                                          */
+#define GPSA_DETAIL_A4(n) (((size_t)(n) + 3u) / 4u * 4u)
+#define GPSA_DETAIL_B4(n) GPSA_DETAIL_A4(((size_t)(n) + 3u) / 4u)
+#define GPSA_DETAIL_INT8_R(T) ((T) < 8u ? (T) : 8u)
+#define GPSA_DETAIL_CONVIT_INT8_LEN(T, D, d, M, K, classes, r)                                \
+  (GPSA_DETAIL_A4((T) * (D)) + 2u * GPSA_DETAIL_B4((T) * (D)) + GPSA_DETAIL_A4((r) * (d)) +   \
+   2u * GPSA_DETAIL_A4((T) * (d)) + GPSA_DETAIL_A4(GPSA_DETAIL_MAX((T), (D))) +               \
+   GPSA_DETAIL_A4(d) +                                                                        \
+   GPSA_DETAIL_A4(GPSA_DETAIL_MAX(GPSA_DETAIL_MAX(4u * (D), (M) + (D)), (size_t)(classes))) + \
+   GPSA_DETAIL_A4((r) * (M)) + GPSA_DETAIL_B4(GPSA_DETAIL_MAX((r) * (M), (r) * (K))))
+#define GPSA_CONVIT_INT8_SCRATCH_LEN(image_size, patch_size, channels, dim, heads, depth,    \
+                                     local_up_to_layer, mlp_hidden, classes)                 \
+  GPSA_DETAIL_CONVIT_INT8_LEN(                                                               \
+      GPSA_DETAIL_CONVIT_T(image_size, patch_size, depth, local_up_to_layer), (size_t)(dim), \
+      (size_t)(dim) / (size_t)(heads), (size_t)(mlp_hidden),                                 \
+      (size_t)(channels) * (size_t)(patch_size) * (size_t)(patch_size), classes,             \
+      GPSA_DETAIL_INT8_R(GPSA_DETAIL_CONVIT_T(image_size, patch_size, depth, local_up_to_layer)))
+
+/* logits (B, classes) of `batch` images (B, C, S, S), one image at a time, on the calling
+ * thread; allocates nothing. Every float step is specified (DESIGN.md section 9): the same bits
+ * on every target and for any floating-point mode the caller left set. images_len and
+ * logits_len must be exactly B*C*S*S and B*classes (GPSA_SHAPE_MISMATCH). Errors also:
+ * GPSA_INVALID_ARGUMENT (NULL weights, a NULL buffer with a nonzero length, an invalid
+ * configuration, a missing required array, an amax that is negative, NaN or infinite),
+ * GPSA_SHAPE_MISMATCH (block_count != depth, activation_count or folded_len wrong),
+ * GPSA_BUFFER_TOO_SMALL (scratch), GPSA_SIZE_OVERFLOW. batch 0 is a no-op. */
+gpsa_status gpsa_convit_int8_forward(const gpsa_convit_int8_weights* weights, size_t batch,
+                                     const float* images, size_t images_len, float* logits,
+                                     size_t logits_len, float* scratch, size_t scratch_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -6,7 +6,9 @@
 
 #include "gpsa/codegen.hpp"
 #include "gpsa/core/convit.hpp"
+#include "gpsa/core/convit_int8.hpp"
 #include "gpsa/core/fold.hpp"
+#include "gpsa/core/int8.hpp"
 #include "gpsa/core/layer.hpp"
 #include "gpsa/core/linalg.hpp"
 #include "gpsa/core/nn_kernels.hpp"
@@ -21,6 +23,7 @@
 #include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/convit_int8.hpp"
 #include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/layer.hpp"

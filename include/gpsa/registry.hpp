@@ -11,7 +11,8 @@
 //
 // The list comes from the compile definition GPSA_BAKED_GRIDS (comma-separated sizes S, set on
 // gpsa::gpsa from the CMake cache list of the same name). A TU that calls the lookup for element
-// type T evaluates every baked table that fits T (about 0.5 s per 14x14 table, see the README).
+// type T evaluates every baked table that fits T (about 0.4 s of CPU per 14x14 table: "Compile
+// cost" in docs/tables.md).
 #pragma once
 
 #include <array>

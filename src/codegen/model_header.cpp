@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen_detail.hpp"
 #include "gpsa/codegen.hpp"
 #include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/version.hpp"
@@ -46,9 +47,14 @@ std::vector<param> model_params(const convit_weights& w) {
   return p;
 }
 
-// `static const float name[n] UNUSED = {...};`, eight values a line.
-void emit_array(std::string& o, const std::string& name, const std::string& unused, const float* v,
-                std::size_t n) {
+std::string pointer_or_null(const std::string& sym, const param& p) {
+  return p.data != nullptr ? sym + "_" + p.name : std::string("NULL");
+}
+
+}  // namespace
+
+void emit_float_array(std::string& o, const std::string& name, const std::string& unused,
+                      const float* v, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     if (!std::isfinite(v[i]))
       bad(name + "[" + std::to_string(i) + "] is NaN or Inf, which C99 cannot spell as a literal");
@@ -60,12 +66,6 @@ void emit_array(std::string& o, const std::string& name, const std::string& unus
   }
   o += "\n};\n";
 }
-
-std::string pointer_or_null(const std::string& sym, const param& p) {
-  return p.data != nullptr ? sym + "_" + p.name : std::string("NULL");
-}
-
-}  // namespace
 
 convit_header_sizes convit_header_size(const convit_weights& w) {
   const convit_config& c = w.config;
@@ -167,7 +167,7 @@ std::string convit_header(const convit_weights& w, std::span<const float> folded
   o += "/* parameters, timm's names and layouts: nn.Linear (out, in), conv (D, C, p, p) */\n";
   const std::vector<param> top = model_params(w);
   for (const param& p : top)
-    if (p.data != nullptr) emit_array(o, sym + "_" + p.name, unused, p.data, p.count);
+    if (p.data != nullptr) emit_float_array(o, sym + "_" + p.name, unused, p.data, p.count);
   std::vector<std::vector<param>> blocks;
   for (std::size_t i = 0; i < c.depth; ++i) {
     const std::string prefix = std::string("b").append(num(i)).append("_");
@@ -175,12 +175,12 @@ std::string convit_header(const convit_weights& w, std::span<const float> folded
     o += "/* blocks." + num(i) + (c.is_gpsa_block(i) ? " (GPSA) */\n" : " (MHSA) */\n");
     for (param& p : blocks.back()) {
       p.name = prefix + p.name;
-      if (p.data != nullptr) emit_array(o, sym + "_" + p.name, unused, p.data, p.count);
+      if (p.data != nullptr) emit_float_array(o, sym + "_" + p.name, unused, p.data, p.count);
     }
   }
   o += "/* the folded positional state (gpsa_convit_fold): per GPSA block fx (H, C, C), gy (H, R, "
        "R), lambda (H) */\n";
-  emit_array(o, sym + "_folded", unused, folded.data(), folded.size());
+  emit_float_array(o, sym + "_folded", unused, folded.data(), folded.size());
 
   // The views: gpsa_convit_block_weights in its member order, NULL for what a block lacks.
   const std::span<const tensor_spec> members = convit_block_tensors();

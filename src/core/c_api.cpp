@@ -8,7 +8,9 @@
 #include <type_traits>
 
 #include "gpsa/core/convit.hpp"
+#include "gpsa/core/convit_int8.hpp"
 #include "gpsa/core/fold.hpp"
+#include "gpsa/core/int8.hpp"
 #include "gpsa/core/layer.hpp"
 #include "gpsa/core/types.hpp"
 #include "gpsa/rel_indices.hpp"
@@ -365,6 +367,51 @@ gpsa_status gpsa_convit_forward(const gpsa_convit_weights* weights, const float*
                                    std::span<float>(logits, logits_len),
                                    std::span<float>(features, features_len),
                                    std::span<float>(scratch, scratch_len)));
+}
+
+const char* gpsa_int8_backend(void) { return gpsa::int8_backend(); }
+
+gpsa_status gpsa_convit_int8_scratch_size(const gpsa_convit_config* config, size_t* scratch_len) {
+  if (config == nullptr || scratch_len == nullptr) return GPSA_INVALID_ARGUMENT;
+  std::size_t n = 0;
+  const gpsa::status s = gpsa::convit_int8_scratch_size(cxx_config(*config), n);
+  if (s == gpsa::status::ok) *scratch_len = n;
+  return to_c(s);
+}
+
+gpsa_status gpsa_convit_int8_forward(const gpsa_convit_int8_weights* weights, size_t batch,
+                                     const float* images, size_t images_len, float* logits,
+                                     size_t logits_len, float* scratch, size_t scratch_len) {
+  if (weights == nullptr || (images == nullptr && images_len != 0) ||
+      (logits == nullptr && logits_len != 0) || (scratch == nullptr && scratch_len != 0) ||
+      (weights->blocks == nullptr && weights->block_count != 0) ||
+      (weights->activation_amax == nullptr && weights->activation_count != 0) ||
+      (weights->folded == nullptr && weights->folded_len != 0))
+    return GPSA_INVALID_ARGUMENT;
+  gpsa::convit_int8_weights w;
+  w.config = cxx_config(weights->config);
+  w.patch = weights->patch;
+  w.pos_embed = weights->pos_embed;
+  w.cls_token = weights->cls_token;
+  w.blocks = {weights->blocks, weights->block_count};
+  w.norm_weight = weights->norm_weight;
+  w.norm_bias = weights->norm_bias;
+  w.head = weights->head;
+  w.activation_amax = {weights->activation_amax, weights->activation_count};
+  w.folded = {weights->folded, weights->folded_len};
+  if (const gpsa::status s = gpsa::validate(w); s != gpsa::status::ok) return to_c(s);
+  const gpsa::convit_config& c = w.config;
+  std::size_t image_floats = 0, logit_floats = 0;
+  using gpsa::detail::checked_mul;
+  if (!checked_mul(batch, c.channels, c.image_size, image_floats) ||
+      !checked_mul(image_floats, c.image_size, image_floats) ||
+      !checked_mul(batch, c.classes, logit_floats))
+    return GPSA_SIZE_OVERFLOW;
+  if (batch == 0) return GPSA_OK;
+  if (images == nullptr || logits == nullptr) return GPSA_INVALID_ARGUMENT;
+  if (images_len != image_floats || logits_len != logit_floats) return GPSA_SHAPE_MISMATCH;
+  return to_c(
+      gpsa::convit_int8_forward(w, batch, images, logits, std::span<float>(scratch, scratch_len)));
 }
 
 }  // extern "C"

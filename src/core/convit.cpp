@@ -288,7 +288,7 @@ void average_tokens(const float* x, std::size_t batch, std::size_t T, std::size_
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t d = 0; d < D; ++d) {
       double sum = 0;
-      for (std::size_t t = 1; t < T; ++t) sum += x[(b * T + t) * D + d];
+      for (std::size_t t = 1; t < T; ++t) sum += static_cast<double>(x[(b * T + t) * D + d]);
       pooled[b * D + d] = static_cast<float>(sum / static_cast<double>(T - 1));
     }
 }

@@ -245,7 +245,7 @@ struct low_forward {
           rows = wk;
         }
         for (std::size_t r = 0; r < nr; ++r)
-          for (std::size_t j = 0; j < p.D; ++j) sum[j] += rows[r * p.D + j];
+          for (std::size_t j = 0; j < p.D; ++j) sum[j] += static_cast<double>(rows[r * p.D + j]);
       }
       float* pooled = wk + p.norm;
       for (std::size_t j = 0; j < p.D; ++j)

@@ -15,8 +15,8 @@ inline float row_sum(const float* row, std::size_t n) noexcept {
   for (; j + 8 <= n; j += 8)
     for (std::size_t l = 0; l < 8; ++l) lane[l] += row[j + l];
   double s = 0.0;
-  for (; j < n; ++j) s += row[j];
-  for (const float v : lane) s += v;
+  for (; j < n; ++j) s += static_cast<double>(row[j]);
+  for (const float v : lane) s += static_cast<double>(v);
   return static_cast<float>(s);
 }
 

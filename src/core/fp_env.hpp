@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Core-private: a scope in which subnormal floats count as zero (x86 MXCSR FTZ + DAZ), the
 // caller's floating-point mode restored on exit.
 //
@@ -29,6 +30,37 @@ class flush_subnormals {
  private:
 #if defined(GPSA_HAVE_MXCSR)
   static constexpr unsigned kFtzDaz = 0x8040u;  // flush-to-zero (bit 15), denormals-are-zero (6)
+  unsigned saved_;
+#endif
+};
+
+// A scope in which float arithmetic follows IEEE 754's defaults: round to nearest-even, subnormal
+// inputs and results kept (x86: MXCSR FTZ, DAZ and rounding control cleared; Arm with an FPU:
+// FPSCR FZ and RMode cleared), the caller's mode restored on exit. The int8 kernels run in it, so
+// their float steps give the same bits whatever mode the caller (or gpsa's float forward, see
+// flush_subnormals) left behind.
+class ieee_mode {
+ public:
+#if defined(GPSA_HAVE_MXCSR)
+  ieee_mode() noexcept : saved_(_mm_getcsr()) { _mm_setcsr(saved_ & ~kModeBits); }
+  ~ieee_mode() { _mm_setcsr(saved_); }
+#elif defined(__ARM_FP) && defined(__GNUC__) && !defined(__clang__)
+  ieee_mode() noexcept : saved_(__builtin_arm_get_fpscr()) {
+    __builtin_arm_set_fpscr(saved_ & ~kModeBits);
+  }
+  ~ieee_mode() { __builtin_arm_set_fpscr(saved_); }
+#else
+  ieee_mode() noexcept = default;
+#endif
+  ieee_mode(const ieee_mode&) = delete;
+  ieee_mode& operator=(const ieee_mode&) = delete;
+
+ private:
+#if defined(GPSA_HAVE_MXCSR)
+  static constexpr unsigned kModeBits = 0x8040u | 0x6000u;  // FTZ, DAZ, rounding control
+  unsigned saved_;
+#elif defined(__ARM_FP) && defined(__GNUC__) && !defined(__clang__)
+  static constexpr unsigned kModeBits = (1u << 24) | (3u << 22);  // FZ, RMode
   unsigned saved_;
 #endif
 };

@@ -60,9 +60,8 @@ inline constexpr std::size_t kGemmVecFloats = 2;
 // floats; the plain C++ kernel's 3 x kGemmVecFloats), and a divisor of every ConViT width
 // (192, 432, 768, 4 D) and of the head width (48).
 inline constexpr std::size_t kGemmPanel = 48;
-// Longest K block: a kc x 48 panel of B (24 KB at 128) is read once per 8-row tile and stays in
-// a 32-48 KB L1 next to the A rows it meets (256, a 48 KB panel, measured 5-12 % slower on
-// BM_GemmQkProj with AVX-512).
+// Longest K block: a kc x 48 panel of B (36 KB at 192, ConViT-Ti's D in one block) is read once
+// per 8-row tile and stays in a 48 KB L1 next to the A rows it meets.
 inline constexpr std::size_t kGemmKcMax = 192;
 #else
 // The portable (firmware) build: a panel is one tile of the plain C++ kernel wide and K blocks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Highway (runtime-dispatched SIMD) exp, row softmax, GEMM tile kernels and packing, the FMA-peak
 // loop and the target controls behind gpsa/core/linalg.hpp. Compiled to nothing unless CMake found
 // Highway and GPSA_SIMD is not OFF.

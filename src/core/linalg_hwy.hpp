@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Core-private: the Highway entry points (linalg_hwy.cpp) behind gpsa/core/linalg.hpp.
 #pragma once
 

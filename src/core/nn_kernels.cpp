@@ -72,18 +72,18 @@ void layer_norm_unchecked(std::size_t rows, std::size_t dim, const float* weight
     float* yi = y + r * ldy;
     // Two passes in double: the mean, then the squared deviations (no cancellation).
     double s = 0.0;
-    for (std::size_t j = 0; j < dim; ++j) s += xi[j];
+    for (std::size_t j = 0; j < dim; ++j) s += static_cast<double>(xi[j]);
     const double mean = s / static_cast<double>(dim);
     double v = 0.0;
     for (std::size_t j = 0; j < dim; ++j) {
-      const double dj = xi[j] - mean;
+      const double dj = static_cast<double>(xi[j]) - mean;
       v += dj * dj;
     }
     const double rstd = 1.0 / runtime_sqrt(v / static_cast<double>(dim) + static_cast<double>(eps));
     for (std::size_t j = 0; j < dim; ++j) {
       const float w = weight != nullptr ? weight[j] : 1.0f;
       const float b = bias != nullptr ? bias[j] : 0.0f;
-      yi[j] = static_cast<float>((xi[j] - mean) * rstd) * w + b;
+      yi[j] = static_cast<float>((static_cast<double>(xi[j]) - mean) * rstd) * w + b;
     }
   }
 #endif

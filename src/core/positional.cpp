@@ -103,9 +103,10 @@ status pos_logits_from_table(rel_view<float> table, std::size_t heads,
     const float* t = table.values;
     for (std::size_t i = 0; i < NN; ++i) {
       // channel 2 of the table is dx^2+dy^2; use it as stored, like pos_proj does.
-      const double v = static_cast<double>(w[0]) * t[3 * i] +
-                       static_cast<double>(w[1]) * t[3 * i + 1] +
-                       static_cast<double>(w[2]) * t[3 * i + 2] + static_cast<double>(b);
+      const double v = static_cast<double>(w[0]) * static_cast<double>(t[3 * i]) +
+                       static_cast<double>(w[1]) * static_cast<double>(t[3 * i + 1]) +
+                       static_cast<double>(w[2]) * static_cast<double>(t[3 * i + 2]) +
+                       static_cast<double>(b);
       ph[i] = static_cast<float>(v);
     }
   }
@@ -197,7 +198,8 @@ status nonlocality(grid g, std::size_t heads, std::size_t batch, std::span<const
         const double dx = static_cast<double>(q % C) - xp, dy = static_cast<double>(q / C) - yp;
         const double r = offset_distance(dx, dy);
         double a = 0.0;
-        for (std::size_t b = 0; b < batch; ++b) a += attn[((b * heads + h) * N + p) * N + q];
+        for (std::size_t b = 0; b < batch; ++b)
+          a += static_cast<double>(attn[((b * heads + h) * N + p) * N + q]);
         acc += r * a;
       }
     }
@@ -217,12 +219,12 @@ status positional_nonlocality(const folded_view& f, std::span<float> dist) noexc
     for (std::size_t yp = 0; yp < R; ++yp)
       for (std::size_t yq = 0; yq < R; ++yq) {
         const double dy = static_cast<double>(yq) - static_cast<double>(yp);
-        const double gy = f.gy_at(h, yp, yq);
+        const double gy = static_cast<double>(f.gy_at(h, yp, yq));
         double row = 0;
         for (std::size_t xp = 0; xp < C; ++xp)
           for (std::size_t xq = 0; xq < C; ++xq) {
             const double dx = static_cast<double>(xq) - static_cast<double>(xp);
-            row += offset_distance(dx, dy) * f.fx_at(h, xp, xq);
+            row += offset_distance(dx, dy) * static_cast<double>(f.fx_at(h, xp, xq));
           }
         sum += gy * row;
       }

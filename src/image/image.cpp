@@ -362,7 +362,7 @@ rgb8_image decode_jpeg(std::span<const std::uint8_t> bytes, const std::string& n
       for (std::size_t i = 0; i < img.width; ++i) {
         const std::uint8_t* p = row.data() + 4 * i;
         const unsigned nk = p[3];  // 255 - k with k = 255 - p[3]
-        for (int c = 0; c < 3; ++c) d[3 * i + c] = cmyk_channel(255u - p[c], nk);
+        for (std::size_t c = 0; c < 3; ++c) d[3 * i + c] = cmyk_channel(255u - p[c], nk);
       }
     }
   }

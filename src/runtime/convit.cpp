@@ -178,6 +178,7 @@ convit_setting convit::pool_source() const noexcept { return s_->pool_source; }
 convit_setting convit::image_size_source() const noexcept { return s_->image_size_source; }
 std::size_t convit::parameter_count() const noexcept { return s_->params; }
 const convit_weights& convit::weights() const noexcept { return s_->weights; }
+std::span<const float> convit::folded_state() const noexcept { return s_->folded; }
 const executor* convit::get_executor() const noexcept { return s_->ex; }
 const convit::load_times& convit::loading() const noexcept { return s_->times; }
 

@@ -104,8 +104,9 @@ float narrow(double v) noexcept {
   constexpr double overflow = 0x1.ffffffp+127;
   if (v >= overflow) return std::numeric_limits<float>::infinity();
   if (v <= -overflow) return -std::numeric_limits<float>::infinity();
-  if (v > std::numeric_limits<float>::max()) return std::numeric_limits<float>::max();
-  if (v < -std::numeric_limits<float>::max()) return -std::numeric_limits<float>::max();
+  constexpr float fmax = std::numeric_limits<float>::max();
+  if (v > static_cast<double>(fmax)) return fmax;
+  if (v < -static_cast<double>(fmax)) return -fmax;
   return static_cast<float>(v);  // NaN stays NaN
 }
 

@@ -22,6 +22,10 @@ std::string micro() {
   return (mt::golden_dir() / "convit_micro_4x4" / "model.safetensors").string();
 }
 
+std::string micro_x() {
+  return (mt::golden_dir() / "convit_micro_4x4" / "x.npy").string();
+}
+
 // Parameters of a safetensors file, from its JSON header alone (element counts of every tensor).
 std::uint64_t parameters_of(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -76,6 +80,28 @@ TEST(Bench, JsonReportIsConsistent) {
   EXPECT_GE(load, read + fold + pack - 1e-9);
 }
 
+// --int8: the quantised model is timed; its weights are int8 codes (one byte per linear weight)
+// plus floats, so fewer bytes than the float32 checkpoint and more than a quarter of it.
+TEST(Bench, Int8TimesTheQuantisedModel) {
+  const run_result r = run_gpsa({"bench", "--weights", micro(), "--int8", "--calibration",
+                                 micro_x(), "--iterations", "3", "--warmup", "1", "--json"});
+  ASSERT_TRUE(r.exited && r.code == 0) << r;
+  const auto j = nlohmann::json::parse(r.out);
+  const std::uint64_t params = parameters_of(micro());
+  EXPECT_EQ(j["precision"], "int8");
+  EXPECT_EQ(j["parameters"].get<std::uint64_t>(), params);
+  EXPECT_LT(j["weights_bytes"].get<std::uint64_t>(), 4 * params);
+  EXPECT_GT(j["weights_bytes"].get<std::uint64_t>(), params);
+  EXPECT_GT(j["quantise_s"].get<double>(), 0.0);
+  EXPECT_LE(j["latency_s"]["p50"].get<double>(), j["latency_s"]["p99"].get<double>());
+  const run_result h = run_gpsa({"bench", "--weights", micro(), "--int8", "--calibration",
+                                 micro_x(), "--iterations", "2", "--warmup", "0"});
+  ASSERT_TRUE(h.exited && h.code == 0) << h;
+  for (const char* part : {"int8, SIMD target ", ", quantise ", "int8: calibrated on ",
+                           "int8 codes and their floats"})
+    EXPECT_NE(h.out.find(part), std::string::npos) << part << " in\n" << h.out;
+}
+
 TEST(Bench, HumanReportAndThreads) {
   const run_result r = run_gpsa(
       {"bench", "--weights", micro(), "--iterations", "3", "--warmup", "0", "--threads", "2"});
@@ -103,7 +129,11 @@ TEST(Bench, BadOptionsNameTheFlag) {
   fails({"--weights", micro(), "--iterations", "0"}, "--iterations '0'");
   fails({"--weights", micro(), "--warmup", "-1"}, "--warmup '-1'");
   fails({"--weights", micro(), "--threads", "0"}, "--threads '0'");
-  fails({"--weights", micro(), "--int8"}, "--int8: not available");
+  fails({"--weights", micro(), "--int8"}, "--int8 needs --calibration x.npy");
+  fails({"--weights", micro(), "--calibration", micro_x()}, "add --int8");
+  fails({"--weights", micro(), "--int8", "--calibration", micro_x(), "--threads", "2"},
+        "--threads: the int8 forward runs on this thread");
+  fails({"--weights", micro(), "--int8", "--calibration", ""}, "--calibration: the path is empty");
   fails({"--weights", ""}, "--weights: the path is empty");
   fails({"--weights", "/nonexistent/model.safetensors"}, "/nonexistent/model.safetensors");
 }

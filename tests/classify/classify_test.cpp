@@ -164,6 +164,27 @@ TEST_F(Classify, TopKDefaultAndClampAndNoOutputFiles) {
   }
 }
 
+// --int8: the digits model calibrated on x_calib.npy; the written logits are the NumPy
+// reference's (tools/int8_reference.py model: tests/golden/int8/digits_model.safetensors) bit
+// for bit, and the report names the calibration.
+TEST_F(Classify, Int8DigitsLogitsEqualTheReference) {
+  const fs::path d = fs::path(GPSA_GOLDEN_DIR) / "digits" / "convit_digits";
+  const fs::path lo = out / "int8.npy";
+  const run_result r = run_gpsa({"classify", "--weights", (d / "model.safetensors").string(),
+                                 "--input", (d / "x_test.npy").string(), "--int8", "--calibration",
+                                 (d / "x_calib.npy").string(), "--topk", "1", "-o", lo.string()});
+  ASSERT_TRUE(r.exited && r.code == 0) << r;
+  EXPECT_NE(r.out.find("int8: calibrated on 64 images of"), std::string::npos) << r.out;
+  EXPECT_EQ(parse_table(r.out).size(), 360u);
+  const npy_f32 got = read_npy_f32(lo);
+  const auto ref =
+      gpsa::io::read_safetensors(fs::path(GPSA_GOLDEN_DIR) / "int8" / "digits_model.safetensors");
+  const std::vector<float>& want = ref.at("logits").data;
+  EXPECT_EQ(got.shape, (std::vector<std::size_t>{360, 10}));
+  ASSERT_EQ(got.data.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data.data(), want.data(), want.size() * sizeof(float)), 0);
+}
+
 TEST_F(Classify, LabelsArePrintedAndMustMatchTheClasses) {
   const std::string m = golden_model("convit_micro_4x4"), x = golden_x("convit_micro_4x4");
   // CRLF line ends, a byte-order mark, a final newline, UTF-8 and an empty label are fine.
@@ -503,6 +524,105 @@ std::vector<bad_case> bad_cases() {
                },
                1,
                {"@IN/none.txt: cannot open: No such file or directory"}});
+  // --int8 --calibration
+  const auto int8 = [](const fs::path& in, std::initializer_list<std::string> more) {
+    std::vector<std::string> a{"classify", "--weights", (in / "m.safetensors").string(), "--input",
+                               (in / "x.npy").string()};
+    a.insert(a.end(), more);
+    return a;
+  };
+  v.push_back({"int8_without_calibration",
+               [&](const fs::path& in, const fs::path&) {
+                 cp(in);
+                 return int8(in, {"--int8"});
+               },
+               1,
+               {"--int8 needs --calibration x.npy"}});
+  v.push_back({"calibration_without_int8",
+               [&](const fs::path& in, const fs::path&) {
+                 cp(in);
+                 return int8(in, {"--calibration", (in / "x.npy").string()});
+               },
+               1,
+               {"--calibration '@IN/x.npy' sets the int8 model's scales: add --int8"}});
+  v.push_back({"int8_features",
+               [&](const fs::path& in, const fs::path& out) {
+                 cp(in);
+                 return int8(in, {"--int8", "--calibration", (in / "x.npy").string(), "--features",
+                                  (out / "f.npy").string()});
+               },
+               1,
+               {"--features: the int8 forward gives logits only"}});
+  v.push_back({"int8_global_pool_avg",
+               [&](const fs::path& in, const fs::path& out) {
+                 cp(in);
+                 return int8(in, {"--int8", "--calibration", (in / "x.npy").string(),
+                                  "--global-pool", "avg", "-o", (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/m.safetensors: global_pool avg is not supported by --int8"}});
+  v.push_back({"calibration_wrong_shape",
+               [&](const fs::path& in, const fs::path& out) {
+                 cp(in);
+                 copy_golden("convit/convit_7x7_bias/x.npy", in / "c.npy");
+                 return int8(in, {"--int8", "--calibration", (in / "c.npy").string(), "-o",
+                                  (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/c.npy (--calibration) has shape (1,3,112,112), expected (B,3,64,64)"}});
+  v.push_back({"calibration_wrong_dtype",
+               [&](const fs::path& in, const fs::path& out) {
+                 cp(in);
+                 spit(in / "c.npy", npy_zeros({2, 3, 64, 64}, "<i4"));
+                 return int8(in, {"--int8", "--calibration", (in / "c.npy").string(), "-o",
+                                  (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/c.npy: dtype '<i4'"}});
+  v.push_back(
+      {"calibration_nan",
+       [&](const fs::path& in, const fs::path& out) {
+         cp(in);
+         poked_npy("convit/convit_micro_4x4/x.npy", in / "c.npy", 5000, NAN);
+         return int8(in, {"--int8", "--calibration", (in / "c.npy").string(), "-o",
+                          (out / "l.npy").string()});
+       },
+       1,
+       {"@IN/c.npy (--calibration): image 0 has a NaN at (1,14,8)", "needs finite values"}});
+  v.push_back({"calibration_infinite",
+               [&](const fs::path& in, const fs::path& out) {
+                 cp(in);
+                 poked_npy("convit/convit_micro_4x4/x.npy", in / "c.npy", 0, -INFINITY);
+                 return int8(in, {"--int8", "--calibration", (in / "c.npy").string(), "-o",
+                                  (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/c.npy (--calibration): image 0 has an infinite value at (0,0,0)"}});
+  v.push_back({"calibration_empty",
+               [&](const fs::path& in, const fs::path& out) {
+                 cp(in);
+                 spit(in / "c.npy", npy_bytes("(0, 3, 64, 64)", {}));
+                 return int8(in, {"--int8", "--calibration", (in / "c.npy").string(), "-o",
+                                  (out / "l.npy").string()});
+               },
+               1,
+               {"@IN/c.npy (--calibration) has shape (0,3,64,64): no images"}});
+  v.push_back({"calibration_missing",
+               [&](const fs::path& in, const fs::path&) {
+                 cp(in);
+                 return int8(in, {"--int8", "--calibration", (in / "none.npy").string()});
+               },
+               1,
+               {"@IN/none.npy: cannot open: No such file or directory"}});
+  v.push_back({"output_is_calibration",
+               [&](const fs::path& in, const fs::path&) {
+                 cp(in);
+                 copy_golden("convit/convit_micro_4x4/x.npy", in / "c.npy");
+                 return int8(in, {"--int8", "--calibration", (in / "c.npy").string(), "-o",
+                                  (in / "c.npy").string()});
+               },
+               1,
+               {"is the input --calibration", "refusing to overwrite an input file"}});
   // outputs
   v.push_back({"output_is_checkpoint",
                [&](const fs::path& in, const fs::path&) {

@@ -4,7 +4,7 @@
 
 #include "forward_test_util.hpp"
 
-// ---- README example 1: gpsa::layer ---------------------------------------------------------
+// ---- docs/layer.md example 1: gpsa::layer -------------------------------------------------------
 #include <gpsa/gpsa.hpp>
 #include <gpsa/runtime/npy.hpp>
 
@@ -21,7 +21,7 @@ std::vector<float> run_layer(const char* weights_path, const char* x_path) {
   return y;  // (B, 196, D)
 }
 
-// ---- README example 2: the no-heap core ----------------------------------------------------
+// ---- docs/layer.md example 2: the no-heap core --------------------------------------------------
 // Firmware-style: weights as plain arrays, the positional branch folded once into caller-owned
 // buffers, one caller-owned scratch buffer, status returns.
 gpsa::status run_core(const gpsa::layer_weights& w, const gpsa::folded_view& pos,
@@ -47,7 +47,7 @@ gpsa::status fold_14x14(std::size_t heads, std::span<const float> pos_weight,
   out = gpsa::folded_view{heads, g, fx.data(), gy.data(), lambda.data()};
   return gpsa::status::ok;
 }
-// ---- end of README examples ----------------------------------------------------------------
+// ---- end of docs/layer.md examples --------------------------------------------------------------
 
 namespace {
 

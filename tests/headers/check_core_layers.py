@@ -23,7 +23,8 @@ LEVELS = [
      "gemm_blocked.hpp", "linalg_impl.hpp", "linalg_hwy.hpp", "fp_env.hpp", "nn_kernels_hwy.hpp",
      "nn_kernels_impl.hpp", "packing.hpp",
      "linalg.cpp", "linalg_hwy.cpp", "gemm.cpp", "nn_kernels.cpp", "nn_kernels_hwy.cpp",
-     "preprocess.cpp"],
+     "preprocess.cpp",
+     "gpsa/core/int8.hpp", "int8_kernels.hpp", "exp_scalar.hpp", "int8.cpp"],
     # 3: the folded positional branch
     ["gpsa/core/fold.hpp", "fold_kernels.hpp", "fold.cpp"],
     # 4: the dense positional branch, local_init, nonlocality
@@ -35,8 +36,8 @@ LEVELS = [
     # 7: the whole model
     ["gpsa/core/convit.hpp", "convit_layers.hpp", "convit.cpp", "convit_probe.cpp",
      "convit_low_memory.cpp"],
-    # 8: the C API over all of it
-    ["gpsa/gpsa.h", "c_api.cpp"],
+    # 8: the C API over all of it, and the int8 model (its block and linear types are gpsa.h's)
+    ["gpsa/gpsa.h", "c_api.cpp", "gpsa/core/convit_int8.hpp", "convit_int8.cpp"],
 ]
 LEVEL = {name: i for i, names in enumerate(LEVELS) for name in names}
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]([^>"]+)[>"]', re.M)

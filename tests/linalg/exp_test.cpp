@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // exp_values vs std::exp in double: a sweep over float bit patterns (max ulp error reported and
 // bounded), special values, overflow/underflow thresholds, in-place use and every tail length.
 #include <gtest/gtest.h>

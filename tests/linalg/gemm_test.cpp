@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gemm vs a float64 triple loop (tolerance from k): all transpose combinations, odd sizes, padded
 // leading dimensions, alpha/beta cases, beta = 0 over a NaN-filled C; on every SIMD target of the
 // build, the portable kernel, pre-packed B and the executor split. Then bit-identity: the same

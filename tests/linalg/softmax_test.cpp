@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // softmax_rows vs a float64 reference: random rows, +-1e4 logits, -inf entries, equal values,
 // padded row stride; gpsa::softmax_rows on every SIMD target of the build, and the scalar kernel.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test helpers: run code on each SIMD target this build compiled and this CPU supports (so an
 // AVX-512 machine also tests AVX2, SSE4, ...), and a serial executor that runs tasks out of order.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Through the library: the kernels start no thread (the process keeps its one task in
 // /proc/self/task), and the layer's outputs are the same bytes on every SIMD target with fused
 // multiply-add and for any worker count of a real thread pool.

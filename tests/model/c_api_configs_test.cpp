@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -194,6 +196,57 @@ TEST(Export, RefusesWhatDoesNotFitOrIsNotAModelWithOneLineAndNoOutput) {
                                   "560332", "--ram", "53096", "-o", out.string()});
   EXPECT_TRUE(ok.exited && ok.code == 0) << ok;
   EXPECT_TRUE(fs::exists(out));
+}
+
+// gpsa export --int8: the digits model's int8 sizes (codes 131968, floats 33176, folded 6192,
+// views 456: 171792 bytes of flash; scratch 40272 + image and logits 1064 bytes of RAM), its
+// budgets, and bad calibration input: one line naming the file or flag, no output.
+TEST(Export, Int8RefusesBadCalibrationAndBudgetsWithOneLineAndNoOutput) {
+  scratch dir;
+  const fs::path digits = golden("digits/convit_digits/model.safetensors");
+  const fs::path calib = golden("digits/convit_digits/x_calib.npy");
+  const fs::path out = dir / "model.h";
+  const auto refused = [&](std::vector<std::string> args,
+                           std::initializer_list<std::string> parts) {
+    args.insert(args.begin(), {"export", "--weights", digits.string(), "--name", "q"});
+    args.push_back("-o");
+    args.push_back(out.string());
+    const run_result r = run_gpsa(args);
+    EXPECT_TRUE(r.exited && r.code == 1) << r;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const std::string& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  };
+  refused({"--int8"}, {"--int8 needs --calibration"});
+  refused({"--calibration", calib.string()}, {"add --int8"});
+  refused({"--int8", "--calibration", calib.string(), "--flash", "160K"},
+          {"the int8 model needs 171792 bytes of flash", "int8 codes 131968", "floats 33176",
+           "folded state 6192", "views 456", "--flash 163840"});
+  refused({"--int8", "--calibration", calib.string(), "--ram", "32K"},
+          {"the int8 forward needs 41336 bytes of RAM", "scratch 40272", "--ram 32768"});
+  // calibration files: wrong shape, NaN, empty, wrong dtype
+  refused({"--int8", "--calibration", golden("convit/convit_micro_4x4/x.npy").string()},
+          {"x.npy (--calibration) has shape (2,3,64,64), expected (B,1,16,16)"});
+  std::string bytes = slurp(calib);
+  const std::size_t data = bytes.size() - 64 * 256 * 4;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(&bytes[data + 4 * (256 * 5 + 16 * 3 + 7)], &nan, 4);
+  spit(dir / "nan.npy", bytes);
+  refused({"--int8", "--calibration", (dir / "nan.npy").string()},
+          {"nan.npy (--calibration): image 5 has a NaN at (0,3,7)"});
+  spit(dir / "empty.npy", gpsa_cli_test::npy_zeros({0, 1, 16, 16}));
+  refused({"--int8", "--calibration", (dir / "empty.npy").string()},
+          {"empty.npy (--calibration) has shape (0,1,16,16): no images"});
+  spit(dir / "f2.npy", gpsa_cli_test::npy_zeros({4, 1, 16, 16}, "<f2"));
+  refused({"--int8", "--calibration", (dir / "f2.npy").string()}, {"f2.npy: dtype '<f2'"});
+  // the budgets it passes: exactly the bytes it names
+  const run_result ok =
+      run_gpsa({"export", "--weights", digits.string(), "--name", "q", "--int8", "--calibration",
+                calib.string(), "--flash", "171792", "--ram", "41336", "-o", out.string()});
+  EXPECT_TRUE(ok.exited && ok.code == 0) << ok;
+  const std::string text = slurp(out);
+  EXPECT_NE(text.find("static const int8_t q_b0_qk_weight[8192]"), std::string::npos);
+  EXPECT_NE(text.find("#define Q_SCRATCH_LEN GPSA_CONVIT_INT8_SCRATCH_LEN("), std::string::npos);
 }
 
 // The digits model's data configuration on 8x8 PNGs of test digits (tests/image/fixtures/

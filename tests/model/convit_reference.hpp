@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // An independent float64 ConViT forward for the tests, written straight from timm's ConViT math
-// (docs/convit.md) with plain loops: direct convolution, dense positional softmax from the
+// (docs/DESIGN.md §8) with plain loops: direct convolution, dense positional softmax from the
 // relative offsets, PyTorch's gating order and renormalisation, std::erf GELU. It shares no code
 // with gpsa (no GEMM, no fold, no kernels), so agreement is evidence, not a tautology.
 #pragma once

@@ -28,6 +28,11 @@ run("configuring the core-only build" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${bui
 if(NOT run_output MATCHES "gpsa::runtime, gpsa::codegen: not built: GPSA_BUILD_RUNTIME is OFF")
   message(FATAL_ERROR "the configure output does not say why gpsa::runtime is not built:\n${run_output}")
 endif()
+# A packager's plain configure (no preset, no GPSA_WERROR given) must not get -Werror.
+file(STRINGS ${build}/CMakeCache.txt werror REGEX "^GPSA_WERROR:")
+if(NOT werror STREQUAL "GPSA_WERROR:BOOL=OFF")
+  message(FATAL_ERROR "a configure without a preset should leave GPSA_WERROR OFF, got '${werror}'")
+endif()
 run("building the core" ${CMAKE_COMMAND} --build ${build})
 run("installing the core" ${CMAKE_COMMAND} --install ${build} --prefix ${prefix})
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The API tour of docs/tables.md, verbatim: built and run by ctest so the README
-// example keeps compiling and keeps telling the truth.
+// The API tour of docs/tables.md, verbatim: built and run by ctest so the example keeps
+// compiling and keeps telling the truth.
 #include <gpsa/gpsa.hpp>
 
 #include <cstdio>

@@ -163,26 +163,28 @@ constexpr status layer_fold(grid g, std::size_t heads, std::span<const float> po
     return status::shape_mismatch;
   if (fx.size() < n.fx || gy.size() < n.gy || lambda.size() < n.lambda)
     return status::buffer_too_small;
+  const auto finite = [](float v) { return detail::is_finite(static_cast<double>(v)); };
   const auto finite_head = [&](std::size_t h) {
-    const bool w = detail::is_finite(pos_weight[3 * h]) &&
-                   detail::is_finite(pos_weight[3 * h + 1]) &&
-                   detail::is_finite(pos_weight[3 * h + 2]);
-    return w && (pos_bias.empty() || detail::is_finite(pos_bias[h]));
+    const bool w =
+        finite(pos_weight[3 * h]) && finite(pos_weight[3 * h + 1]) && finite(pos_weight[3 * h + 2]);
+    return w && (pos_bias.empty() || finite(pos_bias[h]));
   };
   if (policy == nonfinite_policy::reject)
     for (std::size_t h = 0; h < heads; ++h)
-      if (!finite_head(h) || !detail::is_finite(gating[h])) return status::invalid_argument;
+      if (!finite_head(h) || !finite(gating[h])) return status::invalid_argument;
   const std::size_t cc = g.cols * g.cols, rr = g.rows * g.rows;
   for (std::size_t h = 0; h < heads; ++h) {
     if (finite_head(h)) {
-      const double w0 = pos_weight[3 * h], w1 = pos_weight[3 * h + 1], w2 = pos_weight[3 * h + 2];
+      const double w0 = static_cast<double>(pos_weight[3 * h]);
+      const double w1 = static_cast<double>(pos_weight[3 * h + 1]);
+      const double w2 = static_cast<double>(pos_weight[3 * h + 2]);
       detail::fold_factor(w0, w2, g.cols, fx.data() + h * cc);
       detail::fold_factor(w1, w2, g.rows, gy.data() + h * rr);
     } else {  // nonfinite_policy::propagate
       for (std::size_t i = 0; i < cc; ++i) fx[h * cc + i] = detail::quiet_nan_f;
       for (std::size_t i = 0; i < rr; ++i) gy[h * rr + i] = detail::quiet_nan_f;
     }
-    lambda[h] = detail::to_float(detail::sigmoid(gating[h]));
+    lambda[h] = detail::to_float(detail::sigmoid(static_cast<double>(gating[h])));
   }
   return status::ok;
 }

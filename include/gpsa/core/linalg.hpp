@@ -20,13 +20,14 @@ namespace gpsa {
 // beta == 0 ignores C's old contents (NaN/Inf in C do not propagate); k == 0 gives beta * C.
 //
 // Deterministic by construction: each C element is summed in an order fixed by k alone (K in
-// equal blocks of at most 128, each an in-order FMA chain), so the bits do not depend on m, n,
-// which part of C a call computes, the executor's worker count, environment variables, or
-// (among targets with FMA: AVX2, AVX-512) the SIMD target. Subnormal inputs and results count
-// as 0 inside the call (x86: MXCSR flush-to-zero, the caller's mode restored on return), which
-// spares ~100-cycle microcode assists per operation on tiny values. gemm starts no thread and
-// allocates nothing; it keeps one packed panel of op(B) on the stack: 24 KB in a SIMD build,
-// 128 x 3 vectors of the compile flags in the portable one (3 KB on a scalar FPU).
+// equal blocks of at most 192, 128 in the portable build, each an in-order FMA chain), so the
+// bits do not depend on m, n, which part of C a call computes, the executor's worker count,
+// environment variables, or (among targets with FMA: AVX2, AVX-512) the SIMD target. Subnormal
+// inputs and results count as 0 inside the call (x86: MXCSR flush-to-zero, the caller's mode
+// restored on return), which spares ~100-cycle microcode assists per operation on tiny values. gemm
+// starts no thread and allocates nothing; it keeps one packed panel of op(B) on the stack: 36 KB
+// (192 x 48 floats) in a SIMD build, 128 x 3 vectors of the compile flags in the portable one (3 KB
+// on a scalar FPU).
 //
 // ex: null, or C split over the executor's workers in column units of 16 (or row blocks of 8
 // when C is narrower than the worker count); bit-identical to the serial call for any worker
@@ -67,7 +68,8 @@ status softmax_rows(std::size_t rows, std::size_t cols, float* x, std::size_t ld
 // NaN.
 status exp_values(std::span<const float> in, std::span<float> out) noexcept;
 
-// The GEMM implementation compiled in: "blocked" (gpsa's own, Highway or plain C++ kernels).
+// The GEMM implementation compiled in: "blocked-highway" or "blocked-portable" (gpsa's own
+// cache-blocked GEMM with Highway or plain C++ kernels).
 const char* gemm_backend() noexcept;
 // The SIMD target the kernels dispatch to: "scalar" (no Highway) or the Highway target (e.g.
 // "AVX2", "AVX3").

@@ -109,6 +109,10 @@ class convit {
   // linear weights are held once, packed (weights().packed); their plain pointers are null
   // unless options.keep_plain_weights.
   const convit_weights& weights() const noexcept;
+  // The folded positional state as convit_fold wrote it (per GPSA block: fx, gy, lambda; the
+  // blocks' `folded` views point into it): the flat buffer gpsa_convit_forward and gpsa export's
+  // C descriptor take.
+  std::span<const float> folded_state() const noexcept;
 
   // How long loading took (steady clock, seconds): reading the checkpoint (load() only; 0 for a
   // checkpoint read by the caller), folding the positional branch, packing the linear weights.
@@ -129,9 +133,10 @@ class convit {
   void forward(std::span<const float> images, std::size_t batch, std::span<float> logits,
                std::span<float> features = {}) const;
 
-  // Splits the attention over (item, head) through `ex` (e.g. a gpsa::thread_pool_executor's
-  // get()); null (the default) runs serially. Results are bit-identical either way. The
-  // executor must outlive its use; model_error when ex->workers == 0 or parallel_for is null.
+  // Splits the forward (token rows, each block's attention, the head) over `ex`'s workers (e.g.
+  // a gpsa::thread_pool_executor's get()); null (the default) runs serially. Results are
+  // bit-identical either way. The executor must outlive its use; model_error when ex->workers == 0
+  // or parallel_for is null.
   void set_executor(const executor* ex);
   const executor* get_executor() const noexcept;
 
