@@ -26,7 +26,7 @@
 #include "gpsa/image.hpp"
 #include "gpsa/registry.hpp"
 #include "gpsa/runtime/byte_budget.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/convit.hpp"
 #include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/runtime/io.hpp"
@@ -224,22 +224,17 @@ layer make_layer(const demo_options& o, const io::safetensors_file* file, std::s
   if (!o.has_prefix) {
     const std::vector<std::string> found = gpsa_layer_prefixes(*file);
     if (found.empty())
-      throw cli_error(io::display_path(o.weights) +
-                      ": no GPSA layer found (no key ends in '.pos_proj.weight')");
+      throw cli_error(io::display_path(o.weights) + ": no GPSA layer found (no key ends in '." +
+                      std::string(gpsa_layer_marker) + "')");
     prefix = found.front();
   }
   origin = io::display_path(o.weights) + ", layer " + io::printable(prefix, 200);
   layer l(*file, prefix);
   // The fold would only say "invalid argument" for a NaN/Inf positional weight: name the key.
-  const layer_params& p = l.params();
-  const auto check = [&](const std::vector<float>& v, const char* key) {
-    if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }))
-      throw cli_error(io::display_path(o.weights) + ": " + io::printable(prefix, 200) + "." + key +
-                      " holds NaN or Inf (the positional softmax would be NaN)");
-  };
-  check(p.pos_proj_weight, "pos_proj.weight");
-  check(p.pos_proj_bias, "pos_proj.bias");
-  check(p.gating_param, "gating_param");
+  const checkpoint_view v(*file, prefix);
+  for (const tensor_spec& t : convit_block_tensors())
+    if (t.positional)
+      require_finite(v, t.layer_key(), l.params().*t.layer_field, nonfinite_cannot_fold);
   return l;
 }
 

@@ -19,7 +19,7 @@
 #include "commands.hpp"
 #include "gpsa/codegen.hpp"
 #include "gpsa/runtime/byte_budget.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/npy.hpp"
@@ -97,7 +97,7 @@ std::pair<std::size_t, std::size_t> layers_and_heads(const io::safetensors_file&
   const std::vector<std::string> prefixes = gpsa_layer_prefixes(file);
   std::size_t H = 1;
   for (const std::string& p : prefixes) {
-    const auto it = file.tensors.find(join_key(p, "pos_proj.weight"));
+    const auto it = file.tensors.find(join_key(p, gpsa_layer_marker));  // (H,3)
     if (it != file.tensors.end() && !it->second.shape.empty())
       H = std::max(H, it->second.shape.front());
   }
@@ -135,21 +135,14 @@ std::string c_header(const fold_options& o, const io::safetensors_file& file,
   if (o.with_weights)
     for (const checkpoint_fold& l : layers) {
       weights.push_back(read_gpsa_layer(file, l.prefix));
-      // C99 has no literal for NaN / Inf: name the file, the key and the index.
+      // C99 has no literal for NaN / Inf: name the file, the key and the index (the positional
+      // tensors were checked by the fold).
       const layer_params& p = weights.back();
-      const std::pair<const char*, const std::vector<float>*> named[] = {
-          {"qk.weight", &p.qk_weight},     {"qk.bias", &p.qk_bias},
-          {"v.weight", &p.v_weight},       {"v.bias", &p.v_bias},
-          {"proj.weight", &p.proj_weight}, {"proj.bias", &p.proj_bias}};
-      for (const auto& [name, values] : named) {
-        if (values->empty()) continue;
-        const std::string key = join_key(l.prefix, name);
-        const std::string bad = first_nonfinite(file.tensors.at(key).shape, *values);
-        if (!bad.empty())
-          throw cli_error(io::display_path(o.weights) + ": tensor '" + io::printable(key, 200) +
-                          "' has " + bad +
-                          "; a non-finite weight cannot be written to a C header (--with-weights)");
-      }
+      const checkpoint_view v(file, l.prefix);
+      for (const tensor_spec& t : convit_block_tensors())
+        if (t.layer_field != nullptr && !t.positional && !(p.*t.layer_field).empty())
+          require_finite(v, t.layer_key(), p.*t.layer_field,
+                         "; a non-finite weight cannot be written to a C header (--with-weights)");
     }
   return codegen::folded_header(layers, h, weights);
 }

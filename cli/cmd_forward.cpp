@@ -14,7 +14,7 @@
 #include "cli_args.hpp"
 #include "commands.hpp"
 #include "gpsa/runtime/byte_budget.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/layer.hpp"
 #include "gpsa/runtime/npy.hpp"
@@ -54,16 +54,12 @@ void require_finite(const std::string& what, const std::vector<std::size_t>& sha
 constexpr const char* kRefused = " (--strict refuses NaN and Inf)";
 
 // --strict, before anything runs: every tensor of the layer and the input must be finite.
-void strict_inputs(const forward_options& o, const io::safetensors_file& wf, const io::tensor& x) {
-  const auto check_key = [&](std::string_view suffix) {
-    const std::string key = join_key(o.prefix, suffix);
-    if (!wf.contains(key)) return;
-    const io::tensor& t = wf.at(key);
-    require_finite(io::display_path(o.weights) + ": tensor '" + io::printable(key, 200) + "'",
-                   t.shape, t.data, kRefused);
-  };
-  for (const std::string_view suffix : gpsa_required_keys) check_key(suffix);
-  for (const std::string_view suffix : gpsa_optional_keys) check_key(suffix);
+void strict_inputs(const forward_options& o, const io::safetensors_file& wf, const layer& l,
+                   const io::tensor& x) {
+  const checkpoint_view v(wf, o.prefix);
+  for (const tensor_spec& t : convit_block_tensors())
+    if (t.layer_field != nullptr && v.has(t.layer_key()))
+      gpsa::require_finite(v, t.layer_key(), l.params().*t.layer_field, kRefused);
   require_finite(io::display_path(o.input), x.shape, x.data, kRefused);
 }
 
@@ -150,7 +146,7 @@ void run_forward(const forward_options& o) {
   layer l(wf, o.prefix);
   const io::tensor x = io::read_npy(o.input);
   // Default: NaN/Inf flow through like in PyTorch. --strict refuses them up front.
-  if (o.strict) strict_inputs(o, wf, x);
+  if (o.strict) strict_inputs(o, wf, l, x);
   const std::size_t D = l.dim(), H = l.heads();
   const input_shape in = shape_of(o, x, D, grid_arg);
   const std::size_t B = in.batch, N = in.patches;

@@ -25,7 +25,7 @@
 #include "gpsa/core/convit.hpp"
 #include "gpsa/core/convit_int8.hpp"
 #include "gpsa/rel_indices.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/folded_state.hpp"
 
 namespace gpsa::codegen {

@@ -21,6 +21,7 @@
 #include "gpsa/rel_indices.hpp"
 #include "gpsa/runtime/byte_budget.hpp"
 #include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/convit.hpp"
 #include "gpsa/runtime/convit_int8.hpp"
 #include "gpsa/runtime/folded_state.hpp"

@@ -9,6 +9,7 @@
 
 #include "codegen_detail.hpp"
 #include "gpsa/codegen.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/version.hpp"
 
 namespace gpsa::codegen {
@@ -23,46 +24,26 @@ struct param {
   std::size_t count;
 };
 
-// The parameters of block i that the block's kind uses, in gpsa_convit_block_weights' order.
+// The parameters of block i that the block's kind uses, in gpsa_convit_block_weights' order
+// (the checkpoint schema's).
 std::vector<param> block_params(const convit_config& c, const convit_block_weights& b,
                                 std::size_t i) {
-  const std::size_t D = c.dim, H = c.heads, M = c.mlp_hidden;
-  std::vector<param> p = {{"norm1_weight", b.norm1_weight, D}, {"norm1_bias", b.norm1_bias, D}};
-  if (c.is_gpsa_block(i)) {
-    p.push_back({"qk_weight", b.qk_weight, 2 * D * D});
-    p.push_back({"qk_bias", b.qk_bias, 2 * D});
-    p.push_back({"v_weight", b.v_weight, D * D});
-    p.push_back({"v_bias", b.v_bias, D});
-    p.push_back({"pos_proj_weight", b.pos_proj_weight, 3 * H});
-    p.push_back({"pos_proj_bias", b.pos_proj_bias, H});
-    p.push_back({"gating_param", b.gating_param, H});
-  } else {
-    p.push_back({"qkv_weight", b.qkv_weight, 3 * D * D});
-    p.push_back({"qkv_bias", b.qkv_bias, 3 * D});
-  }
-  p.push_back({"proj_weight", b.proj_weight, D * D});
-  p.push_back({"proj_bias", b.proj_bias, D});
-  p.push_back({"norm2_weight", b.norm2_weight, D});
-  p.push_back({"norm2_bias", b.norm2_bias, D});
-  p.push_back({"fc1_weight", b.fc1_weight, M * D});
-  p.push_back({"fc1_bias", b.fc1_bias, M});
-  p.push_back({"fc2_weight", b.fc2_weight, D * M});
-  p.push_back({"fc2_bias", b.fc2_bias, D});
+  const shape_symbols s = convit_shape_symbols(c);
+  const block_kind other = c.is_gpsa_block(i) ? block_kind::mhsa : block_kind::gpsa;
+  std::vector<param> p;
+  for (const tensor_spec& t : convit_block_tensors())
+    if (t.kind != other)
+      p.push_back({std::string(t.member), b.*t.block_field, tensor_floats(t, s)});
   return p;
 }
 
+// The model's own parameters (the class token only when the model has one).
 std::vector<param> model_params(const convit_weights& w) {
-  const convit_config& c = w.config;
-  const std::size_t D = c.dim;
-  std::vector<param> p = {
-      {"patch_weight", w.patch_weight, D * c.channels * c.patch_size * c.patch_size},
-      {"patch_bias", w.patch_bias, D},
-      {"pos_embed", w.pos_embed, c.patches() * D}};
-  if (c.has_class_token()) p.push_back({"cls_token", w.cls_token, D});
-  p.push_back({"norm_weight", w.norm_weight, D});
-  p.push_back({"norm_bias", w.norm_bias, D});
-  p.push_back({"head_weight", w.head_weight, c.classes * D});
-  p.push_back({"head_bias", w.head_bias, c.classes});
+  const shape_symbols s = convit_shape_symbols(w.config);
+  std::vector<param> p;
+  for (const tensor_spec& t : convit_model_tensors())
+    if (t.model_field != &convit_weights::cls_token || w.config.has_class_token())
+      p.push_back({std::string(t.member), w.*t.model_field, tensor_floats(t, s)});
   return p;
 }
 
@@ -202,20 +183,16 @@ std::string convit_header(const convit_weights& w, std::span<const float> folded
   emit_float_array(o, sym + "_folded", unused, folded.data(), folded.size());
 
   // The views: gpsa_convit_block_weights in its member order, NULL for what a block lacks.
-  static const char* const members[] = {
-      "norm1_weight", "norm1_bias",      "qk_weight",     "qk_bias",      "v_weight",
-      "v_bias",       "pos_proj_weight", "pos_proj_bias", "gating_param", "qkv_weight",
-      "qkv_bias",     "proj_weight",     "proj_bias",     "norm2_weight", "norm2_bias",
-      "fc1_weight",   "fc1_bias",        "fc2_weight",    "fc2_bias"};
+  const std::span<const tensor_spec> members = convit_block_tensors();
   o += "\nstatic const gpsa_convit_block_weights " + sym + "_blocks[" + mac + "_DEPTH] " + unused +
        " = {\n";
   for (std::size_t i = 0; i < c.depth; ++i) {
     o += "  {";
     const std::string prefix = std::string("b").append(num(i)).append("_");
-    for (std::size_t m = 0; m < std::size(members); ++m) {
+    for (std::size_t m = 0; m < members.size(); ++m) {
       std::string v = "NULL";
       for (const param& p : blocks[i])
-        if (p.name == prefix + members[m]) v = pointer_or_null(sym, p);
+        if (p.name == prefix + std::string(members[m].member)) v = pointer_or_null(sym, p);
       o += (m == 0 ? "" : ", ") + v;
     }
     o += i + 1 < c.depth ? "},\n" : "}\n";

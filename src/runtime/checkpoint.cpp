@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The checkpoint module: key names, natural order, shape-checked tensors, the GPSA layer schema.
+// The checkpoint module: key names, natural order, tensors by key, the shape and NaN/Inf texts.
 #include "gpsa/runtime/checkpoint.hpp"
 #include "gpsa/runtime/safetensors.hpp"
 
@@ -26,61 +26,6 @@ std::string symbolic_text(std::span<const dim> dims) {
   }
   return s + (dims.size() == 1 ? ",)" : ")");
 }
-
-bool shape_matches(std::span<const std::size_t> actual, std::span<const dim> want) {
-  if (actual.size() != want.size()) return false;
-  std::size_t i = 0;
-  for (const dim& d : want) {
-    const std::size_t a = actual[i++];
-    if (d.size == dim::any ? a == 0 : a != d.size) return false;
-  }
-  return true;
-}
-
-// The message for a GPSA layer key that is absent: what the layer needs, what the file has.
-[[noreturn]] void missing_gpsa_key(const checkpoint_view& v, std::string_view name,
-                                   std::span<const std::string_view> required, bool optional) {
-  std::string msg = "missing key '" + shown(v.key(name)) + "'; expected " +
-                    (v.prefix().empty() ? std::string() : shown(v.prefix()) + ".") + "{";
-  for (std::size_t i = 0; i < required.size(); ++i)
-    msg += (i ? ", " : "") + std::string(required[i]);
-  msg += "}";
-  if (optional) msg += " and optionally {qk.bias, v.bias}";
-  const std::vector<std::string> prefixes = gpsa_layer_prefixes(v.file());
-  if (prefixes.empty()) {
-    msg += "; the file has no GPSA layer (no key ends in .pos_proj.weight)";
-  } else {
-    // At most 8 (a 1000-layer file must not make a 1000-name line).
-    msg += "; GPSA prefixes in the file: ";
-    for (std::size_t i = 0; i < prefixes.size() && i < 8; ++i)
-      msg += (i ? ", " : "") +
-             (prefixes[i].empty() ? std::string("\"\" (keys without prefix)") : shown(prefixes[i]));
-    if (prefixes.size() > 8) msg += ", ... (" + std::to_string(prefixes.size()) + " in all)";
-  }
-  v.fail(msg);
-}
-
-// pos_proj.weight first: it marks a GPSA layer, so its absence means "wrong prefix".
-void require_keys(const checkpoint_view& v, std::span<const std::string_view> required,
-                  bool optional) {
-  if (!v.has("pos_proj.weight")) missing_gpsa_key(v, "pos_proj.weight", required, optional);
-  for (const std::string_view k : required)
-    if (!v.has(k)) missing_gpsa_key(v, k, required, optional);
-}
-
-// pos_proj.weight (H,3), pos_proj.bias (H,), gating_param (H,); returns H.
-positional_params read_positional(const checkpoint_view& v) {
-  const io::tensor& pw = v.get("pos_proj.weight", {dim::named("H"), 3});
-  positional_params p;
-  p.heads = pw.shape[0];
-  const dim H{p.heads, "H"};
-  p.pos_proj_weight = pw.data;
-  p.pos_proj_bias = v.get("pos_proj.bias", {H}).data;
-  p.gating_param = v.get("gating_param", {H}).data;
-  return p;
-}
-
-constexpr std::string_view positional_keys[] = {"pos_proj.weight", "pos_proj.bias", "gating_param"};
 
 }  // namespace
 
@@ -156,19 +101,6 @@ const io::tensor& checkpoint_view::get(std::string_view name) const {
   return file_->at(key(name));  // io_error naming the dtype when it cannot be converted
 }
 
-const io::tensor& checkpoint_view::get(std::string_view name,
-                                       std::initializer_list<dim> shape) const {
-  const io::tensor& t = get(name);
-  const std::span<const dim> want(shape.begin(), shape.size());
-  if (!shape_matches(t.shape, want)) shape_error(name, t.shape, want);
-  return t;
-}
-
-const io::tensor* checkpoint_view::find(std::string_view name,
-                                        std::initializer_list<dim> shape) const {
-  return has(name) ? &get(name, shape) : nullptr;
-}
-
 std::vector<std::string> checkpoint_view::prefixes_of(std::string_view suffix) const {
   std::vector<std::string> out;
   const auto consider = [&](const std::string& k) {
@@ -208,48 +140,6 @@ std::string first_nonfinite(std::span<const std::size_t> shape, std::span<const 
     return s + ")";
   }
   return {};
-}
-
-std::vector<std::string> gpsa_layer_prefixes(const io::safetensors_file& f) {
-  return checkpoint_view(f).prefixes_of("pos_proj.weight");
-}
-
-positional_params read_gpsa_positional(const io::safetensors_file& f, std::string_view prefix) {
-  const checkpoint_view v(f, std::string(prefix));
-  require_keys(v, positional_keys, false);
-  return read_positional(v);
-}
-
-layer_params read_gpsa_layer(const io::safetensors_file& f, std::string_view prefix) {
-  const checkpoint_view v(f, std::string(prefix));
-  require_keys(v, gpsa_required_keys, true);
-  // H and D first, from the two tensors that define them; then every shape against them.
-  const io::tensor& pw = v.get("pos_proj.weight", {dim::named("H"), 3});
-  const std::size_t H = pw.shape[0];
-  const io::tensor& qw = v.get("qk.weight");
-  if (qw.shape.size() != 2 || qw.shape[1] == 0 || qw.shape[0] != 2 * qw.shape[1]) {
-    const dim want[] = {dim::named("2D"), dim::named("D")};
-    v.shape_error("qk.weight", qw.shape, want);
-  }
-  const std::size_t D = qw.shape[1];
-  if (D % H != 0)
-    v.fail("width D = " + std::to_string(D) + " (from " + shown(v.key("qk.weight")) +
-           ") is not divisible by H = " + std::to_string(H) + " heads (from " +
-           shown(v.key("pos_proj.weight")) + ")");
-  const dim h{H, "H"}, d{D, "D"}, d2{2 * D, "2D"};
-  layer_params p;
-  p.heads = H;
-  p.dim = D;
-  p.pos_proj_weight = pw.data;
-  p.qk_weight = qw.data;
-  p.pos_proj_bias = v.get("pos_proj.bias", {h}).data;
-  p.gating_param = v.get("gating_param", {h}).data;
-  p.v_weight = v.get("v.weight", {d, d}).data;
-  p.proj_weight = v.get("proj.weight", {d, d}).data;
-  p.proj_bias = v.get("proj.bias", {d}).data;
-  if (const io::tensor* t = v.find("qk.bias", {d2})) p.qk_bias = t->data;
-  if (const io::tensor* t = v.find("v.bias", {d})) p.v_bias = t->data;
-  return p;
 }
 
 }  // namespace gpsa

@@ -42,37 +42,6 @@ std::string status_text(status s) { return status_message(s); }
 
 std::string shape_str(std::span<const std::size_t> shape) { return io::shape_text(shape); }
 
-// Which linear weight a checkpoint slot fills, if any (those are held packed only).
-bool linear_of(const detail::convit_slot& slot, convit_linear& which) {
-  using W = convit_weights;
-  using B = convit_block_weights;
-  if (slot.block == detail::convit_slot::no_block) {
-    if (slot.model_field == &W::patch_weight)
-      which = convit_linear::patch_embed;
-    else if (slot.model_field == &W::head_weight)
-      which = convit_linear::head;
-    else
-      return false;
-    return true;
-  }
-  const auto f = slot.block_field;
-  if (f == &B::qk_weight)
-    which = convit_linear::qk;
-  else if (f == &B::v_weight)
-    which = convit_linear::v;
-  else if (f == &B::qkv_weight)
-    which = convit_linear::qkv;
-  else if (f == &B::proj_weight)
-    which = convit_linear::proj;
-  else if (f == &B::fc1_weight)
-    which = convit_linear::fc1;
-  else if (f == &B::fc2_weight)
-    which = convit_linear::fc2;
-  else
-    return false;
-  return true;
-}
-
 }  // namespace
 
 // Builds the state from a checkpoint; `take` moves each tensor out of `file` instead of copying.
@@ -91,23 +60,18 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   s->blocks.resize(ck.config.depth);
   s->storage.reserve(ck.slots.size());
   s->weights.config = ck.config;
-  struct linear_source {
-    const detail::convit_slot* slot;
-    convit_linear which;
-  };
-  std::vector<linear_source> linears;
+  std::vector<const detail::convit_slot*> linears;  // packed below
   const auto set_view = [&](const detail::convit_slot& slot, const float* p) {
     if (slot.block == detail::convit_slot::no_block)
-      s->weights.*slot.model_field = p;
+      s->weights.*slot.spec->model_field = p;
     else
-      s->blocks[slot.block].*slot.block_field = p;
+      s->blocks[slot.block].*slot.spec->block_field = p;
   };
   for (const detail::convit_slot& slot : ck.slots) {
     const std::vector<float>& data = file.tensors.at(slot.key).data;
     s->params += data.size();
-    convit_linear which{};
-    if (linear_of(slot, which)) {
-      linears.push_back({&slot, which});
+    if (slot.spec->linear) {
+      linears.push_back(&slot);
       set_view(slot, data.data());  // read from the file until packed
       continue;
     }
@@ -125,21 +89,14 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   if (const status st = convit_folded_size(ck.config, nf); st != status::ok)
     throw checkpoint_error(file_name + ": folded positional state: " + status_text(st));
   s->folded.resize(nf);
-  // The fold refuses NaN / Inf positional weights or gates (the positional softmax would be NaN).
+  // The fold refuses NaN / Inf positional weights or gates (the positional softmax would be NaN):
+  // name the key and the index first.
   const std::size_t H = ck.config.heads;
-  const auto finite = [](const float* p, std::size_t n) {
-    for (std::size_t j = 0; j < n; ++j)
-      if (!std::isfinite(p[j])) return false;
-    return true;
-  };
   for (std::size_t i = 0; i < ck.config.local_up_to_layer; ++i) {
+    const checkpoint_view attn(file, "blocks." + std::to_string(i) + ".attn");
     const convit_block_weights& b = s->blocks[i];
-    const char* bad = !finite(b.pos_proj_weight, 3 * H) ? "pos_proj.weight"
-                      : !finite(b.gating_param, H)      ? "gating_param"
-                                                        : nullptr;
-    if (bad != nullptr)
-      throw checkpoint_error(file_name + ": blocks." + std::to_string(i) + ".attn." + bad +
-                             " holds NaN or Inf (the positional softmax would be NaN)");
+    require_finite(attn, "pos_proj.weight", {b.pos_proj_weight, 3 * H}, nonfinite_cannot_fold);
+    require_finite(attn, "gating_param", {b.gating_param, H}, nonfinite_cannot_fold);
   }
   using clock = std::chrono::steady_clock;
   const auto seconds = [](clock::time_point a, clock::time_point b) {
@@ -160,10 +117,10 @@ std::unique_ptr<convit::state> convit::build(const io::safetensors_file& file,
   std::size_t skip = 0;
   while (reinterpret_cast<std::uintptr_t>(s->packed.get() + skip) % 64 != 0) ++skip;
   const std::span<float> packed(s->packed.get() + skip, np);
-  for (const linear_source& l : linears) {
-    const detail::convit_slot& slot = *l.slot;
+  for (const detail::convit_slot* l : linears) {
+    const detail::convit_slot& slot = *l;
     const std::size_t block = slot.block == detail::convit_slot::no_block ? 0 : slot.block;
-    if (const status st = convit_pack_linear(ck.config, l.which, block,
+    if (const status st = convit_pack_linear(ck.config, slot.spec->which, block,
                                              file.tensors.at(slot.key).data.data(), packed);
         st != status::ok)
       throw checkpoint_error(file_name + ": packing " + slot.key + ": " + status_text(st));

@@ -9,28 +9,23 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 #include <utility>
 
 #include "gpsa/grid.hpp"
 #include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/convit.hpp"
 #include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::detail {
 namespace {
 
-// Key joining, tensor access, the shape message and the error type come from the checkpoint
-// module (gpsa/runtime/checkpoint.hpp); this file is the ConViT schema on top of it.
+// The tensors, their shapes and the shape check are the schema's
+// (gpsa/runtime/checkpoint_schema.hpp); this file infers the configuration from them and checks
+// what the table cannot say (depth, block kinds, qkv bias in every block or none, metadata).
 using shape_t = std::vector<std::size_t>;
-
-// ---- the ConViT schema ----------------------------------------------------------------------
-
-// Symbols of the symbolic shapes in messages and where their values came from.
-struct symbol {
-  std::size_t value = 0;
-  std::string from;  // the key it was read from
-};
 
 class schema {
  public:
@@ -47,19 +42,10 @@ class schema {
       fail("not a ConViT: " + other + "; gpsa runs timm ConViT checkpoints");
 
     // Patch embedding: D, C and p.
-    const io::tensor& pw = get("patch_embed.proj.weight");
-    if (pw.shape.size() != 4 || pw.shape[0] == 0 || pw.shape[1] == 0 || pw.shape[2] == 0 ||
-        pw.shape[2] != pw.shape[3])
-      fail("patch_embed.proj.weight has shape " + io::shape_text(pw.shape) +
-           ", expected (D,C,p,p) (a square Conv2d kernel)");
-    set_symbol("D", pw.shape[0], "patch_embed.proj.weight");
-    set_symbol("C", pw.shape[1], "patch_embed.proj.weight");
-    set_symbol("p", pw.shape[2], "patch_embed.proj.weight");
+    check(model_spec("patch_embed.proj.weight"), "patch_embed.proj.weight");
     c.dim = sym("D");
     c.channels = sym("C");
     c.patch_size = sym("p");
-    use(out, "patch_embed.proj.weight", &convit_weights::patch_weight);
-    expect(out, "patch_embed.proj.bias", {"D"}, &convit_weights::patch_bias);
 
     // What the tensors cannot say: timm's global_pool and img_size, from the options or the
     // safetensors metadata (which must then agree), else timm's defaults.
@@ -79,9 +65,7 @@ class schema {
       fail("image size " + std::to_string(S) + " " + S_from + " is over gpsa's limit of " +
            std::to_string(max_image_size));
     if (has("pos_embed")) {
-      const io::tensor& pe = get("pos_embed");
-      if (pe.shape.size() != 3 || pe.shape[0] != 1 || pe.shape[1] == 0 || pe.shape[2] != c.dim)
-        shape_error("pos_embed", pe.shape, {dim{1}, dim::named("N"), dim{c.dim, "D"}}, {"D"});
+      const io::tensor& pe = check(model_spec("pos_embed"), "pos_embed");  // N
       if (pe.shape[1] > max_convit_patches)
         fail("pos_embed has shape " + io::shape_text(pe.shape) +
              ": N = " + std::to_string(pe.shape[1]) + " patches, over the limit of " +
@@ -92,7 +76,6 @@ class schema {
         fail("pos_embed has shape " + io::shape_text(pe.shape) +
              ": N = " + std::to_string(pe.shape[1]) +
              " patches is not a square grid (ConViT takes square images)");
-      set_symbol("N", pe.shape[1], "pos_embed");
       const std::size_t G = g.rows, p = c.patch_size;
       if (S != 0 && S / p != G)
         fail("image size " + std::to_string(S) + " " + S_from + " makes a " +
@@ -102,7 +85,6 @@ class schema {
              " grid): give an image size from " + std::to_string(G * p) + " to " +
              std::to_string(G * p + p - 1));
       c.image_size = S != 0 ? S : G * p;
-      use(out, "pos_embed", &convit_weights::pos_embed);
     } else {
       if (S == 0)
         fail(
@@ -117,7 +99,6 @@ class schema {
              std::to_string(max_convit_patches) +
              " (a 64x64 grid) of the models gpsa runs (the attention is O(N^2) per block)");
     }
-    expect(out, "cls_token", {"1", "1", "D"}, &convit_weights::cls_token);
 
     // Blocks: depth, local_up_to_layer, H, M, qkv bias.
     c.depth = depth();
@@ -133,35 +114,22 @@ class schema {
       fail(
           "blocks.0 is an MHSA block (has blocks.0.attn.qkv.weight): gpsa needs at least one "
           "GPSA block first (its attn.pos_proj.weight gives the number of heads)");
-    const std::string hk = block_key(0, "attn.pos_proj.weight");
-    const io::tensor& pp = get(hk);
-    if (pp.shape.size() != 2 || pp.shape[0] == 0 || pp.shape[1] != 3)
-      fail(hk + " has shape " + io::shape_text(pp.shape) + ", expected (H,3)");
-    set_symbol("H", pp.shape[0], hk);
+    const tensor_spec& pos_proj = *find_block_tensor("attn.pos_proj.weight");
+    check(pos_proj, block_key(0, pos_proj.key));  // H
     c.heads = sym("H");
-    if (c.dim % c.heads != 0)
-      fail("width D = " + std::to_string(c.dim) + " (from patch_embed.proj.weight) is not " +
-           "divisible by H = " + std::to_string(c.heads) + " heads (from " + hk + ")");
-    const std::string mk = block_key(0, "mlp.fc1.weight");
-    const io::tensor& f1 = get(mk);
-    if (f1.shape.size() != 2 || f1.shape[0] == 0 || f1.shape[1] != c.dim)
-      shape_error(mk, f1.shape, {dim::named("M"), dim{c.dim, "D"}}, {"D"});
-    set_symbol("M", f1.shape[0], mk);
+    check_heads_divide_width(view_, sym_);
+    const tensor_spec& fc1 = *find_block_tensor("mlp.fc1.weight");
+    check(fc1, block_key(0, fc1.key));  // M
     c.mlp_hidden = sym("M");
     out.qkv_bias = has(block_key(0, "attn.qk.bias"));
     bias_from_ = block_key(0, "attn.qk.bias");
-    for (std::size_t i = 0; i < c.depth; ++i) block(out, i);
 
-    // Final norm and head.
-    expect(out, "norm.weight", {"D"}, &convit_weights::norm_weight);
-    expect(out, "norm.bias", {"D"}, &convit_weights::norm_bias);
-    const io::tensor& hw = get("head.weight");
-    if (hw.shape.size() != 2 || hw.shape[0] == 0 || hw.shape[1] != c.dim)
-      shape_error("head.weight", hw.shape, {dim::named("classes"), dim{c.dim, "D"}}, {"D"});
-    set_symbol("classes", hw.shape[0], "head.weight");
+    // The model's own tensors (classes from head.weight), then every block's.
+    for (const tensor_spec& t : convit_model_tensors())
+      if (t.presence != tensor_presence::optional || has(std::string(t.key)))
+        expect(out, convit_slot::no_block, std::string(t.key), t);
     c.classes = sym("classes");
-    use(out, "head.weight", &convit_weights::head_weight);
-    expect(out, "head.bias", {"classes"}, &convit_weights::head_bias);
+    for (std::size_t i = 0; i < c.depth; ++i) block(out, i);
 
     reject_unused(c);
     check_work(c);
@@ -223,7 +191,7 @@ class schema {
   convit_options options_;
   std::set<std::string> keys_;  // every key of the file (readable dtype or not)
   std::set<std::string> used_;
-  std::map<std::string, symbol> sym_;
+  shape_symbols sym_;
   std::string bias_from_;
   std::map<std::size_t, std::size_t> blocks_;  // block index -> keys "blocks.{i}.*" in the file
 
@@ -249,99 +217,26 @@ class schema {
     fail(msg + "; expected a timm ConViT state_dict");
   }
 
-  const io::tensor& get(const std::string& key) {
+  std::size_t sym(std::string_view name) const { return sym_.at(name); }
+
+  static const tensor_spec& model_spec(std::string_view key) {
+    for (const tensor_spec& t : convit_model_tensors())
+      if (t.key == key) return t;
+    throw std::logic_error("not in the schema: " + std::string(key));
+  }
+
+  // The tensor `key` of the file against schema entry `t` (binds the symbols it shows first).
+  const io::tensor& check(const tensor_spec& t, const std::string& key) {
     if (!has(key)) missing(key);
-    return view_.get(key);  // io_error naming the dtype when it cannot be converted
+    return check_tensor(view_, key, t.dims(), sym_, t.note);
   }
 
-  void set_symbol(const std::string& name, std::size_t value, const std::string& from) {
-    sym_[name] = symbol{value, from};
-  }
-  std::size_t sym(const std::string& name) const { return sym_.at(name).value; }
-
-  // "(2D,D)" style pattern and its value for dims given as symbol products ("2*D" -> 2D).
-  struct dim_spec {
-    std::string text;  // as shown: "2D", "D", "1", "H"
-    std::size_t value = 0;
-    std::vector<std::string> uses;  // symbols involved
-  };
-  dim_spec spec(const std::string& d) const {
-    dim_spec s;
-    std::size_t factor = 1;
-    std::string name = d;
-    if (!d.empty() && d[0] >= '0' && d[0] <= '9') {
-      std::size_t i = 0;
-      while (i < d.size() && d[i] >= '0' && d[i] <= '9') ++i;
-      factor = std::stoul(d.substr(0, i));
-      name = d.substr(i);
-    }
-    if (name.empty()) {
-      s.text = d;
-      s.value = factor;
-      return s;
-    }
-    s.text = (factor != 1 ? std::to_string(factor) : std::string()) + name;
-    s.value = factor * sym(name);
-    s.uses.push_back(name);
-    return s;
-  }
-
-  // The shape message of the checkpoint module, with where each symbol's value came from.
-  [[noreturn]] void shape_error(const std::string& key, const shape_t& got,
-                                std::span<const dim> want,
-                                const std::vector<std::string>& uses) const {
-    std::string notes;
-    std::set<std::string> seen;
-    for (const auto& u : uses) {
-      const auto it = sym_.find(u);
-      if (it == sym_.end() || it->second.from == key || !seen.insert(u).second) continue;
-      notes += (notes.empty() ? "" : ", ") + u + " = " + std::to_string(it->second.value) +
-               " from " + it->second.from;
-    }
-    view_.shape_error(key, got, want, notes);
-  }
-  [[noreturn]] void shape_error(const std::string& key, const shape_t& got,
-                                std::initializer_list<dim> want,
-                                const std::vector<std::string>& uses) const {
-    shape_error(key, got, std::span<const dim>(want.begin(), want.size()), uses);
-  }
-
-  // Checks `key` has the shape given by `dims` (symbols or numbers) and returns it.
-  const io::tensor& check(const std::string& key, const std::vector<std::string>& dims) {
-    const io::tensor& t = get(key);
-    std::vector<dim_spec> specs;
-    std::vector<dim> want;
-    std::vector<std::string> uses;
-    for (const std::string& d : dims) specs.push_back(spec(d));
-    for (const dim_spec& s : specs) {  // (specs is complete: the names below stay valid)
-      want.push_back(dim{s.value, s.text});
-      uses.insert(uses.end(), s.uses.begin(), s.uses.end());
-    }
-    bool same = t.shape.size() == want.size();
-    for (std::size_t i = 0; same && i < want.size(); ++i) same = t.shape[i] == want[i].size;
-    if (!same) shape_error(key, t.shape, want, uses);
-    return t;
-  }
-
-  void use(convit_checkpoint& out, const std::string& key, const float* convit_weights::*field) {
+  // check(), and the tensor is one of the model's (`block` or convit_slot::no_block).
+  void expect(convit_checkpoint& out, std::size_t block, const std::string& key,
+              const tensor_spec& t) {
+    check(t, key);
     used_.insert(key);
-    out.slots.push_back({key, convit_slot::no_block, field, nullptr});
-  }
-  void use(convit_checkpoint& out, std::size_t block, const std::string& key,
-           const float* convit_block_weights::*field) {
-    used_.insert(key);
-    out.slots.push_back({key, block, nullptr, field});
-  }
-  void expect(convit_checkpoint& out, const std::string& key, const std::vector<std::string>& dims,
-              const float* convit_weights::*field) {
-    check(key, dims);
-    use(out, key, field);
-  }
-  void expect(convit_checkpoint& out, std::size_t i, const std::string& suffix,
-              const std::vector<std::string>& dims, const float* convit_block_weights::*field) {
-    const std::string key = block_key(i, suffix);
-    check(key, dims);
-    use(out, i, key, field);
+    out.slots.push_back({key, block, &t});
   }
 
   // Keys per block index "blocks.{i}.*" present in the file.
@@ -410,52 +305,42 @@ class schema {
   }
 
   void block(convit_checkpoint& out, std::size_t i) {
-    using B = convit_block_weights;
     const convit_config& c = out.config;
     const bool gpsa = c.is_gpsa_block(i);
-    expect(out, i, "norm1.weight", {"D"}, &B::norm1_weight);
-    expect(out, i, "norm1.bias", {"D"}, &B::norm1_bias);
-    const std::string first_mhsa = block_key(c.local_up_to_layer, "attn.qkv.weight");
-    if (gpsa) {
-      expect(out, i, "attn.qk.weight", {"2D", "D"}, &B::qk_weight);
-      expect(out, i, "attn.v.weight", {"D", "D"}, &B::v_weight);
-      expect(out, i, "attn.pos_proj.weight", {"H", "3"}, &B::pos_proj_weight);
-      expect(out, i, "attn.pos_proj.bias", {"H"}, &B::pos_proj_bias);
-      expect(out, i, "attn.gating_param", {"H"}, &B::gating_param);
-      qkv_bias(out, i, "attn.qk.bias", {"2D"}, &B::qk_bias);
-      qkv_bias(out, i, "attn.v.bias", {"D"}, &B::v_bias);
-    } else {
-      for (const char* s :
-           {"attn.qk.weight", "attn.v.weight", "attn.pos_proj.weight", "attn.gating_param"})
-        if (has(block_key(i, s))) {
-          if (i == c.local_up_to_layer)
-            fail("unexpected key '" + block_key(i, s) + "': blocks." + std::to_string(i) +
-                 " has both GPSA keys and an MHSA key (" + first_mhsa + ")");
-          fail("unexpected key '" + block_key(i, s) + "': a GPSA block after the first MHSA " +
-               "block (" + first_mhsa + "); timm's ConViT has all its GPSA blocks first");
-        }
-      expect(out, i, "attn.qkv.weight", {"3D", "D"}, &B::qkv_weight);
-      qkv_bias(out, i, "attn.qkv.bias", {"3D"}, &B::qkv_bias);
+    for (const tensor_spec& t : convit_block_tensors()) {
+      if (t.kind == (gpsa ? block_kind::mhsa : block_kind::gpsa)) continue;
+      if (t.kind == block_kind::mhsa && t.presence == tensor_presence::required)
+        refuse_gpsa_keys(c, i);
+      if (t.presence == tensor_presence::qkv_bias)
+        qkv_bias(out, i, t);
+      else
+        expect(out, i, block_key(i, t.key), t);
     }
-    expect(out, i, "attn.proj.weight", {"D", "D"}, &B::proj_weight);
-    expect(out, i, "attn.proj.bias", {"D"}, &B::proj_bias);
-    expect(out, i, "norm2.weight", {"D"}, &B::norm2_weight);
-    expect(out, i, "norm2.bias", {"D"}, &B::norm2_bias);
-    expect(out, i, "mlp.fc1.weight", {"M", "D"}, &B::fc1_weight);
-    expect(out, i, "mlp.fc1.bias", {"M"}, &B::fc1_bias);
-    expect(out, i, "mlp.fc2.weight", {"D", "M"}, &B::fc2_weight);
-    expect(out, i, "mlp.fc2.bias", {"D"}, &B::fc2_bias);
+  }
+
+  // An MHSA block with a GPSA key: a block of both kinds, or a GPSA block after an MHSA one.
+  void refuse_gpsa_keys(const convit_config& c, std::size_t i) const {
+    const std::string first_mhsa = block_key(c.local_up_to_layer, "attn.qkv.weight");
+    for (const tensor_spec& t : convit_block_tensors()) {
+      if (t.kind != block_kind::gpsa || t.presence != tensor_presence::required) continue;
+      const std::string key = block_key(i, t.key);
+      if (!has(key)) continue;
+      if (i == c.local_up_to_layer)
+        fail("unexpected key '" + key + "': blocks." + std::to_string(i) +
+             " has both GPSA keys and an MHSA key (" + first_mhsa + ")");
+      fail("unexpected key '" + key + "': a GPSA block after the first MHSA block (" + first_mhsa +
+           "); timm's ConViT has all its GPSA blocks first");
+    }
   }
 
   // qk / v / qkv biases: present in every block or in none (timm's one qkv_bias flag).
-  void qkv_bias(convit_checkpoint& out, std::size_t i, const std::string& suffix,
-                const std::vector<std::string>& dims, const float* convit_block_weights::*field) {
-    const std::string key = block_key(i, suffix);
+  void qkv_bias(convit_checkpoint& out, std::size_t i, const tensor_spec& t) {
+    const std::string key = block_key(i, t.key);
     if (out.qkv_bias) {
       if (!has(key))
         fail("missing key '" + key + "' (" + bias_from_ +
              " is present: qkv_bias must be the same in every block)");
-      expect(out, i, suffix, dims, field);
+      expect(out, i, key, t);
     } else if (has(key)) {
       fail("unexpected key '" + key + "' (" + bias_from_ +
            " is absent: qkv_bias must be the same in every block)");

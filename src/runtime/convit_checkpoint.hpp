@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The timm ConViT checkpoint schema: configuration inferred from keys and shapes, every tensor
-// checked (private to gpsa::runtime; used by gpsa::convit).
+// A timm ConViT checkpoint read through the schema (gpsa/runtime/checkpoint_schema.hpp): the
+// configuration inferred from keys and shapes, every tensor checked (private to gpsa::runtime;
+// used by gpsa::convit).
 #pragma once
 
 #include <cstddef>
@@ -8,20 +9,20 @@
 #include <vector>
 
 #include "gpsa/core/convit.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/convit.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/safetensors.hpp"
 
 namespace gpsa::detail {
 
-// One tensor the model uses: its key and the view field it fills, in the model
-// (block == no_block) or in block `block`.
+// One tensor the model uses: its key and its schema entry (the view field it fills), in the
+// model (block == no_block) or in block `block`.
 struct convit_slot {
   static constexpr std::size_t no_block = static_cast<std::size_t>(-1);
   std::string key;
   std::size_t block = no_block;
-  const float* convit_weights::*model_field = nullptr;
-  const float* convit_block_weights::*block_field = nullptr;
+  const tensor_spec* spec = nullptr;
 };
 
 struct convit_checkpoint {

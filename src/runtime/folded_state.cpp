@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/safetensors.hpp"
 
@@ -72,7 +72,7 @@ std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa
       keys += (shown++ == 0 ? "" : ", ") + io::printable(key, 200) + dtype;
     }
     root.fail(
-        "no GPSA layer found (no key ends in '.pos_proj.weight'" +
+        "no GPSA layer found (no key ends in '." + std::string(gpsa_layer_marker) + "'" +
         (keys.empty() ? std::string("; the file holds no tensors)") : "; keys: " + keys + ")"));
   }
   std::vector<checkpoint_fold> layers;
@@ -83,16 +83,12 @@ std::vector<checkpoint_fold> fold_checkpoint(const io::safetensors_file& f, gpsa
         {"pos_proj.weight", &p.pos_proj_weight},
         {"pos_proj.bias", &p.pos_proj_bias},
         {"gating_param", &p.gating_param}};
-    for (const auto& [name, values] : named) {
-      const std::string bad = first_nonfinite(v.get(name).shape, *values);
-      if (!bad.empty())
-        v.fail("tensor '" + io::printable(v.key(name), 200) + "' has " + bad +
-               "; a non-finite weight cannot be folded");
-    }
+    for (const auto& [name, values] : named)
+      require_finite(v, name, *values, nonfinite_cannot_fold);
     if (!layers.empty() && p.heads != layers.front().state.heads())
-      v.fail(io::printable(v.key("pos_proj.weight"), 200) + " has " + std::to_string(p.heads) +
+      v.fail(io::printable(v.key(gpsa_layer_marker), 200) + " has " + std::to_string(p.heads) +
              " heads but " +
-             io::printable(join_key(layers.front().prefix, "pos_proj.weight"), 200) + " has " +
+             io::printable(join_key(layers.front().prefix, gpsa_layer_marker), 200) + " has " +
              std::to_string(layers.front().state.heads()) +
              "; a fold needs the same head count in every layer");
     layers.push_back(

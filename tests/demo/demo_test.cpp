@@ -344,11 +344,11 @@ TEST_F(Demo, WholeCheckpointReliability) {
        "gpsa: no/w.png: output folder 'no' does not exist\n"},
       {"demo --weights m.safetensors -o ro", nullptr},
       {"demo --weights nan.safetensors -o w.png",
-       "gpsa: nan.safetensors: blocks.1.attn.pos_proj.weight holds NaN or Inf (the positional "
-       "softmax would be NaN)\n"},
+       "gpsa: nan.safetensors: tensor 'blocks.1.attn.pos_proj.weight' has NaN at index (0,2); a "
+       "non-finite weight cannot be folded\n"},
       {"demo --weights nan.safetensors --prefix blocks.1.attn -o w.png",
-       "gpsa: nan.safetensors: blocks.1.attn.pos_proj.weight holds NaN or Inf (the positional "
-       "softmax would be NaN)\n"},
+       "gpsa: nan.safetensors: tensor 'blocks.1.attn.pos_proj.weight' has NaN at index (0,2); a "
+       "non-finite weight cannot be folded\n"},
       {"demo --weights m.safetensors --layer 3 -o w.png",
        "gpsa: --layer '3': expected a GPSA block from 0 to 2 (m.safetensors has 3 GPSA blocks, "
        "local_up_to_layer = 3)\n"},

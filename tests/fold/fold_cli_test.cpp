@@ -23,7 +23,7 @@
 
 #include "fold_test_support.hpp"
 #include "gpsa/codegen.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/npy.hpp"
 #include "gpsa/runtime/safetensors.hpp"

@@ -3,8 +3,8 @@
 // runs forward (allocates, throws).
 //
 // Part of gpsa::runtime. The heavy lifting is done by the no-heap kernels of gpsa/core/layer.hpp;
-// this class adds ownership, checkpoint loading (gpsa/runtime/checkpoint.hpp), shape checks with
-// readable errors and a cached folded positional branch (gpsa/runtime/folded_state.hpp).
+// this class adds ownership, checkpoint loading (gpsa/runtime/checkpoint_schema.hpp), shape checks
+// with readable errors and a cached folded positional branch (gpsa/runtime/folded_state.hpp).
 //
 //   auto l = gpsa::layer::load("weights.safetensors");          // prefix "blocks.0.attn"
 //   l.set_grid({14, 14});   // optional: fixes N, folds the positional branch once
@@ -24,7 +24,7 @@
 #include "gpsa/core/fold.hpp"
 #include "gpsa/core/layer.hpp"
 #include "gpsa/grid.hpp"
-#include "gpsa/runtime/checkpoint.hpp"
+#include "gpsa/runtime/checkpoint_schema.hpp"
 #include "gpsa/runtime/folded_state.hpp"
 #include "gpsa/runtime/safetensors.hpp"
 
