@@ -20,7 +20,6 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
-#include "int8_calibration.hpp"
 #include "gpsa/core/convit.hpp"
 #include "gpsa/core/convit_int8.hpp"
 #include "gpsa/core/linalg.hpp"
@@ -29,6 +28,7 @@
 #include "gpsa/runtime/io.hpp"
 #include "gpsa/runtime/thread_pool_executor.hpp"
 #include "gpsa/version.hpp"
+#include "int8_calibration.hpp"
 #include "model_text.hpp"
 
 namespace gpsa::cli {
@@ -138,12 +138,7 @@ void run_bench(const bench_options& o) {
   std::optional<calibrated> q;
   double quantise_s = 0;
   if (o.int8.enabled) {
-    if (c.pool != convit_pool::token || !c.use_pos_embed)
-      throw cli_error(io::display_path(o.weights) + ": " +
-                      (c.pool != convit_pool::token ? "global_pool avg"
-                                                    : "no pos_embed (use_pos_embed=False)") +
-                      " is not supported by --int8 (it runs timm's default ConViT: token pool "
-                      "with pos_embed)");
+    require_int8_supported(model, o.weights);
     if (progress) std::cerr << "gpsa bench: quantising                \r" << std::flush;
     const clock::time_point tq = clock::now();
     q.emplace(calibrated_int8(model, o.int8.calibration));
@@ -232,9 +227,10 @@ void run_bench(const bench_options& o) {
         << ",\"gemm_backend\":" << json_string(gemm_backend()) << ",\"threads\":" << workers
         << ",\"batch\":" << B << ",\"iterations\":" << K << ",\"warmup\":" << W
         << ",\"load_s\":" << load_s << ",\"read_s\":" << lt.read << ",\"fold_s\":" << lt.fold
-        << ",\"pack_s\":" << lt.pack << ",\"quantise_s\":" << quantise_s << ",\"latency_s\":{\"p50\":" << p50 << ",\"p90\":" << p90
-        << ",\"p99\":" << p99 << ",\"min\":" << sorted.front() << ",\"max\":" << sorted.back()
-        << ",\"mean\":" << mean << "},\"images_per_s\":" << ips
+        << ",\"pack_s\":" << lt.pack << ",\"quantise_s\":" << quantise_s
+        << ",\"latency_s\":{\"p50\":" << p50 << ",\"p90\":" << p90 << ",\"p99\":" << p99
+        << ",\"min\":" << sorted.front() << ",\"max\":" << sorted.back() << ",\"mean\":" << mean
+        << "},\"images_per_s\":" << ips
         << ",\"peak_rss_bytes\":" << static_cast<long long>(rss_mb * 1e6)
         << ",\"weights_bytes\":" << weights_bytes << "}\n";
   } else {
@@ -250,8 +246,8 @@ void run_bench(const bench_options& o) {
         << " warm-up): p50 " << ms(p50) << ", p90 " << ms(p90) << ", p99 " << ms(p99) << " (min "
         << ms(sorted.front()) << ", mean " << ms(mean) << ")\n"
         << "throughput " << fixed(ips, 1) << " images/s\n"
-        << "peak RSS " << fixed(rss_mb, 1) << " MB (weights " << fixed(weights_mb, 1)
-        << " MB " << (q ? "int8 codes and their floats" : "float32") << ")\n";
+        << "peak RSS " << fixed(rss_mb, 1) << " MB (weights " << fixed(weights_mb, 1) << " MB "
+        << (q ? "int8 codes and their floats" : "float32") << ")\n";
   }
   print_report(out.str());
 }

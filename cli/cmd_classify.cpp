@@ -303,13 +303,7 @@ void run_classify(const classify_options& o) {
   // --int8: the model quantised and calibrated once; every forward below is then its own.
   std::optional<calibrated> q;
   if (o.int8.enabled) {
-    // Like the C API's descriptor, the int8 model is timm's default ConViT.
-    if (c.pool != convit_pool::token || !c.use_pos_embed)
-      throw cli_error(io::display_path(o.weights) + ": " +
-                      (c.pool != convit_pool::token ? "global_pool avg"
-                                                    : "no pos_embed (use_pos_embed=False)") +
-                      " is not supported by --int8 (it runs timm's default ConViT: token pool "
-                      "with pos_embed)");
+    require_int8_supported(model, o.weights);
     q.emplace(calibrated_int8(model, o.int8.calibration));
     report << q->summary << '\n';
   }

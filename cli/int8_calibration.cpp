@@ -38,6 +38,17 @@ void add_int8_options(CLI::App& cmd, int8_options& o, const char* verb) {
       "with --int8: images (n,C,S,S) float32/float64 .npy the activation scales are set on");
 }
 
+void require_int8_supported(const convit& m, const std::string& weights) {
+  const convit_config& c = m.config();
+  // Like the C API's descriptor, the int8 model is timm's default ConViT.
+  if (c.pool != convit_pool::token || !c.use_pos_embed)
+    throw cli_error(
+        io::display_path(weights) + ": " +
+        (c.pool != convit_pool::token ? "global_pool avg" : "no pos_embed (use_pos_embed=False)") +
+        " is not supported by --int8 (it runs timm's default ConViT: token pool "
+        "with pos_embed)");
+}
+
 calibrated calibrated_int8(const convit& m, const std::string& path) {
   const std::string name = io::display_path(path);
   const io::tensor x = io::read_npy(path);  // io_error naming the file: format, dtype

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// --int8 --calibration x.npy of gpsa classify and gpsa export: the calibration file read and
+// --int8 --calibration x.npy of gpsa classify, bench and export: the calibration file read and
 // checked, the model quantised.
 #pragma once
 
@@ -33,6 +33,10 @@ struct calibrated {
   // scales)"
   std::string summary;
 };
+
+// cli_error "WEIGHTS: global_pool avg is not supported by --int8 (...)" unless m is timm's
+// default ConViT (token pool, pos_embed), the one the int8 model runs; `weights` names the file.
+void require_int8_supported(const convit& m, const std::string& weights);
 
 // The int8 model of m, calibrated on the images of `path` ((n, C, S, S) float32 or float64,
 // n >= 1, every value finite). cli_error (or io_error from the reader), one line naming the file,

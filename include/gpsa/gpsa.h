@@ -6,9 +6,9 @@
  * allocates, never throws, and reports errors with a gpsa_status. Link gpsa::core (C++ inside,
  * but no C++ runtime features: no exceptions, no RTTI, no heap).
  *
- * The C spelling of gpsa::core's C++ API: C gpsa_NAME is C++ gpsa::NAME (a template's float instance
- * adds _f32), structs have the same members in the same order (a C++ grid is rows, cols), and
- * arguments come in the same order, a C span as pointer + length in floats. The layer's
+ * The C spelling of gpsa::core's C++ API: C gpsa_NAME is C++ gpsa::NAME (a template's float
+ * instance adds _f32), structs have the same members in the same order (a C++ grid is rows, cols),
+ * and arguments come in the same order, a C span as pointer + length in floats. The layer's
  * lifecycle: gpsa_layer_folded_size / gpsa_layer_fold (once per grid), gpsa_layer_packed_size /
  * gpsa_layer_pack (optional, once per set of weights), gpsa_layer_scratch_size, then
  * gpsa_layer_forward / gpsa_layer_attention.

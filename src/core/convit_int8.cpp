@@ -72,22 +72,7 @@ void layer_norm_row(const float* x, std::size_t n, const float* weight, const fl
 }
 
 // gpsa::gelu_inplace's formula, one operation at a time (DESIGN.md §9).
-void gelu_row(float* x, std::size_t n) noexcept {
-  using namespace detail::gelu_coeff;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    float u = v * kRsqrt2;
-    u = u > kErfClamp ? kErfClamp : u;
-    u = u < -kErfClamp ? -kErfClamp : u;
-    const float t = u * u;
-    const float P = ((((p5 * t + p4) * t + p3) * t + p2) * t + p1) * t + p0;
-    const float Q = ((((q5 * t + q4) * t + q3) * t + q2) * t + q1) * t + 1.0f;
-    float e = u * P / Q;
-    e = e > 1.0f ? 1.0f : e;
-    e = e < -1.0f ? -1.0f : e;
-    x[i] = 0.5f * v * (1.0f + e);
-  }
-}
+void gelu_row(float* x, std::size_t n) noexcept { detail::gelu_rational(x, n); }
 
 constexpr std::size_t bytes_as_floats(std::size_t bytes) noexcept {
   return (bytes + sizeof(float) - 1) / sizeof(float);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Core-private: the int8 inner-product backends behind gpsa/core/int8.hpp, exposed so the tests (and
-// the Cortex-M4 image that compares them) run each one in any build.
+// Core-private: the int8 inner-product backends behind gpsa/core/int8.hpp, exposed so the tests
+// (and the Cortex-M4 image that compares them) run each one in any build.
 #pragma once
 
 #include <cstddef>

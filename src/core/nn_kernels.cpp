@@ -17,21 +17,7 @@ void gelu_unchecked(float* x, std::size_t n) noexcept {
 #if defined(GPSA_HAVE_HWY)
   hwy_gelu(x, n);
 #else
-  // Branch-free, so the loop vectorises; a NaN u falls through the clamps and stays NaN.
-  using namespace gelu_coeff;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    float u = v * kRsqrt2;
-    u = u > kErfClamp ? kErfClamp : u;
-    u = u < -kErfClamp ? -kErfClamp : u;
-    const float t = u * u;
-    const float P = ((((p5 * t + p4) * t + p3) * t + p2) * t + p1) * t + p0;
-    const float Q = ((((q5 * t + q4) * t + q3) * t + q2) * t + q1) * t + 1.0f;
-    float e = u * P / Q;
-    e = e > 1.0f ? 1.0f : e;
-    e = e < -1.0f ? -1.0f : e;
-    x[i] = 0.5f * v * (1.0f + e);
-  }
+  gelu_rational(x, n);
 #endif
 }
 

@@ -35,4 +35,27 @@ inline constexpr float q1 = 5.043500066e-01f, q2 = 1.151678786e-01f, q3 = 1.5188
 inline constexpr float kRsqrt2 = 0.70710678118654752f;
 }  // namespace gelu_coeff
 
+namespace {
+// GELU of x[0..n) with the rational erf, in plain C++, branch-free so the loop vectorises; a NaN
+// u falls through the clamps and stays NaN. The portable gelu_unchecked (nn_kernels.cpp) and the
+// int8 forward (convit_int8.cpp, one IEEE operation per step) run it; internal linkage keeps each
+// file's floating-point flags (the int8 file builds with -ffp-contract=off).
+inline void gelu_rational(float* x, std::size_t n) noexcept {
+  using namespace gelu_coeff;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    float u = v * kRsqrt2;
+    u = u > kErfClamp ? kErfClamp : u;
+    u = u < -kErfClamp ? -kErfClamp : u;
+    const float t = u * u;
+    const float P = ((((p5 * t + p4) * t + p3) * t + p2) * t + p1) * t + p0;
+    const float Q = ((((q5 * t + q4) * t + q3) * t + q2) * t + q1) * t + 1.0f;
+    float e = u * P / Q;
+    e = e > 1.0f ? 1.0f : e;
+    e = e < -1.0f ? -1.0f : e;
+    x[i] = 0.5f * v * (1.0f + e);
+  }
+}
+}  // namespace
+
 }  // namespace gpsa::detail

@@ -22,9 +22,7 @@ std::string micro() {
   return (mt::golden_dir() / "convit_micro_4x4" / "model.safetensors").string();
 }
 
-std::string micro_x() {
-  return (mt::golden_dir() / "convit_micro_4x4" / "x.npy").string();
-}
+std::string micro_x() { return (mt::golden_dir() / "convit_micro_4x4" / "x.npy").string(); }
 
 // Parameters of a safetensors file, from its JSON header alone (element counts of every tensor).
 std::uint64_t parameters_of(const std::string& path) {
@@ -97,8 +95,8 @@ TEST(Bench, Int8TimesTheQuantisedModel) {
   const run_result h = run_gpsa({"bench", "--weights", micro(), "--int8", "--calibration",
                                  micro_x(), "--iterations", "2", "--warmup", "0"});
   ASSERT_TRUE(h.exited && h.code == 0) << h;
-  for (const char* part : {"int8, SIMD target ", ", quantise ", "int8: calibrated on ",
-                           "int8 codes and their floats"})
+  for (const char* part :
+       {"int8, SIMD target ", ", quantise ", "int8: calibrated on ", "int8 codes and their floats"})
     EXPECT_NE(h.out.find(part), std::string::npos) << part << " in\n" << h.out;
 }
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "gpsa/image.hpp"
 #include "gpsa/core/preprocess.hpp"
+#include "gpsa/image.hpp"
 #include "image_test_util.hpp"
 
 namespace {

@@ -230,8 +230,8 @@ status convit_forward(const convit_weights& w, std::size_t batch, std::span<cons
 //   about 2 T D + 2 T d floats plus a few 16-row blocks, whatever the batch (the digits model of
 //   docs/firmware.md: 52 KB; ConViT-Ti: 0.4 MB instead of 0.9 MB at B = 1). What firmware runs.
 //   Plain weights only (w.packed is not read; invalid_argument when a linear weight is null, as in
-//   a gpsa::convit loaded without keep_plain_weights); the linear layers still use the executor. Its
-//   logits equal the fast plan's to float rounding (same GEMM, norms in row blocks), not bit
+//   a gpsa::convit loaded without keep_plain_weights); the linear layers still use the executor.
+//   Its logits equal the fast plan's to float rounding (same GEMM, norms in row blocks), not bit
 //   for bit; they are the same bits for any worker count.
 enum class convit_plan : unsigned char { fast = 0, low_memory = 1 };
 
