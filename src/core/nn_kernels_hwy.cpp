@@ -96,63 +96,104 @@ void bias_act_impl(float* c, std::size_t ld, std::size_t rows, std::size_t cols,
 
 // LayerNorm of one row per iteration, float lanes. The row is shifted by its first value before
 // summing (x - x0 is exact for nearby values), so a large mean does not cost accuracy; the
-// variance is then a sum of non-negative squares. Each lane sums dim / lanes values.
+// variance is then a sum of non-negative squares. Both sums are kept in 32 partials whatever the
+// vector width: of the row's first dim16 = dim - dim % 16 elements, element j goes to partial
+// j mod 32, the last dim % 16 to partials 16, 17, ...; the partials are added pairwise (p and
+// p + 16), then in fixed_order_sum's order. So every target with the same arithmetic (AVX2 and
+// AVX-512: fused multiply-add) gives the same bits, and AVX-512's are those of its own 16-lane
+// reduction (_mm512_reduce_add_ps's order).
+constexpr std::size_t kHalf = 16;  // partials per half
+
+// The 16 sums p + (p + 16) of 32 partials held in vectors of L lanes (2 * 16 / L vectors), added
+// in one fixed pairwise order: (p, p + 8), (p, p + 4), then (0 + 2) + (1 + 3).
+template <class D, class V>
+HWY_INLINE float fixed_order_sum32(D d, const V* s) {
+  const std::size_t L = hn::Lanes(d), half_vecs = kHalf / L;
+  HWY_ALIGN float part[kHalf];
+  for (std::size_t q = 0; q < half_vecs; ++q)
+    hn::Store(hn::Add(s[q], s[half_vecs + q]), d, part + q * L);
+  float h8[8], h4[4];
+  for (std::size_t k = 0; k < 8; ++k) h8[k] = part[k] + part[k + 8];
+  for (std::size_t k = 0; k < 4; ++k) h4[k] = h8[k] + h8[k + 4];
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
 void layer_norm_impl(const float* x, std::size_t rows, std::size_t dim, std::size_t ldx,
                      const float* weight, const float* bias, float eps, float* y, std::size_t ldy) {
   const tag_f d;
   using V = hn::Vec<tag_f>;
   const std::size_t L = hn::Lanes(d);
+  static_assert(kHalf % hn::MaxLanes(tag_f()) == 0, "16 partials must fill whole vectors");
+  constexpr std::size_t kVecs = 2 * kHalf / hn::MaxLanes(tag_f());  // vectors of 32 partials
+  const std::size_t hv = kHalf / L;                                 // vectors of 16 partials
+  const std::size_t dim16 = dim - dim % kHalf, rem16 = dim - dim16;
   const std::size_t full = dim - dim % L, rem = dim - full;
-  const auto tail_mask = hn::FirstN(d, rem);
-  HWY_ALIGN float buf[kMaxLanes] = {};
-  const auto load_tail = [&](const float* p) {
-    for (std::size_t j = 0; j < rem; ++j) buf[j] = p[j];
-    return hn::Load(d, buf);
-  };
+  HWY_ALIGN float buf[kHalf] = {};
+  HWY_ALIGN float wbuf[kMaxLanes] = {};
+  HWY_ALIGN float bbuf[kMaxLanes] = {};
   for (std::size_t r = 0; r < rows; ++r) {
     const float* xi = x + r * ldx;
     float* yi = y + r * ldy;
     const float first = xi[0];  // read before y (which may be x) is written
     const V x0 = hn::Set(d, first);
-    V s0 = hn::Zero(d), s1 = hn::Zero(d);
+    // Sum of x - x0: the row 32 elements at a time into the 32 partials, a last 16 into partials
+    // 0..15, the remaining dim % 16 (x - x0 in a zero-padded buffer) into partials 16...
+    V s[kVecs];
+    for (std::size_t q = 0; q < kVecs; ++q) s[q] = hn::Zero(d);
     std::size_t j = 0;
-    for (; j + 2 * L <= full; j += 2 * L) {
-      s0 = hn::Add(s0, hn::Sub(hn::LoadU(d, xi + j), x0));
-      s1 = hn::Add(s1, hn::Sub(hn::LoadU(d, xi + j + L), x0));
+    for (; j + 2 * kHalf <= dim16; j += 2 * kHalf)
+      for (std::size_t q = 0; q < 2 * hv; ++q)
+        s[q] = hn::Add(s[q], hn::Sub(hn::LoadU(d, xi + j + q * L), x0));
+    if (j < dim16)
+      for (std::size_t q = 0; q < hv; ++q)
+        s[q] = hn::Add(s[q], hn::Sub(hn::LoadU(d, xi + j + q * L), x0));
+    if (rem16 != 0) {
+      for (std::size_t k = 0; k < kHalf; ++k) buf[k] = k < rem16 ? xi[dim16 + k] - first : 0.0f;
+      for (std::size_t q = 0; q < hv; ++q) s[hv + q] = hn::Add(s[hv + q], hn::Load(d, buf + q * L));
     }
-    for (; j < full; j += L) s0 = hn::Add(s0, hn::Sub(hn::LoadU(d, xi + j), x0));
-    if (rem != 0)
-      s1 = hn::Add(s1, hn::IfThenElseZero(tail_mask, hn::Sub(load_tail(xi + full), x0)));
-    const float shift = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1))) / static_cast<float>(dim);
+    const float shift = fixed_order_sum32(d, s) / static_cast<float>(dim);
     const V ms = hn::Set(d, shift);  // mean - x0; deviations are (x - x0) - ms
-    V v0 = hn::Zero(d), v1 = hn::Zero(d);
-    for (j = 0; j + 2 * L <= full; j += 2 * L) {
-      const V a = hn::Sub(hn::Sub(hn::LoadU(d, xi + j), x0), ms);
-      const V b = hn::Sub(hn::Sub(hn::LoadU(d, xi + j + L), x0), ms);
-      v0 = hn::MulAdd(a, a, v0);
-      v1 = hn::MulAdd(b, b, v1);
+    // Sum of squared deviations, the same partials.
+    for (std::size_t q = 0; q < kVecs; ++q) s[q] = hn::Zero(d);
+    for (j = 0; j + 2 * kHalf <= dim16; j += 2 * kHalf)
+      for (std::size_t q = 0; q < 2 * hv; ++q) {
+        const V a = hn::Sub(hn::Sub(hn::LoadU(d, xi + j + q * L), x0), ms);
+        s[q] = hn::MulAdd(a, a, s[q]);
+      }
+    if (j < dim16)
+      for (std::size_t q = 0; q < hv; ++q) {
+        const V a = hn::Sub(hn::Sub(hn::LoadU(d, xi + j + q * L), x0), ms);
+        s[q] = hn::MulAdd(a, a, s[q]);
+      }
+    if (rem16 != 0) {
+      for (std::size_t k = 0; k < kHalf; ++k)
+        buf[k] = k < rem16 ? (xi[dim16 + k] - first) - shift : 0.0f;
+      for (std::size_t q = 0; q < hv; ++q) {
+        const V a = hn::Load(d, buf + q * L);
+        s[hv + q] = hn::MulAdd(a, a, s[hv + q]);
+      }
     }
-    for (; j < full; j += L) {
-      const V a = hn::Sub(hn::Sub(hn::LoadU(d, xi + j), x0), ms);
-      v0 = hn::MulAdd(a, a, v0);
-    }
-    if (rem != 0) {
-      const V a = hn::IfThenElseZero(tail_mask, hn::Sub(hn::Sub(load_tail(xi + full), x0), ms));
-      v1 = hn::MulAdd(a, a, v1);
-    }
-    const double var = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, hn::Add(v0, v1)))) /
-                       static_cast<double>(dim);
+    const double var = static_cast<double>(fixed_order_sum32(d, s)) / static_cast<double>(dim);
     const float rstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
     const V rs = hn::Set(d, rstd);
+    // y = ((x - x0) - ms) * rstd * weight + bias, lane by lane; the tail through padded buffers
+    // (the same operations, so an element's value does not depend on the vector width).
     for (j = 0; j < full; j += L) {
       const V wv = weight != nullptr ? hn::LoadU(d, weight + j) : hn::Set(d, 1.0f);
       const V bv = bias != nullptr ? hn::LoadU(d, bias + j) : hn::Zero(d);
       const V n = hn::Mul(hn::Sub(hn::Sub(hn::LoadU(d, xi + j), x0), ms), rs);
       hn::StoreU(hn::MulAdd(n, wv, bv), d, yi + j);
     }
-    for (j = full; j < dim; ++j) {  // tail: the same formula, one value at a time
-      const float n = ((xi[j] - first) - shift) * rstd;
-      yi[j] = n * (weight != nullptr ? weight[j] : 1.0f) + (bias != nullptr ? bias[j] : 0.0f);
+    if (rem != 0) {
+      for (std::size_t k = 0; k < L; ++k) {
+        const bool in = k < rem;
+        buf[k] = in ? xi[full + k] : 0.0f;
+        wbuf[k] = in && weight != nullptr ? weight[full + k] : 1.0f;
+        bbuf[k] = in && bias != nullptr ? bias[full + k] : 0.0f;
+      }
+      const V n = hn::Mul(hn::Sub(hn::Sub(hn::Load(d, buf), x0), ms), rs);
+      hn::Store(hn::MulAdd(n, hn::Load(d, wbuf), hn::Load(d, bbuf)), d, buf);
+      for (std::size_t k = 0; k < rem; ++k) yi[full + k] = buf[k];
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -16,6 +17,9 @@
 #include "gpsa/core/fold.hpp"
 #include "gpsa/core/layer.hpp"
 #include "gpsa/core/linalg.hpp"
+#include "gpsa/core/nn_kernels.hpp"
+#include "gpsa/runtime/convit.hpp"
+#include "gpsa/runtime/npy.hpp"
 #include "gpsa/runtime/thread_pool_executor.hpp"
 #include "targets.hpp"
 
@@ -195,6 +199,91 @@ TEST(Threads, LayerOutputsSameBytesOnEveryFusedMultiplyAddTarget) {
     expect_same(l.run(2, nullptr), first,
                 gpsa_test::target_name(fma[i]) + " vs " + gpsa_test::target_name(fma[0]));
   }
+}
+
+// The FMA targets this build compiled and this CPU runs (AVX-512 and AVX2 on an AVX-512 machine).
+std::vector<std::size_t> fma_targets() {
+  std::vector<std::size_t> fma;
+  for (const std::size_t t : gpsa_test::simd_targets())
+    if (gpsa_test::fused_multiply_add(t)) fma.push_back(t);
+  return fma;
+}
+
+// run() on every FMA target gives the bytes of the first; without two such targets (portable
+// build, an AVX2-only CPU) there is nothing to compare across, so run to run.
+void expect_same_on_fma_targets(const std::function<std::vector<float>()>& run) {
+  const std::vector<std::size_t> fma = fma_targets();
+  if (fma.size() < 2) {
+    EXPECT_TRUE(same_bytes(run(), run())) << "run to run";
+    return;
+  }
+  std::vector<float> first;
+  {
+    const gpsa_test::target_scope scope(fma[0]);
+    first = run();
+  }
+  for (std::size_t i = 1; i < fma.size(); ++i) {
+    const gpsa_test::target_scope scope(fma[i]);
+    EXPECT_TRUE(same_bytes(run(), first))
+        << gpsa_test::target_name(fma[i]) << " vs " << gpsa_test::target_name(fma[0]);
+  }
+}
+
+// LayerNorm's sums sit in 32 partials whatever the vector width: widths that are and are not
+// multiples of 8, 16 and 32, rows with a mean far from 0, give the same bytes on AVX2 and
+// AVX-512, and stay within float rounding of the float64 formula.
+TEST(Threads, LayerNormSameBytesOnEveryFusedMultiplyAddTarget) {
+  for (const std::size_t dim : {1u, 7u, 8u, 16u, 20u, 36u, 40u, 52u, 192u, 433u}) {
+    const std::size_t rows = 5;
+    std::vector<float> x = rnd(rows * dim, 20, 3.0f);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < dim; ++j) x[r * dim + j] += 100.0f * static_cast<float>(r);
+    const std::vector<float> w = rnd(dim, 21, 1.0f), b = rnd(dim, 22, 0.5f);
+    const auto run = [&] {
+      std::vector<float> y(rows * dim);
+      EXPECT_EQ(gpsa::layer_norm_rows(rows, dim, w, b, 1e-6f, x.data(), dim, y.data(), dim),
+                gpsa::status::ok);
+      return y;
+    };
+    SCOPED_TRACE("dim " + std::to_string(dim));
+    expect_same_on_fma_targets(run);
+    const std::vector<float> y = run();
+    for (std::size_t r = 0; r < rows; ++r) {
+      double mean = 0, var = 0;
+      for (std::size_t j = 0; j < dim; ++j) mean += x[r * dim + j];
+      mean /= static_cast<double>(dim);
+      for (std::size_t j = 0; j < dim; ++j) {
+        const double e = x[r * dim + j] - mean;
+        var += e * e;
+      }
+      var /= static_cast<double>(dim);
+      for (std::size_t j = 0; j < dim; ++j) {
+        const double want = (x[r * dim + j] - mean) / std::sqrt(var + 1e-6) * w[j] + b[j];
+        EXPECT_NEAR(y[r * dim + j], want, 2e-5 * (1.0 + std::fabs(want))) << r << "," << j;
+      }
+    }
+  }
+}
+
+// The whole ConViT (LayerNorm, GELU, softmax, the products) gives the same logits bytes on AVX2
+// and AVX-512, with one worker and with two; and they are timm's within the golden tolerance.
+TEST(Threads, ConvitLogitsSameBytesOnEveryFusedMultiplyAddTarget) {
+  const std::filesystem::path dir =
+      std::filesystem::path(GPSA_GOLDEN_DIR) / "convit" / "convit_7x7_bias";
+  const gpsa::convit model = gpsa::convit::load(dir / "model.safetensors");
+  const gpsa::io::tensor x = gpsa::io::read_npy(dir / "x.npy");
+  const gpsa::io::tensor want = gpsa::io::read_npy(dir / "logits.npy");
+  const std::size_t batch = x.shape.at(0);
+  const auto run = [&] { return model.forward(x.data, batch); };
+  expect_same_on_fma_targets(run);
+  gpsa::thread_pool_executor pool(2);
+  gpsa::convit two = gpsa::convit::load(dir / "model.safetensors");
+  two.set_executor(&pool.get());
+  const std::vector<float> one_worker = run();
+  EXPECT_TRUE(same_bytes(two.forward(x.data, batch), one_worker)) << "two workers vs one";
+  ASSERT_EQ(one_worker.size(), want.data.size());
+  for (std::size_t i = 0; i < want.data.size(); ++i)
+    EXPECT_NEAR(one_worker[i], want.data[i], 1e-5f * (1.0f + std::fabs(want.data[i]))) << i;
 }
 
 }  // namespace
