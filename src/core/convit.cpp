@@ -147,8 +147,9 @@ struct scratch_view {
 
 // ---- the row phases -------------------------------------------------------------------------
 
-// What a row phase does to each of its rows of the token stream (B * tokens rows; rows are
-// independent, so any cut over the workers gives the same bits). In order, as the flags say:
+// What a row phase does to each of its rows of the token stream (B * tokens rows, or with
+// `stride` = tokens the first row of each item only; rows are independent, so any cut over the
+// workers gives the same bits). In order, as the flags say:
 //   embed:  x = patch_embed(image patches) + pos_embed (0 without one)         (the first phase)
 //   chain:  x += proj(o) (o: the attention's output, columns [0, D) of qkv); h = norm2(x);
 //           x += fc2(gelu(fc1(h)))                                             (block `block`)
@@ -162,6 +163,8 @@ struct row_phase {
   const float* images;
   float* features;
   std::size_t batch, tokens, rows, chunks;
+  std::size_t stride;       // token rows from one phase row to the next: 1, or tokens (row 0 of
+                            // each item: the last block when only the head's rows are needed)
   std::size_t block, next;  // block indices (next: depth = none)
   bool embed, chain, final;
   block_pack bp, np;  // pack offsets of `block` and `next`
@@ -204,24 +207,25 @@ struct row_phase {
     }
   }
 
-  // proj, norm2 and the MLP of `block` for rows [r0, r1); hidden: a worker area.
+  // proj, norm2 and the MLP of `block` for rows [r0, r1) (at `stride`; h's rows packed);
+  // hidden: a worker area.
   void chain_rows(std::size_t r0, std::size_t r1, float* hidden) const noexcept {
     const convit_config& c = w->config;
     const convit_block_weights& b = w->blocks[block];
-    const std::size_t D = c.dim, M = c.mlp_hidden, n = r1 - r0;
-    float* x = sv->x + r0 * D;
+    const std::size_t D = c.dim, M = c.mlp_hidden, n = r1 - r0, ldx = stride * D;
+    float* x = sv->x + r0 * ldx;
     float* h = sv->h + r0 * D;
-    detail::linear(n, D, D, sv->qkv + r0 * 3 * D, 3 * D,
-                   {b.proj_weight, packed(bp.proj), b.proj_bias}, x, D, true, activation::none,
+    detail::linear(n, D, D, sv->qkv + r0 * 3 * ldx, 3 * ldx,
+                   {b.proj_weight, packed(bp.proj), b.proj_bias}, x, ldx, true, activation::none,
                    nullptr);
-    layer_norm(x, n, D, D, b.norm2_weight, b.norm2_bias, c.eps, h, D);
+    layer_norm(x, n, D, ldx, b.norm2_weight, b.norm2_bias, c.eps, h, D);
     const linear_weight fc1{b.fc1_weight, packed(bp.fc1), b.fc1_bias};
     const linear_weight fc2{b.fc2_weight, packed(bp.fc2), b.fc2_bias};
     // The bias and GELU run on each finished block of fc1's output (the GEMM's epilogue).
     for (std::size_t m0 = 0; m0 < n; m0 += sv->area_rows) {
       const std::size_t rb = min_of(sv->area_rows, n - m0);
       detail::linear(rb, M, D, h + m0 * D, D, fc1, hidden, M, false, activation::gelu, nullptr);
-      detail::linear(rb, D, M, hidden, M, fc2, x + m0 * D, D, true, activation::none, nullptr);
+      detail::linear(rb, D, M, hidden, M, fc2, x + m0 * ldx, ldx, true, activation::none, nullptr);
     }
   }
 
@@ -248,6 +252,11 @@ struct row_phase {
   void final_rows(std::size_t r0, std::size_t r1) const noexcept {
     const convit_config& c = w->config;
     const std::size_t D = c.dim;
+    if (stride != 1) {  // the class-token rows alone
+      layer_norm(sv->x + r0 * stride * D, r1 - r0, D, stride * D, w->norm_weight, w->norm_bias,
+                 c.eps, sv->x + r0 * stride * D, stride * D);
+      return;
+    }
     if (features != nullptr || c.pool == convit_pool::avg) {
       float* out = features != nullptr ? features : sv->h;
       layer_norm(sv->x + r0 * D, r1 - r0, D, D, w->norm_weight, w->norm_bias, c.eps, out + r0 * D,
@@ -570,9 +579,10 @@ status convit_forward_impl(const convit_weights& w, std::size_t batch,
     for (std::size_t j = 0; j < i; ++j) (void)walk_block(c, j, pw);
     return walk_block(c, i, pw);
   };
-  const auto run_rows = [&](std::size_t tokens) noexcept {
+  const auto run_rows = [&](std::size_t tokens, std::size_t stride = 1) noexcept {
     ph.tokens = tokens;
-    ph.rows = batch * tokens;
+    ph.stride = stride;
+    ph.rows = batch * tokens / stride;
     ph.chunks = min_of(workers, ph.rows);
     detail::run_tasks(ex, ph.chunks, &row_phase::run, &ph);
   };
@@ -587,23 +597,30 @@ status convit_forward_impl(const convit_weights& w, std::size_t batch,
     run_rows(T);
   };
 
+  // Without features and with the class-token pool the head reads one row of each item (row 0):
+  // the last block then attends, projects and runs its MLP for that row alone (every row's k
+  // and v still enter its attention). Rows are computed independently (nn.hpp: each element's
+  // arithmetic does not depend on which rows a call has), so the logits are the same bits.
+  const bool head_rows_only = features.empty() && c.pool == convit_pool::token;
   ph.embed = true;
   set_next(L > 0 ? 0 : depth);
   run_rows(N);
   if (L == 0) class_token();
   for (std::size_t i = 0; i < depth; ++i) {
     const std::size_t tokens = i < L ? N : T;
+    const bool last_rows_only = head_rows_only && i + 1 == depth;
+    const std::size_t queries = last_rows_only ? 1 : 0;
     if (c.is_gpsa_block(i)) {
       if (probe != nullptr)
         if (const status s =
                 probe->gpsa_block_input(probe->context, i, batch, {sv.h, batch * N * D});
             s != status::ok)
           return s;
-      detail::mha_forward({N, D, c.heads}, batch, sv.qkv, head_scale(c.head_dim()),
+      detail::mha_forward({N, D, c.heads, queries}, batch, sv.qkv, head_scale(c.head_dim()),
                           &w.blocks[i].folded, attn_scratch, ex);
     } else {
-      detail::mha_forward({T, D, c.heads}, batch, sv.qkv, head_scale(c.head_dim()), nullptr,
-                          attn_scratch, ex);
+      detail::mha_forward({T, D, c.heads, queries}, batch, sv.qkv, head_scale(c.head_dim()),
+                          nullptr, attn_scratch, ex);
     }
     ph.embed = false;
     ph.chain = true;
@@ -611,7 +628,7 @@ status convit_forward_impl(const convit_weights& w, std::size_t batch,
     ph.bp = pack_of(i);
     ph.final = i + 1 == depth;
     set_next(i + 1 < depth && i + 1 != L ? i + 1 : depth);
-    run_rows(tokens);
+    run_rows(tokens, last_rows_only ? tokens : 1);
     if (i + 1 < depth && i + 1 == L) class_token();
   }
 

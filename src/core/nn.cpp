@@ -133,6 +133,7 @@ constexpr std::size_t kTileRows = 8;
 
 struct mha_plan {
   std::size_t N, D, H, d, ld;
+  std::size_t Q;            // query rows attended per item (the first Q of N)
   std::size_t units;        // units of kTileRows query rows per (item, head)
   std::size_t kpack, pack;  // floats: packed k_h^T, then packed v_h (kpack + vpack)
   std::size_t pv;           // floats of a private position @ v_h (0: one worker, none needed)
@@ -147,7 +148,8 @@ bool plan_of(const mha_shape& s, bool positional, std::size_t workers, mha_plan&
   p.H = s.heads;
   p.d = s.dim / s.heads;
   p.ld = 3 * s.dim;
-  p.units = (p.N + kTileRows - 1) / kTileRows;
+  p.Q = s.queries == 0 || s.queries > p.N ? p.N : s.queries;
+  p.units = (p.Q + kTileRows - 1) / kTileRows;
   const std::size_t rb = p.N < kMaxRowBlock ? p.N : kMaxRowBlock;
   std::size_t vpack = 0, scores = 0, pos_work = 0;
   // k_h^T: op(B) (d x N); v_h: op(B) (N x d); both as gemm's pre-packed layout.
@@ -227,7 +229,7 @@ struct mha_job {
     float* t = w + p.N * p.d;
     positional_apply_factors(pos->fx + h * C * C, pos->gy + h * R * R, R, C, p.d, v, p.ld, pv, p.d,
                              t);
-    for (std::size_t i = 0; i < p.N; ++i) {
+    for (std::size_t i = 0; i < p.Q; ++i) {
       float* dst = pv_out + i * ld_pv;
       const float* src = pv + i * p.d;
       for (std::size_t j = 0; j < p.d; ++j) dst[j] = src[j];
@@ -278,7 +280,7 @@ struct mha_job {
       j.prepare(rows, h, area, pv, ld_pv);
       // Rows [r0, r1) in near-equal blocks of at most 64, multiples of 8 but the last.
       const std::size_t r0 = first * kTileRows,
-                        r1 = last * kTileRows < p.N ? last * kTileRows : p.N;
+                        r1 = last * kTileRows < p.Q ? last * kTileRows : p.Q;
       const std::size_t nb = (r1 - r0 + kMaxRowBlock - 1) / kMaxRowBlock;
       std::size_t rb = (r1 - r0 + nb - 1) / nb;
       rb = (rb + kTileRows - 1) / kTileRows * kTileRows;

@@ -72,9 +72,10 @@ void bias_act_rows(float* c, std::size_t ld, std::size_t rows, std::size_t cols,
 // Each item's rows of qkv hold [q (D) | k (D) | v (D)] (row stride 3D); head h is columns
 // [h d, (h + 1) d) of each part, d = D / H.
 struct mha_shape {
-  std::size_t tokens = 0;  // N (GPSA) or T (MHSA)
-  std::size_t dim = 0;     // D
-  std::size_t heads = 0;   // H, dividing D
+  std::size_t tokens = 0;   // N (GPSA) or T (MHSA)
+  std::size_t dim = 0;      // D
+  std::size_t heads = 0;    // H, dividing D
+  std::size_t queries = 0;  // query rows of each item attended: the first `queries` (0: all)
 };
 
 // Scratch floats of mha_forward for `workers` workers (64-byte alignment slack included; the
@@ -83,10 +84,11 @@ bool mha_scratch_floats(const mha_shape& s, bool positional, std::size_t batch, 
                         std::size_t& floats) noexcept;
 
 // For each item, o_h = attention_h v_h replaces q_h (so heads concatenated are columns [0, D) of
-// qkv); k may be overwritten too (with pos, k_h's columns receive position_h v_h once packed).
-// attention_h is softmax(q_h k_h^T * scale) (MHSA) or, with pos (GPSA, the fused path of
-// layer_forward), (1 - lambda_h) of it plus lambda_h position_h, the position applied through its
-// separable factors and the row renormalisation skipped. Query rows go in blocks of at most 64:
+// qkv) in the first s.queries rows (every row when 0; the other rows' q is left as it was, every
+// row's k and v are read); k may be overwritten too (with pos, k_h's columns receive position_h v_h
+// once packed). attention_h is softmax(q_h k_h^T * scale) (MHSA) or, with pos (GPSA, the fused path
+// of layer_forward), (1 - lambda_h) of it plus lambda_h position_h, the position applied through
+// its separable factors and the row renormalisation skipped. Query rows go in blocks of at most 64:
 // scores -> exp(x - max) -> exp @ v_h, then each row scaled by (1 - lambda) / its sum. One task
 // set: the query rows of all (item, head) pairs, in units of 8, are split evenly over ex's
 // workers (each packs k_h and v_h of the heads it touches; a head split between two workers is

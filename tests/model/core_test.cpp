@@ -198,6 +198,38 @@ TEST(ConvitCore, ForwardOnCallerBuffers) {
   EXPECT_LE(rel_error(logits2, g.logits), 1e-4);
 }
 
+// Without features (class-token pool) the last block runs only row 0 of each item (the rows the
+// head reads); with features it runs every row. Both must give the same logits bit for bit, for
+// any worker count, whether the last block is MHSA (a class token) or GPSA (no class token: row
+// 0 is the first patch), and the logits must match the tests' float64 reference.
+TEST(ConvitCore, HeadRowsOnlyLastBlockSameBitsAsFullLastBlock) {
+  struct shape {
+    std::size_t depth, local;
+  };
+  for (const shape sh : {shape{3, 2}, shape{3, 3}, shape{2, 1}, shape{1, 1}}) {
+    SCOPED_TRACE("depth " + std::to_string(sh.depth) + ", local " + std::to_string(sh.local));
+    convit_ref::config c;
+    c.image = 24, c.patch = 4, c.channels = 3, c.dim = 32, c.heads = 4, c.depth = sh.depth;
+    c.local = sh.local, c.hidden = 64, c.classes = 7;
+    const st_map weights = random_model(c, true, 11);
+    const auto m = gpsa::convit(parse(weights, "head_rows.safetensors"));
+    const std::size_t B = 3;
+    const auto x = random_images(c, B, 5);
+    std::vector<float> features;
+    const auto full = m.forward(x, B, &features);
+    const convit_ref::result r = convit_ref::forward(c, reference_values(weights), x, B);
+    EXPECT_LE(rel_error(full, r.logits), 1e-4);
+    const auto rows_only = m.forward(x, B);
+    EXPECT_EQ(rows_only, full);
+    for (const std::size_t workers : {2u, 3u}) {
+      gpsa::thread_pool_executor pool(workers);
+      auto mw = gpsa::convit(parse(weights, "head_rows.safetensors"));
+      mw.set_executor(&pool.get());
+      EXPECT_EQ(mw.forward(x, B), full) << workers << " workers";
+    }
+  }
+}
+
 TEST(ConvitCore, ForwardStatusCodes) {
   const golden_micro g;
   const gpsa::convit_weights& w = g.model.weights();
