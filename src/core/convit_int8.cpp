@@ -182,6 +182,10 @@ class engine {
       const std::size_t off = gpsa ? first : 0;
       const convit_int8_block& blk = w_.blocks[i];
       const std::size_t p = 1 + 4 * i;
+      // The head reads row 0 alone: the last block's output is computed for that row only
+      // (rows are independent after the attention's k and v: the same bits). Calibration
+      // measures every row.
+      const std::size_t out_rows = !calibrating_ && i + 1 == c_.depth ? 1 : T;
       if (calibrating_) {
         float m = 0.0f;
         for (std::size_t b = 0; b < batch; ++b)
@@ -189,12 +193,13 @@ class engine {
         if (const status s = set_amax(p, m); s != status::ok) return s;
         m = 0.0f;
         for (std::size_t b = 0; b < batch; ++b)
-          if (const status s = attention(i, streams + b * l.stream + off, T, &m); s != status::ok)
+          if (const status s = attention(i, streams + b * l.stream + off, T, T, &m);
+              s != status::ok)
             return s;
         if (const status s = set_amax(p + 1, m); s != status::ok) return s;
       }
       for (std::size_t b = 0; b < batch; ++b)
-        if (const status s = attention(i, streams + b * l.stream + off, T, nullptr);
+        if (const status s = attention(i, streams + b * l.stream + off, T, out_rows, nullptr);
             s != status::ok)
           return s;
       if (calibrating_) {
@@ -209,7 +214,8 @@ class engine {
         if (const status s = set_amax(p + 3, m); s != status::ok) return s;
       }
       for (std::size_t b = 0; b < batch; ++b)
-        if (const status s = mlp(i, streams + b * l.stream + off, T, nullptr); s != status::ok)
+        if (const status s = mlp(i, streams + b * l.stream + off, out_rows, nullptr);
+            s != status::ok)
           return s;
     }
     const std::size_t last = 4 * c_.depth + 1;
@@ -335,9 +341,11 @@ class engine {
     return status::ok;
   }
 
-  // Block i's attention on t (T, D): t += proj(attn(norm1(t))). With `measure`: only the
-  // attention output's amax, max'ed into *measure (t unchanged).
-  status attention(std::size_t i, float* t, std::size_t T, float* measure) noexcept {
+  // Block i's attention on t (T, D): t += proj(attn(norm1(t))) for the first `outputs` rows
+  // (every row's k and v enter it). With `measure`: only the attention output's amax, max'ed
+  // into *measure (t unchanged).
+  status attention(std::size_t i, float* t, std::size_t T, std::size_t outputs,
+                   float* measure) noexcept {
     const layout& l = l_;
     const std::size_t D = l.D, d = l.d;
     const convit_int8_block& blk = w_.blocks[i];
@@ -396,8 +404,8 @@ class engine {
       const float lam = gpsa ? lambda[h] : 0.0f;
       const float* fxh = gpsa ? fx + h * G * G : nullptr;
       const float* gyh = gpsa ? gy + h * G * G : nullptr;
-      for (std::size_t p0 = 0; p0 < T; p0 += l.R) {
-        const std::size_t rows = T - p0 < l.R ? T - p0 : l.R;
+      for (std::size_t p0 = 0; p0 < outputs; p0 += l.R) {
+        const std::size_t rows = outputs - p0 < l.R ? outputs - p0 : l.R;
         if (const status s =
                 int8_linear({rows, d, D}, head_rows(0), {xq_ + p0 * D, rows * D}, {qb_, rows * d});
             s != status::ok)
@@ -440,12 +448,12 @@ class engine {
     }
     if (measure != nullptr) return status::ok;
     multipliers(pa.scale, blk.proj.scale, D, mult_ + 3 * D);
-    return int8_linear({T, D, D}, {blk.proj.weight, mult_ + 3 * D, blk.proj.bias}, {aq_, T * D},
-                       {t, T * D}, int8_output::accumulate);
+    return int8_linear({outputs, D, D}, {blk.proj.weight, mult_ + 3 * D, blk.proj.bias},
+                       {aq_, outputs * D}, {t, outputs * D}, int8_output::accumulate);
   }
 
-  // Block i's MLP on t (T, D): t += fc2(gelu(fc1(norm2(t)))), kRows rows at a time. With
-  // `measure`: only the GELU output's amax (t unchanged).
+  // Block i's MLP on the first T rows of t: t += fc2(gelu(fc1(norm2(t)))), kRows rows at a
+  // time. With `measure`: only the GELU output's amax (t unchanged).
   status mlp(std::size_t i, float* t, std::size_t T, float* measure) noexcept {
     const layout& l = l_;
     const std::size_t D = l.D, M = l.M;

@@ -133,8 +133,9 @@ struct low_forward {
     }
   }
 
-  // o[:, h d, (h+1) d) = attention_h of norm1(x), for `tokens` tokens of block i.
-  void head(std::size_t i, std::size_t h, std::size_t tokens) const noexcept {
+  // o[:, h d, (h+1) d) = attention_h of norm1(x) for the first `outputs` of the `tokens` tokens
+  // of block i (every token's k and v enter it).
+  void head(std::size_t i, std::size_t h, std::size_t tokens, std::size_t outputs) const noexcept {
     const convit_block_weights& b = w.blocks[i];
     const bool gpsa = c.is_gpsa_block(i);
     const std::size_t D = p.D, d = p.d;
@@ -172,8 +173,8 @@ struct low_forward {
       keep = 1.0f - lam;  // PyTorch's (1. - sigmoid(g)) in float
     }
     const float scale = head_scale(d);
-    for (std::size_t r0 = 0; r0 < tokens; r0 += p.rows) {
-      const std::size_t nr = min_of(p.rows, tokens - r0);
+    for (std::size_t r0 = 0; r0 < outputs; r0 += p.rows) {
+      const std::size_t nr = min_of(p.rows, outputs - r0);
       norm_rows(b.norm1_weight, b.norm1_bias, r0, nr, nrm);
       detail::linear(nr, d, D, nrm, D, wq, q, d, false, activation::none, ex);
       detail::gemm_run(
@@ -198,18 +199,20 @@ struct low_forward {
     }
   }
 
-  void block(std::size_t i, std::size_t tokens) const noexcept {
+  // Block i on `tokens` tokens, its output for the first `outputs` rows of x (the others are
+  // left as they were: the last block when the head reads row 0 alone).
+  void block(std::size_t i, std::size_t tokens, std::size_t outputs) const noexcept {
     const convit_block_weights& b = w.blocks[i];
     const std::size_t D = p.D, M = p.M;
-    for (std::size_t h = 0; h < c.heads; ++h) head(i, h, tokens);
-    detail::linear(tokens, D, D, o, D, {b.proj_weight, nullptr, b.proj_bias}, x, D, true,
+    for (std::size_t h = 0; h < c.heads; ++h) head(i, h, tokens, outputs);
+    detail::linear(outputs, D, D, o, D, {b.proj_weight, nullptr, b.proj_bias}, x, D, true,
                    activation::none, ex);
     float* nrm = wk;
     float* hidden = wk + p.norm;
     const linear_weight fc1{b.fc1_weight, nullptr, b.fc1_bias};
     const linear_weight fc2{b.fc2_weight, nullptr, b.fc2_bias};
-    for (std::size_t r0 = 0; r0 < tokens; r0 += p.rows) {
-      const std::size_t nr = min_of(p.rows, tokens - r0);
+    for (std::size_t r0 = 0; r0 < outputs; r0 += p.rows) {
+      const std::size_t nr = min_of(p.rows, outputs - r0);
       norm_rows(b.norm2_weight, b.norm2_bias, r0, nr, nrm);
       detail::linear(nr, M, D, nrm, D, fc1, hidden, M, false, activation::gelu, ex);
       detail::linear(nr, D, M, hidden, M, fc2, x + r0 * D, D, true, activation::none, ex);
@@ -218,6 +221,9 @@ struct low_forward {
 
   void run(const float* image, float* logits, float* features) const noexcept {
     patch_embed(image);
+    // Without features and with the class-token pool the head reads row 0 alone: the last block
+    // computes that row only (rows are independent after the attention: the same bits).
+    const bool head_row_only = features == nullptr && c.pool == convit_pool::token;
     std::size_t tokens = p.N;
     for (std::size_t i = 0; i < c.depth; ++i) {
       if (i == c.local_up_to_layer) {
@@ -225,7 +231,7 @@ struct low_forward {
         std::memcpy(x, w.cls_token, sizeof(float) * p.D);
         tokens = p.N + 1;
       }
-      block(i, tokens);
+      block(i, tokens, head_row_only && i + 1 == c.depth ? 1 : tokens);
     }
     // The final norm of every token into `features`, or of the row(s) the head reads: the class
     // token, or (global_pool avg) every token, normed a block of rows at a time and summed into
